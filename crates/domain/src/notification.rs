@@ -1,0 +1,132 @@
+//! Notifications queued by user-processor for notification-processor.
+//!
+//! Body schema on the NotificationQueue:
+//! `{"notification_id": "signup_confirmation.u-123", "user_id": "u-123", "kind": "signup_confirmation"}`
+
+use crate::error::{from_json, required, FieldError, ParseError};
+use crate::UserId;
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+use std::fmt;
+
+/// What to tell the user. New kinds get a variant and a template in [`crate::email`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationKind {
+    /// "Your account is ready": sent once per new user.
+    SignupConfirmation,
+}
+
+impl NotificationKind {
+    /// The wire name (`signup_confirmation`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::SignupConfirmation => "signup_confirmation",
+        }
+    }
+
+    fn parse(raw: &str) -> Result<Self, FieldError> {
+        match raw {
+            "signup_confirmation" => Ok(Self::SignupConfirmation),
+            _ => Err(FieldError::new("kind", "not a known notification kind")),
+        }
+    }
+}
+
+impl fmt::Display for NotificationKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A notification to deliver to one user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Notification {
+    /// Deterministic id, `<kind>.<user_id>`: the same cause always yields the
+    /// same id, so a duplicate is recognisable downstream (outbox key, SES
+    /// idempotency, FIFO deduplication id).
+    pub notification_id: String,
+    /// Recipient.
+    pub user_id: UserId,
+    /// What to tell them.
+    pub kind: NotificationKind,
+}
+
+#[derive(Deserialize)]
+struct RawNotification<'a> {
+    #[serde(borrow)]
+    notification_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    user_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    kind: Option<Cow<'a, str>>,
+}
+
+impl Notification {
+    /// The notification of `kind` for `user_id`.
+    pub fn new(user_id: UserId, kind: NotificationKind) -> Self {
+        Self {
+            notification_id: format!("{kind}.{user_id}"),
+            user_id,
+            kind,
+        }
+    }
+
+    /// Parses a NotificationQueue message body. The id must be the one
+    /// [`Notification::new`] derives, so a tampered or stale id cannot slip in.
+    pub fn parse(body: &str) -> Result<Self, ParseError> {
+        let raw: RawNotification<'_> = from_json(body, "a notification")?;
+        let id = required(raw.notification_id, "notification_id")?;
+        let user_id = UserId::parse(&required(raw.user_id, "user_id")?)?;
+        let kind = NotificationKind::parse(&required(raw.kind, "kind")?)?;
+        let notification = Self::new(user_id, kind);
+        if notification.notification_id != id {
+            return Err(
+                FieldError::new("notification_id", "does not match kind and user_id").into(),
+            );
+        }
+        Ok(notification)
+    }
+
+    /// The message body for the queue.
+    pub fn to_json(&self) -> String {
+        // Serialising plain strings cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_deterministic_and_round_trip() {
+        let n = Notification::new(
+            UserId::parse("u-1").unwrap(),
+            NotificationKind::SignupConfirmation,
+        );
+        assert_eq!(n.notification_id, "signup_confirmation.u-1");
+        let body = n.to_json();
+        assert_eq!(
+            body,
+            r#"{"notification_id":"signup_confirmation.u-1","user_id":"u-1","kind":"signup_confirmation"}"#
+        );
+        assert_eq!(Notification::parse(&body), Ok(n));
+    }
+
+    #[test]
+    fn rejects_unknown_kinds_and_mismatched_ids() {
+        let err = |b: &str| Notification::parse(b).unwrap_err().to_string();
+        assert_eq!(
+            err(r#"{"notification_id":"x.u1","user_id":"u1","kind":"sms"}"#),
+            "kind: not a known notification kind"
+        );
+        assert_eq!(
+            err(
+                r#"{"notification_id":"signup_confirmation.u2","user_id":"u1","kind":"signup_confirmation"}"#
+            ),
+            "notification_id: does not match kind and user_id"
+        );
+        assert_eq!(err(r#"{"user_id":"u1"}"#), "notification_id: is required");
+    }
+}

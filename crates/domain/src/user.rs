@@ -1,0 +1,78 @@
+//! A registered user and the rule for signups that arrive more than once.
+
+use crate::{DisplayName, EmailAddress, Signup, Timestamp, UserId};
+use thiserror::Error;
+
+/// A user as stored in the UsersTable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Primary key.
+    pub id: UserId,
+    /// Contact address.
+    pub email: EmailAddress,
+    /// Display name.
+    pub name: DisplayName,
+    /// When the user was first stored. A re-delivered signup keeps the original.
+    pub created_at: Timestamp,
+}
+
+/// A signup whose id is already taken by a different person.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("user_id: already taken by a different signup")]
+pub struct UserConflict;
+
+impl User {
+    /// The user a signup creates at `now`.
+    pub fn from_signup(signup: Signup, now: Timestamp) -> Self {
+        Self {
+            id: signup.user_id,
+            email: signup.email,
+            name: signup.name,
+            created_at: now,
+        }
+    }
+
+    /// Decides what a signup means when `self` is already stored under its id.
+    ///
+    /// SQS delivers at least once and producers retry, so the same signup
+    /// arriving again is a replay and succeeds (the stored user, with its
+    /// original `created_at`, stays the truth). A *different* signup for a
+    /// taken id is a conflict: it must not overwrite someone else's account.
+    pub fn reconcile(&self, signup: &Signup) -> Result<(), UserConflict> {
+        if self.id == signup.user_id && self.email == signup.email && self.name == signup.name {
+            Ok(())
+        } else {
+            Err(UserConflict)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signup(email: &str, name: &str) -> Signup {
+        let body = serde_json::json!({"user_id":"u1","email":email,"name":name}).to_string();
+        Signup::parse(&body).unwrap()
+    }
+
+    #[test]
+    fn same_signup_again_is_a_replay_and_keeps_the_original_time() {
+        let stored = User::from_signup(signup("a@b.io", "Ada"), Timestamp::from_unix_millis(1));
+        assert_eq!(stored.reconcile(&signup(" a@B.io", "Ada ")), Ok(()));
+        assert_eq!(stored.created_at, Timestamp::from_unix_millis(1));
+    }
+
+    #[test]
+    fn different_signup_for_a_taken_id_conflicts() {
+        let stored = User::from_signup(signup("a@b.io", "Ada"), Timestamp::from_unix_millis(1));
+        assert_eq!(
+            stored.reconcile(&signup("other@b.io", "Ada")),
+            Err(UserConflict)
+        );
+        assert_eq!(
+            stored.reconcile(&signup("a@b.io", "Grace")),
+            Err(UserConflict)
+        );
+    }
+}
