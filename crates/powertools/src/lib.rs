@@ -1,1 +1,22 @@
+//! Powertools-style building blocks for Rust Lambda functions, the pieces
+//! Powertools for AWS Lambda (Python, TypeScript, Java, .NET) gives those
+//! languages and Rust lacks:
+//!
+//! - [`batch`]: one SQS batch processor that turns per-record results into
+//!   `batchItemFailures` (partial batch responses), keeps FIFO message groups
+//!   in order, bounds concurrency and turns a panicking record into a failed
+//!   record instead of a failed invocation.
+//! - [`env`]: configuration from environment variables, validated once at
+//!   cold start, reporting every missing variable by name.
+//! - [`logging`]: `tracing` set up the way Lambda's advanced logging controls
+//!   expect (`AWS_LAMBDA_LOG_FORMAT`, `AWS_LAMBDA_LOG_LEVEL`).
+//! - [`eventbridge`]: checked unwrapping of EventBridge envelopes.
+//!
+//! Nothing here knows about the eventline domain; it depends only on the
+//! Lambda event types and the runtime.
+#![warn(missing_docs)]
 
+pub mod batch;
+pub mod env;
+pub mod eventbridge;
+pub mod logging;
