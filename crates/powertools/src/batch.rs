@@ -46,7 +46,9 @@ pub enum AllFailed {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum BatchError {
     /// A record has no `messageId`, so a partial response cannot name it.
-    #[error("record {index} of the batch has no messageId; failing the whole batch so it is retried")]
+    #[error(
+        "record {index} of the batch has no messageId; failing the whole batch so it is retried"
+    )]
     MissingMessageId {
         /// 0-based position in the batch.
         index: usize,
@@ -146,7 +148,11 @@ impl BatchProcessor {
     }
 
     /// Processes `event` and returns the partial batch response for Lambda.
-    pub async fn process<F, Fut, E>(&self, event: SqsEvent, handler: F) -> Result<SqsBatchResponse, BatchError>
+    pub async fn process<F, Fut, E>(
+        &self,
+        event: SqsEvent,
+        handler: F,
+    ) -> Result<SqsBatchResponse, BatchError>
     where
         F: Fn(SqsMessage) -> Fut,
         Fut: Future<Output = Result<(), E>>,
@@ -180,7 +186,11 @@ impl BatchProcessor {
 
     /// Processes `event` and returns every record's outcome (for callers that
     /// record metrics or want to decide themselves).
-    pub async fn run<F, Fut, E>(&self, event: SqsEvent, handler: F) -> Result<BatchReport, BatchError>
+    pub async fn run<F, Fut, E>(
+        &self,
+        event: SqsEvent,
+        handler: F,
+    ) -> Result<BatchReport, BatchError>
     where
         F: Fn(SqsMessage) -> Fut,
         Fut: Future<Output = Result<(), E>>,
@@ -226,7 +236,12 @@ impl BatchProcessor {
         // Groups in order of first appearance; records keep their order inside a group.
         let mut groups: Vec<(String, Vec<(usize, String, SqsMessage)>)> = Vec::new();
         for record in records {
-            let group = record.2.attributes.get("MessageGroupId").cloned().unwrap_or_default();
+            let group = record
+                .2
+                .attributes
+                .get("MessageGroupId")
+                .cloned()
+                .unwrap_or_default();
             match groups.iter_mut().find(|(g, _)| *g == group) {
                 Some((_, members)) => members.push(record),
                 None => groups.push((group, vec![record])),
@@ -255,7 +270,10 @@ impl BatchProcessor {
 }
 
 fn is_fifo_record(record: &SqsMessage) -> bool {
-    record.event_source_arn.as_deref().is_some_and(|arn| arn.ends_with(".fifo"))
+    record
+        .event_source_arn
+        .as_deref()
+        .is_some_and(|arn| arn.ends_with(".fifo"))
         || record.attributes.contains_key("MessageGroupId")
 }
 
@@ -297,7 +315,8 @@ mod tests {
         r.message_id = Some(id.to_owned());
         r.body = Some(body.to_owned());
         if let Some(g) = group {
-            r.attributes.insert("MessageGroupId".to_owned(), g.to_owned());
+            r.attributes
+                .insert("MessageGroupId".to_owned(), g.to_owned());
             r.event_source_arn = Some("arn:aws:sqs:us-east-1:123456789012:q.fifo".to_owned());
         }
         r
@@ -310,7 +329,10 @@ mod tests {
     }
 
     fn failures(r: &SqsBatchResponse) -> Vec<&str> {
-        r.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect()
+        r.batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect()
     }
 
     /// Fails bodies starting with "bad", panics on "panic".
@@ -327,7 +349,11 @@ mod tests {
 
     #[tokio::test]
     async fn bad_record_fails_alone() {
-        let e = event(vec![record("1", "ok", None), record("2", "bad", None), record("3", "ok", None)]);
+        let e = event(vec![
+            record("1", "ok", None),
+            record("2", "bad", None),
+            record("3", "ok", None),
+        ]);
         let response = BatchProcessor::new().process(e, handler).await.unwrap();
         assert_eq!(failures(&response), ["2"]);
     }
@@ -339,7 +365,10 @@ mod tests {
         assert_eq!(
             report.records,
             [
-                ("1".to_owned(), RecordOutcome::Failed("record handler panicked".to_owned())),
+                (
+                    "1".to_owned(),
+                    RecordOutcome::Failed("record handler panicked".to_owned())
+                ),
                 ("2".to_owned(), RecordOutcome::Succeeded)
             ]
         );
@@ -350,13 +379,19 @@ mod tests {
         let e = event(vec![record("1", "ok", None), record("2", "ok", None)]);
         let response = BatchProcessor::new().process(e, handler).await.unwrap();
         assert!(response.batch_item_failures.is_empty());
-        assert_eq!(serde_json::to_string(&response).unwrap(), r#"{"batchItemFailures":[]}"#);
+        assert_eq!(
+            serde_json::to_string(&response).unwrap(),
+            r#"{"batchItemFailures":[]}"#
+        );
     }
 
     #[tokio::test]
     async fn all_failed_errors_by_default_and_reports_on_request() {
         let e = || event(vec![record("1", "bad", None), record("2", "bad", None)]);
-        let err = BatchProcessor::new().process(e(), handler).await.unwrap_err();
+        let err = BatchProcessor::new()
+            .process(e(), handler)
+            .await
+            .unwrap_err();
         assert_eq!(
             err,
             BatchError::AllFailed {
@@ -374,7 +409,10 @@ mod tests {
 
     #[tokio::test]
     async fn empty_batch_succeeds() {
-        let response = BatchProcessor::new().process(event(vec![]), handler).await.unwrap();
+        let response = BatchProcessor::new()
+            .process(event(vec![]), handler)
+            .await
+            .unwrap();
         assert!(response.batch_item_failures.is_empty());
     }
 
@@ -416,7 +454,10 @@ mod tests {
         assert_eq!(failures(&report.response()), ["a2", "a3"]);
         assert_eq!(report.skipped(), 1);
         let ran = ran.into_inner().unwrap();
-        assert!(!ran.contains(&"a3".to_owned()), "a3 must not run after a2 failed: {ran:?}");
+        assert!(
+            !ran.contains(&"a3".to_owned()),
+            "a3 must not run after a2 failed: {ran:?}"
+        );
         let order_b: Vec<_> = ran.iter().filter(|id| id.starts_with('b')).collect();
         assert_eq!(order_b, ["b1", "b2", "b3"]);
     }

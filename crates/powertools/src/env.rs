@@ -25,10 +25,16 @@ pub enum ConfigError {
 fn describe(missing: &[&'static str], invalid: &[String]) -> String {
     let mut parts = Vec::new();
     if !missing.is_empty() {
-        parts.push(format!("missing environment variables: {}", missing.join(", ")));
+        parts.push(format!(
+            "missing environment variables: {}",
+            missing.join(", ")
+        ));
     }
     if !invalid.is_empty() {
-        parts.push(format!("invalid environment variables: {}", invalid.join("; ")));
+        parts.push(format!(
+            "invalid environment variables: {}",
+            invalid.join("; ")
+        ));
     }
     parts.join("; ")
 }
@@ -48,8 +54,13 @@ impl Env {
     }
 
     /// Reads a fixed map (for tests).
-    pub fn from_map<K: Into<String>, V: Into<String>>(vars: impl IntoIterator<Item = (K, V)>) -> Self {
-        let map: HashMap<String, String> = vars.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+    pub fn from_map<K: Into<String>, V: Into<String>>(
+        vars: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        let map: HashMap<String, String> = vars
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
         Self::from_fn(move |name| map.get(name).cloned())
     }
 
@@ -64,7 +75,9 @@ impl Env {
 
     /// The value of `name`, or `None` when unset or blank.
     pub fn optional(&mut self, name: &'static str) -> Option<String> {
-        (self.lookup)(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+        (self.lookup)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
     }
 
     /// The value of `name`; records it as missing (and returns "") when unset or blank.

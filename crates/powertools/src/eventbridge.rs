@@ -45,7 +45,8 @@ pub fn unwrap_event(
     source: &'static str,
     detail_type: &'static str,
 ) -> Result<Envelope, EnvelopeError> {
-    let event = EventBridgeEvent::<Value>::deserialize(payload).map_err(|_| EnvelopeError::NotAnEvent)?;
+    let event =
+        EventBridgeEvent::<Value>::deserialize(payload).map_err(|_| EnvelopeError::NotAnEvent)?;
     if event.source != source || event.detail_type != detail_type {
         return Err(EnvelopeError::Unexpected {
             source_name: event.source,
@@ -73,15 +74,24 @@ mod tests {
 
     #[test]
     fn unwraps_the_expected_event() {
-        let env = unwrap_event(event("user.service", "User Created"), "user.service", "User Created").unwrap();
+        let env = unwrap_event(
+            event("user.service", "User Created"),
+            "user.service",
+            "User Created",
+        )
+        .unwrap();
         assert_eq!(env.id.as_deref(), Some("e-1"));
         assert_eq!(env.detail, json!({"k":"v"}));
     }
 
     #[test]
     fn refuses_other_events_and_non_events() {
-        let err = unwrap_event(event("user.service", "User Deleted"), "user.service", "User Created")
-            .unwrap_err();
+        let err = unwrap_event(
+            event("user.service", "User Deleted"),
+            "user.service",
+            "User Created",
+        )
+        .unwrap_err();
         assert_eq!(
             err.to_string(),
             "unexpected event: source 'user.service', detail-type 'User Deleted' \

@@ -1,0 +1,32 @@
+//! Why one record or event could not be handled.
+//!
+//! Messages name ids and rules, never emails or names, because the batch
+//! processor logs them.
+
+use crate::PortError;
+use eventline_domain::{ParseError, UserConflict, UserId};
+use eventline_powertools::eventbridge::EnvelopeError;
+use thiserror::Error;
+
+/// A failed record (SQS) or event (EventBridge).
+#[derive(Debug, Error)]
+pub enum Error {
+    /// The SQS record carries no body.
+    #[error("record has no body")]
+    NoBody,
+    /// The body or detail does not parse or validate.
+    #[error(transparent)]
+    Invalid(#[from] ParseError),
+    /// The user id belongs to a different signup.
+    #[error(transparent)]
+    Conflict(#[from] UserConflict),
+    /// The EventBridge payload is not the expected event.
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    /// A notification names a user that is not stored.
+    #[error("user {0} not found")]
+    UnknownUser(UserId),
+    /// A port (AWS call) failed; usually transient, so the record is retried.
+    #[error(transparent)]
+    Port(#[from] PortError),
+}

@@ -1,0 +1,175 @@
+//! Ports: what the use cases need from the outside world, one small trait each.
+//!
+//! Every port has an AWS adapter (`eventline-aws`) and an in-memory one
+//! ([`crate::memory`]). Methods return `Send` futures so handlers can run
+//! records concurrently on a multi-threaded runtime.
+
+use eventline_domain::{
+    Notification, OutgoingEmail, Profile, Timestamp, User, UserCreated, UserId,
+};
+use std::fmt::Display;
+use std::future::Future;
+use std::sync::Arc;
+use thiserror::Error;
+
+/// A call through a port failed. The message comes from the adapter (e.g. the
+/// AWS error code and message) and must not contain personal data.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{operation} failed: {message}")]
+pub struct PortError {
+    /// What was attempted, e.g. `DynamoDB PutItem users`.
+    pub operation: &'static str,
+    /// Why it failed.
+    pub message: String,
+}
+
+impl PortError {
+    /// A failure of `operation` because of `cause`.
+    pub fn new(operation: &'static str, cause: impl Display) -> Self {
+        Self {
+            operation,
+            message: cause.to_string(),
+        }
+    }
+}
+
+/// Outcome of a create-if-absent write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inserted<T> {
+    /// Nothing was stored under the key; now the new value is.
+    New,
+    /// Something already was; it is returned and was left untouched.
+    Existing(T),
+}
+
+/// The UsersTable.
+pub trait UserStore: Send + Sync {
+    /// Stores `user` unless its id is taken (one conditional write, no race).
+    fn insert(&self, user: &User)
+        -> impl Future<Output = Result<Inserted<User>, PortError>> + Send;
+    /// The user stored under `id`, read consistently.
+    fn get(&self, id: &UserId) -> impl Future<Output = Result<Option<User>, PortError>> + Send;
+}
+
+/// The NotificationQueue.
+pub trait NotificationQueue: Send + Sync {
+    /// Enqueues `notification` for notification-processor.
+    fn enqueue(
+        &self,
+        notification: &Notification,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// The EventBridge bus.
+pub trait EventPublisher: Send + Sync {
+    /// Publishes `User Created` (source `user.service`).
+    fn publish_user_created(
+        &self,
+        event: &UserCreated,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// A mail transport.
+pub trait Mailer: Send + Sync {
+    /// Delivers `email`. Delivering the same `message_id` twice must not
+    /// produce two different messages (transports key on it).
+    fn send(&self, email: &OutgoingEmail) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// The ProfilesTable.
+pub trait ProfileStore: Send + Sync {
+    /// Stores `profile` unless one exists for the user (one conditional write).
+    fn insert(
+        &self,
+        profile: &Profile,
+    ) -> impl Future<Output = Result<Inserted<Profile>, PortError>> + Send;
+}
+
+/// An object store (the bucket): profile documents and the mail outbox.
+pub trait BlobStore: Send + Sync {
+    /// Writes `body` under `key`, replacing what was there.
+    fn put(
+        &self,
+        key: &str,
+        body: String,
+        content_type: &'static str,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// The current time. A port so tests can fix it.
+pub trait Clock: Send + Sync {
+    /// Now, UTC.
+    fn now(&self) -> Timestamp;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        Timestamp::from_unix_millis(millis)
+    }
+}
+
+// A shared port is a port: a test keeps an `Arc` to an in-memory adapter while
+// the use case owns a clone, and production code can share one client.
+impl<T: UserStore> UserStore for Arc<T> {
+    fn insert(
+        &self,
+        user: &User,
+    ) -> impl Future<Output = Result<Inserted<User>, PortError>> + Send {
+        (**self).insert(user)
+    }
+    fn get(&self, id: &UserId) -> impl Future<Output = Result<Option<User>, PortError>> + Send {
+        (**self).get(id)
+    }
+}
+
+impl<T: NotificationQueue> NotificationQueue for Arc<T> {
+    fn enqueue(
+        &self,
+        notification: &Notification,
+    ) -> impl Future<Output = Result<(), PortError>> + Send {
+        (**self).enqueue(notification)
+    }
+}
+
+impl<T: EventPublisher> EventPublisher for Arc<T> {
+    fn publish_user_created(
+        &self,
+        event: &UserCreated,
+    ) -> impl Future<Output = Result<(), PortError>> + Send {
+        (**self).publish_user_created(event)
+    }
+}
+
+impl<T: Mailer> Mailer for Arc<T> {
+    fn send(&self, email: &OutgoingEmail) -> impl Future<Output = Result<(), PortError>> + Send {
+        (**self).send(email)
+    }
+}
+
+impl<T: ProfileStore> ProfileStore for Arc<T> {
+    fn insert(
+        &self,
+        profile: &Profile,
+    ) -> impl Future<Output = Result<Inserted<Profile>, PortError>> + Send {
+        (**self).insert(profile)
+    }
+}
+
+impl<T: BlobStore> BlobStore for Arc<T> {
+    fn put(
+        &self,
+        key: &str,
+        body: String,
+        content_type: &'static str,
+    ) -> impl Future<Output = Result<(), PortError>> + Send {
+        (**self).put(key, body, content_type)
+    }
+}

@@ -1,0 +1,132 @@
+//! profile-creator: EventBridge `User Created` → ProfilesTable + `profiles/<user_id>.json`.
+//!
+//! The profile row is written with create-if-absent, then the document is
+//! written to the bucket. On a re-delivered event the row exists: if it is
+//! still the default profile (the first attempt may have died before the
+//! document was written) the identical document is written again; if the
+//! user has edited the profile since, nothing is touched, so a late duplicate
+//! can never clobber a user's changes.
+
+use crate::ports::{BlobStore, Inserted, ProfileStore};
+use crate::Error;
+use eventline_domain::{Profile, UserCreated};
+use eventline_powertools::env::Env;
+use eventline_powertools::eventbridge::unwrap_event;
+use serde_json::Value;
+
+/// Settings: `PROFILES_TABLE`, `BUCKET_NAME`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// DynamoDB table of profiles.
+    pub profiles_table: String,
+    /// Bucket for profile documents.
+    pub bucket: String,
+}
+
+impl Config {
+    /// Reads the settings, recording problems in `env`.
+    pub fn from_env(env: &mut Env) -> Self {
+        Self {
+            profiles_table: env.required("PROFILES_TABLE"),
+            bucket: env.required("BUCKET_NAME"),
+        }
+    }
+}
+
+/// The profile-creator use case.
+pub struct ProfileCreator<P, B> {
+    profiles: P,
+    documents: B,
+}
+
+impl<P: ProfileStore, B: BlobStore> ProfileCreator<P, B> {
+    /// Wires the use case to its ports.
+    pub fn new(profiles: P, documents: B) -> Self {
+        Self {
+            profiles,
+            documents,
+        }
+    }
+
+    /// Handles one EventBridge event (raw payload).
+    pub async fn handle(&self, payload: Value) -> Result<(), Error> {
+        let envelope = unwrap_event(payload, UserCreated::SOURCE, UserCreated::DETAIL_TYPE)?;
+        let event = UserCreated::from_detail(&envelope.detail)?;
+        let profile = Profile::default_for(&event);
+        match self.profiles.insert(&profile).await? {
+            Inserted::New => {}
+            Inserted::Existing(stored) if stored == profile => {}
+            Inserted::Existing(_) => {
+                tracing::info!(user_id = %event.user_id, "profile already edited; leaving it alone");
+                return Ok(());
+            }
+        }
+        self.documents
+            .put(
+                &Profile::document_key(&profile.user_id),
+                profile.to_json(),
+                "application/json",
+            )
+            .await?;
+        tracing::info!(user_id = %event.user_id, "profile created");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::{MemoryBlobStore, MemoryProfileStore};
+    use serde_json::json;
+    use std::sync::Arc;
+
+    fn event() -> Value {
+        json!({"version":"0","id":"e-1","detail-type":"User Created","source":"user.service",
+               "account":"123456789012","time":"2026-11-27T09:24:26Z","region":"us-east-1","resources":[],
+               "detail":{"user_id":"u1","email":"a@b.io","name":"Ada","created_at":"2026-11-27T09:24:26.123Z"}})
+    }
+
+    fn fixture() -> (
+        Arc<MemoryProfileStore>,
+        Arc<MemoryBlobStore>,
+        ProfileCreator<Arc<MemoryProfileStore>, Arc<MemoryBlobStore>>,
+    ) {
+        let profiles = Arc::new(MemoryProfileStore::default());
+        let blobs = Arc::new(MemoryBlobStore::default());
+        let creator = ProfileCreator::new(profiles.clone(), blobs.clone());
+        (profiles, blobs, creator)
+    }
+
+    #[tokio::test]
+    async fn creates_the_row_and_the_document() {
+        let (profiles, blobs, creator) = fixture();
+        creator.handle(event()).await.unwrap();
+        assert_eq!(profiles.profiles().len(), 1);
+        let doc: Value = serde_json::from_str(&blobs.get("profiles/u1.json").unwrap()).unwrap();
+        assert_eq!(doc["display_name"], "Ada");
+        assert_eq!(doc["marketing_opt_in"], false);
+    }
+
+    #[tokio::test]
+    async fn retry_after_a_failed_document_write_completes_it() {
+        let (profiles, blobs, creator) = fixture();
+        blobs.faults.fail("profiles/u1.json", 1);
+        assert!(creator.handle(event()).await.is_err());
+        assert_eq!(profiles.profiles().len(), 1);
+        assert_eq!(blobs.get("profiles/u1.json"), None);
+        creator.handle(event()).await.unwrap();
+        assert!(blobs.get("profiles/u1.json").is_some());
+    }
+
+    #[tokio::test]
+    async fn late_duplicate_never_clobbers_an_edited_profile() {
+        let (profiles, blobs, creator) = fixture();
+        creator.handle(event()).await.unwrap();
+        let mut edited = profiles.profiles()[0].clone();
+        edited.bio = "Analyst".to_owned();
+        profiles.overwrite(edited.clone());
+        creator.handle(event()).await.unwrap();
+        assert_eq!(profiles.profiles(), [edited]);
+        assert_eq!(blobs.puts(), 1);
+    }
+}
