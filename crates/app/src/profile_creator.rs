@@ -86,11 +86,9 @@ mod tests {
                "detail":{"user_id":"u1","email":"a@b.io","name":"Ada","created_at":"2026-11-27T09:24:26.123Z"}})
     }
 
-    fn fixture() -> (
-        Arc<MemoryProfileStore>,
-        Arc<MemoryBlobStore>,
-        ProfileCreator<Arc<MemoryProfileStore>, Arc<MemoryBlobStore>>,
-    ) {
+    type Creator = ProfileCreator<Arc<MemoryProfileStore>, Arc<MemoryBlobStore>>;
+
+    fn fixture() -> (Arc<MemoryProfileStore>, Arc<MemoryBlobStore>, Creator) {
         let profiles = Arc::new(MemoryProfileStore::default());
         let blobs = Arc::new(MemoryBlobStore::default());
         let creator = ProfileCreator::new(profiles.clone(), blobs.clone());

@@ -32,6 +32,9 @@ use std::panic::AssertUnwindSafe;
 use thiserror::Error;
 use tracing::Instrument;
 
+/// A record with its position in the batch and its message id.
+type Indexed = (usize, String, SqsMessage);
+
 /// What to do when every record of a batch fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AllFailed {
@@ -225,7 +228,7 @@ impl BatchProcessor {
 
     async fn run_fifo<F, Fut, E>(
         &self,
-        records: Vec<(usize, String, SqsMessage)>,
+        records: Vec<Indexed>,
         handler: &F,
     ) -> Vec<(usize, String, RecordOutcome)>
     where
@@ -234,7 +237,7 @@ impl BatchProcessor {
         E: Display,
     {
         // Groups in order of first appearance; records keep their order inside a group.
-        let mut groups: Vec<(String, Vec<(usize, String, SqsMessage)>)> = Vec::new();
+        let mut groups: Vec<(String, Vec<Indexed>)> = Vec::new();
         for record in records {
             let group = record
                 .2

@@ -39,10 +39,13 @@ fn describe(missing: &[&'static str], invalid: &[String]) -> String {
     parts.join("; ")
 }
 
+/// Looks a variable up by name.
+type Lookup = Box<dyn Fn(&str) -> Option<String>>;
+
 /// Reads variables from a source (the process environment, or a map in tests)
 /// and remembers what was missing or invalid until [`Env::finish`].
 pub struct Env {
-    lookup: Box<dyn Fn(&str) -> Option<String>>,
+    lookup: Lookup,
     missing: Vec<&'static str>,
     invalid: Vec<String>,
 }
