@@ -67,13 +67,13 @@ mod tests {
 
     #[test]
     fn different_signup_for_a_taken_id_conflicts() {
-        let stored = User::from_signup(signup("a@b.io", "Ada"), Timestamp::from_unix_millis(1));
+        let stored = user("a@b.io", "Ada", 1);
         assert_eq!(
-            stored.reconcile(&signup("other@b.io", "Ada")),
+            stored.reconcile(&user("other@b.io", "Ada", 1)),
             Err(UserConflict)
         );
         assert_eq!(
-            stored.reconcile(&signup("a@b.io", "Grace")),
+            stored.reconcile(&user("a@b.io", "Grace", 1)),
             Err(UserConflict)
         );
     }
