@@ -30,3 +30,27 @@ pub enum Error {
     #[error(transparent)]
     Port(#[from] PortError),
 }
+
+impl Error {
+    /// A short, stable name for the kind of failure (Lambda's `errorType`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::NoBody => "NoBody",
+            Self::Invalid(_) => "InvalidInput",
+            Self::Conflict(_) => "Conflict",
+            Self::Envelope(_) => "UnexpectedEvent",
+            Self::UnknownUser(_) => "UnknownUser",
+            Self::Port(_) => "DependencyFailed",
+        }
+    }
+}
+
+/// Lets a handler return [`Error`] to the runtime with a meaningful `errorType`.
+impl From<Error> for lambda_runtime::Diagnostic {
+    fn from(e: Error) -> Self {
+        Self {
+            error_type: e.kind().to_owned(),
+            error_message: e.to_string(),
+        }
+    }
+}

@@ -24,3 +24,10 @@ pub mod welcome_email;
 
 pub use error::Error;
 pub use ports::PortError;
+
+/// Records of one SQS batch processed at once unless `BATCH_CONCURRENCY` says
+/// otherwise: a full standard-queue batch (10) runs in one wave.
+pub const DEFAULT_CONCURRENCY: std::num::NonZeroUsize = match std::num::NonZeroUsize::new(10) {
+    Some(n) => n,
+    None => std::num::NonZeroUsize::MIN,
+};

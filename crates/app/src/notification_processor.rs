@@ -5,11 +5,37 @@
 //! carries the notification's deterministic id, so a re-delivered
 //! notification produces the same message id and the transport dedupes it.
 
+use crate::mail::MailConfig;
 use crate::ports::{Mailer, UserStore};
 use crate::Error;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use eventline_domain::{email, Notification};
 use eventline_powertools::batch::{BatchError, BatchProcessor};
+use eventline_powertools::env::Env;
+use std::num::NonZeroUsize;
+
+/// Settings: `USERS_TABLE`, the mail settings ([`MailConfig`]) and optional
+/// `BATCH_CONCURRENCY` (records processed at once, default 10).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// DynamoDB table of users.
+    pub users_table: String,
+    /// How mail is sent (`None` when the settings are invalid; see [`Env::finish`]).
+    pub mail: Option<MailConfig>,
+    /// Records processed at once.
+    pub concurrency: NonZeroUsize,
+}
+
+impl Config {
+    /// Reads the settings, recording problems in `env`.
+    pub fn from_env(env: &mut Env) -> Self {
+        Self {
+            users_table: env.required("USERS_TABLE"),
+            mail: MailConfig::from_env(env),
+            concurrency: env.parsed_or("BATCH_CONCURRENCY", crate::DEFAULT_CONCURRENCY),
+        }
+    }
+}
 
 /// The notification-processor use case.
 pub struct NotificationProcessor<U, M> {

@@ -39,6 +39,27 @@ pub async fn load_sdk_config() -> SdkConfig {
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
 }
 
+/// The mailer [`eventline_app::mail::MailConfig`] asks for: the S3 outbox or SES v2.
+#[cfg(all(feature = "s3", feature = "sesv2"))]
+pub fn mailer(
+    sdk: &SdkConfig,
+    config: eventline_app::mail::MailConfig,
+) -> eventline_app::mail::EitherMailer<
+    eventline_app::mail::OutboxMailer<s3::S3BlobStore>,
+    ses::SesMailer,
+> {
+    use eventline_app::mail::{EitherMailer, MailTransport, OutboxMailer};
+    match config.transport {
+        MailTransport::Outbox { bucket } => EitherMailer::Left(OutboxMailer::new(
+            s3::S3BlobStore::new(s3::client(sdk), bucket),
+            config.from,
+        )),
+        MailTransport::Ses => {
+            EitherMailer::Right(ses::SesMailer::new(ses::client(sdk), config.from))
+        }
+    }
+}
+
 /// Whether to quote the service's error message in a [`PortError`].
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Detail {

@@ -23,7 +23,7 @@
 //!   identifier would fail the whole batch anyway, so the invocation errors
 //!   before running anything.
 
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+pub use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::{stream, FutureExt, StreamExt};
 use std::fmt::Display;
 use std::future::Future;
@@ -64,6 +64,20 @@ pub enum BatchError {
         /// The first record's error message.
         first_error: String,
     },
+}
+
+/// Lets a batch handler return [`BatchError`] to the runtime with a meaningful `errorType`.
+impl From<BatchError> for lambda_runtime::Diagnostic {
+    fn from(e: BatchError) -> Self {
+        let error_type = match e {
+            BatchError::MissingMessageId { .. } => "MissingMessageId",
+            BatchError::AllFailed { .. } => "AllRecordsFailed",
+        };
+        Self {
+            error_type: error_type.to_owned(),
+            error_message: e.to_string(),
+        }
+    }
 }
 
 /// How one record ended.
