@@ -1,1 +1,303 @@
+//! Test support: SDK clients pointed at the project's moto server, unique
+//! resource names, resource creation, and the Lambda-shaped SQS event that a
+//! received message becomes.
+//!
+//! The server's endpoint comes from `EVENTLINE_MOTO_ENDPOINT`, which
+//! `make test` (scripts/test.sh) sets after starting moto. Tests isolate by
+//! unique resource names, never by resetting or sleeping, so they run in
+//! parallel against one server.
 
+use aws_config::SdkConfig;
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The moto endpoint for this test run.
+pub fn endpoint() -> String {
+    std::env::var("EVENTLINE_MOTO_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "EVENTLINE_MOTO_ENDPOINT is not set. These tests talk to a moto server: \
+             run `make test`, or `scripts/moto.sh start` and export \
+             EVENTLINE_MOTO_ENDPOINT=$(scripts/moto.sh url)"
+        )
+    })
+}
+
+/// SDK configuration for moto: its endpoint, a fixed region, dummy credentials.
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint())
+        .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "test", "test", None, None, "moto",
+        ))
+        .load()
+        .await
+}
+
+/// A resource name no other test (or earlier run against the same server) uses.
+pub fn unique(name: &str) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "t{}-{nanos:x}-{}-{name}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Creates an on-demand table keyed by the string attribute `key`.
+pub async fn create_table(sdk: &SdkConfig, name: &str, key: &str) {
+    aws_sdk_dynamodb::Client::new(sdk)
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(key)
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(key)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("create table");
+}
+
+/// Creates a queue (FIFO when the name ends in `.fifo`) and returns its URL.
+pub async fn create_queue(sdk: &SdkConfig, name: &str) -> String {
+    let mut request = aws_sdk_sqs::Client::new(sdk)
+        .create_queue()
+        .queue_name(name);
+    if name.ends_with(".fifo") {
+        request = request.attributes(QueueAttributeName::FifoQueue, "true");
+    }
+    request
+        .send()
+        .await
+        .expect("create queue")
+        .queue_url
+        .expect("queue url")
+}
+
+/// The ARN of the queue at `url`.
+pub async fn queue_arn(sdk: &SdkConfig, url: &str) -> String {
+    aws_sdk_sqs::Client::new(sdk)
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("queue attributes")
+        .attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .expect("queue arn")
+}
+
+/// Creates a bucket.
+pub async fn create_bucket(sdk: &SdkConfig, name: &str) {
+    eventline_aws::s3::client(sdk)
+        .create_bucket()
+        .bucket(name)
+        .send()
+        .await
+        .expect("create bucket");
+}
+
+/// Creates a bus and a rule on it matching `User Created` from `user.service`
+/// that delivers to a new SQS queue (a "tap"); returns the tap's URL.
+pub async fn create_bus_with_tap(sdk: &SdkConfig, bus: &str) -> String {
+    let events = aws_sdk_eventbridge::Client::new(sdk);
+    events
+        .create_event_bus()
+        .name(bus)
+        .send()
+        .await
+        .expect("create bus");
+    let tap = create_queue(sdk, &format!("{bus}-tap")).await;
+    let rule = format!("{bus}-user-created");
+    events
+        .put_rule()
+        .name(&rule)
+        .event_bus_name(bus)
+        .event_pattern(r#"{"source":["user.service"],"detail-type":["User Created"]}"#)
+        .send()
+        .await
+        .expect("put rule");
+    events
+        .put_targets()
+        .rule(&rule)
+        .event_bus_name(bus)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("tap")
+                .arn(queue_arn(sdk, &tap).await)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("put targets");
+    tap
+}
+
+/// Receives up to 10 messages as Lambda's event source mapping would and
+/// shapes them as the SQS event a function receives.
+pub async fn receive_as_lambda(sdk: &SdkConfig, queue_url: &str) -> SqsEvent {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let arn = queue_arn(sdk, queue_url).await;
+    let output = sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(10)
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .expect("receive");
+    let mut event = SqsEvent::default();
+    for m in output.messages.unwrap_or_default() {
+        let mut record = SqsMessage::default();
+        record.message_id = m.message_id;
+        record.receipt_handle = m.receipt_handle;
+        record.body = m.body;
+        record.md5_of_body = m.md5_of_body;
+        record.attributes = m
+            .attributes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v))
+            .collect();
+        record.event_source = Some("aws:sqs".to_owned());
+        record.event_source_arn = Some(arn.clone());
+        record.aws_region = Some("us-east-1".to_owned());
+        event.records.push(record);
+    }
+    event
+}
+
+/// Receives every message currently on the queue (several polls) as raw bodies.
+pub async fn drain_bodies(sdk: &SdkConfig, queue_url: &str) -> Vec<String> {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let mut bodies = Vec::new();
+    loop {
+        let output = sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("receive");
+        let messages = output.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return bodies;
+        }
+        for m in messages {
+            sqs.delete_message()
+                .queue_url(queue_url)
+                .receipt_handle(m.receipt_handle.unwrap_or_default())
+                .send()
+                .await
+                .expect("delete");
+            bodies.extend(m.body);
+        }
+    }
+}
+
+/// Deletes the messages of `event` that the response did not list as failed,
+/// as Lambda's event source mapping does with a partial batch response.
+pub async fn delete_succeeded(
+    sdk: &SdkConfig,
+    queue_url: &str,
+    event: &SqsEvent,
+    response: &aws_lambda_events::sqs::SqsBatchResponse,
+) {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    for record in &event.records {
+        let failed = response
+            .batch_item_failures
+            .iter()
+            .any(|f| Some(&f.item_identifier) == record.message_id.as_ref());
+        if !failed {
+            sqs.delete_message()
+                .queue_url(queue_url)
+                .receipt_handle(record.receipt_handle.clone().unwrap_or_default())
+                .send()
+                .await
+                .expect("delete");
+        }
+    }
+}
+
+/// Reads an object's body as text, or `None` when it does not exist.
+pub async fn get_object(sdk: &SdkConfig, bucket: &str, key: &str) -> Option<String> {
+    let output = eventline_aws::s3::client(sdk)
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .ok()?;
+    let bytes = output
+        .body
+        .collect()
+        .await
+        .expect("object body")
+        .into_bytes();
+    Some(String::from_utf8(bytes.to_vec()).expect("utf-8 object"))
+}
+
+/// Lists the keys under `prefix`.
+pub async fn list_keys(sdk: &SdkConfig, bucket: &str, prefix: &str) -> Vec<String> {
+    let output = eventline_aws::s3::client(sdk)
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .send()
+        .await
+        .expect("list objects");
+    output
+        .contents
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|o| o.key)
+        .collect()
+}
+
+/// GETs a path of moto's own API (e.g. `/moto-api/data.json`) and parses it
+/// as JSON. Used only to observe what no AWS read API shows (sent SES mail).
+pub async fn moto_api_json(path: &str) -> serde_json::Value {
+    let endpoint = endpoint();
+    let authority = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = tokio::net::TcpStream::connect(authority)
+        .await
+        .expect("connect to moto");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("write request");
+    let mut response = Vec::new();
+    stream
+        .read_to_end(&mut response)
+        .await
+        .expect("read response");
+    let response = String::from_utf8_lossy(&response);
+    let (_, body) = response.split_once("\r\n\r\n").expect("HTTP response");
+    serde_json::from_str(body).expect("moto API JSON")
+}

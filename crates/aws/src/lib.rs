@@ -17,9 +17,22 @@
 //! for SES, whose messages can quote addresses, only the code.
 #![warn(missing_docs)]
 
-use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use eventline_app::PortError;
+#[cfg(any(
+    feature = "dynamodb",
+    feature = "sqs",
+    feature = "eventbridge",
+    feature = "s3",
+    feature = "sesv2"
+))]
+mod error;
+#[cfg(any(
+    feature = "dynamodb",
+    feature = "sqs",
+    feature = "eventbridge",
+    feature = "s3",
+    feature = "sesv2"
+))]
+pub(crate) use error::{sdk_error, Detail};
 
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
@@ -58,43 +71,4 @@ pub fn mailer(
             EitherMailer::Right(ses::SesMailer::new(ses::client(sdk), config.from))
         }
     }
-}
-
-/// Whether to quote the service's error message in a [`PortError`].
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Detail {
-    /// Code and message (messages of this service never quote data).
-    CodeAndMessage,
-    /// Code only (messages may quote personal data).
-    CodeOnly,
-}
-
-/// Turns an SDK error into a [`PortError`] without leaking request data.
-pub(crate) fn sdk_error<E, R>(
-    operation: &'static str,
-    err: &SdkError<E, R>,
-    detail: Detail,
-) -> PortError
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    let message = match err {
-        SdkError::ServiceError(service) => {
-            let e = service.err();
-            let code = e.code().unwrap_or("UnknownError");
-            match (detail, e.message()) {
-                (Detail::CodeAndMessage, Some(m)) => format!("{code}: {m}"),
-                _ => code.to_owned(),
-            }
-        }
-        SdkError::TimeoutError(_) => "timed out".to_owned(),
-        SdkError::DispatchFailure(f) if f.is_io() => "network error (I/O)".to_owned(),
-        SdkError::DispatchFailure(f) if f.is_timeout() => "network error (timeout)".to_owned(),
-        SdkError::DispatchFailure(_) => "network error".to_owned(),
-        SdkError::ResponseError(_) => "unreadable response".to_owned(),
-        SdkError::ConstructionFailure(_) => "request could not be built".to_owned(),
-        _ => "unknown SDK error".to_owned(),
-    };
-    PortError::new(operation, message)
 }

@@ -1,0 +1,294 @@
+//! Every AWS adapter against a real moto server, through the real SDK
+//! clients, checking what was stored with independent SDK reads.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use eventline_app::mail::OutboxMailer;
+use eventline_app::ports::{
+    BlobStore, EventPublisher, Inserted, Mailer, NotificationQueue, ProfileStore, UserStore,
+};
+use eventline_aws::dynamodb::{DynamoProfileStore, DynamoUserStore};
+use eventline_aws::eventbridge::EventBridgePublisher;
+use eventline_aws::s3::S3BlobStore;
+use eventline_aws::ses::SesMailer;
+use eventline_aws::sqs::SqsNotificationQueue;
+use eventline_domain::{
+    email, EmailAddress, Notification, NotificationKind, Profile, Signup, Timestamp, User,
+    UserCreated, UserId,
+};
+use eventline_tests::*;
+use serde_json::Value;
+
+fn user(id: &str, email: &str, name: &str) -> User {
+    let body = serde_json::json!({"user_id": id, "email": email, "name": name}).to_string();
+    User::from_signup(
+        Signup::parse(&body).unwrap(),
+        Timestamp::from_unix_millis(1_795_771_466_123),
+    )
+}
+
+#[tokio::test]
+async fn dynamo_user_store_creates_once_and_returns_the_stored_user() {
+    let sdk = sdk_config().await;
+    let table = unique("users");
+    create_table(&sdk, &table, "user_id").await;
+    let store = DynamoUserStore::new(eventline_aws::dynamodb::client(&sdk), &table);
+    let ada = user("u1", "ada@example.com", "Ada Lovelace");
+
+    assert_eq!(store.insert(&ada).await.unwrap(), Inserted::New);
+    let impostor = user("u1", "mallory@example.com", "Mallory");
+    assert_eq!(
+        store.insert(&impostor).await.unwrap(),
+        Inserted::Existing(ada.clone())
+    );
+    assert_eq!(store.get(&ada.id).await.unwrap(), Some(ada.clone()));
+    assert_eq!(
+        store.get(&UserId::parse("nobody").unwrap()).await.unwrap(),
+        None
+    );
+
+    let item = aws_sdk_dynamodb::Client::new(&sdk)
+        .get_item()
+        .table_name(&table)
+        .key("user_id", AttributeValue::S("u1".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(item["email"], AttributeValue::S("ada@example.com".into()));
+    assert_eq!(item["name"], AttributeValue::S("Ada Lovelace".into()));
+    assert_eq!(
+        item["created_at"],
+        AttributeValue::S("2026-11-27T09:24:26.123Z".into())
+    );
+}
+
+#[tokio::test]
+async fn dynamo_user_store_reports_a_missing_table_as_a_port_error() {
+    let sdk = sdk_config().await;
+    let store = DynamoUserStore::new(eventline_aws::dynamodb::client(&sdk), unique("absent"));
+    let err = store
+        .insert(&user("u1", "ada@example.com", "Ada"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.operation, "DynamoDB PutItem users");
+    assert!(
+        err.message.starts_with("ResourceNotFoundException"),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("ada@example.com"));
+}
+
+#[tokio::test]
+async fn dynamo_profile_store_creates_once_and_round_trips_every_field() {
+    let sdk = sdk_config().await;
+    let table = unique("profiles");
+    create_table(&sdk, &table, "user_id").await;
+    let store = DynamoProfileStore::new(eventline_aws::dynamodb::client(&sdk), &table);
+    let profile = Profile::default_for(&UserCreated::from_user(&user("u1", "a@b.io", "山田太郎")));
+
+    assert_eq!(store.insert(&profile).await.unwrap(), Inserted::New);
+    let mut other = profile.clone();
+    other.bio = "changed".into();
+    other.avatar_url = Some("https://example.com/a.png".into());
+    assert_eq!(
+        store.insert(&other).await.unwrap(),
+        Inserted::Existing(profile)
+    );
+
+    let item = aws_sdk_dynamodb::Client::new(&sdk)
+        .get_item()
+        .table_name(&table)
+        .key("user_id", AttributeValue::S("u1".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(item["display_name"], AttributeValue::S("山田太郎".into()));
+    assert_eq!(item["marketing_opt_in"], AttributeValue::Bool(false));
+    assert_eq!(item["avatar_url"], AttributeValue::Null(true));
+}
+
+#[tokio::test]
+async fn sqs_queue_sends_the_notification_body() {
+    let sdk = sdk_config().await;
+    let url = create_queue(&sdk, &unique("notifications")).await;
+    let queue = SqsNotificationQueue::new(eventline_aws::sqs::client(&sdk), &url);
+    let n = Notification::new(
+        UserId::parse("u1").unwrap(),
+        NotificationKind::SignupConfirmation,
+    );
+
+    queue.enqueue(&n).await.unwrap();
+
+    let bodies = drain_bodies(&sdk, &url).await;
+    assert_eq!(bodies.len(), 1);
+    assert_eq!(Notification::parse(&bodies[0]).unwrap(), n);
+}
+
+#[tokio::test]
+async fn sqs_fifo_queue_drops_a_duplicate_notification() {
+    let sdk = sdk_config().await;
+    let url = create_queue(&sdk, &unique("notifications.fifo")).await;
+    let queue = SqsNotificationQueue::new(eventline_aws::sqs::client(&sdk), &url);
+    let n = Notification::new(
+        UserId::parse("u1").unwrap(),
+        NotificationKind::SignupConfirmation,
+    );
+
+    queue.enqueue(&n).await.unwrap();
+    queue.enqueue(&n).await.unwrap();
+
+    assert_eq!(drain_bodies(&sdk, &url).await.len(), 1);
+}
+
+#[tokio::test]
+async fn eventbridge_publisher_delivers_user_created_to_rule_targets() {
+    let sdk = sdk_config().await;
+    let bus = unique("bus");
+    let tap = create_bus_with_tap(&sdk, &bus).await;
+    let publisher = EventBridgePublisher::new(eventline_aws::eventbridge::client(&sdk), &bus);
+    let event = UserCreated::from_user(&user("u1", "ada@example.com", "Ada"));
+
+    publisher.publish_user_created(&event).await.unwrap();
+
+    let bodies = drain_bodies(&sdk, &tap).await;
+    assert_eq!(bodies.len(), 1);
+    let delivered: Value = serde_json::from_str(&bodies[0]).unwrap();
+    assert_eq!(delivered["source"], "user.service");
+    assert_eq!(delivered["detail-type"], "User Created");
+    assert_eq!(
+        UserCreated::from_detail(&delivered["detail"]).unwrap(),
+        event
+    );
+}
+
+#[tokio::test]
+async fn eventbridge_publisher_reports_a_missing_bus() {
+    let sdk = sdk_config().await;
+    let publisher =
+        EventBridgePublisher::new(eventline_aws::eventbridge::client(&sdk), unique("no-bus"));
+    let err = publisher
+        .publish_user_created(&UserCreated::from_user(&user(
+            "u1",
+            "ada@example.com",
+            "Ada",
+        )))
+        .await
+        .unwrap_err();
+    assert_eq!(err.operation, "EventBridge PutEvents");
+    assert!(!err.to_string().contains("ada@example.com"), "{err}");
+}
+
+#[tokio::test]
+async fn s3_blob_store_writes_the_object_with_its_content_type() {
+    let sdk = sdk_config().await;
+    let bucket = unique("bucket");
+    create_bucket(&sdk, &bucket).await;
+    let blobs = S3BlobStore::new(eventline_aws::s3::client(&sdk), &bucket);
+
+    blobs
+        .put("profiles/u1.json", r#"{"a":1}"#.into(), "application/json")
+        .await
+        .unwrap();
+    blobs
+        .put("profiles/u1.json", r#"{"a":2}"#.into(), "application/json")
+        .await
+        .unwrap();
+
+    assert_eq!(
+        get_object(&sdk, &bucket, "profiles/u1.json")
+            .await
+            .as_deref(),
+        Some(r#"{"a":2}"#)
+    );
+    let head = eventline_aws::s3::client(&sdk)
+        .head_object()
+        .bucket(&bucket)
+        .key("profiles/u1.json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_type(), Some("application/json"));
+}
+
+#[tokio::test]
+async fn outbox_mailer_writes_one_object_per_message_id() {
+    let sdk = sdk_config().await;
+    let bucket = unique("bucket");
+    create_bucket(&sdk, &bucket).await;
+    let mailer = OutboxMailer::new(
+        S3BlobStore::new(eventline_aws::s3::client(&sdk), &bucket),
+        EmailAddress::parse("no-reply@example.com").unwrap(),
+    );
+    let welcome = email::welcome(&UserCreated::from_user(&user(
+        "u1",
+        "ada@example.com",
+        "Ada <3",
+    )));
+
+    mailer.send(&welcome).await.unwrap();
+    mailer.send(&welcome).await.unwrap();
+
+    assert_eq!(
+        list_keys(&sdk, &bucket, "outbox/").await,
+        ["outbox/welcome.u1.json"]
+    );
+    let stored: Value = serde_json::from_str(
+        &get_object(&sdk, &bucket, "outbox/welcome.u1.json")
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(stored["from"], "no-reply@example.com");
+    assert_eq!(stored["to"], "ada@example.com");
+    assert_eq!(stored["subject"], "Welcome to eventline");
+    assert!(stored["html"].as_str().unwrap().contains("Ada &lt;3"));
+}
+
+#[tokio::test]
+async fn ses_mailer_sends_from_a_verified_identity() {
+    let sdk = sdk_config().await;
+    let domain = format!("{}.example.com", unique("ses"));
+    aws_sdk_sesv2::Client::new(&sdk)
+        .create_email_identity()
+        .email_identity(&domain)
+        .send()
+        .await
+        .unwrap();
+    let from = EmailAddress::parse(&format!("no-reply@{domain}")).unwrap();
+    let mailer = SesMailer::new(eventline_aws::ses::client(&sdk), from);
+    let recipient = format!("ada@{domain}");
+    let welcome = email::welcome(&UserCreated::from_user(&user("u1", &recipient, "Ada")));
+
+    mailer.send(&welcome).await.unwrap();
+
+    let data = moto_api_json("/moto-api/data.json").await;
+    let sent: Vec<&Value> = data["ses"]["Message"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m.to_string().contains(&recipient))
+        .collect();
+    assert_eq!(sent.len(), 1, "{data}");
+    assert!(sent[0].to_string().contains("Welcome to eventline"));
+}
+
+#[tokio::test]
+async fn ses_rejection_is_reported_without_the_address() {
+    let sdk = sdk_config().await;
+    let from =
+        EmailAddress::parse(&format!("no-reply@{}.example.org", unique("unverified"))).unwrap();
+    let mailer = SesMailer::new(eventline_aws::ses::client(&sdk), from.clone());
+    let welcome = email::welcome(&UserCreated::from_user(&user(
+        "u1",
+        "ada@example.com",
+        "Ada",
+    )));
+
+    let err = mailer.send(&welcome).await.unwrap_err();
+
+    assert_eq!(err.to_string(), "SES SendEmail failed: MessageRejected");
+    assert!(!err.to_string().contains(from.as_str()));
+}
