@@ -1,0 +1,128 @@
+//! The whole pipeline against moto, with the functions' real handlers and
+//! AWS adapters, and this test playing Lambda's part: it receives from the
+//! queues, invokes the handlers with Lambda-shaped events and deletes what
+//! the partial batch response says succeeded.
+
+use eventline_app::mail::OutboxMailer;
+use eventline_app::notification_processor::NotificationProcessor;
+use eventline_app::ports::SystemClock;
+use eventline_app::profile_creator::ProfileCreator;
+use eventline_app::user_processor::UserProcessor;
+use eventline_app::welcome_email::WelcomeEmail;
+use eventline_aws::dynamodb::{DynamoProfileStore, DynamoUserStore};
+use eventline_aws::eventbridge::EventBridgePublisher;
+use eventline_aws::s3::S3BlobStore;
+use eventline_aws::sqs::SqsNotificationQueue;
+use eventline_domain::EmailAddress;
+use eventline_powertools::batch::BatchProcessor;
+use eventline_tests::*;
+use serde_json::Value;
+
+#[tokio::test]
+async fn signups_flow_through_every_function_to_the_final_state() {
+    let sdk = sdk_config().await;
+    let (users_table, profiles_table, bucket) = (unique("users"), unique("profiles"), unique("bucket"));
+    create_table(&sdk, &users_table, "user_id").await;
+    create_table(&sdk, &profiles_table, "user_id").await;
+    create_bucket(&sdk, &bucket).await;
+    let signups = create_queue(&sdk, &unique("signups")).await;
+    let notifications = create_queue(&sdk, &unique("notifications")).await;
+    let bus = unique("bus");
+    let tap = create_bus_with_tap(&sdk, &bus).await;
+
+    let dynamodb = eventline_aws::dynamodb::client(&sdk);
+    let s3 = eventline_aws::s3::client(&sdk);
+    let outbox = || {
+        OutboxMailer::new(
+            S3BlobStore::new(s3.clone(), &bucket),
+            EmailAddress::parse("no-reply@example.com").unwrap(),
+        )
+    };
+    let user_processor = UserProcessor::new(
+        DynamoUserStore::new(dynamodb.clone(), &users_table),
+        SqsNotificationQueue::new(eventline_aws::sqs::client(&sdk), &notifications),
+        EventBridgePublisher::new(eventline_aws::eventbridge::client(&sdk), &bus),
+        SystemClock,
+        BatchProcessor::new(),
+    );
+    let notification_processor =
+        NotificationProcessor::new(DynamoUserStore::new(dynamodb.clone(), &users_table), outbox(), BatchProcessor::new());
+    let welcome_email = WelcomeEmail::new(outbox());
+    let profile_creator = ProfileCreator::new(
+        DynamoProfileStore::new(dynamodb.clone(), &profiles_table),
+        S3BlobStore::new(s3.clone(), &bucket),
+    );
+
+    // Two valid signups and one invalid one arrive on the SignupQueue.
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    for body in [
+        r#"{"user_id":"u-1","email":"ada@example.com","name":"Ada Lovelace"}"#,
+        r#"{"user_id":"u-2","email":"not-an-email","name":"Bad"}"#,
+        r#"{"user_id":"u-3","email":"alan@example.com","name":"Alan Turing"}"#,
+    ] {
+        sqs.send_message().queue_url(&signups).message_body(body).send().await.unwrap();
+    }
+
+    // user-processor: the invalid record alone fails and stays on the queue.
+    let event = receive_as_lambda(&sdk, &signups).await;
+    assert_eq!(event.records.len(), 3);
+    let invalid_id = event.records[1].message_id.clone().unwrap();
+    let response = user_processor.handle(event.clone()).await.unwrap();
+    let failed: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+    assert_eq!(failed, [invalid_id]);
+    delete_succeeded(&sdk, &signups, &event, &response).await;
+
+    // notification-processor gets what landed on the NotificationQueue.
+    let event = receive_as_lambda(&sdk, &notifications).await;
+    assert_eq!(event.records.len(), 2);
+    let response = notification_processor.handle(event.clone()).await.unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    delete_succeeded(&sdk, &notifications, &event, &response).await;
+
+    // welcome-email and profile-creator get what the rule delivered.
+    let events = drain_bodies(&sdk, &tap).await;
+    assert_eq!(events.len(), 2);
+    for body in events {
+        let payload: Value = serde_json::from_str(&body).unwrap();
+        welcome_email.handle(payload.clone()).await.unwrap();
+        profile_creator.handle(payload).await.unwrap();
+    }
+
+    // Final state: two users, two profiles (row + document), two
+    // confirmations and two welcome emails in the outbox, nothing else.
+    let users = aws_sdk_dynamodb::Client::new(&sdk).scan().table_name(&users_table).send().await.unwrap();
+    assert_eq!(users.count, 2);
+    let profiles = aws_sdk_dynamodb::Client::new(&sdk).scan().table_name(&profiles_table).send().await.unwrap();
+    assert_eq!(profiles.count, 2);
+    let mut keys = list_keys(&sdk, &bucket, "").await;
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "outbox/signup_confirmation.u-1.json",
+            "outbox/signup_confirmation.u-3.json",
+            "outbox/welcome.u-1.json",
+            "outbox/welcome.u-3.json",
+            "profiles/u-1.json",
+            "profiles/u-3.json",
+        ]
+    );
+    let welcome: Value =
+        serde_json::from_str(&get_object(&sdk, &bucket, "outbox/welcome.u-3.json").await.unwrap()).unwrap();
+    assert_eq!(welcome["to"], "alan@example.com");
+    assert!(welcome["text"].as_str().unwrap().starts_with("Hello Alan Turing,"));
+    let profile: Value = serde_json::from_str(&get_object(&sdk, &bucket, "profiles/u-1.json").await.unwrap()).unwrap();
+    assert_eq!(profile["display_name"], "Ada Lovelace");
+
+    // The invalid signup is still on the SignupQueue, waiting for its retry
+    // (and, after maxReceiveCount, the DLQ): nothing was lost.
+    let left = sqs
+        .get_queue_attributes()
+        .queue_url(&signups)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .unwrap();
+    let in_flight = left.attributes.unwrap()[&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible].clone();
+    assert_eq!(in_flight, "1");
+}
