@@ -1,0 +1,61 @@
+# eventline: one command for each thing a person wants. `make help` lists them.
+# Everything installs what it needs first (scripts/setup.sh), so each target
+# works on a fresh machine with only rustup and python3.
+
+SHELL := /bin/bash
+VENV := .venv/bin
+MOTO_PORT ?= 5055
+ENDPOINT := http://127.0.0.1:$(MOTO_PORT)
+
+.PHONY: help setup test lint fmt clippy sam-validate moto moto-stop provision watch invoke-all sam-build deploy ci clean-local
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+setup: ## Install the tool chain into .venv (moto, cargo-lambda, SAM CLI, cfn-lint, zig)
+	@scripts/setup.sh
+
+test: ## Run every test (unit, handler, adapters and flows against a private moto server)
+	@scripts/test.sh
+
+lint: fmt clippy sam-validate ## rustfmt check, clippy -D warnings, cfn-lint and sam validate --lint
+
+fmt:
+	cargo fmt --all -- --check
+
+clippy:
+	cargo clippy --workspace --all-targets -- -D warnings
+
+sam-validate: setup ## Validate template.yaml offline (cfn-lint + sam validate --lint)
+	$(VENV)/cfn-lint template.yaml
+	$(VENV)/sam validate --lint --template template.yaml
+
+moto: setup ## Start the local AWS (moto server) on $(ENDPOINT)
+	@scripts/moto.sh start $(MOTO_PORT) >/dev/null && echo "moto server: $(ENDPOINT)"
+
+moto-stop: ## Stop the local AWS started by `make moto`
+	@scripts/moto.sh stop
+
+provision: moto ## Deploy template.yaml into the local moto server (resets it first)
+	$(VENV)/python scripts/provision.py --endpoint $(ENDPOINT) --reset
+
+watch: provision ## Serve all four functions with cargo lambda watch, wired to the local stack
+	PATH="$(CURDIR)/.venv/bin:$$PATH" cargo lambda watch --env-file .local/functions.env
+
+invoke-all: ## With `make watch` running: invoke each function on its sample event
+	@for f in user-processor notification-processor welcome-email profile-creator; do \
+	  file=$$(ls events/$$f.*.json); echo "== $$f ($$file)"; \
+	  PATH="$(CURDIR)/.venv/bin:$$PATH" cargo lambda invoke $$f --data-file $$file --output-format json; echo; \
+	done
+
+sam-build: setup ## Build the arm64 Lambda artifacts with sam build (cargo-lambda + zig)
+	rustup target add aarch64-unknown-linux-gnu
+	PATH="$(CURDIR)/.venv/bin:$$PATH" $(VENV)/sam build
+
+deploy: sam-build ## Deploy to a real AWS account (needs credentials; asks before changing anything)
+	$(VENV)/sam deploy --guided
+
+ci: lint test ## What CI runs
+
+clean-local: moto-stop ## Forget local state (.local/)
+	rm -rf .local
