@@ -1,0 +1,551 @@
+//! The local stand-in for Lambda's event source mappings and asynchronous
+//! invocation. See the crate docs for the semantics it reproduces.
+
+use crate::invoke::{Invocation, Invoker};
+use crate::manifest::{AsyncInvoke, EventSource, Manifest, SqsSource};
+use crate::shape::{receive_count, sqs_event};
+use aws_lambda_events::sqs::SqsEvent;
+use aws_sdk_sqs::types::{
+    DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
+};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Counters for one function.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FunctionStats {
+    /// Invocations made.
+    pub invocations: u64,
+    /// Records (SQS messages or events) handed to the function.
+    pub received: u64,
+    /// Records that succeeded.
+    pub succeeded: u64,
+    /// Records that failed (each failed attempt counts).
+    pub failed: u64,
+    /// Records received again after a failure or timeout.
+    pub retried: u64,
+    /// Events sent to the OnFailure destination after the last async retry.
+    pub sent_to_failure_destination: u64,
+}
+
+struct Shared {
+    sqs: aws_sdk_sqs::Client,
+    invoker: Invoker,
+    region: String,
+    stats: Mutex<BTreeMap<String, FunctionStats>>,
+    in_flight: AtomicUsize,
+    stop: AtomicBool,
+    verbose: bool,
+}
+
+impl Shared {
+    fn record(&self, function: &str, update: impl FnOnce(&mut FunctionStats)) {
+        let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+        update(stats.entry(function.to_owned()).or_default());
+    }
+
+    fn say(&self, line: String) {
+        if self.verbose {
+            println!("{line}");
+        }
+    }
+}
+
+/// Drives every function of a [`Manifest`] from its triggers.
+pub struct Runner {
+    shared: Arc<Shared>,
+    manifest: Manifest,
+}
+
+impl Runner {
+    /// A runner for `manifest`, invoking through `invoker`; `verbose` prints
+    /// a progress line per invocation.
+    pub fn new(
+        manifest: Manifest,
+        sqs: aws_sdk_sqs::Client,
+        invoker: Invoker,
+        verbose: bool,
+    ) -> Self {
+        let stats = manifest
+            .functions
+            .iter()
+            .map(|f| (f.name.clone(), FunctionStats::default()))
+            .collect();
+        Self {
+            shared: Arc::new(Shared {
+                sqs,
+                invoker,
+                region: manifest.region.clone(),
+                stats: Mutex::new(stats),
+                in_flight: AtomicUsize::new(0),
+                stop: AtomicBool::new(false),
+                verbose,
+            }),
+            manifest,
+        }
+    }
+
+    /// Current counters, by function name.
+    pub fn stats(&self) -> BTreeMap<String, FunctionStats> {
+        self.shared
+            .stats
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Runs until `stop` resolves, then lets in-flight invocations finish.
+    pub async fn run_until(&self, stop: impl std::future::Future<Output = ()>) {
+        let tasks = self.spawn_pollers();
+        stop.await;
+        self.shared.stop.store(true, Ordering::SeqCst);
+        futures::future::join_all(tasks).await;
+    }
+
+    /// Runs until every trigger queue has been empty (nothing visible, in
+    /// flight or delayed) for `quiet`, or `limit` has passed. Returns whether
+    /// it went idle (false: the limit was hit).
+    pub async fn run_until_idle(&self, quiet: Duration, limit: Duration) -> bool {
+        let started = Instant::now();
+        let mut idle = false;
+        self.run_until(async {
+            let mut quiet_since: Option<Instant> = None;
+            while started.elapsed() < limit {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                let busy = self.shared.in_flight.load(Ordering::SeqCst) > 0
+                    || self.pending_messages().await != 0;
+                match (busy, quiet_since) {
+                    (true, _) => quiet_since = None,
+                    (false, None) => quiet_since = Some(Instant::now()),
+                    (false, Some(t)) if t.elapsed() >= quiet => {
+                        idle = true;
+                        return;
+                    }
+                    (false, Some(_)) => {}
+                }
+            }
+        })
+        .await;
+        idle
+    }
+
+    /// Messages on all trigger queues: visible, in flight and delayed.
+    pub async fn pending_messages(&self) -> u64 {
+        let mut total = 0;
+        for url in self.trigger_queues() {
+            total += queue_depth(&self.shared.sqs, &url).await.unwrap_or(1);
+        }
+        total
+    }
+
+    fn trigger_queues(&self) -> Vec<String> {
+        self.manifest
+            .functions
+            .iter()
+            .flat_map(|f| {
+                f.sqs_sources
+                    .iter()
+                    .map(|s| s.queue_url.clone())
+                    .chain(f.event_sources.iter().map(|e| e.tap_queue_url.clone()))
+            })
+            .collect()
+    }
+
+    fn spawn_pollers(&self) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut tasks = Vec::new();
+        for function in &self.manifest.functions {
+            for source in &function.sqs_sources {
+                let (shared, name, source) =
+                    (self.shared.clone(), function.name.clone(), source.clone());
+                tasks.push(tokio::spawn(poll_sqs_source(shared, name, source)));
+            }
+            for source in &function.event_sources {
+                let retries = function.async_invoke.clone().unwrap_or(AsyncInvoke {
+                    maximum_retry_attempts: 2,
+                    on_failure_queue_url: None,
+                });
+                let (shared, name, source) =
+                    (self.shared.clone(), function.name.clone(), source.clone());
+                tasks.push(tokio::spawn(poll_event_source(
+                    shared, name, source, retries,
+                )));
+            }
+        }
+        tasks
+    }
+}
+
+/// Visible + in-flight + delayed messages of a queue.
+pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> Option<u64> {
+    let output = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::All)
+        .send()
+        .await
+        .ok()?;
+    let attributes = output.attributes?;
+    let get = |name: QueueAttributeName| {
+        attributes
+            .get(&name)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Some(
+        get(QueueAttributeName::ApproximateNumberOfMessages)
+            + get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            + get(QueueAttributeName::ApproximateNumberOfMessagesDelayed),
+    )
+}
+
+async fn receive(shared: &Shared, url: &str, max: i32) -> Vec<aws_sdk_sqs::types::Message> {
+    let result = shared
+        .sqs
+        .receive_message()
+        .queue_url(url)
+        .max_number_of_messages(max.clamp(1, 10))
+        .wait_time_seconds(1)
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .message_attribute_names("All")
+        .send()
+        .await;
+    match result {
+        Ok(output) => output.messages.unwrap_or_default(),
+        Err(e) => {
+            shared.say(format!("receive from {url} failed: {e}"));
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Vec::new()
+        }
+    }
+}
+
+async fn delete(shared: &Shared, url: &str, receipt_handles: Vec<String>) {
+    for chunk in receipt_handles.chunks(10) {
+        let entries = chunk
+            .iter()
+            .enumerate()
+            .filter_map(|(i, handle)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(handle)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        if let Err(e) = shared
+            .sqs
+            .delete_message_batch()
+            .queue_url(url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+        {
+            shared.say(format!("delete from {url} failed: {e}"));
+        }
+    }
+}
+
+/// Which records of `event` failed, per Lambda's rules for partial batch
+/// responses: an empty or null list means none; an invalid response, or an
+/// identifier that is empty or not in the batch, fails the whole batch.
+pub fn failed_records(
+    event: &SqsEvent,
+    response: &Value,
+    report_batch_item_failures: bool,
+) -> HashSet<String> {
+    let all: HashSet<String> = event
+        .records
+        .iter()
+        .filter_map(|r| r.message_id.clone())
+        .collect();
+    if !report_batch_item_failures || response.is_null() {
+        return HashSet::new();
+    }
+    let Some(object) = response.as_object() else {
+        return all;
+    };
+    let failures = match object.get("batchItemFailures") {
+        None | Some(Value::Null) => return HashSet::new(),
+        Some(Value::Array(items)) => items,
+        Some(_) => return all,
+    };
+    let mut failed = HashSet::new();
+    for item in failures {
+        match item.get("itemIdentifier").and_then(Value::as_str) {
+            Some(id) if all.contains(id) => {
+                failed.insert(id.to_owned());
+            }
+            _ => return all,
+        }
+    }
+    failed
+}
+
+async fn poll_sqs_source(shared: Arc<Shared>, function: String, source: SqsSource) {
+    let window = Duration::from_secs(source.maximum_batching_window_seconds);
+    let batch_size = source.batch_size.max(1) as usize;
+    while !shared.stop.load(Ordering::SeqCst) {
+        let mut messages = receive(&shared, &source.queue_url, batch_size as i32).await;
+        if messages.is_empty() {
+            continue;
+        }
+        let gathering = Instant::now();
+        while messages.len() < batch_size && gathering.elapsed() < window {
+            let more = receive(
+                &shared,
+                &source.queue_url,
+                (batch_size - messages.len()) as i32,
+            )
+            .await;
+            messages.extend(more);
+        }
+        shared.in_flight.fetch_add(1, Ordering::SeqCst);
+        let event = sqs_event(messages, &source.queue_arn, &shared.region);
+        let outcome = shared.invoker.invoke(&function, &event).await;
+        let ids: Vec<String> = event
+            .records
+            .iter()
+            .filter_map(|r| r.message_id.clone())
+            .collect();
+        let (failed, note) = match &outcome {
+            Ok(Invocation::Response(response)) => (
+                failed_records(&event, response, source.report_batch_item_failures),
+                String::new(),
+            ),
+            Ok(Invocation::FunctionError {
+                error_type,
+                message,
+            }) => (
+                ids.iter().cloned().collect(),
+                format!(" (function error {error_type}: {message})"),
+            ),
+            Err(e) => (ids.iter().cloned().collect(), format!(" ({e})")),
+        };
+        let handles = event
+            .records
+            .iter()
+            .filter(|r| r.message_id.as_ref().is_some_and(|id| !failed.contains(id)))
+            .filter_map(|r| r.receipt_handle.clone())
+            .collect();
+        delete(&shared, &source.queue_url, handles).await;
+        let retried = event
+            .records
+            .iter()
+            .filter(|r| receive_count(r) > 1)
+            .count() as u64;
+        let (n, bad) = (event.records.len() as u64, failed.len() as u64);
+        shared.record(&function, |s| {
+            s.invocations += u64::from(outcome.is_ok());
+            s.received += n;
+            s.succeeded += n - bad;
+            s.failed += bad;
+            s.retried += retried;
+        });
+        shared.say(format!(
+            "{function:<24} batch of {n:>2}: {:>2} ok, {bad:>2} failed, {retried:>2} retried{note}",
+            n - bad
+        ));
+        shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+async fn poll_event_source(
+    shared: Arc<Shared>,
+    function: String,
+    source: EventSource,
+    retries: AsyncInvoke,
+) {
+    while !shared.stop.load(Ordering::SeqCst) {
+        let messages = receive(&shared, &source.tap_queue_url, 10).await;
+        if messages.is_empty() {
+            continue;
+        }
+        shared.in_flight.fetch_add(1, Ordering::SeqCst);
+        // Lambda runs asynchronous invocations concurrently.
+        let attempts = messages
+            .into_iter()
+            .map(|message| deliver_event(&shared, &function, &source, &retries, message));
+        futures::future::join_all(attempts).await;
+        shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+async fn deliver_event(
+    shared: &Shared,
+    function: &str,
+    source: &EventSource,
+    retries: &AsyncInvoke,
+    message: aws_sdk_sqs::types::Message,
+) {
+    let attempt: u32 = message
+        .attributes()
+        .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let handle = message.receipt_handle.clone().unwrap_or_default();
+    let payload: Value = match message.body.as_deref().map(serde_json::from_str) {
+        Some(Ok(payload)) => payload,
+        _ => Value::String(message.body.clone().unwrap_or_default()),
+    };
+    let event_id = payload
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or("?")
+        .to_owned();
+    let outcome = shared.invoker.invoke(function, &payload).await;
+    let (ok, error) = match outcome {
+        Ok(Invocation::Response(_)) => (true, None),
+        Ok(Invocation::FunctionError {
+            error_type,
+            message,
+        }) => (false, Some((error_type, message))),
+        Err(e) => {
+            // Not delivered: leave it for the next receive, as EventBridge retries delivery.
+            shared.say(format!(
+                "{function:<24} event {event_id}: not delivered ({e})"
+            ));
+            return;
+        }
+    };
+    let exhausted = !ok && attempt > retries.maximum_retry_attempts;
+    shared.record(function, |s| {
+        s.invocations += 1;
+        s.received += 1;
+        s.succeeded += u64::from(ok);
+        s.failed += u64::from(!ok);
+        s.retried += u64::from(attempt > 1);
+        s.sent_to_failure_destination += u64::from(exhausted);
+    });
+    if ok {
+        shared.say(format!(
+            "{function:<24} event {event_id}: ok (attempt {attempt})"
+        ));
+        delete(shared, &source.tap_queue_url, vec![handle]).await;
+        return;
+    }
+    let (error_type, error_message) = error.unwrap_or_default();
+    if !exhausted {
+        // Left on the tap: it comes back after the visibility timeout, like Lambda's retry.
+        shared.say(format!(
+            "{function:<24} event {event_id}: failed (attempt {attempt}, will retry): {error_type}: {error_message}"
+        ));
+        return;
+    }
+    shared.say(format!(
+        "{function:<24} event {event_id}: failed (attempt {attempt}, retries exhausted): {error_type}: {error_message}"
+    ));
+    if let Some(url) = &retries.on_failure_queue_url {
+        let record = failure_record(function, attempt, &payload, &error_type, &error_message);
+        if let Err(e) = shared
+            .sqs
+            .send_message()
+            .queue_url(url)
+            .message_body(record.to_string())
+            .send()
+            .await
+        {
+            shared.say(format!("sending to the OnFailure destination failed: {e}"));
+            return;
+        }
+    }
+    delete(shared, &source.tap_queue_url, vec![handle]).await;
+}
+
+/// The record Lambda sends to an asynchronous invocation's OnFailure destination.
+pub fn failure_record(
+    function: &str,
+    attempts: u32,
+    payload: &Value,
+    error_type: &str,
+    error_message: &str,
+) -> Value {
+    json!({
+        "version": "1.0",
+        "requestContext": {
+            "functionArn": format!("arn:aws:lambda:us-east-1:123456789012:function:{function}:$LATEST"),
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": attempts
+        },
+        "requestPayload": payload,
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": {"errorType": error_type, "errorMessage": error_message}
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_lambda_events::sqs::SqsMessage;
+
+    fn event(ids: &[&str]) -> SqsEvent {
+        let mut e = SqsEvent::default();
+        e.records = ids
+            .iter()
+            .map(|id| {
+                let mut r = SqsMessage::default();
+                r.message_id = Some((*id).to_owned());
+                r
+            })
+            .collect();
+        e
+    }
+
+    fn set(ids: &[&str]) -> HashSet<String> {
+        ids.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn partial_batch_response_rules_match_lambda() {
+        let e = event(&["a", "b", "c"]);
+        let f = |v: Value| failed_records(&e, &v, true);
+        assert_eq!(f(json!({"batchItemFailures": []})), set(&[]));
+        assert_eq!(f(json!({"batchItemFailures": null})), set(&[]));
+        assert_eq!(f(Value::Null), set(&[]));
+        assert_eq!(f(json!({})), set(&[]));
+        assert_eq!(
+            f(json!({"batchItemFailures": [{"itemIdentifier": "b"}]})),
+            set(&["b"])
+        );
+        // Unknown or empty identifiers, or a malformed response, fail the whole batch.
+        assert_eq!(
+            f(json!({"batchItemFailures": [{"itemIdentifier": "zz"}]})),
+            set(&["a", "b", "c"])
+        );
+        assert_eq!(
+            f(json!({"batchItemFailures": [{"itemIdentifier": ""}]})),
+            set(&["a", "b", "c"])
+        );
+        assert_eq!(
+            f(json!({"batchItemFailures": [{"id": "b"}]})),
+            set(&["a", "b", "c"])
+        );
+        assert_eq!(f(json!("nonsense")), set(&["a", "b", "c"]));
+        // Without ReportBatchItemFailures a successful invocation deletes everything.
+        assert_eq!(
+            failed_records(
+                &e,
+                &json!({"batchItemFailures": [{"itemIdentifier": "b"}]}),
+                false
+            ),
+            set(&[])
+        );
+    }
+
+    #[test]
+    fn failure_record_has_the_destination_shape() {
+        let record = failure_record(
+            "welcome-email",
+            3,
+            &json!({"id": "e1"}),
+            "InvalidInput",
+            "email: not a valid address",
+        );
+        assert_eq!(record["requestContext"]["condition"], "RetriesExhausted");
+        assert_eq!(record["requestContext"]["approximateInvokeCount"], 3);
+        assert_eq!(record["requestPayload"]["id"], "e1");
+        assert_eq!(record["responsePayload"]["errorType"], "InvalidInput");
+    }
+}
