@@ -7,7 +7,16 @@ VENV := .venv/bin
 MOTO_PORT ?= 5055
 ENDPOINT := http://127.0.0.1:$(MOTO_PORT)
 
-.PHONY: help setup test lint fmt clippy sam-validate moto moto-stop provision watch invoke-all sam-build deploy ci clean-local
+.PHONY: demo dev send help setup test lint fmt clippy sam-validate moto moto-stop provision watch invoke-all sam-build deploy ci clean-local
+
+demo: ## Run the whole pipeline locally on sample signups, print a summary, clean up
+	@scripts/demo.sh
+
+dev: ## Like demo, but stays up (send with `make send FILE=...`; Ctrl-C stops)
+	@scripts/demo.sh --dev
+
+send: ## Send signups to the running local stack: make send FILE=events/signups.json
+	cargo run --quiet -p eventline-devstack -- send $(or $(FILE),events/signups.json)
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'

@@ -50,7 +50,7 @@ DUMMY_KEY = "test"
 LOCAL_PARAMETER_DEFAULTS = {
     "Stage": "local",
     "FunctionTimeout": "3",
-    "QueueVisibilityTimeout": "2",
+    "QueueVisibilityTimeout": "3",  # AWS refuses an SQS trigger whose visibility timeout is below the function timeout
     "MaxReceiveCount": "3",
 }
 

@@ -10,7 +10,10 @@ use std::str::FromStr;
 use thiserror::Error;
 
 /// Configuration that could not be read.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+///
+/// `Debug` prints the same sentence as `Display`: `main` returns this error,
+/// and Rust prints a returned error with `Debug` before exiting.
+#[derive(Clone, PartialEq, Eq, Error)]
 pub enum ConfigError {
     /// Required variables that are unset or empty, plus invalid ones.
     #[error("{}", describe(.missing, .invalid))]
@@ -20,6 +23,12 @@ pub enum ConfigError {
         /// `NAME: reason` for variables whose value is unusable.
         invalid: Vec<String>,
     },
+}
+
+impl std::fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 fn describe(missing: &[&'static str], invalid: &[String]) -> String {
