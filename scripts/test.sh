@@ -12,4 +12,6 @@ EVENTLINE_MOTO_ENDPOINT=$(scripts/moto.sh start)
 export EVENTLINE_MOTO_ENDPOINT
 echo "test: moto server at $EVENTLINE_MOTO_ENDPOINT"
 
+# The end-to-end test starts cargo lambda watch and moto from .venv.
+export PATH="$PWD/.venv/bin:$PATH"
 cargo test --workspace "$@"

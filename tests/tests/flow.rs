@@ -21,7 +21,8 @@ use serde_json::Value;
 #[tokio::test]
 async fn signups_flow_through_every_function_to_the_final_state() {
     let sdk = sdk_config().await;
-    let (users_table, profiles_table, bucket) = (unique("users"), unique("profiles"), unique("bucket"));
+    let (users_table, profiles_table, bucket) =
+        (unique("users"), unique("profiles"), unique("bucket"));
     create_table(&sdk, &users_table, "user_id").await;
     create_table(&sdk, &profiles_table, "user_id").await;
     create_bucket(&sdk, &bucket).await;
@@ -45,8 +46,11 @@ async fn signups_flow_through_every_function_to_the_final_state() {
         SystemClock,
         BatchProcessor::new(),
     );
-    let notification_processor =
-        NotificationProcessor::new(DynamoUserStore::new(dynamodb.clone(), &users_table), outbox(), BatchProcessor::new());
+    let notification_processor = NotificationProcessor::new(
+        DynamoUserStore::new(dynamodb.clone(), &users_table),
+        outbox(),
+        BatchProcessor::new(),
+    );
     let welcome_email = WelcomeEmail::new(outbox());
     let profile_creator = ProfileCreator::new(
         DynamoProfileStore::new(dynamodb.clone(), &profiles_table),
@@ -60,7 +64,12 @@ async fn signups_flow_through_every_function_to_the_final_state() {
         r#"{"user_id":"u-2","email":"not-an-email","name":"Bad"}"#,
         r#"{"user_id":"u-3","email":"alan@example.com","name":"Alan Turing"}"#,
     ] {
-        sqs.send_message().queue_url(&signups).message_body(body).send().await.unwrap();
+        sqs.send_message()
+            .queue_url(&signups)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
     }
 
     // user-processor: the invalid record alone fails and stays on the queue.
@@ -68,7 +77,11 @@ async fn signups_flow_through_every_function_to_the_final_state() {
     assert_eq!(event.records.len(), 3);
     let invalid_id = event.records[1].message_id.clone().unwrap();
     let response = user_processor.handle(event.clone()).await.unwrap();
-    let failed: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+    let failed: Vec<_> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
     assert_eq!(failed, [invalid_id]);
     delete_succeeded(&sdk, &signups, &event, &response).await;
 
@@ -90,9 +103,19 @@ async fn signups_flow_through_every_function_to_the_final_state() {
 
     // Final state: two users, two profiles (row + document), two
     // confirmations and two welcome emails in the outbox, nothing else.
-    let users = aws_sdk_dynamodb::Client::new(&sdk).scan().table_name(&users_table).send().await.unwrap();
+    let users = aws_sdk_dynamodb::Client::new(&sdk)
+        .scan()
+        .table_name(&users_table)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(users.count, 2);
-    let profiles = aws_sdk_dynamodb::Client::new(&sdk).scan().table_name(&profiles_table).send().await.unwrap();
+    let profiles = aws_sdk_dynamodb::Client::new(&sdk)
+        .scan()
+        .table_name(&profiles_table)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(profiles.count, 2);
     let mut keys = list_keys(&sdk, &bucket, "").await;
     keys.sort();
@@ -107,11 +130,23 @@ async fn signups_flow_through_every_function_to_the_final_state() {
             "profiles/u-3.json",
         ]
     );
-    let welcome: Value =
-        serde_json::from_str(&get_object(&sdk, &bucket, "outbox/welcome.u-3.json").await.unwrap()).unwrap();
+    let welcome: Value = serde_json::from_str(
+        &get_object(&sdk, &bucket, "outbox/welcome.u-3.json")
+            .await
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(welcome["to"], "alan@example.com");
-    assert!(welcome["text"].as_str().unwrap().starts_with("Hello Alan Turing,"));
-    let profile: Value = serde_json::from_str(&get_object(&sdk, &bucket, "profiles/u-1.json").await.unwrap()).unwrap();
+    assert!(welcome["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("Hello Alan Turing,"));
+    let profile: Value = serde_json::from_str(
+        &get_object(&sdk, &bucket, "profiles/u-1.json")
+            .await
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(profile["display_name"], "Ada Lovelace");
 
     // The invalid signup is still on the SignupQueue, waiting for its retry
@@ -119,10 +154,14 @@ async fn signups_flow_through_every_function_to_the_final_state() {
     let left = sqs
         .get_queue_attributes()
         .queue_url(&signups)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .attribute_names(
+            aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+        )
         .send()
         .await
         .unwrap();
-    let in_flight = left.attributes.unwrap()[&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible].clone();
+    let in_flight = left.attributes.unwrap()
+        [&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible]
+        .clone();
     assert_eq!(in_flight, "1");
 }

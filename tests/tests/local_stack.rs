@@ -1,0 +1,258 @@
+//! End to end: template.yaml provisioned into a private moto server, the
+//! four real function binaries served by `cargo lambda watch`, and the
+//! devstack runner playing Lambda, exactly as `make demo` runs them.
+//!
+//! Needs the tool chain from `make setup` (.venv) and builds the functions
+//! (debug) before it starts; `make test` does both.
+
+use eventline_devstack::invoke::Invoker;
+use eventline_devstack::manifest::Manifest;
+use eventline_devstack::runner::Runner;
+use eventline_devstack::state::StackState;
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process group, stopped when dropped (also when a test panics).
+struct Background(Child);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("--")
+            .arg(format!("-{}", self.0.id()))
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(command: &mut Command, log: &Path) -> Background {
+    let log = std::fs::File::create(log).unwrap();
+    let child = command
+        .current_dir(root())
+        .stdout(Stdio::from(log.try_clone().unwrap()))
+        .stderr(Stdio::from(log))
+        .process_group(0)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e} (run `make setup`)"));
+    Background(child)
+}
+
+fn wait_for_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not listen on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn run(command: &mut Command) {
+    let status = command.current_dir(root()).status().unwrap();
+    assert!(status.success(), "{command:?} failed: {status}");
+}
+
+fn signup(id: &str) -> String {
+    serde_json::json!({"user_id": id, "email": format!("{id}@example.com"), "name": format!("User {id}")}).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provisioned_stack_processes_signups_end_to_end() {
+    let root = root();
+    let venv = root.join(".venv/bin");
+    let work = root.join("target/e2e");
+    std::fs::create_dir_all(&work).unwrap();
+    let path = format!(
+        "{}:{}",
+        venv.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+
+    // The same binaries cargo lambda watch runs, built up front so that no
+    // invocation waits for a compile longer than the visibility timeout.
+    for bin in [
+        "user-processor",
+        "notification-processor",
+        "welcome-email",
+        "profile-creator",
+    ] {
+        run(Command::new("cargo").args(["build", "--quiet", "--bin", bin]));
+    }
+
+    let moto_port = free_port();
+    let _moto = spawn(
+        Command::new(venv.join("moto_server")).args([
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &moto_port.to_string(),
+        ]),
+        &work.join("moto.log"),
+    );
+    wait_for_port(moto_port, "moto");
+    let endpoint = format!("http://127.0.0.1:{moto_port}");
+    let (manifest_path, env_path) = (work.join("stack.json"), work.join("functions.env"));
+    run(Command::new(venv.join("python")).args([
+        "scripts/provision.py",
+        "--endpoint",
+        &endpoint,
+        "--out",
+        manifest_path.to_str().unwrap(),
+        "--env-out",
+        env_path.to_str().unwrap(),
+    ]));
+    run(Command::new(venv.join("python")).args([
+        "scripts/provision.py",
+        "--check",
+        "--out",
+        manifest_path.to_str().unwrap(),
+    ]));
+
+    let invoke_port = free_port();
+    let _watch = spawn(
+        Command::new("cargo")
+            .env("PATH", &path)
+            .args([
+                "lambda",
+                "watch",
+                "--invoke-port",
+                &invoke_port.to_string(),
+                "--env-file",
+            ])
+            .arg(&env_path),
+        &work.join("watch.log"),
+    );
+    wait_for_port(invoke_port, "cargo lambda watch");
+
+    let manifest = Manifest::load(&manifest_path).unwrap();
+    let sdk = eventline_devstack::sdk_config(&manifest.endpoint, &manifest.region).await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let queue_of = |function: &str| {
+        manifest.function(function).unwrap().sqs_sources[0]
+            .queue_url
+            .clone()
+    };
+    let (signups, notifications) = (
+        queue_of("user-processor"),
+        queue_of("notification-processor"),
+    );
+    let send = |queue: String, body: String| {
+        let sqs = sqs.clone();
+        async move {
+            sqs.send_message()
+                .queue_url(queue)
+                .message_body(body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+
+    // N valid signups (one of them twice), and two invalid ones.
+    const N: usize = 6;
+    for i in 0..N {
+        send(signups.clone(), signup(&format!("u-{i}"))).await;
+    }
+    send(signups.clone(), signup("u-0")).await;
+    send(
+        signups.clone(),
+        r#"{"user_id":"u-bad","email":"nope","name":"Bad"}"#.to_owned(),
+    )
+    .await;
+    send(signups.clone(), "not json at all".to_owned()).await;
+    // A notification that arrives before its user exists: it fails once,
+    // then succeeds on the retry after the signup below is processed.
+    let late = eventline_domain::Notification::new(
+        eventline_domain::UserId::parse("u-late").unwrap(),
+        eventline_domain::NotificationKind::SignupConfirmation,
+    );
+    send(notifications.clone(), late.to_json()).await;
+
+    let runner = Arc::new(Runner::new(
+        manifest.clone(),
+        sqs.clone(),
+        Invoker::new(
+            format!("http://127.0.0.1:{invoke_port}"),
+            Duration::from_secs(120),
+        ),
+        true,
+    ));
+    let running = tokio::spawn({
+        let runner = runner.clone();
+        async move {
+            runner
+                .run_until_idle(Duration::from_secs(4), Duration::from_secs(240))
+                .await
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while runner.stats()["notification-processor"].failed == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the early notification was never tried"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    send(signups.clone(), signup("u-late")).await;
+    assert!(
+        running.await.unwrap(),
+        "the pipeline did not go idle within the limit"
+    );
+
+    let state = StackState::read(&manifest, &sdk).await.unwrap();
+    let valid = (N + 1) as u64; // u-0 … u-5 and u-late
+    assert_eq!(state.items_in("USERS_TABLE"), valid, "{state:?}");
+    assert_eq!(state.items_in("PROFILES_TABLE"), valid, "{state:?}");
+    assert_eq!(state.objects_of("profiles/"), valid, "{state:?}");
+    assert_eq!(state.objects_of("outbox/welcome"), valid, "{state:?}");
+    assert_eq!(
+        state.objects_of("outbox/signup_confirmation"),
+        valid,
+        "{state:?}"
+    );
+    // Each invalid signup was received maxReceiveCount times, then dead-lettered; nothing else was.
+    assert_eq!(state.dead_letters_in("user-processor DLQ"), 2, "{state:?}");
+    for (label, (_, n)) in &state.dead_letters {
+        if label != "user-processor DLQ" {
+            assert_eq!(*n, 0, "{label}: {state:?}");
+        }
+    }
+    let stats = runner.stats();
+    let up = stats["user-processor"];
+    assert_eq!(
+        up.succeeded,
+        valid + 1,
+        "every valid signup once, plus the duplicate: {stats:?}"
+    );
+    assert_eq!(
+        up.failed,
+        2 * 3,
+        "two invalid signups, three receives each: {stats:?}"
+    );
+    let np = stats["notification-processor"];
+    assert_eq!(
+        np.failed, 1,
+        "only the early notification failed, once: {stats:?}"
+    );
+    assert!(np.retried >= 1, "{stats:?}");
+}
