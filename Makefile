@@ -27,7 +27,7 @@ setup: ## Install the tool chain into .venv (moto, cargo-lambda, SAM CLI, cfn-li
 test: ## Run every test (unit, handler, adapters and flows against a private moto server)
 	@scripts/test.sh
 
-lint: fmt clippy sam-validate ## rustfmt check, clippy -D warnings, cfn-lint and sam validate --lint
+lint: setup fmt clippy sam-validate ## rustfmt check, clippy -D warnings, cfn-lint and sam validate --lint
 
 fmt:
 	cargo fmt --all -- --check
