@@ -8,6 +8,7 @@ use eventline_app::ports::{
 };
 use eventline_aws::dynamodb::{DynamoProfileStore, DynamoUserStore};
 use eventline_aws::eventbridge::EventBridgePublisher;
+use eventline_aws::idempotency::DynamoIdempotencyStore;
 use eventline_aws::s3::S3BlobStore;
 use eventline_aws::ses::SesMailer;
 use eventline_aws::sqs::SqsNotificationQueue;
@@ -15,6 +16,7 @@ use eventline_domain::{
     email, EmailAddress, Notification, NotificationKind, Profile, Signup, Timestamp, User,
     UserCreated, UserId,
 };
+use eventline_powertools::idempotency::{payload_hash, Acquire, IdempotencyStore, Record, Status};
 use eventline_tests::*;
 use serde_json::Value;
 
@@ -291,4 +293,78 @@ async fn ses_rejection_is_reported_without_the_address() {
 
     assert_eq!(err.to_string(), "SES SendEmail failed: MessageRejected");
     assert!(!err.to_string().contains(from.as_str()));
+}
+
+fn lock(id: &str, hash: &str, in_progress_until_ms: u64) -> Record {
+    Record {
+        id: id.into(),
+        status: Status::InProgress,
+        expiration: 2_000_000_000,
+        in_progress_expiration: in_progress_until_ms,
+        payload_hash: hash.into(),
+        result: None,
+    }
+}
+
+#[tokio::test]
+async fn dynamo_idempotency_store_takes_the_lock_with_one_conditional_write() {
+    let sdk = sdk_config().await;
+    let table = unique("idempotency");
+    create_table(&sdk, &table, "id").await;
+    let store = DynamoIdempotencyStore::new(eventline_aws::dynamodb::client(&sdk), &table);
+    let hash = payload_hash(["u1"]);
+    let ours = lock("fn#k", &hash, 5_000);
+
+    assert_eq!(
+        store.acquire(&ours, 1_000).await.unwrap(),
+        Acquire::Acquired
+    );
+    // A concurrent duplicate before the deadline sees the live lock.
+    assert_eq!(
+        store
+            .acquire(&lock("fn#k", &hash, 9_000), 4_999)
+            .await
+            .unwrap(),
+        Acquire::Existing(ours.clone())
+    );
+    // After the deadline a crashed attempt's lock lapses.
+    let retry = lock("fn#k", &hash, 9_000);
+    assert_eq!(
+        store.acquire(&retry, 5_001).await.unwrap(),
+        Acquire::Acquired
+    );
+
+    let mut done = retry.clone();
+    done.status = Status::Completed;
+    done.result = Some("null".into());
+    store.complete(&done).await.unwrap();
+    assert_eq!(
+        store
+            .acquire(&lock("fn#k", &hash, 99_000), 6_000)
+            .await
+            .unwrap(),
+        Acquire::Existing(done)
+    );
+
+    let item = aws_sdk_dynamodb::Client::new(&sdk)
+        .get_item()
+        .table_name(&table)
+        .key("id", AttributeValue::S("fn#k".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(item["status"], AttributeValue::S("COMPLETED".into()));
+    assert_eq!(item["expiration"], AttributeValue::N("2000000000".into()));
+    assert_eq!(item["validation"], AttributeValue::S(hash));
+
+    store.release("fn#k").await.unwrap();
+    assert_eq!(
+        store
+            .acquire(&lock("fn#k", "other", 99_000), 7_000)
+            .await
+            .unwrap(),
+        Acquire::Acquired
+    );
 }

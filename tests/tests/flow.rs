@@ -4,17 +4,25 @@
 //! the partial batch response says succeeded.
 
 use eventline_app::mail::OutboxMailer;
-use eventline_app::notification_processor::NotificationProcessor;
 use eventline_app::ports::SystemClock;
-use eventline_app::profile_creator::ProfileCreator;
-use eventline_app::user_processor::UserProcessor;
-use eventline_app::welcome_email::WelcomeEmail;
+use eventline_app::{notification_processor, profile_creator, user_processor, welcome_email};
 use eventline_aws::dynamodb::{DynamoProfileStore, DynamoUserStore};
 use eventline_aws::eventbridge::EventBridgePublisher;
+use eventline_aws::idempotency::DynamoIdempotencyStore;
 use eventline_aws::s3::S3BlobStore;
 use eventline_aws::sqs::SqsNotificationQueue;
 use eventline_domain::EmailAddress;
 use eventline_powertools::batch::BatchProcessor;
+use eventline_powertools::idempotency::Idempotency;
+use std::time::Duration;
+
+/// Deadline for the handlers: the invocation ends in ten seconds.
+fn deadline() -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    now.as_millis() as u64 + 10_000
+}
 use eventline_tests::*;
 use serde_json::Value;
 
@@ -25,6 +33,8 @@ async fn signups_flow_through_every_function_to_the_final_state() {
         (unique("users"), unique("profiles"), unique("bucket"));
     create_table(&sdk, &users_table, "user_id").await;
     create_table(&sdk, &profiles_table, "user_id").await;
+    let idempotency_table = unique("idempotency");
+    create_table(&sdk, &idempotency_table, "id").await;
     create_bucket(&sdk, &bucket).await;
     let signups = create_queue(&sdk, &unique("signups")).await;
     let notifications = create_queue(&sdk, &unique("notifications")).await;
@@ -39,23 +49,46 @@ async fn signups_flow_through_every_function_to_the_final_state() {
             EmailAddress::parse("no-reply@example.com").unwrap(),
         )
     };
-    let user_processor = UserProcessor::new(
-        DynamoUserStore::new(dynamodb.clone(), &users_table),
-        SqsNotificationQueue::new(eventline_aws::sqs::client(&sdk), &notifications),
-        EventBridgePublisher::new(eventline_aws::eventbridge::client(&sdk), &bus),
-        SystemClock,
+    let guard = |scope: &str| {
+        Idempotency::new(
+            DynamoIdempotencyStore::new(dynamodb.clone(), &idempotency_table),
+            scope,
+            Duration::from_secs(3600),
+        )
+    };
+    let user_processor = user_processor::UserProcessor::new(
+        user_processor::Ports {
+            users: DynamoUserStore::new(dynamodb.clone(), &users_table),
+            notifications: SqsNotificationQueue::new(
+                eventline_aws::sqs::client(&sdk),
+                &notifications,
+            ),
+            events: EventBridgePublisher::new(eventline_aws::eventbridge::client(&sdk), &bus),
+            clock: SystemClock,
+            idempotency: guard(user_processor::IDEMPOTENCY_SCOPE),
+        },
         BatchProcessor::new(),
     );
-    let notification_processor = NotificationProcessor::new(
-        DynamoUserStore::new(dynamodb.clone(), &users_table),
-        outbox(),
+    let notification_processor = notification_processor::NotificationProcessor::new(
+        notification_processor::Ports {
+            users: DynamoUserStore::new(dynamodb.clone(), &users_table),
+            mailer: outbox(),
+            clock: SystemClock,
+            idempotency: guard(notification_processor::IDEMPOTENCY_SCOPE),
+        },
         BatchProcessor::new(),
     );
-    let welcome_email = WelcomeEmail::new(outbox());
-    let profile_creator = ProfileCreator::new(
-        DynamoProfileStore::new(dynamodb.clone(), &profiles_table),
-        S3BlobStore::new(s3.clone(), &bucket),
-    );
+    let welcome_email = welcome_email::WelcomeEmail::new(welcome_email::Ports {
+        mailer: outbox(),
+        clock: SystemClock,
+        idempotency: guard(welcome_email::IDEMPOTENCY_SCOPE),
+    });
+    let profile_creator = profile_creator::ProfileCreator::new(profile_creator::Ports {
+        profiles: DynamoProfileStore::new(dynamodb.clone(), &profiles_table),
+        documents: S3BlobStore::new(s3.clone(), &bucket),
+        clock: SystemClock,
+        idempotency: guard(profile_creator::IDEMPOTENCY_SCOPE),
+    });
 
     // Two valid signups and one invalid one arrive on the SignupQueue.
     let sqs = aws_sdk_sqs::Client::new(&sdk);
@@ -76,7 +109,10 @@ async fn signups_flow_through_every_function_to_the_final_state() {
     let event = receive_as_lambda(&sdk, &signups).await;
     assert_eq!(event.records.len(), 3);
     let invalid_id = event.records[1].message_id.clone().unwrap();
-    let response = user_processor.handle(event.clone()).await.unwrap();
+    let response = user_processor
+        .handle(event.clone(), deadline())
+        .await
+        .unwrap();
     let failed: Vec<_> = response
         .batch_item_failures
         .iter()
@@ -88,7 +124,10 @@ async fn signups_flow_through_every_function_to_the_final_state() {
     // notification-processor gets what landed on the NotificationQueue.
     let event = receive_as_lambda(&sdk, &notifications).await;
     assert_eq!(event.records.len(), 2);
-    let response = notification_processor.handle(event.clone()).await.unwrap();
+    let response = notification_processor
+        .handle(event.clone(), deadline())
+        .await
+        .unwrap();
     assert!(response.batch_item_failures.is_empty());
     delete_succeeded(&sdk, &notifications, &event, &response).await;
 
@@ -97,8 +136,11 @@ async fn signups_flow_through_every_function_to_the_final_state() {
     assert_eq!(events.len(), 2);
     for body in events {
         let payload: Value = serde_json::from_str(&body).unwrap();
-        welcome_email.handle(payload.clone()).await.unwrap();
-        profile_creator.handle(payload).await.unwrap();
+        welcome_email
+            .handle(payload.clone(), deadline())
+            .await
+            .unwrap();
+        profile_creator.handle(payload, deadline()).await.unwrap();
     }
 
     // Final state: two users, two profiles (row + document), two

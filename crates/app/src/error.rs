@@ -6,6 +6,7 @@
 use crate::PortError;
 use eventline_domain::{ParseError, UserConflict, UserId};
 use eventline_powertools::eventbridge::EnvelopeError;
+use eventline_powertools::idempotency::IdempotencyError;
 use thiserror::Error;
 
 /// A failed record (SQS) or event (EventBridge).
@@ -29,6 +30,19 @@ pub enum Error {
     /// A port (AWS call) failed; usually transient, so the record is retried.
     #[error(transparent)]
     Port(#[from] PortError),
+    /// The idempotency layer refused to run the work (in progress elsewhere,
+    /// same key with another payload, or its store failed).
+    #[error("{0}")]
+    Idempotency(String),
+}
+
+impl From<IdempotencyError<Error>> for Error {
+    fn from(e: IdempotencyError<Error>) -> Self {
+        match e {
+            IdempotencyError::Work(inner) => inner,
+            other => Self::Idempotency(other.to_string()),
+        }
+    }
 }
 
 impl Error {
@@ -41,6 +55,7 @@ impl Error {
             Self::Envelope(_) => "UnexpectedEvent",
             Self::UnknownUser(_) => "UnknownUser",
             Self::Port(_) => "DependencyFailed",
+            Self::Idempotency(_) => "IdempotencyRefused",
         }
     }
 }

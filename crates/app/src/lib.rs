@@ -31,3 +31,38 @@ pub const DEFAULT_CONCURRENCY: std::num::NonZeroUsize = match std::num::NonZeroU
     Some(n) => n,
     None => std::num::NonZeroUsize::MIN,
 };
+
+/// Idempotency settings every function shares: `IDEMPOTENCY_TABLE` and
+/// optional `IDEMPOTENCY_TTL_SECONDS` (how long a completed record replays;
+/// default 3600, as in Powertools).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyConfig {
+    /// DynamoDB table of idempotency records.
+    pub table: String,
+    /// Lifetime of a completed record.
+    pub expires_after: std::time::Duration,
+}
+
+impl IdempotencyConfig {
+    /// Reads the settings, recording problems in `env`.
+    pub fn from_env(env: &mut eventline_powertools::env::Env) -> Self {
+        Self {
+            table: env.required("IDEMPOTENCY_TABLE"),
+            expires_after: std::time::Duration::from_secs(
+                env.parsed_or("IDEMPOTENCY_TTL_SECONDS", 3600),
+            ),
+        }
+    }
+}
+
+/// The idempotency window of an attempt starting now and ending at the
+/// invocation's deadline (Lambda context, Unix milliseconds).
+pub(crate) fn window(
+    clock: &impl ports::Clock,
+    deadline_ms: u64,
+) -> eventline_powertools::idempotency::Window {
+    eventline_powertools::idempotency::Window {
+        now_ms: clock.now().unix_millis(),
+        deadline_ms,
+    }
+}

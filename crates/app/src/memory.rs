@@ -19,6 +19,22 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Suspends once, as a real network call would, so concurrent records
+/// interleave in tests the way they do against AWS.
+async fn yield_once() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await
+}
+
 /// Injected failures: `key` fails its next `n` calls.
 #[derive(Debug, Default)]
 pub struct Faults(Mutex<HashMap<String, usize>>);
@@ -29,7 +45,8 @@ impl Faults {
         lock(&self.0).insert(key.to_owned(), times);
     }
 
-    fn check(&self, operation: &'static str, key: &str) -> Result<(), PortError> {
+    async fn check(&self, operation: &'static str, key: &str) -> Result<(), PortError> {
+        yield_once().await;
         let mut faults = lock(&self.0);
         match faults.get_mut(key) {
             Some(n) if *n > 0 => {
@@ -64,7 +81,9 @@ impl MemoryUserStore {
 
 impl UserStore for MemoryUserStore {
     async fn insert(&self, user: &User) -> Result<Inserted<User>, PortError> {
-        self.faults.check("memory users insert", user.id.as_str())?;
+        self.faults
+            .check("memory users insert", user.id.as_str())
+            .await?;
         let mut users = lock(&self.users);
         if let Some(existing) = users.get(&user.id) {
             return Ok(Inserted::Existing(existing.clone()));
@@ -75,7 +94,7 @@ impl UserStore for MemoryUserStore {
     }
 
     async fn get(&self, id: &UserId) -> Result<Option<User>, PortError> {
-        self.faults.check("memory users get", id.as_str())?;
+        self.faults.check("memory users get", id.as_str()).await?;
         Ok(lock(&self.users).get(id).cloned())
     }
 }
@@ -98,7 +117,8 @@ impl MemoryQueue {
 impl NotificationQueue for MemoryQueue {
     async fn enqueue(&self, notification: &Notification) -> Result<(), PortError> {
         self.faults
-            .check("memory queue send", notification.user_id.as_str())?;
+            .check("memory queue send", notification.user_id.as_str())
+            .await?;
         lock(&self.sent).push(notification.clone());
         Ok(())
     }
@@ -122,7 +142,8 @@ impl MemoryEventBus {
 impl EventPublisher for MemoryEventBus {
     async fn publish_user_created(&self, event: &UserCreated) -> Result<(), PortError> {
         self.faults
-            .check("memory bus publish", event.user_id.as_str())?;
+            .check("memory bus publish", event.user_id.as_str())
+            .await?;
         lock(&self.published).push(event.clone());
         Ok(())
     }
@@ -145,7 +166,9 @@ impl MemoryMailer {
 
 impl Mailer for MemoryMailer {
     async fn send(&self, email: &OutgoingEmail) -> Result<(), PortError> {
-        self.faults.check("memory mailer send", &email.message_id)?;
+        self.faults
+            .check("memory mailer send", &email.message_id)
+            .await?;
         lock(&self.sent).push(email.clone());
         Ok(())
     }
@@ -174,7 +197,8 @@ impl MemoryProfileStore {
 impl ProfileStore for MemoryProfileStore {
     async fn insert(&self, profile: &Profile) -> Result<Inserted<Profile>, PortError> {
         self.faults
-            .check("memory profiles insert", profile.user_id.as_str())?;
+            .check("memory profiles insert", profile.user_id.as_str())
+            .await?;
         let mut profiles = lock(&self.profiles);
         if let Some(existing) = profiles.get(&profile.user_id) {
             return Ok(Inserted::Existing(existing.clone()));
@@ -217,7 +241,7 @@ impl BlobStore for MemoryBlobStore {
         body: String,
         content_type: &'static str,
     ) -> Result<(), PortError> {
-        self.faults.check("memory blob put", key)?;
+        self.faults.check("memory blob put", key).await?;
         lock(&self.objects).insert(key.to_owned(), (content_type.to_owned(), body));
         self.puts.fetch_add(1, Ordering::Relaxed);
         Ok(())

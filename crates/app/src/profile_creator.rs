@@ -7,11 +7,13 @@
 //! user has edited the profile since, nothing is touched, so a late duplicate
 //! can never clobber a user's changes.
 
-use crate::ports::{BlobStore, Inserted, ProfileStore};
-use crate::Error;
+use crate::ports::{BlobStore, Clock, Inserted, ProfileStore};
+use crate::welcome_email::detail_hash;
+use crate::{window, Error};
 use eventline_domain::{Profile, UserCreated};
 use eventline_powertools::env::Env;
 use eventline_powertools::eventbridge::unwrap_event;
+use eventline_powertools::idempotency::{Idempotency, IdempotencyStore};
 use serde_json::Value;
 
 /// Settings: `PROFILES_TABLE`, `BUCKET_NAME`.
@@ -33,27 +35,56 @@ impl Config {
     }
 }
 
-/// The profile-creator use case.
-pub struct ProfileCreator<P, B> {
-    profiles: P,
-    documents: B,
+/// Scope of this function's idempotency keys.
+pub const IDEMPOTENCY_SCOPE: &str = "profile-creator";
+
+/// The ports profile-creator drives.
+pub struct Ports<P, B, C, I> {
+    /// The ProfilesTable.
+    pub profiles: P,
+    /// The bucket for profile documents.
+    pub documents: B,
+    /// The time.
+    pub clock: C,
+    /// The idempotency guard.
+    pub idempotency: Idempotency<I>,
 }
 
-impl<P: ProfileStore, B: BlobStore> ProfileCreator<P, B> {
+/// The profile-creator use case.
+pub struct ProfileCreator<P, B, C, I> {
+    ports: Ports<P, B, C, I>,
+}
+
+impl<P: ProfileStore, B: BlobStore, C: Clock, I: IdempotencyStore> ProfileCreator<P, B, C, I> {
     /// Wires the use case to its ports.
-    pub fn new(profiles: P, documents: B) -> Self {
-        Self {
-            profiles,
-            documents,
-        }
+    pub fn new(ports: Ports<P, B, C, I>) -> Self {
+        Self { ports }
     }
 
-    /// Handles one EventBridge event (raw payload).
-    pub async fn handle(&self, payload: Value) -> Result<(), Error> {
+    /// Handles one EventBridge event (raw payload), at most once per user.
+    pub async fn handle(&self, payload: Value, deadline_ms: u64) -> Result<(), Error> {
         let envelope = unwrap_event(payload, UserCreated::SOURCE, UserCreated::DETAIL_TYPE)?;
         let event = UserCreated::from_detail(&envelope.detail)?;
-        let profile = Profile::default_for(&event);
-        match self.profiles.insert(&profile).await? {
+        let key = format!("profile.{}", event.user_id);
+        let run = self
+            .ports
+            .idempotency
+            .once(
+                &key,
+                detail_hash(&event),
+                window(&self.ports.clock, deadline_ms),
+                || self.create(&event),
+            )
+            .await?;
+        if run.is_replay() {
+            tracing::info!(user_id = %event.user_id, "duplicate event; profile already created");
+        }
+        Ok(())
+    }
+
+    async fn create(&self, event: &UserCreated) -> Result<(), Error> {
+        let profile = Profile::default_for(event);
+        match self.ports.profiles.insert(&profile).await? {
             Inserted::New => {}
             Inserted::Existing(stored) if stored == profile => {}
             Inserted::Existing(_) => {
@@ -61,7 +92,8 @@ impl<P: ProfileStore, B: BlobStore> ProfileCreator<P, B> {
                 return Ok(());
             }
         }
-        self.documents
+        self.ports
+            .documents
             .put(
                 &Profile::document_key(&profile.user_id),
                 profile.to_json(),
@@ -76,9 +108,12 @@ impl<P: ProfileStore, B: BlobStore> ProfileCreator<P, B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::memory::{MemoryBlobStore, MemoryProfileStore};
+    use crate::memory::{FixedClock, MemoryBlobStore, MemoryProfileStore};
+    use eventline_domain::Timestamp;
+    use eventline_powertools::idempotency::MemoryStore;
     use serde_json::json;
     use std::sync::Arc;
+    use std::time::Duration;
 
     fn event() -> Value {
         json!({"version":"0","id":"e-1","detail-type":"User Created","source":"user.service",
@@ -86,20 +121,32 @@ mod tests {
                "detail":{"user_id":"u1","email":"a@b.io","name":"Ada","created_at":"2026-11-27T09:24:26.123Z"}})
     }
 
-    type Creator = ProfileCreator<Arc<MemoryProfileStore>, Arc<MemoryBlobStore>>;
+    type Creator =
+        ProfileCreator<Arc<MemoryProfileStore>, Arc<MemoryBlobStore>, FixedClock, Arc<MemoryStore>>;
 
     fn fixture() -> (Arc<MemoryProfileStore>, Arc<MemoryBlobStore>, Creator) {
         let profiles = Arc::new(MemoryProfileStore::default());
         let blobs = Arc::new(MemoryBlobStore::default());
-        let creator = ProfileCreator::new(profiles.clone(), blobs.clone());
+        let creator = ProfileCreator::new(Ports {
+            profiles: profiles.clone(),
+            documents: blobs.clone(),
+            clock: FixedClock(Timestamp::from_unix_millis(1)),
+            idempotency: Idempotency::new(
+                Arc::new(MemoryStore::default()),
+                IDEMPOTENCY_SCOPE,
+                Duration::from_secs(3600),
+            ),
+        });
         (profiles, blobs, creator)
     }
 
     #[tokio::test]
-    async fn creates_the_row_and_the_document() {
+    async fn creates_the_row_and_the_document_once() {
         let (profiles, blobs, creator) = fixture();
-        creator.handle(event()).await.unwrap();
+        creator.handle(event(), 3_000).await.unwrap();
+        creator.handle(event(), 3_000).await.unwrap();
         assert_eq!(profiles.profiles().len(), 1);
+        assert_eq!(blobs.puts(), 1, "the duplicate event replays");
         let doc: Value = serde_json::from_str(&blobs.get("profiles/u1.json").unwrap()).unwrap();
         assert_eq!(doc["display_name"], "Ada");
         assert_eq!(doc["marketing_opt_in"], false);
@@ -109,21 +156,32 @@ mod tests {
     async fn retry_after_a_failed_document_write_completes_it() {
         let (profiles, blobs, creator) = fixture();
         blobs.faults.fail("profiles/u1.json", 1);
-        assert!(creator.handle(event()).await.is_err());
+        assert!(creator.handle(event(), 3_000).await.is_err());
         assert_eq!(profiles.profiles().len(), 1);
         assert_eq!(blobs.get("profiles/u1.json"), None);
-        creator.handle(event()).await.unwrap();
+        creator.handle(event(), 3_000).await.unwrap();
         assert!(blobs.get("profiles/u1.json").is_some());
     }
 
     #[tokio::test]
     async fn late_duplicate_never_clobbers_an_edited_profile() {
         let (profiles, blobs, creator) = fixture();
-        creator.handle(event()).await.unwrap();
+        creator.handle(event(), 3_000).await.unwrap();
         let mut edited = profiles.profiles()[0].clone();
         edited.bio = "Analyst".to_owned();
         profiles.overwrite(edited.clone());
-        creator.handle(event()).await.unwrap();
+        // Long after the idempotency record expired, the event comes once more.
+        let late = ProfileCreator::new(Ports {
+            profiles: profiles.clone(),
+            documents: blobs.clone(),
+            clock: FixedClock(Timestamp::from_unix_millis(10_000_000)),
+            idempotency: Idempotency::new(
+                Arc::new(MemoryStore::default()),
+                IDEMPOTENCY_SCOPE,
+                Duration::from_secs(3600),
+            ),
+        });
+        late.handle(event(), 10_003_000).await.unwrap();
         assert_eq!(profiles.profiles(), [edited]);
         assert_eq!(blobs.puts(), 1);
     }

@@ -4,20 +4,27 @@
 //! create-if-absent write, enqueue a `signup_confirmation` notification and
 //! publish `User Created`. Each record succeeds or fails alone.
 //!
-//! Retries are safe. A re-delivered signup finds its user stored, is
-//! recognised as the same signup ([`User::reconcile`]) and re-sends the
-//! notification and event *with the stored user's data*, so both are
-//! identical to the first attempt's and carry the same deterministic ids
-//! (consumers dedupe on them). This is also how a crash between the user
-//! write and the notification heals: the retry completes the missing steps
-//! without a second user write. A different signup for a taken id fails.
+//! Retries are safe, in two layers:
+//!
+//! - The idempotency layer keys each signup by `signup.<user_id>` with a
+//!   hash of the validated signup: a duplicate of a completed signup (same
+//!   message redelivered, or the same signup sent again as a new message)
+//!   replays without side effects; one still in progress fails and is
+//!   retried; a different signup for the same id is refused.
+//! - Below it, the steps themselves are idempotent. If an attempt dies
+//!   between the user write and the notification, its retry finds the user
+//!   stored, recognises the same signup ([`User::reconcile`]) and completes
+//!   the missing steps *with the stored user's data*, so the notification
+//!   and event are identical to the first attempt's and carry the same
+//!   deterministic ids. There is no second user write.
 
 use crate::ports::{Clock, EventPublisher, Inserted, NotificationQueue, UserStore};
-use crate::Error;
+use crate::{window, Error};
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use eventline_domain::{Notification, NotificationKind, Signup, User, UserCreated};
 use eventline_powertools::batch::{BatchError, BatchProcessor};
 use eventline_powertools::env::Env;
+use eventline_powertools::idempotency::{payload_hash, Idempotency, IdempotencyStore};
 use std::num::NonZeroUsize;
 
 /// Settings: `USERS_TABLE`, `NOTIFICATION_QUEUE_URL`, `EVENT_BUS_NAME`,
@@ -49,45 +56,89 @@ impl Config {
     }
 }
 
+/// Scope of this function's idempotency keys.
+pub const IDEMPOTENCY_SCOPE: &str = "user-processor";
+
+/// The ports user-processor drives.
+pub struct Ports<U, Q, P, C, I> {
+    /// The UsersTable.
+    pub users: U,
+    /// The NotificationQueue.
+    pub notifications: Q,
+    /// The event bus.
+    pub events: P,
+    /// The time.
+    pub clock: C,
+    /// The idempotency guard.
+    pub idempotency: Idempotency<I>,
+}
+
 /// The user-processor use case.
-pub struct UserProcessor<U, Q, P, C> {
-    users: U,
-    notifications: Q,
-    events: P,
-    clock: C,
+pub struct UserProcessor<U, Q, P, C, I> {
+    ports: Ports<U, Q, P, C, I>,
     batch: BatchProcessor,
 }
 
-impl<U, Q, P, C> UserProcessor<U, Q, P, C>
+impl<U, Q, P, C, I> UserProcessor<U, Q, P, C, I>
 where
     U: UserStore,
     Q: NotificationQueue,
     P: EventPublisher,
     C: Clock,
+    I: IdempotencyStore,
 {
     /// Wires the use case to its ports.
-    pub fn new(users: U, notifications: Q, events: P, clock: C, batch: BatchProcessor) -> Self {
-        Self {
+    pub fn new(ports: Ports<U, Q, P, C, I>, batch: BatchProcessor) -> Self {
+        Self { ports, batch }
+    }
+
+    /// Handles one SQS event; failed records are listed in the response.
+    /// `deadline_ms` is the invocation's deadline (Lambda context).
+    pub async fn handle(
+        &self,
+        event: SqsEvent,
+        deadline_ms: u64,
+    ) -> Result<SqsBatchResponse, BatchError> {
+        self.batch
+            .process(event, |record| self.process(record, deadline_ms))
+            .await
+    }
+
+    /// Handles one record, at most once per signup.
+    pub async fn process(&self, record: SqsMessage, deadline_ms: u64) -> Result<(), Error> {
+        let body = record.body.as_deref().ok_or(Error::NoBody)?;
+        let signup = Signup::parse(body)?;
+        let key = format!("signup.{}", signup.user_id);
+        let hash = payload_hash([
+            signup.user_id.as_str(),
+            signup.email.as_str(),
+            signup.name.as_str(),
+        ]);
+        let user_id = signup.user_id.clone();
+        let run = self
+            .ports
+            .idempotency
+            .once(&key, hash, window(&self.ports.clock, deadline_ms), || {
+                self.create(signup)
+            })
+            .await?;
+        if run.is_replay() {
+            tracing::info!(user_id = %user_id, "duplicate signup; already processed");
+        }
+        Ok(())
+    }
+
+    /// Stores the user and performs its side effects; each step is safe to repeat.
+    async fn create(&self, signup: Signup) -> Result<(), Error> {
+        let Ports {
             users,
             notifications,
             events,
             clock,
-            batch,
-        }
-    }
-
-    /// Handles one SQS event; failed records are listed in the response.
-    pub async fn handle(&self, event: SqsEvent) -> Result<SqsBatchResponse, BatchError> {
-        self.batch
-            .process(event, |record| self.process(record))
-            .await
-    }
-
-    /// Handles one record.
-    pub async fn process(&self, record: SqsMessage) -> Result<(), Error> {
-        let body = record.body.as_deref().ok_or(Error::NoBody)?;
-        let candidate = User::from_signup(Signup::parse(body)?, self.clock.now());
-        let user = match self.users.insert(&candidate).await? {
+            ..
+        } = &self.ports;
+        let candidate = User::from_signup(signup, clock.now());
+        let user = match users.insert(&candidate).await? {
             Inserted::New => {
                 tracing::info!(user_id = %candidate.id, "user created");
                 candidate
@@ -99,8 +150,8 @@ where
             }
         };
         let notification = Notification::new(user.id.clone(), NotificationKind::SignupConfirmation);
-        self.notifications.enqueue(&notification).await?;
-        self.events
+        notifications.enqueue(&notification).await?;
+        events
             .publish_user_created(&UserCreated::from_user(&user))
             .await?;
         Ok(())
@@ -112,16 +163,24 @@ mod tests {
     use super::*;
     use crate::memory::{FixedClock, MemoryEventBus, MemoryQueue, MemoryUserStore};
     use eventline_domain::Timestamp;
+    use eventline_powertools::idempotency::MemoryStore;
     use std::sync::Arc;
+    use std::time::Duration;
 
     struct Fixture {
         users: Arc<MemoryUserStore>,
         queue: Arc<MemoryQueue>,
         bus: Arc<MemoryEventBus>,
+        records: Arc<MemoryStore>,
     }
 
-    type Processor =
-        UserProcessor<Arc<MemoryUserStore>, Arc<MemoryQueue>, Arc<MemoryEventBus>, FixedClock>;
+    type Processor = UserProcessor<
+        Arc<MemoryUserStore>,
+        Arc<MemoryQueue>,
+        Arc<MemoryEventBus>,
+        FixedClock,
+        Arc<MemoryStore>,
+    >;
 
     impl Fixture {
         fn new() -> Self {
@@ -129,17 +188,35 @@ mod tests {
                 users: Arc::default(),
                 queue: Arc::default(),
                 bus: Arc::default(),
+                records: Arc::default(),
             }
         }
 
         fn processor(&self, now: u64) -> Processor {
             UserProcessor::new(
-                self.users.clone(),
-                self.queue.clone(),
-                self.bus.clone(),
-                FixedClock(Timestamp::from_unix_millis(now)),
-                BatchProcessor::new(),
+                Ports {
+                    users: self.users.clone(),
+                    notifications: self.queue.clone(),
+                    events: self.bus.clone(),
+                    clock: FixedClock(Timestamp::from_unix_millis(now)),
+                    idempotency: Idempotency::new(
+                        self.records.clone(),
+                        IDEMPOTENCY_SCOPE,
+                        Duration::from_secs(3600),
+                    ),
+                },
+                BatchProcessor::new().with_concurrency(crate::DEFAULT_CONCURRENCY),
             )
+        }
+
+        async fn handle(
+            &self,
+            now: u64,
+            records: Vec<SqsMessage>,
+        ) -> Result<SqsBatchResponse, BatchError> {
+            self.processor(now)
+                .handle(event(records), now + 3_000)
+                .await
         }
     }
 
@@ -171,26 +248,27 @@ mod tests {
     async fn good_bad_good_reports_exactly_the_bad_record() {
         let f = Fixture::new();
         let response = f
-            .processor(1)
-            .handle(event(vec![
-                record("m1", &signup("u1", "a@b.io")),
-                record("m2", r#"{"user_id":"u2","email":"nope","name":"Bob"}"#),
-                record("m3", &signup("u3", "c@d.io")),
-            ]))
+            .handle(
+                1,
+                vec![
+                    record("m1", &signup("u1", "a@b.io")),
+                    record("m2", r#"{"user_id":"u2","email":"nope","name":"Bob"}"#),
+                    record("m3", &signup("u3", "c@d.io")),
+                ],
+            )
             .await
             .unwrap();
         assert_eq!(failures(&response), ["m2"]);
         let ids: Vec<_> = f.users.users().iter().map(|u| u.id.to_string()).collect();
         assert_eq!(ids, ["u1", "u3"]);
-        let queued: Vec<_> = f
+        let mut queued: Vec<_> = f
             .queue
             .sent()
             .iter()
             .map(|n| n.notification_id.clone())
             .collect();
-        assert_eq!(queued.len(), 2);
-        assert!(queued.contains(&"signup_confirmation.u1".to_owned()));
-        assert!(queued.contains(&"signup_confirmation.u3".to_owned()));
+        queued.sort();
+        assert_eq!(queued, ["signup_confirmation.u1", "signup_confirmation.u3"]);
         assert_eq!(f.bus.published().len(), 2);
     }
 
@@ -200,12 +278,14 @@ mod tests {
         let mut empty = record("m3", "");
         empty.body = None;
         let response = f
-            .processor(1)
-            .handle(event(vec![
-                record("m1", "{not json"),
-                record("m2", &signup("u2", "a@b.io")),
-                empty,
-            ]))
+            .handle(
+                1,
+                vec![
+                    record("m1", "{not json"),
+                    record("m2", &signup("u2", "a@b.io")),
+                    empty,
+                ],
+            )
             .await
             .unwrap();
         assert_eq!(failures(&response), ["m1", "m3"]);
@@ -213,15 +293,13 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn redelivered_signup_is_not_an_error_and_keeps_the_first_state() {
+    async fn duplicate_signup_as_a_new_message_replays_without_side_effects() {
         let f = Fixture::new();
-        f.processor(1)
-            .handle(event(vec![record("m1", &signup("u1", "a@b.io"))]))
+        f.handle(1, vec![record("m1", &signup("u1", "a@b.io"))])
             .await
             .unwrap();
         let response = f
-            .processor(99)
-            .handle(event(vec![record("m1-again", &signup("u1", "a@b.io"))]))
+            .handle(99, vec![record("m1-again", &signup("u1", " a@B.io"))])
             .await
             .unwrap();
         assert!(response.batch_item_failures.is_empty());
@@ -230,26 +308,87 @@ mod tests {
             f.users.users()[0].created_at,
             Timestamp::from_unix_millis(1)
         );
-        let published = f.bus.published();
-        assert_eq!(published.len(), 2);
         assert_eq!(
-            published[0], published[1],
-            "a replay publishes the identical event"
+            f.queue.sent().len(),
+            1,
+            "the duplicate sends no second notification"
         );
-        let sent = f.queue.sent();
-        assert_eq!(sent[0].notification_id, sent[1].notification_id);
+        assert_eq!(f.bus.published().len(), 1, "and publishes no second event");
+    }
+
+    #[tokio::test]
+    async fn concurrent_duplicates_in_one_batch_run_once_and_the_other_is_retried() {
+        let f = Fixture::new();
+        let response = f
+            .handle(
+                1,
+                vec![
+                    record("m1", &signup("u1", "a@b.io")),
+                    record("m2", &signup("u1", "a@b.io")),
+                ],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            failures(&response),
+            ["m2"],
+            "the in-progress duplicate fails, to be retried"
+        );
+        assert_eq!(
+            (
+                f.users.writes(),
+                f.queue.sent().len(),
+                f.bus.published().len()
+            ),
+            (1, 1, 1)
+        );
+        let retry = f
+            .handle(5_000, vec![record("m2", &signup("u1", "a@b.io"))])
+            .await
+            .unwrap();
+        assert!(retry.batch_item_failures.is_empty(), "the retry replays");
+        assert_eq!(
+            (
+                f.users.writes(),
+                f.queue.sent().len(),
+                f.bus.published().len()
+            ),
+            (1, 1, 1)
+        );
     }
 
     #[tokio::test]
     async fn different_signup_for_a_taken_id_fails_and_changes_nothing() {
         let f = Fixture::new();
-        f.processor(1)
-            .handle(event(vec![record("m1", &signup("u1", "a@b.io"))]))
+        f.handle(1, vec![record("m1", &signup("u1", "a@b.io"))])
             .await
             .unwrap();
         let err = f
-            .processor(2)
-            .handle(event(vec![record("m2", &signup("u1", "mallory@evil.io"))]))
+            .handle(2, vec![record("m2", &signup("u1", "mallory@evil.io"))])
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("already processed with a different payload"),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("mallory"), "{err}");
+        assert_eq!(f.users.users()[0].email.as_str(), "a@b.io");
+        assert_eq!(f.queue.sent().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn conflict_is_caught_by_the_store_when_idempotency_records_have_expired() {
+        let f = Fixture::new();
+        f.handle(1, vec![record("m1", &signup("u1", "a@b.io"))])
+            .await
+            .unwrap();
+        let much_later = 1 + 3_601_000;
+        let err = f
+            .handle(
+                much_later,
+                vec![record("m2", &signup("u1", "mallory@evil.io"))],
+            )
             .await
             .unwrap_err();
         assert!(
@@ -258,7 +397,6 @@ mod tests {
             "{err}"
         );
         assert_eq!(f.users.users()[0].email.as_str(), "a@b.io");
-        assert_eq!(f.queue.sent().len(), 1);
     }
 
     #[tokio::test]
@@ -266,11 +404,13 @@ mod tests {
         let f = Fixture::new();
         f.queue.faults.fail("u1", 1);
         let first = f
-            .processor(1)
-            .handle(event(vec![
-                record("m1", &signup("u1", "a@b.io")),
-                record("m2", &signup("u2", "b@b.io")),
-            ]))
+            .handle(
+                1,
+                vec![
+                    record("m1", &signup("u1", "a@b.io")),
+                    record("m2", &signup("u2", "b@b.io")),
+                ],
+            )
             .await
             .unwrap();
         assert_eq!(failures(&first), ["m1"]);
@@ -282,14 +422,17 @@ mod tests {
         assert!(f.bus.published().iter().all(|e| e.user_id.as_str() == "u2"));
 
         let retry = f
-            .processor(2)
-            .handle(event(vec![record("m1", &signup("u1", "a@b.io"))]))
+            .handle(2, vec![record("m1", &signup("u1", "a@b.io"))])
             .await
             .unwrap();
         assert!(retry.batch_item_failures.is_empty());
         assert_eq!(f.users.writes(), 2, "no second write for u1");
         assert_eq!(f.queue.sent().len(), 2);
         assert_eq!(f.bus.published().len(), 2);
+        assert_eq!(
+            f.records.get("user-processor#signup.u1").map(|r| r.status),
+            Some(eventline_powertools::idempotency::Status::Completed)
+        );
     }
 
     #[test]

@@ -5,42 +5,101 @@
 //! on-failure destination take over. The email's id is `welcome.<user_id>`, so
 //! a re-delivered event overwrites the same outbox object.
 
-use crate::ports::Mailer;
-use crate::Error;
+use crate::ports::{Clock, Mailer};
+use crate::{window, Error};
 use eventline_domain::{email, UserCreated};
 use eventline_powertools::eventbridge::unwrap_event;
+use eventline_powertools::idempotency::{payload_hash, Idempotency, IdempotencyStore};
 use serde_json::Value;
 
-/// The welcome-email use case.
-pub struct WelcomeEmail<M> {
-    mailer: M,
+/// Scope of this function's idempotency keys.
+pub const IDEMPOTENCY_SCOPE: &str = "welcome-email";
+
+/// The ports welcome-email drives.
+pub struct Ports<M, C, I> {
+    /// The mail transport.
+    pub mailer: M,
+    /// The time.
+    pub clock: C,
+    /// The idempotency guard.
+    pub idempotency: Idempotency<I>,
 }
 
-impl<M: Mailer> WelcomeEmail<M> {
-    /// Wires the use case to its mailer.
-    pub fn new(mailer: M) -> Self {
-        Self { mailer }
+/// The welcome-email use case.
+pub struct WelcomeEmail<M, C, I> {
+    ports: Ports<M, C, I>,
+}
+
+impl<M: Mailer, C: Clock, I: IdempotencyStore> WelcomeEmail<M, C, I> {
+    /// Wires the use case to its ports.
+    pub fn new(ports: Ports<M, C, I>) -> Self {
+        Self { ports }
     }
 
-    /// Handles one EventBridge event (raw payload).
-    pub async fn handle(&self, payload: Value) -> Result<(), Error> {
+    /// Handles one EventBridge event (raw payload); sends each welcome email
+    /// at most once, keyed by its message id (`welcome.<user_id>`), so the
+    /// same event delivered twice, or re-published, is one email.
+    pub async fn handle(&self, payload: Value, deadline_ms: u64) -> Result<(), Error> {
         let envelope = unwrap_event(payload, UserCreated::SOURCE, UserCreated::DETAIL_TYPE)?;
         let event = UserCreated::from_detail(&envelope.detail)?;
-        self.mailer.send(&email::welcome(&event)).await?;
-        tracing::info!(user_id = %event.user_id, event_id = envelope.id.as_deref().unwrap_or(""), "welcome email sent");
+        let welcome = email::welcome(&event);
+        let run = self
+            .ports
+            .idempotency
+            .once(
+                &welcome.message_id,
+                detail_hash(&event),
+                window(&self.ports.clock, deadline_ms),
+                || async { self.ports.mailer.send(&welcome).await.map_err(Error::from) },
+            )
+            .await?;
+        let event_id = envelope.id.as_deref().unwrap_or("");
+        if run.is_replay() {
+            tracing::info!(user_id = %event.user_id, event_id, "duplicate event; welcome email already sent");
+        } else {
+            tracing::info!(user_id = %event.user_id, event_id, "welcome email sent");
+        }
         Ok(())
     }
+}
+
+/// The payload hash of a `User Created` event: every field of its detail.
+pub(crate) fn detail_hash(event: &UserCreated) -> String {
+    let created_at = event.created_at.to_string();
+    payload_hash([
+        event.user_id.as_str(),
+        event.email.as_str(),
+        event.name.as_str(),
+        created_at.as_str(),
+    ])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::memory::MemoryMailer;
+    use crate::memory::{FixedClock, MemoryMailer};
+    use eventline_domain::Timestamp;
+    use eventline_powertools::idempotency::MemoryStore;
     use serde_json::json;
     use std::sync::Arc;
+    use std::time::Duration;
 
-    fn event(detail_type: &str, detail: Value) -> Value {
-        json!({"version":"0","id":"e-1","detail-type":detail_type,"source":"user.service",
+    type Handler = WelcomeEmail<Arc<MemoryMailer>, FixedClock, Arc<MemoryStore>>;
+
+    fn handler(mailer: &Arc<MemoryMailer>) -> Handler {
+        WelcomeEmail::new(Ports {
+            mailer: mailer.clone(),
+            clock: FixedClock(Timestamp::from_unix_millis(1)),
+            idempotency: Idempotency::new(
+                Arc::new(MemoryStore::default()),
+                IDEMPOTENCY_SCOPE,
+                Duration::from_secs(3600),
+            ),
+        })
+    }
+
+    fn event(id: &str, detail_type: &str, detail: Value) -> Value {
+        json!({"version":"0","id":id,"detail-type":detail_type,"source":"user.service",
                "account":"123456789012","time":"2026-11-27T09:24:26Z","region":"us-east-1",
                "resources":[],"detail":detail})
     }
@@ -50,11 +109,19 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn sends_one_welcome_email_per_event() {
+    async fn sends_one_welcome_email_per_user_however_often_the_event_comes() {
         let mailer = Arc::new(MemoryMailer::default());
-        let handler = WelcomeEmail::new(mailer.clone());
+        let handler = handler(&mailer);
         handler
-            .handle(event("User Created", detail()))
+            .handle(event("e-1", "User Created", detail()), 3_000)
+            .await
+            .unwrap();
+        handler
+            .handle(event("e-1", "User Created", detail()), 3_000)
+            .await
+            .unwrap();
+        handler
+            .handle(event("e-2-republished", "User Created", detail()), 3_000)
             .await
             .unwrap();
         let sent = mailer.sent();
@@ -66,17 +133,16 @@ mod tests {
     #[tokio::test]
     async fn wrong_detail_type_and_bad_detail_are_errors() {
         let mailer = Arc::new(MemoryMailer::default());
-        let handler = WelcomeEmail::new(mailer.clone());
+        let handler = handler(&mailer);
         let err = handler
-            .handle(event("User Deleted", detail()))
+            .handle(event("e-1", "User Deleted", detail()), 3_000)
             .await
             .unwrap_err();
         assert!(matches!(err, Error::Envelope(_)), "{err}");
+        let bad =
+            json!({"user_id":"u1","email":"x","name":"A","created_at":"2026-11-27T09:24:26Z"});
         let err = handler
-            .handle(event(
-                "User Created",
-                json!({"user_id":"u1","email":"x","name":"A","created_at":"2026-11-27T09:24:26Z"}),
-            ))
+            .handle(event("e-2", "User Created", bad), 3_000)
             .await
             .unwrap_err();
         assert_eq!(err.to_string(), "email: not a valid address");
@@ -87,13 +153,13 @@ mod tests {
     async fn transport_failure_is_an_error_so_lambda_retries() {
         let mailer = Arc::new(MemoryMailer::default());
         mailer.faults.fail("welcome.u1", 1);
-        let handler = WelcomeEmail::new(mailer.clone());
-        assert!(matches!(
-            handler.handle(event("User Created", detail())).await,
-            Err(Error::Port(_))
-        ));
+        let handler = handler(&mailer);
+        let first = handler
+            .handle(event("e-1", "User Created", detail()), 3_000)
+            .await;
+        assert!(matches!(first, Err(Error::Port(_))), "{first:?}");
         handler
-            .handle(event("User Created", detail()))
+            .handle(event("e-1", "User Created", detail()), 3_000)
             .await
             .unwrap();
         assert_eq!(mailer.sent().len(), 1);

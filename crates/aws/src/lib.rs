@@ -7,6 +7,7 @@
 //! | `EventPublisher` | [`eventbridge::EventBridgePublisher`] | `eventbridge` |
 //! | `BlobStore` | [`s3::S3BlobStore`] | `s3` |
 //! | `Mailer` (SES) | [`ses::SesMailer`] | `sesv2` |
+//! | `IdempotencyStore` | [`idempotency::DynamoIdempotencyStore`] | `dynamodb` |
 //!
 //! Each service is a cargo feature so a function links only the clients it
 //! uses (smaller binary, faster cold start). Clients are built once per cold
@@ -38,6 +39,8 @@ pub(crate) use error::{sdk_error, Detail};
 pub mod dynamodb;
 #[cfg(feature = "eventbridge")]
 pub mod eventbridge;
+#[cfg(feature = "dynamodb")]
+pub mod idempotency;
 #[cfg(feature = "s3")]
 pub mod s3;
 #[cfg(feature = "sesv2")]

@@ -10,6 +10,8 @@
 //!   cold start, reporting every missing variable by name.
 //! - [`logging`]: `tracing` set up the way Lambda's advanced logging controls
 //!   expect (`AWS_LAMBDA_LOG_FORMAT`, `AWS_LAMBDA_LOG_LEVEL`).
+//! - [`idempotency`]: at-most-once work per key over at-least-once delivery,
+//!   with one conditional write per lock (DynamoDB store in `eventline-aws`).
 //! - [`eventbridge`]: checked unwrapping of EventBridge envelopes.
 //!
 //! Nothing here knows about the eventline domain; it depends only on the
@@ -19,4 +21,5 @@
 pub mod batch;
 pub mod env;
 pub mod eventbridge;
+pub mod idempotency;
 pub mod logging;

@@ -1,8 +1,12 @@
 //! profile-creator: EventBridge `User Created` → ProfilesTable + profile document.
 //! Wiring only; the behaviour is `eventline_app::profile_creator`.
 
-use eventline_app::profile_creator::{Config, ProfileCreator};
+use eventline_app::ports::SystemClock;
+use eventline_app::profile_creator::{Config, Ports, ProfileCreator, IDEMPOTENCY_SCOPE};
+use eventline_app::IdempotencyConfig;
+use eventline_aws::idempotency::DynamoIdempotencyStore;
 use eventline_aws::{dynamodb, s3};
+use eventline_powertools::idempotency::Idempotency;
 use eventline_powertools::{env::Env, logging};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
@@ -12,16 +16,24 @@ async fn main() -> Result<(), Error> {
     logging::init();
     let mut env = Env::from_process();
     let config = Config::from_env(&mut env);
+    let idempotency = IdempotencyConfig::from_env(&mut env);
     env.finish()?;
 
     let sdk = eventline_aws::load_sdk_config().await;
-    let handler = &ProfileCreator::new(
-        dynamodb::DynamoProfileStore::new(dynamodb::client(&sdk), config.profiles_table),
-        s3::S3BlobStore::new(s3::client(&sdk), config.bucket),
-    );
+    let dynamodb = dynamodb::client(&sdk);
+    let handler = &ProfileCreator::new(Ports {
+        profiles: dynamodb::DynamoProfileStore::new(dynamodb.clone(), config.profiles_table),
+        documents: s3::S3BlobStore::new(s3::client(&sdk), config.bucket),
+        clock: SystemClock,
+        idempotency: Idempotency::new(
+            DynamoIdempotencyStore::new(dynamodb, idempotency.table),
+            IDEMPOTENCY_SCOPE,
+            idempotency.expires_after,
+        ),
+    });
 
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        handler.handle(event.payload)
+        handler.handle(event.payload, event.context.deadline)
     }))
     .await
 }

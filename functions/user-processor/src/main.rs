@@ -2,9 +2,12 @@
 //! Wiring only; the behaviour is `eventline_app::user_processor`.
 
 use eventline_app::ports::SystemClock;
-use eventline_app::user_processor::{Config, UserProcessor};
+use eventline_app::user_processor::{Config, Ports, UserProcessor, IDEMPOTENCY_SCOPE};
+use eventline_app::IdempotencyConfig;
+use eventline_aws::idempotency::DynamoIdempotencyStore;
 use eventline_aws::{dynamodb, eventbridge, sqs};
 use eventline_powertools::batch::{BatchProcessor, SqsEvent};
+use eventline_powertools::idempotency::Idempotency;
 use eventline_powertools::{env::Env, logging};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
@@ -13,19 +16,34 @@ async fn main() -> Result<(), Error> {
     logging::init();
     let mut env = Env::from_process();
     let config = Config::from_env(&mut env);
+    let idempotency = IdempotencyConfig::from_env(&mut env);
     env.finish()?;
 
     let sdk = eventline_aws::load_sdk_config().await;
+    let dynamodb = dynamodb::client(&sdk);
     let handler = &UserProcessor::new(
-        dynamodb::DynamoUserStore::new(dynamodb::client(&sdk), config.users_table),
-        sqs::SqsNotificationQueue::new(sqs::client(&sdk), config.notification_queue_url),
-        eventbridge::EventBridgePublisher::new(eventbridge::client(&sdk), config.event_bus_name),
-        SystemClock,
+        Ports {
+            users: dynamodb::DynamoUserStore::new(dynamodb.clone(), config.users_table),
+            notifications: sqs::SqsNotificationQueue::new(
+                sqs::client(&sdk),
+                config.notification_queue_url,
+            ),
+            events: eventbridge::EventBridgePublisher::new(
+                eventbridge::client(&sdk),
+                config.event_bus_name,
+            ),
+            clock: SystemClock,
+            idempotency: Idempotency::new(
+                DynamoIdempotencyStore::new(dynamodb, idempotency.table),
+                IDEMPOTENCY_SCOPE,
+                idempotency.expires_after,
+            ),
+        },
         BatchProcessor::new().with_concurrency(config.concurrency),
     );
 
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
-        handler.handle(event.payload)
+        handler.handle(event.payload, event.context.deadline)
     }))
     .await
 }

@@ -1,0 +1,513 @@
+//! Idempotency: run a piece of work at most once per key, however often
+//! at-least-once delivery hands it to us.
+//!
+//! SQS, EventBridge and Lambda's asynchronous invoke all deliver at least
+//! once, and the same *cause* can also arrive as two different messages (a
+//! producer retrying a send). [`Idempotency::once`] guards work with a
+//! record in a store (DynamoDB in production), keyed by a stable key the
+//! caller derives from the cause (not the message id), and follows the
+//! design of Powertools for AWS Lambda:
+//!
+//! 1. **One conditional write takes the lock** — no read-then-write race:
+//!    the record is created `IN_PROGRESS` unless a live record exists
+//!    (`attribute_not_exists(id) OR expiration < :now OR (status =
+//!    IN_PROGRESS AND in_progress_expiration < :now_ms)`).
+//! 2. The lock's **in-progress expiry is the invocation's deadline**: a
+//!    crashed or timed-out attempt cannot block retries beyond it (SQS makes
+//!    the message visible again only after the visibility timeout, which is
+//!    at least the function timeout).
+//! 3. On success the record becomes `COMPLETED` with a small result and a
+//!    time to live; a later duplicate **replays** that result without doing
+//!    the work again.
+//! 4. On failure the record is deleted, so the retry can run at once.
+//! 5. The record stores a **hash of the payload**: the same key with a
+//!    different payload is an error ([`IdempotencyError::PayloadMismatch`]),
+//!    never a silent replay of someone else's result.
+//! 6. A concurrent duplicate that finds the record in progress fails
+//!    ([`IdempotencyError::InProgress`]); the batch reports it and SQS
+//!    retries it later, by which time it replays.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::fmt::{Display, Write};
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::Duration;
+use thiserror::Error;
+
+/// State of an idempotency record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Work is running (or crashed before its deadline).
+    InProgress,
+    /// Work finished; `result` holds what it returned.
+    Completed,
+}
+
+impl Status {
+    /// The stored name, as Powertools stores it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::InProgress => "INPROGRESS",
+            Self::Completed => "COMPLETED",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "INPROGRESS" => Some(Self::InProgress),
+            "COMPLETED" => Some(Self::Completed),
+            _ => None,
+        }
+    }
+}
+
+/// One idempotency record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// `<scope>#<key>`.
+    pub id: String,
+    /// Lock or result.
+    pub status: Status,
+    /// When the record stops counting (Unix seconds; the table's TTL attribute).
+    pub expiration: u64,
+    /// When an in-progress lock lapses (Unix milliseconds).
+    pub in_progress_expiration: u64,
+    /// SHA-256 of the payload, hex.
+    pub payload_hash: String,
+    /// The work's result as JSON (completed records only).
+    pub result: Option<String>,
+}
+
+/// A store failed (unreachable, throttled…). The work is not run.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("idempotency store: {0}")]
+pub struct StoreError(pub String);
+
+/// Outcome of trying to take the lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Acquire {
+    /// The lock is ours.
+    Acquired,
+    /// A live record exists; here it is.
+    Existing(Record),
+}
+
+/// Where records live. DynamoDB in production (`eventline-aws`), memory in tests.
+pub trait IdempotencyStore: Send + Sync {
+    /// Writes `record` (in progress) unless a live record with its id exists
+    /// at `now_ms`, in one conditional write; returns the live one otherwise.
+    fn acquire(
+        &self,
+        record: &Record,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Acquire, StoreError>> + Send;
+    /// Overwrites the record with its completed form.
+    fn complete(&self, record: &Record) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Deletes the record (the work failed; let a retry run).
+    fn release(&self, id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Why guarded work did not produce a result.
+#[derive(Debug, Error)]
+pub enum IdempotencyError<E> {
+    /// Another attempt holds the lock; retry later.
+    #[error("{key}: another attempt is in progress; will retry")]
+    InProgress {
+        /// The key.
+        key: String,
+    },
+    /// The key was used before with a different payload.
+    #[error("{key}: already processed with a different payload")]
+    PayloadMismatch {
+        /// The key.
+        key: String,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored result could not be read back.
+    #[error("{key}: stored result is unreadable: {reason}")]
+    CorruptResult {
+        /// The key.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+    /// The work itself failed (the record was released).
+    #[error(transparent)]
+    Work(E),
+}
+
+/// What [`Idempotency::once`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Run<T> {
+    /// The work ran now and returned this.
+    Fresh(T),
+    /// The work had run before; this is its stored result.
+    Replayed(T),
+}
+
+impl<T> Run<T> {
+    /// The result, however it was obtained.
+    pub fn into_inner(self) -> T {
+        match self {
+            Self::Fresh(t) | Self::Replayed(t) => t,
+        }
+    }
+
+    /// Whether the result was replayed.
+    pub fn is_replay(&self) -> bool {
+        matches!(self, Self::Replayed(_))
+    }
+}
+
+/// When an attempt runs and how long its lock may live.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    /// Now, Unix milliseconds.
+    pub now_ms: u64,
+    /// The invocation's deadline, Unix milliseconds (Lambda context).
+    pub deadline_ms: u64,
+}
+
+/// SHA-256 of `parts`, each length-prefixed so that ("ab","c") ≠ ("a","bc").
+pub fn payload_hash<'a>(parts: impl IntoIterator<Item = &'a str>) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part.as_bytes());
+    }
+    let mut hex = String::with_capacity(64);
+    for byte in hasher.finalize() {
+        let _ = write!(hex, "{byte:02x}");
+    }
+    hex
+}
+
+/// Runs work at most once per key. Build it once per cold start.
+#[derive(Debug, Clone)]
+pub struct Idempotency<S> {
+    store: S,
+    scope: String,
+    expires_after: Duration,
+}
+
+impl<S: IdempotencyStore> Idempotency<S> {
+    /// Records in `store`, keys prefixed with `scope` (the function's name,
+    /// so two functions guarding the same cause do not collide); completed
+    /// records count for `expires_after` (Powertools' default is 1 hour).
+    pub fn new(store: S, scope: impl Into<String>, expires_after: Duration) -> Self {
+        Self {
+            store,
+            scope: scope.into(),
+            expires_after,
+        }
+    }
+
+    /// Runs `work` unless it already ran for `key` (with the same
+    /// `payload_hash`), in which case its stored result is returned.
+    pub async fn once<T, E, F, Fut>(
+        &self,
+        key: &str,
+        payload_hash: String,
+        window: Window,
+        work: F,
+    ) -> Result<Run<T>, IdempotencyError<E>>
+    where
+        T: Serialize + DeserializeOwned,
+        E: Display,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let mut record = Record {
+            id: format!("{}#{key}", self.scope),
+            status: Status::InProgress,
+            expiration: (window.now_ms / 1000) + self.expires_after.as_secs(),
+            in_progress_expiration: window.deadline_ms.max(window.now_ms),
+            payload_hash,
+            result: None,
+        };
+        if let Acquire::Existing(existing) = self.store.acquire(&record, window.now_ms).await? {
+            return replay(key, &record, existing);
+        }
+        match work().await {
+            Ok(value) => {
+                record.status = Status::Completed;
+                record.result = Some(serde_json::to_string(&value).map_err(|e| {
+                    IdempotencyError::CorruptResult {
+                        key: key.to_owned(),
+                        reason: e.to_string(),
+                    }
+                })?);
+                // The work is done; if recording that fails, the lock lapses at
+                // the deadline and a retry re-runs work whose steps are themselves
+                // idempotent. Failing here would only cause the same retry sooner.
+                if let Err(e) = self.store.complete(&record).await {
+                    tracing::warn!(key, error = %e, "could not mark idempotency record completed");
+                }
+                Ok(Run::Fresh(value))
+            }
+            Err(e) => {
+                if let Err(release) = self.store.release(&record.id).await {
+                    tracing::warn!(key, error = %release, "could not release idempotency record");
+                }
+                Err(IdempotencyError::Work(e))
+            }
+        }
+    }
+}
+
+fn replay<T: DeserializeOwned, E>(
+    key: &str,
+    ours: &Record,
+    existing: Record,
+) -> Result<Run<T>, IdempotencyError<E>> {
+    if existing.payload_hash != ours.payload_hash {
+        return Err(IdempotencyError::PayloadMismatch {
+            key: key.to_owned(),
+        });
+    }
+    match (existing.status, existing.result) {
+        (Status::Completed, Some(result)) => serde_json::from_str(&result)
+            .map(Run::Replayed)
+            .map_err(|e| IdempotencyError::CorruptResult {
+                key: key.to_owned(),
+                reason: e.to_string(),
+            }),
+        (Status::Completed, None) => Err(IdempotencyError::CorruptResult {
+            key: key.to_owned(),
+            reason: "completed without a result".to_owned(),
+        }),
+        (Status::InProgress, _) => Err(IdempotencyError::InProgress {
+            key: key.to_owned(),
+        }),
+    }
+}
+
+/// The lock condition, shared by every store: may `record` be (re)written at `now_ms`?
+pub fn is_free(existing: Option<&Record>, now_ms: u64) -> bool {
+    match existing {
+        None => true,
+        Some(r) => {
+            r.expiration < now_ms / 1000
+                || (r.status == Status::InProgress && r.in_progress_expiration < now_ms)
+        }
+    }
+}
+
+/// An [`IdempotencyStore`] in memory, for tests and examples.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    records: Mutex<HashMap<String, Record>>,
+}
+
+impl MemoryStore {
+    /// The record with `id`, if any.
+    pub fn get(&self, id: &str) -> Option<Record> {
+        self.lock().get(id).cloned()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Record>> {
+        self.records.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl IdempotencyStore for MemoryStore {
+    async fn acquire(&self, record: &Record, now_ms: u64) -> Result<Acquire, StoreError> {
+        let mut records = self.lock();
+        let existing = records.get(&record.id);
+        if is_free(existing, now_ms) {
+            records.insert(record.id.clone(), record.clone());
+            return Ok(Acquire::Acquired);
+        }
+        Ok(Acquire::Existing(
+            existing.cloned().unwrap_or_else(|| record.clone()),
+        ))
+    }
+
+    async fn complete(&self, record: &Record) -> Result<(), StoreError> {
+        self.lock().insert(record.id.clone(), record.clone());
+        Ok(())
+    }
+
+    async fn release(&self, id: &str) -> Result<(), StoreError> {
+        self.lock().remove(id);
+        Ok(())
+    }
+}
+
+impl<T: IdempotencyStore> IdempotencyStore for std::sync::Arc<T> {
+    fn acquire(
+        &self,
+        record: &Record,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Acquire, StoreError>> + Send {
+        (**self).acquire(record, now_ms)
+    }
+    fn complete(&self, record: &Record) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).complete(record)
+    }
+    fn release(&self, id: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).release(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn at(now_ms: u64) -> Window {
+        Window {
+            now_ms,
+            deadline_ms: now_ms + 3_000,
+        }
+    }
+
+    fn guard() -> (Arc<MemoryStore>, Idempotency<Arc<MemoryStore>>) {
+        let store = Arc::new(MemoryStore::default());
+        (store.clone(), Idempotency::new(store, "fn", HOUR))
+    }
+
+    async fn count(runs: &AtomicU32) -> Result<u32, String> {
+        Ok(runs.fetch_add(1, Ordering::SeqCst) + 1)
+    }
+
+    #[tokio::test]
+    async fn second_call_replays_the_stored_result_without_running() {
+        let (store, idem) = guard();
+        let runs = AtomicU32::new(0);
+        let first = idem
+            .once("k", payload_hash(["a"]), at(1_000), || count(&runs))
+            .await
+            .unwrap();
+        let second = idem
+            .once("k", payload_hash(["a"]), at(2_000), || count(&runs))
+            .await
+            .unwrap();
+        assert_eq!(first, Run::Fresh(1));
+        assert_eq!(second, Run::Replayed(1));
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        let record = store.get("fn#k").unwrap();
+        assert_eq!(record.status, Status::Completed);
+        assert_eq!(record.expiration, 1 + 3600);
+    }
+
+    #[tokio::test]
+    async fn same_key_with_a_different_payload_is_an_error() {
+        let (_, idem) = guard();
+        let runs = AtomicU32::new(0);
+        idem.once("k", payload_hash(["a"]), at(1_000), || count(&runs))
+            .await
+            .unwrap();
+        let err = idem
+            .once("k", payload_hash(["b"]), at(2_000), || count(&runs))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, IdempotencyError::PayloadMismatch { .. }),
+            "{err}"
+        );
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn in_progress_duplicate_fails_until_the_lock_lapses() {
+        let (store, idem) = guard();
+        // A crashed attempt left its lock, valid until its deadline (1_000 + 3_000).
+        let crashed = Record {
+            id: "fn#k".into(),
+            status: Status::InProgress,
+            expiration: 3_601,
+            in_progress_expiration: 4_000,
+            payload_hash: payload_hash(["a"]),
+            result: None,
+        };
+        assert_eq!(
+            store.acquire(&crashed, 1_000).await.unwrap(),
+            Acquire::Acquired
+        );
+        let runs = AtomicU32::new(0);
+        let err = idem
+            .once("k", payload_hash(["a"]), at(3_999), || count(&runs))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, IdempotencyError::InProgress { .. }), "{err}");
+        assert_eq!(runs.load(Ordering::SeqCst), 0);
+        let retry = idem
+            .once("k", payload_hash(["a"]), at(4_001), || count(&runs))
+            .await
+            .unwrap();
+        assert_eq!(retry, Run::Fresh(1));
+    }
+
+    #[tokio::test]
+    async fn failed_work_releases_the_lock_for_an_immediate_retry() {
+        let (store, idem) = guard();
+        let err = idem
+            .once("k", payload_hash(["a"]), at(1_000), || async {
+                Err::<u32, _>("boom")
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.to_string(), "boom");
+        assert_eq!(store.get("fn#k"), None);
+        let runs = AtomicU32::new(0);
+        assert_eq!(
+            idem.once("k", payload_hash(["a"]), at(1_001), || count(&runs))
+                .await
+                .unwrap(),
+            Run::Fresh(1)
+        );
+    }
+
+    #[tokio::test]
+    async fn completed_records_expire() {
+        let (_, idem) = guard();
+        let runs = AtomicU32::new(0);
+        idem.once("k", payload_hash(["a"]), at(0), || count(&runs))
+            .await
+            .unwrap();
+        let later = idem
+            .once("k", payload_hash(["a"]), at(3_601_000), || count(&runs))
+            .await
+            .unwrap();
+        assert_eq!(later, Run::Fresh(2));
+    }
+
+    #[tokio::test]
+    async fn concurrent_duplicates_run_the_work_once() {
+        let (_, idem) = guard();
+        let runs = AtomicU32::new(0);
+        let attempts = (0..8).map(|_| {
+            idem.once("k", payload_hash(["a"]), at(1_000), || async {
+                tokio::task::yield_now().await;
+                count(&runs).await
+            })
+        });
+        let results = futures::future::join_all(attempts).await;
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        let fresh = results
+            .iter()
+            .filter(|r| matches!(r, Ok(Run::Fresh(_))))
+            .count();
+        let busy = results
+            .iter()
+            .filter(|r| matches!(r, Err(IdempotencyError::InProgress { .. })))
+            .count();
+        assert_eq!((fresh, busy), (1, 7));
+    }
+
+    #[test]
+    fn payload_hash_separates_parts() {
+        assert_ne!(payload_hash(["ab", "c"]), payload_hash(["a", "bc"]));
+        assert_eq!(payload_hash(["a"]).len(), 64);
+    }
+}
