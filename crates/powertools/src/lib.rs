@@ -23,3 +23,4 @@ pub mod env;
 pub mod eventbridge;
 pub mod idempotency;
 pub mod logging;
+pub mod metrics;
