@@ -7,6 +7,9 @@
 //! unique resource names, never by resetting or sleeping, so they run in
 //! parallel against one server.
 
+pub mod fault_proxy;
+pub mod local;
+
 use aws_config::SdkConfig;
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_dynamodb::types::{
@@ -29,8 +32,13 @@ pub fn endpoint() -> String {
 
 /// SDK configuration for moto: its endpoint, a fixed region, dummy credentials.
 pub async fn sdk_config() -> SdkConfig {
+    sdk_config_for(&endpoint()).await
+}
+
+/// SDK configuration for the emulator (or proxy) at `endpoint`.
+pub async fn sdk_config_for(endpoint: &str) -> SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint())
+        .endpoint_url(endpoint)
         .region(aws_sdk_sqs::config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_sqs::config::Credentials::new(
             "test", "test", None, None, "moto",

@@ -9,68 +9,10 @@ use eventline_devstack::invoke::Invoker;
 use eventline_devstack::manifest::Manifest;
 use eventline_devstack::runner::Runner;
 use eventline_devstack::state::StackState;
-use std::net::TcpListener;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use eventline_tests::local::{free_port, provision, root, run, spawn, venv, wait_for_port};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A child process group, stopped when dropped (also when a test panics).
-struct Background(Child);
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg("--")
-            .arg(format!("-{}", self.0.id()))
-            .status();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn(command: &mut Command, log: &Path) -> Background {
-    let log = std::fs::File::create(log).unwrap();
-    let child = command
-        .current_dir(root())
-        .stdout(Stdio::from(log.try_clone().unwrap()))
-        .stderr(Stdio::from(log))
-        .process_group(0)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e} (run `make setup`)"));
-    Background(child)
-}
-
-fn wait_for_port(port: u16, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not listen on port {port}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn run(command: &mut Command) {
-    let status = command.current_dir(root()).status().unwrap();
-    assert!(status.success(), "{command:?} failed: {status}");
-}
 
 fn signup(id: &str) -> String {
     serde_json::json!({"user_id": id, "email": format!("{id}@example.com"), "name": format!("User {id}")}).to_string()
@@ -78,13 +20,9 @@ fn signup(id: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn provisioned_stack_processes_signups_end_to_end() {
-    let root = root();
-    let venv = root.join(".venv/bin");
-    let work = root.join("target/e2e");
-    std::fs::create_dir_all(&work).unwrap();
     let path = format!(
         "{}:{}",
-        venv.display(),
+        venv().display(),
         std::env::var("PATH").unwrap_or_default()
     );
 
@@ -99,34 +37,13 @@ async fn provisioned_stack_processes_signups_end_to_end() {
         run(Command::new("cargo").args(["build", "--quiet", "--bin", bin]));
     }
 
-    let moto_port = free_port();
-    let _moto = spawn(
-        Command::new(venv.join("moto_server")).args([
-            "-H",
-            "127.0.0.1",
-            "-p",
-            &moto_port.to_string(),
-        ]),
-        &work.join("moto.log"),
-    );
-    wait_for_port(moto_port, "moto");
-    let endpoint = format!("http://127.0.0.1:{moto_port}");
-    let (manifest_path, env_path) = (work.join("stack.json"), work.join("functions.env"));
-    run(Command::new(venv.join("python")).args([
-        "scripts/provision.py",
-        "--endpoint",
-        &endpoint,
-        "--out",
-        manifest_path.to_str().unwrap(),
-        "--env-out",
-        env_path.to_str().unwrap(),
-    ]));
-    run(Command::new(venv.join("python")).args([
-        "scripts/provision.py",
-        "--check",
-        "--out",
-        manifest_path.to_str().unwrap(),
-    ]));
+    let stack = provision("e2e", &[]);
+    run(Command::new(venv().join("python"))
+        .arg("scripts/provision.py")
+        .arg("--check")
+        .arg("--out")
+        .arg(&stack.manifest_path));
+    let (manifest_path, env_path) = (stack.manifest_path.clone(), stack.env_path.clone());
 
     let invoke_port = free_port();
     let _watch = spawn(
@@ -140,7 +57,7 @@ async fn provisioned_stack_processes_signups_end_to_end() {
                 "--env-file",
             ])
             .arg(&env_path),
-        &work.join("watch.log"),
+        &root().join("target/e2e/watch.log"),
     );
     wait_for_port(invoke_port, "cargo lambda watch");
 

@@ -2,10 +2,21 @@
 //! /2015-03-31/functions/{name}/invocations`), as served by `cargo lambda
 //! watch` (and by AWS).
 
-use serde::Serialize;
 use serde_json::Value;
+use std::future::Future;
 use std::time::Duration;
 use thiserror::Error;
+
+/// Something that runs a function on a payload: the Invoke API of `cargo
+/// lambda watch` ([`Invoker`]) or, in tests, the handlers in-process.
+pub trait Invoke: Send + Sync + 'static {
+    /// Invokes `function` synchronously with `payload`.
+    fn invoke(
+        &self,
+        function: &str,
+        payload: Value,
+    ) -> impl Future<Output = Result<Invocation, InvokeError>> + Send;
+}
 
 /// How an invocation ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,13 +63,10 @@ impl Invoker {
             base_url: base_url.into().trim_end_matches('/').to_owned(),
         }
     }
+}
 
-    /// Invokes `function` synchronously with `payload`.
-    pub async fn invoke(
-        &self,
-        function: &str,
-        payload: &impl Serialize,
-    ) -> Result<Invocation, InvokeError> {
+impl Invoke for Invoker {
+    async fn invoke(&self, function: &str, payload: Value) -> Result<Invocation, InvokeError> {
         let error = |reason: String| InvokeError {
             function: function.to_owned(),
             reason,
@@ -70,7 +78,7 @@ impl Invoker {
         let response = self
             .http
             .post(url)
-            .json(payload)
+            .json(&payload)
             .send()
             .await
             .map_err(|e| error(e.to_string()))?;

@@ -174,7 +174,7 @@ fn read_messages(path: &PathBuf) -> Result<Vec<String>, DevstackError> {
         .collect())
 }
 
-fn print_stats(runner: &Runner, elapsed: Duration) {
+fn print_stats(runner: &Runner<Invoker>, elapsed: Duration) {
     println!("\nSummary after {:.1} s:", elapsed.as_secs_f64());
     println!(
         "  {:<24} {:>11} {:>9} {:>10} {:>7} {:>8} {:>15}",

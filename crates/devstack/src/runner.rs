@@ -1,7 +1,7 @@
 //! The local stand-in for Lambda's event source mappings and asynchronous
 //! invocation. See the crate docs for the semantics it reproduces.
 
-use crate::invoke::{Invocation, Invoker};
+use crate::invoke::{Invocation, Invoke};
 use crate::manifest::{AsyncInvoke, EventSource, Manifest, SqsSource};
 use crate::shape::{receive_count, sqs_event};
 use aws_lambda_events::sqs::SqsEvent;
@@ -31,9 +31,10 @@ pub struct FunctionStats {
     pub sent_to_failure_destination: u64,
 }
 
-struct Shared {
+struct Shared<I> {
     sqs: aws_sdk_sqs::Client,
-    invoker: Invoker,
+    invoker: I,
+    deliver_twice: bool,
     region: String,
     stats: Mutex<BTreeMap<String, FunctionStats>>,
     in_flight: AtomicUsize,
@@ -41,7 +42,7 @@ struct Shared {
     verbose: bool,
 }
 
-impl Shared {
+impl<I> Shared<I> {
     fn record(&self, function: &str, update: impl FnOnce(&mut FunctionStats)) {
         let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
         update(stats.entry(function.to_owned()).or_default());
@@ -55,20 +56,15 @@ impl Shared {
 }
 
 /// Drives every function of a [`Manifest`] from its triggers.
-pub struct Runner {
-    shared: Arc<Shared>,
+pub struct Runner<I> {
+    shared: Arc<Shared<I>>,
     manifest: Manifest,
 }
 
-impl Runner {
+impl<I: Invoke> Runner<I> {
     /// A runner for `manifest`, invoking through `invoker`; `verbose` prints
     /// a progress line per invocation.
-    pub fn new(
-        manifest: Manifest,
-        sqs: aws_sdk_sqs::Client,
-        invoker: Invoker,
-        verbose: bool,
-    ) -> Self {
+    pub fn new(manifest: Manifest, sqs: aws_sdk_sqs::Client, invoker: I, verbose: bool) -> Self {
         let stats = manifest
             .functions
             .iter()
@@ -78,6 +74,7 @@ impl Runner {
             shared: Arc::new(Shared {
                 sqs,
                 invoker,
+                deliver_twice: false,
                 region: manifest.region.clone(),
                 stats: Mutex::new(stats),
                 in_flight: AtomicUsize::new(0),
@@ -86,6 +83,16 @@ impl Runner {
             }),
             manifest,
         }
+    }
+
+    /// Fault injection: every message and event that succeeds is delivered
+    /// once more (it is deleted only after its second success), as
+    /// at-least-once delivery may do. Call before running.
+    pub fn deliver_everything_twice(mut self) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.deliver_twice = true;
+        }
+        self
     }
 
     /// Current counters, by function name.
@@ -201,7 +208,7 @@ pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> Option<u64> {
     )
 }
 
-async fn receive(shared: &Shared, url: &str, max: i32) -> Vec<aws_sdk_sqs::types::Message> {
+async fn receive<I>(shared: &Shared<I>, url: &str, max: i32) -> Vec<aws_sdk_sqs::types::Message> {
     let result = shared
         .sqs
         .receive_message()
@@ -222,7 +229,7 @@ async fn receive(shared: &Shared, url: &str, max: i32) -> Vec<aws_sdk_sqs::types
     }
 }
 
-async fn delete(shared: &Shared, url: &str, receipt_handles: Vec<String>) {
+async fn delete<I>(shared: &Shared<I>, url: &str, receipt_handles: Vec<String>) {
     for chunk in receipt_handles.chunks(10) {
         let entries = chunk
             .iter()
@@ -284,7 +291,7 @@ pub fn failed_records(
     failed
 }
 
-async fn poll_sqs_source(shared: Arc<Shared>, function: String, source: SqsSource) {
+async fn poll_sqs_source<I: Invoke>(shared: Arc<Shared<I>>, function: String, source: SqsSource) {
     let window = Duration::from_secs(source.maximum_batching_window_seconds);
     let batch_size = source.batch_size.max(1) as usize;
     while !shared.stop.load(Ordering::SeqCst) {
@@ -304,7 +311,8 @@ async fn poll_sqs_source(shared: Arc<Shared>, function: String, source: SqsSourc
         }
         shared.in_flight.fetch_add(1, Ordering::SeqCst);
         let event = sqs_event(messages, &source.queue_arn, &shared.region);
-        let outcome = shared.invoker.invoke(&function, &event).await;
+        let payload = serde_json::to_value(&event).unwrap_or_default();
+        let outcome = shared.invoker.invoke(&function, payload).await;
         let ids: Vec<String> = event
             .records
             .iter()
@@ -328,6 +336,7 @@ async fn poll_sqs_source(shared: Arc<Shared>, function: String, source: SqsSourc
             .records
             .iter()
             .filter(|r| r.message_id.as_ref().is_some_and(|id| !failed.contains(id)))
+            .filter(|r| !shared.deliver_twice || receive_count(r) >= 2)
             .filter_map(|r| r.receipt_handle.clone())
             .collect();
         delete(&shared, &source.queue_url, handles).await;
@@ -352,8 +361,8 @@ async fn poll_sqs_source(shared: Arc<Shared>, function: String, source: SqsSourc
     }
 }
 
-async fn poll_event_source(
-    shared: Arc<Shared>,
+async fn poll_event_source<I: Invoke>(
+    shared: Arc<Shared<I>>,
     function: String,
     source: EventSource,
     retries: AsyncInvoke,
@@ -373,8 +382,8 @@ async fn poll_event_source(
     }
 }
 
-async fn deliver_event(
-    shared: &Shared,
+async fn deliver_event<I: Invoke>(
+    shared: &Shared<I>,
     function: &str,
     source: &EventSource,
     retries: &AsyncInvoke,
@@ -395,7 +404,7 @@ async fn deliver_event(
         .and_then(Value::as_str)
         .unwrap_or("?")
         .to_owned();
-    let outcome = shared.invoker.invoke(function, &payload).await;
+    let outcome = shared.invoker.invoke(function, payload.clone()).await;
     let (ok, error) = match outcome {
         Ok(Invocation::Response(_)) => (true, None),
         Ok(Invocation::FunctionError {
@@ -423,7 +432,9 @@ async fn deliver_event(
         shared.say(format!(
             "{function:<24} event {event_id}: ok (attempt {attempt})"
         ));
-        delete(shared, &source.tap_queue_url, vec![handle]).await;
+        if !shared.deliver_twice || attempt >= 2 {
+            delete(shared, &source.tap_queue_url, vec![handle]).await;
+        }
         return;
     }
     let (error_type, error_message) = error.unwrap_or_default();
