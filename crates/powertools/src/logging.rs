@@ -1,11 +1,969 @@
-//! Logging set-up for Lambda.
+//! Structured logs for Lambda, in the shape Powertools for AWS Lambda uses.
 //!
-//! Honours Lambda's advanced logging controls: `AWS_LAMBDA_LOG_FORMAT=JSON`
-//! switches to one JSON object per line (what the template configures), and
-//! `AWS_LAMBDA_LOG_LEVEL` (else `RUST_LOG`, else `INFO`) sets the level.
+//! [`init`] installs a `tracing` subscriber configured the way Lambda's
+//! advanced logging controls expect:
+//!
+//! - `AWS_LAMBDA_LOG_LEVEL` (`TRACE` … `ERROR`, `FATAL` meaning `ERROR`), else
+//!   `RUST_LOG` (any `EnvFilter` directives), else `INFO`, sets what is logged;
+//! - `AWS_LAMBDA_LOG_FORMAT=JSON` (what the template configures) writes one JSON
+//!   object per line to stdout; anything else writes readable text.
+//!
+//! In JSON mode every line starts with the same keys, so CloudWatch Logs
+//! Insights queries work across all functions:
+//!
+//! | key | value |
+//! |---|---|
+//! | `level` | `TRACE`, `DEBUG`, `INFO`, `WARN` or `ERROR` (Lambda filters JSON logs on it) |
+//! | `timestamp` | RFC 3339, UTC, milliseconds: `2024-05-01T12:00:00.123Z` |
+//! | `message` | the event's message (`""` if it has none) |
+//! | `service` | `POWERTOOLS_SERVICE_NAME`, else `AWS_LAMBDA_FUNCTION_NAME`, else `service_undefined` |
+//! | `cold_start` | `true` on lines of the process's first invocation (and before it), `false` after |
+//! | `function_name` | `AWS_LAMBDA_FUNCTION_NAME` (absent if unset) |
+//! | `function_request_id` | `requestId` of the runtime's `Lambda runtime invoke` span |
+//! | `xray_trace_id` | `xrayTraceId` of that span |
+//! | `correlation_id` | `message_id` of the batch processor's `record` span (the SQS `messageId`), or `event_id` of an `event` span |
+//!
+//! The last three are present on lines logged inside those spans. The
+//! runtime's span also carries `tenantId` when there is one (`tenant_id`).
+//! Then come the fields of any other enclosing span (outermost first) and the
+//! event's own fields, flattened at the top level (`"user_id":"u-1"`); an
+//! inner field replaces an outer one of the same name, and a field named like
+//! one of the five fixed keys (`level`, `timestamp`, `service`, `cold_start`,
+//! `function_name`) is dropped.
+//!
+//! `cold_start` needs no call from function code: the first `requestId` the
+//! process sees is the cold one.
+//!
+//! The three context spans are kept whatever the level (with
+//! `AWS_LAMBDA_LOG_LEVEL=WARN` a warning still names its request and
+//! message); every other span and event obeys the level.
+//!
 //! Fields are structured; callers log ids and counts, never personal data.
+//!
+//! # Capturing logs in tests
+//!
+//! [`subscriber`] builds the same subscriber over any writer, and [`Capture`]
+//! is a writer that keeps what it is given:
+//!
+//! ```rust
+//! use eventline_powertools::logging::{self, Capture, LogConfig};
+//!
+//! let logs = Capture::new();
+//! let subscriber = logging::subscriber(&LogConfig::json("user-processor"), logs.clone());
+//! tracing::subscriber::with_default(subscriber, || {
+//!     tracing::info!(user_id = "u-1", "user stored");
+//! });
+//! let lines = logs.json_lines();
+//! assert_eq!(lines[0]["message"], "user stored");
+//! assert_eq!(lines[0]["user_id"], "u-1");
+//! assert!(!logs.text().contains("ada@example.com"));
+//! ```
+//!
+//! In an async test, keep the subscriber for the whole test with
+//! `let _guard = tracing::subscriber::set_default(subscriber);` on a
+//! current-thread runtime (plain `#[tokio::test]`): the default is per thread,
+//! so a multi-thread runtime's workers would not see it.
 
-/// Installs the global `tracing` subscriber. Call once, first thing in `main`.
+use serde::Serialize;
+use serde_json::Value;
+use std::io::{self, Write};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
+use tracing::field::{Field, Visit};
+use tracing::{span, Event, Level, Metadata, Subscriber};
+use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::{Context, Filter, Layer, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::Registry;
+
+/// The span `lambda_runtime` opens around each invocation.
+const INVOKE_SPAN: &str = "Lambda runtime invoke";
+/// The span the batch processor opens around each SQS record.
+const RECORD_SPAN: &str = "record";
+/// The span an EventBridge handler may open around its event.
+const EVENT_SPAN: &str = "event";
+
+const REQUEST_ID: &str = "function_request_id";
+const TRACE_ID: &str = "xray_trace_id";
+const CORRELATION_ID: &str = "correlation_id";
+/// Keys every line has; a field of the same name is dropped.
+const FIXED_KEYS: [&str; 5] = [
+    "level",
+    "timestamp",
+    "service",
+    "cold_start",
+    "function_name",
+];
+const UNDEFINED_SERVICE: &str = "service_undefined";
+
+/// Installs the global `tracing` subscriber configured from the environment
+/// ([`LogConfig::from_env`]), writing to stdout. Call once, first thing in
+/// `main`; if a global subscriber is already installed, this does nothing.
 pub fn init() {
-    lambda_runtime::tracing::init_default_subscriber();
+    let subscriber = subscriber(&LogConfig::from_env(), io::stdout);
+    // Only fails if a subscriber is already installed, which is then kept.
+    let _ = tracing::subscriber::set_global_default(subscriber);
+}
+
+/// Builds the subscriber [`init`] installs, writing to `writer` instead of
+/// stdout. Use it with `tracing::subscriber::with_default` or `set_default`,
+/// and a [`Capture`] to read what was logged.
+pub fn subscriber<W>(config: &LogConfig, writer: W) -> impl Subscriber + Send + Sync + 'static
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let filter = LevelKeepingContextSpans(
+        EnvFilter::builder()
+            .with_default_directive(LevelFilter::INFO.into())
+            .parse_lossy(&config.filter),
+    );
+    let layer: Box<dyn Layer<Registry> + Send + Sync> = match config.format {
+        LogFormat::Json => JsonLayer {
+            service: config.service.clone(),
+            function_name: config.function_name.clone(),
+            writer,
+            first_request: OnceLock::new(),
+        }
+        .with_filter(filter)
+        .boxed(),
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .with_writer(writer)
+            .with_filter(filter)
+            .boxed(),
+    };
+    Registry::default().with(layer)
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line, with the keys listed in the [module docs](self).
+    Json,
+    /// `tracing`'s readable text format, spans and fields included, no colours.
+    Text,
+}
+
+/// What [`subscriber`] logs, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// Line format.
+    pub format: LogFormat,
+    /// `EnvFilter` directives: a level (`info`) or per-target ones (`info,aws_smithy_runtime=warn`).
+    pub filter: String,
+    /// The `service` key.
+    pub service: String,
+    /// The `function_name` key (omitted when `None`).
+    pub function_name: Option<String>,
+}
+
+impl LogConfig {
+    /// Reads `AWS_LAMBDA_LOG_FORMAT`, `AWS_LAMBDA_LOG_LEVEL`, `RUST_LOG`,
+    /// `POWERTOOLS_SERVICE_NAME` and `AWS_LAMBDA_FUNCTION_NAME`.
+    pub fn from_env() -> Self {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let format = match var("AWS_LAMBDA_LOG_FORMAT") {
+            Some(f) if f.trim().eq_ignore_ascii_case("json") => LogFormat::Json,
+            _ => LogFormat::Text,
+        };
+        let filter = match (var("AWS_LAMBDA_LOG_LEVEL"), var("RUST_LOG")) {
+            (Some(level), _) => lambda_level_directive(&level).to_owned(),
+            (None, Some(directives)) => directives,
+            (None, None) => "info".to_owned(),
+        };
+        Self {
+            format,
+            filter,
+            service: service_name(&var),
+            function_name: var("AWS_LAMBDA_FUNCTION_NAME"),
+        }
+    }
+
+    /// JSON lines at `INFO` for `service`, without a function name: a start for tests.
+    pub fn json(service: impl Into<String>) -> Self {
+        Self {
+            format: LogFormat::Json,
+            filter: "info".to_owned(),
+            service: service.into(),
+            function_name: None,
+        }
+    }
+
+    /// Text lines at `INFO` for `service`.
+    pub fn text(service: impl Into<String>) -> Self {
+        Self {
+            format: LogFormat::Text,
+            ..Self::json(service)
+        }
+    }
+
+    /// Replaces the filter directives (`"debug"`, `"warn,user_processor=info"`).
+    pub fn with_filter(mut self, directives: impl Into<String>) -> Self {
+        self.filter = directives.into();
+        self
+    }
+
+    /// Sets the `function_name` key.
+    pub fn with_function_name(mut self, name: impl Into<String>) -> Self {
+        self.function_name = Some(name.into());
+        self
+    }
+}
+
+/// `POWERTOOLS_SERVICE_NAME`, else `AWS_LAMBDA_FUNCTION_NAME`, else
+/// `service_undefined`; `var` returns only non-empty values.
+pub(crate) fn service_name(var: &dyn Fn(&str) -> Option<String>) -> String {
+    var("POWERTOOLS_SERVICE_NAME")
+        .or_else(|| var("AWS_LAMBDA_FUNCTION_NAME"))
+        .unwrap_or_else(|| UNDEFINED_SERVICE.to_owned())
+}
+
+/// Lambda's log levels as `EnvFilter` directives; an unknown level means `info`.
+fn lambda_level_directive(level: &str) -> &'static str {
+    match level.trim().to_ascii_uppercase().as_str() {
+        "TRACE" => "trace",
+        "DEBUG" => "debug",
+        "WARN" | "WARNING" => "warn",
+        "ERROR" | "FATAL" => "error",
+        _ => "info",
+    }
+}
+
+/// A writer for tests that keeps every byte logged; clones share the buffer.
+///
+/// Pass a clone to [`subscriber`], log, then read [`Capture::json_lines`] or
+/// [`Capture::text`].
+#[derive(Debug, Clone, Default)]
+pub struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Capture {
+    /// An empty capture.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Everything written so far, as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(PoisonError::into_inner)).into_owned()
+    }
+
+    /// Every line written so far, parsed as JSON.
+    ///
+    /// # Panics
+    ///
+    /// If a line is not JSON (the subscriber was not in [`LogFormat::Json`]).
+    pub fn json_lines(&self) -> Vec<Value> {
+        self.text()
+            .lines()
+            .map(|line| {
+                serde_json::from_str(line)
+                    .unwrap_or_else(|e| panic!("log line is not JSON ({e}): {line}"))
+            })
+            .collect()
+    }
+}
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Capture {
+    type Writer = Capture;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// The level filter, except that the context spans are always kept, so that
+/// lines logged inside them carry the request and correlation ids.
+struct LevelKeepingContextSpans(EnvFilter);
+
+fn is_context_span(meta: &Metadata<'_>) -> bool {
+    meta.is_span() && matches!(meta.name(), INVOKE_SPAN | RECORD_SPAN | EVENT_SPAN)
+}
+
+impl<S> Filter<S> for LevelKeepingContextSpans {
+    fn enabled(&self, meta: &Metadata<'_>, cx: &Context<'_, S>) -> bool {
+        is_context_span(meta) || Filter::<S>::enabled(&self.0, meta, cx)
+    }
+
+    fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> tracing::subscriber::Interest {
+        if is_context_span(meta) {
+            tracing::subscriber::Interest::always()
+        } else {
+            Filter::<S>::callsite_enabled(&self.0, meta)
+        }
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        // The context spans are INFO spans.
+        Filter::<S>::max_level_hint(&self.0).map(|hint| hint.max(LevelFilter::INFO))
+    }
+
+    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
+        Filter::<S>::on_new_span(&self.0, attrs, id, ctx);
+    }
+
+    fn on_record(&self, id: &span::Id, values: &span::Record<'_>, ctx: Context<'_, S>) {
+        Filter::<S>::on_record(&self.0, id, values, ctx);
+    }
+
+    fn on_enter(&self, id: &span::Id, ctx: Context<'_, S>) {
+        Filter::<S>::on_enter(&self.0, id, ctx);
+    }
+
+    fn on_exit(&self, id: &span::Id, ctx: Context<'_, S>) {
+        Filter::<S>::on_exit(&self.0, id, ctx);
+    }
+
+    fn on_close(&self, id: span::Id, ctx: Context<'_, S>) {
+        Filter::<S>::on_close(&self.0, id, ctx);
+    }
+}
+
+/// Writes events as Powertools-shaped JSON lines.
+struct JsonLayer<W> {
+    service: String,
+    function_name: Option<String>,
+    writer: W,
+    /// The request id of the process's first invocation: the cold one.
+    first_request: OnceLock<String>,
+}
+
+/// A span's fields, under their log keys, kept in the span's extensions.
+#[derive(Default)]
+struct SpanFields(Vec<(&'static str, Value)>);
+
+impl<S, W> Layer<S> for JsonLayer<W>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'w> MakeWriter<'w> + 'static,
+{
+    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut fields = SpanFields::default();
+        attrs.record(&mut Collector {
+            span: Some(span.name()),
+            fields: &mut fields.0,
+        });
+        if span.name() == INVOKE_SPAN {
+            if let Some(Value::String(request_id)) = get(&fields.0, REQUEST_ID) {
+                self.first_request.get_or_init(|| request_id.clone());
+            }
+        }
+        span.extensions_mut().insert(fields);
+    }
+
+    fn on_record(&self, id: &span::Id, values: &span::Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut extensions = span.extensions_mut();
+        if let Some(fields) = extensions.get_mut::<SpanFields>() {
+            values.record(&mut Collector {
+                span: Some(span.name()),
+                fields: &mut fields.0,
+            });
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let mut fields = Vec::new();
+        if let Some(scope) = ctx.event_scope(event) {
+            for span in scope.from_root() {
+                if let Some(span_fields) = span.extensions().get::<SpanFields>() {
+                    for (key, value) in &span_fields.0 {
+                        set(&mut fields, key, value.clone());
+                    }
+                }
+            }
+        }
+        event.record(&mut Collector {
+            span: None,
+            fields: &mut fields,
+        });
+        let line = self.render(*event.metadata().level(), SystemTime::now(), fields);
+        // A log line that cannot be written has nowhere better to go.
+        let _ = self
+            .writer
+            .make_writer_for(event.metadata())
+            .write_all(&line);
+    }
+}
+
+impl<W> JsonLayer<W> {
+    /// One line, newline included, written at once so lines never interleave.
+    fn render(
+        &self,
+        level: Level,
+        now: SystemTime,
+        mut fields: Vec<(&'static str, Value)>,
+    ) -> Vec<u8> {
+        let message = take(&mut fields, "message").unwrap_or_else(|| Value::from(""));
+        let request_id = take(&mut fields, REQUEST_ID);
+        let trace_id = take(&mut fields, TRACE_ID);
+        let correlation_id = take(&mut fields, CORRELATION_ID);
+        let cold_start = self.is_cold_start(request_id.as_ref().and_then(Value::as_str));
+
+        let mut line = JsonLine::default();
+        line.entry("level", level.as_str());
+        line.entry("timestamp", rfc3339_millis(now));
+        line.entry("message", message);
+        line.entry("service", &self.service);
+        line.entry("cold_start", cold_start);
+        line.optional("function_name", self.function_name.as_ref());
+        line.optional(REQUEST_ID, request_id.as_ref());
+        line.optional(TRACE_ID, trace_id.as_ref());
+        line.optional(CORRELATION_ID, correlation_id.as_ref());
+        for (key, value) in &fields {
+            if !FIXED_KEYS.contains(key) {
+                line.entry(key, value);
+            }
+        }
+        line.finish()
+    }
+
+    fn is_cold_start(&self, request_id: Option<&str>) -> bool {
+        match (request_id, self.first_request.get()) {
+            (Some(id), Some(first)) => id == first,
+            // Before the first invocation: the init phase, part of the cold start.
+            (_, None) => true,
+            // Outside any invocation, after the first one.
+            (None, Some(_)) => false,
+        }
+    }
+}
+
+/// A JSON object written key by key, in the order given.
+#[derive(Default)]
+struct JsonLine(Vec<u8>);
+
+impl JsonLine {
+    fn entry(&mut self, key: &str, value: impl Serialize) {
+        self.0.push(if self.0.is_empty() { b'{' } else { b',' });
+        // Serializing a str or a Value into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut self.0, key);
+        self.0.push(b':');
+        let _ = serde_json::to_writer(&mut self.0, &value);
+    }
+
+    fn optional(&mut self, key: &str, value: Option<impl Serialize>) {
+        if let Some(value) = value {
+            self.entry(key, value);
+        }
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        if self.0.is_empty() {
+            self.0.push(b'{');
+        }
+        self.0.extend_from_slice(b"}\n");
+        self.0
+    }
+}
+
+/// Records fields under their log keys: the context spans' ids are renamed.
+struct Collector<'a> {
+    /// The span's name, `None` for an event.
+    span: Option<&'static str>,
+    fields: &'a mut Vec<(&'static str, Value)>,
+}
+
+impl Collector<'_> {
+    fn key(&self, field: &Field) -> &'static str {
+        match (self.span, field.name()) {
+            (Some(INVOKE_SPAN), "requestId") => REQUEST_ID,
+            (Some(INVOKE_SPAN), "xrayTraceId") => TRACE_ID,
+            (Some(INVOKE_SPAN), "tenantId") => "tenant_id",
+            (Some(RECORD_SPAN), "message_id") | (Some(EVENT_SPAN), "event_id") => CORRELATION_ID,
+            (_, name) => name,
+        }
+    }
+
+    fn put(&mut self, field: &Field, value: Value) {
+        let key = self.key(field);
+        set(self.fields, key, value);
+    }
+}
+
+impl Visit for Collector<'_> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.put(field, Value::from(value));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.put(field, Value::from(value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.put(field, Value::from(value));
+    }
+
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        let value =
+            i64::try_from(value).map_or_else(|_| Value::from(value.to_string()), Value::from);
+        self.put(field, value);
+    }
+
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        let value =
+            u64::try_from(value).map_or_else(|_| Value::from(value.to_string()), Value::from);
+        self.put(field, value);
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.put(field, Value::from(value));
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.put(field, Value::from(value));
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        let mut text = value.to_string();
+        let mut source = value.source();
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        self.put(field, Value::from(text));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.put(field, Value::from(format!("{value:?}")));
+    }
+}
+
+fn get<'a>(fields: &'a [(&'static str, Value)], key: &str) -> Option<&'a Value> {
+    fields.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+}
+
+/// Sets `key`, replacing an earlier value in place (fields are few).
+fn set(fields: &mut Vec<(&'static str, Value)>, key: &'static str, value: Value) {
+    match fields.iter_mut().find(|(k, _)| *k == key) {
+        Some((_, old)) => *old = value,
+        None => fields.push((key, value)),
+    }
+}
+
+fn take(fields: &mut Vec<(&'static str, Value)>, key: &str) -> Option<Value> {
+    let index = fields.iter().position(|(k, _)| *k == key)?;
+    Some(fields.remove(index).1)
+}
+
+/// `2024-05-01T12:00:00.123Z`. Times before 1970 print as 1970.
+fn rfc3339_millis(time: SystemTime) -> String {
+    let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since_epoch.as_secs();
+    let (year, month, day) = civil_from_days(secs / 86_400);
+    let second_of_day = secs % 86_400;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        second_of_day / 3_600,
+        second_of_day % 3_600 / 60,
+        second_of_day % 60,
+        since_epoch.subsec_millis()
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
+/// `civil_from_days`, for non-negative day counts).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    fn capture(config: LogConfig, log: impl FnOnce()) -> Capture {
+        let logs = Capture::new();
+        tracing::subscriber::with_default(subscriber(&config, logs.clone()), log);
+        logs
+    }
+
+    fn config() -> LogConfig {
+        LogConfig::json("user-processor").with_function_name("eventline-user-processor")
+    }
+
+    /// Logs `message` as the runtime and the batch processor would: inside
+    /// the invocation span of `request_id` and the record span of `message_id`.
+    fn log_in_record(request_id: &str, message_id: &str, message: &str) {
+        let invoke = tracing::info_span!(
+            "Lambda runtime invoke",
+            requestId = request_id,
+            xrayTraceId = "Root=1-abc"
+        );
+        let _invoke = invoke.enter();
+        let record = tracing::info_span!("record", message_id = %message_id);
+        let _record = record.enter();
+        tracing::warn!(
+            user_id = "u-1",
+            error = "email: not an address",
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn json_line_has_every_powertools_key() {
+        let logs = capture(config(), || log_in_record("r1", "m-1", "record failed"));
+        let lines = logs.json_lines();
+        assert_eq!(lines.len(), 1, "{}", logs.text());
+        let line = &lines[0];
+        assert_eq!(line["level"], "WARN");
+        assert_eq!(line["message"], "record failed");
+        assert_eq!(line["service"], "user-processor");
+        assert_eq!(line["cold_start"], true);
+        assert_eq!(line["function_name"], "eventline-user-processor");
+        assert_eq!(line["function_request_id"], "r1");
+        assert_eq!(line["xray_trace_id"], "Root=1-abc");
+        assert_eq!(line["correlation_id"], "m-1");
+        assert_eq!(line["user_id"], "u-1");
+        assert_eq!(line["error"], "email: not an address");
+        let timestamp = line["timestamp"].as_str().unwrap();
+        assert_eq!(
+            timestamp.len(),
+            "2024-05-01T12:00:00.123Z".len(),
+            "{timestamp}"
+        );
+        assert!(timestamp.ends_with('Z') && timestamp.as_bytes()[10] == b'T');
+        // The runtime's and processor's own field names are not repeated.
+        for raw in ["requestId", "xrayTraceId", "message_id"] {
+            assert!(line.get(raw).is_none(), "{raw} in {line}");
+        }
+    }
+
+    #[test]
+    fn fixed_keys_come_first_in_a_stable_order() {
+        let logs = capture(config(), || log_in_record("r1", "m-1", "record failed"));
+        let text = logs.text();
+        let position = |key: &str| text.find(&format!("\"{key}\":")).unwrap();
+        let order = [
+            "level",
+            "timestamp",
+            "message",
+            "service",
+            "cold_start",
+            "function_name",
+            "function_request_id",
+            "xray_trace_id",
+            "correlation_id",
+            "user_id",
+        ];
+        assert!(text.starts_with("{\"level\":\"WARN\""), "{text}");
+        assert!(
+            order.windows(2).all(|w| position(w[0]) < position(w[1])),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn cold_start_is_true_for_the_first_request_only() {
+        let logs = capture(config(), || {
+            tracing::info!("initialising");
+            log_in_record("r1", "m-1", "first");
+            log_in_record("r2", "m-2", "second");
+            tracing::info!("between invocations");
+        });
+        let cold: Vec<_> = logs
+            .json_lines()
+            .iter()
+            .map(|l| (l["message"].clone(), l["cold_start"].clone()))
+            .collect();
+        assert_eq!(
+            cold,
+            [
+                ("initialising".into(), true.into()),
+                ("first".into(), true.into()),
+                ("second".into(), false.into()),
+                ("between invocations".into(), false.into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn first_request_is_cold_even_if_it_logged_nothing() {
+        let logs = capture(config(), || {
+            drop(tracing::info_span!(
+                "Lambda runtime invoke",
+                requestId = "r1"
+            ));
+            let _r2 = tracing::info_span!("Lambda runtime invoke", requestId = "r2").entered();
+            tracing::info!("second");
+        });
+        assert_eq!(logs.json_lines()[0]["cold_start"], false);
+    }
+
+    #[tokio::test]
+    async fn ids_come_from_the_real_runtime_and_batch_processor_spans() {
+        use crate::batch::{BatchProcessor, SqsEvent, SqsMessage};
+        use tracing::Instrument;
+
+        let logs = Capture::new();
+        let _guard = tracing::subscriber::set_default(subscriber(&config(), logs.clone()));
+        let mut context = lambda_runtime::Context::default();
+        context.request_id = "r1".to_owned();
+        context.xray_trace_id = Some("Root=1-abc".to_owned());
+        let mut record = SqsMessage::default();
+        record.message_id = Some("m-1".to_owned());
+        let mut event = SqsEvent::default();
+        event.records = vec![record];
+
+        BatchProcessor::new()
+            .process(event, |_| async {
+                tracing::info!(user_id = "u-1", "user stored");
+                Ok::<(), String>(())
+            })
+            .instrument(lambda_runtime::layers::trace::request_span(&context))
+            .await
+            .unwrap();
+
+        let lines = logs.json_lines();
+        let stored = lines
+            .iter()
+            .find(|l| l["message"] == "user stored")
+            .unwrap();
+        assert_eq!(stored["function_request_id"], "r1");
+        assert_eq!(stored["xray_trace_id"], "Root=1-abc");
+        assert_eq!(stored["correlation_id"], "m-1");
+        assert_eq!(stored["cold_start"], true);
+        // The batch summary is logged outside any record.
+        let summary = lines
+            .iter()
+            .find(|l| l["message"] == "batch processed")
+            .unwrap();
+        assert_eq!(summary["function_request_id"], "r1");
+        assert!(summary.get("correlation_id").is_none(), "{summary}");
+    }
+
+    #[test]
+    fn eventbridge_event_id_is_the_correlation_id() {
+        let logs = capture(config(), || {
+            let _event = tracing::info_span!("event", event_id = "e-1").entered();
+            tracing::info!("user created");
+        });
+        assert_eq!(logs.json_lines()[0]["correlation_id"], "e-1");
+    }
+
+    #[test]
+    fn context_keys_are_absent_outside_their_spans() {
+        let logs = capture(LogConfig::json("svc"), || {
+            tracing::info!(count = 3, "started")
+        });
+        let line = &logs.json_lines()[0];
+        for key in [
+            "function_name",
+            "function_request_id",
+            "xray_trace_id",
+            "correlation_id",
+        ] {
+            assert!(line.get(key).is_none(), "{key} in {line}");
+        }
+        assert_eq!(line["count"], 3);
+    }
+
+    #[test]
+    fn other_span_fields_are_flattened_and_inner_values_win() {
+        let logs = capture(config(), || {
+            let _outer =
+                tracing::info_span!("handle", user_id = "u-outer", step = "store").entered();
+            let _inner = tracing::info_span!("write", user_id = tracing::field::Empty).entered();
+            tracing::Span::current().record("user_id", "u-inner");
+            tracing::info!(attempt = 2, ok = true, ratio = 0.5, "written");
+        });
+        let line = &logs.json_lines()[0];
+        assert_eq!(line["user_id"], "u-inner");
+        assert_eq!(line["step"], "store");
+        assert_eq!(line["attempt"], 2);
+        assert_eq!(line["ok"], true);
+        assert_eq!(line["ratio"], 0.5);
+    }
+
+    #[test]
+    fn fields_cannot_overwrite_fixed_keys() {
+        let logs = capture(config(), || {
+            tracing::info!(service = "spoofed", level = "none", "hello")
+        });
+        let text = logs.text();
+        let line = &logs.json_lines()[0];
+        assert_eq!(line["service"], "user-processor");
+        assert_eq!(line["level"], "INFO");
+        assert_eq!(text.matches("\"service\"").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn errors_are_logged_with_their_causes() {
+        let error = Wrapped(io::Error::other("connection reset"));
+        let logs = capture(config(), || {
+            tracing::error!(
+                error = &error as &(dyn std::error::Error + 'static),
+                "put failed"
+            )
+        });
+        assert_eq!(
+            logs.json_lines()[0]["error"],
+            "store unavailable: connection reset"
+        );
+    }
+
+    #[derive(Debug)]
+    struct Wrapped(io::Error);
+    impl std::fmt::Display for Wrapped {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("store unavailable")
+        }
+    }
+    impl std::error::Error for Wrapped {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn level_filter_drops_lower_levels_but_keeps_context() {
+        let logs = capture(config().with_filter("warn"), || {
+            log_in_record("r1", "m-1", "kept");
+            tracing::info!("dropped");
+            let _handler = tracing::info_span!("handle", step = "dropped span").entered();
+            tracing::error!("also kept");
+        });
+        let lines = logs.json_lines();
+        let messages: Vec<_> = lines.iter().map(|l| l["message"].clone()).collect();
+        assert_eq!(messages, ["kept", "also kept"]);
+        assert_eq!(lines[0]["function_request_id"], "r1");
+        assert_eq!(lines[0]["correlation_id"], "m-1");
+        assert!(lines[1].get("step").is_none(), "{}", lines[1]);
+    }
+
+    #[test]
+    fn debug_filter_lets_debug_through() {
+        let logs = capture(config().with_filter("debug"), || {
+            tracing::debug!("visible");
+            tracing::trace!("hidden");
+        });
+        let lines = logs.json_lines();
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0]["level"], "DEBUG");
+    }
+
+    #[test]
+    fn text_format_is_readable_and_shows_context() {
+        let logs = capture(LogConfig::text("svc"), || {
+            log_in_record("r1", "m-1", "record failed");
+            tracing::debug!("hidden");
+        });
+        let text = logs.text();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.contains(" WARN "), "{text}");
+        assert!(text.contains("record failed"), "{text}");
+        assert!(text.contains("requestId=\"r1\""), "{text}");
+        assert!(text.contains("message_id=m-1"), "{text}");
+        assert!(text.contains("user_id=\"u-1\""), "{text}");
+        assert!(!text.contains('\u{1b}'), "no colour codes: {text:?}");
+        assert!(serde_json::from_str::<Value>(text.trim()).is_err());
+    }
+
+    #[test]
+    fn module_doc_example_holds() {
+        let logs = Capture::new();
+        let subscriber = subscriber(&LogConfig::json("user-processor"), logs.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(user_id = "u-1", "user stored");
+        });
+        let lines = logs.json_lines();
+        assert_eq!(lines[0]["message"], "user stored");
+        assert_eq!(lines[0]["user_id"], "u-1");
+        assert!(!logs.text().contains("ada@example.com"));
+    }
+
+    #[tokio::test]
+    async fn set_default_captures_an_async_handler() {
+        let logs = Capture::new();
+        let _guard = tracing::subscriber::set_default(subscriber(&config(), logs.clone()));
+        async {
+            tokio::task::yield_now().await;
+            tracing::info!("in async handler");
+        }
+        .await;
+        assert_eq!(logs.json_lines()[0]["message"], "in async handler");
+    }
+
+    fn from_vars(vars: &[(&str, &str)]) -> LogConfig {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        LogConfig::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn config_follows_lambda_logging_controls() {
+        let config = from_vars(&[
+            ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+            ("AWS_LAMBDA_LOG_LEVEL", "FATAL"),
+            ("RUST_LOG", "trace"),
+            ("AWS_LAMBDA_FUNCTION_NAME", "eventline-user-processor"),
+        ]);
+        assert_eq!(
+            config,
+            LogConfig {
+                format: LogFormat::Json,
+                filter: "error".to_owned(),
+                service: "eventline-user-processor".to_owned(),
+                function_name: Some("eventline-user-processor".to_owned()),
+            }
+        );
+    }
+
+    #[test]
+    fn config_defaults_to_text_at_info_for_an_undefined_service() {
+        assert_eq!(
+            from_vars(&[("AWS_LAMBDA_LOG_FORMAT", "Text")]),
+            LogConfig::text("service_undefined")
+        );
+        let config = from_vars(&[
+            ("RUST_LOG", "warn,user_processor=debug"),
+            ("POWERTOOLS_SERVICE_NAME", "signups"),
+            ("AWS_LAMBDA_FUNCTION_NAME", "eventline-user-processor"),
+            ("AWS_LAMBDA_LOG_LEVEL", ""),
+        ]);
+        assert_eq!(config.filter, "warn,user_processor=debug");
+        assert_eq!(config.service, "signups");
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc_with_milliseconds() {
+        let at = |ms: u64| rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms));
+        assert_eq!(at(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(at(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(at(1_709_210_096_123), "2024-02-29T12:34:56.123Z");
+        assert_eq!(at(4_102_444_799_999), "2099-12-31T23:59:59.999Z");
+        assert_eq!(at(253_402_300_799_000), "9999-12-31T23:59:59.000Z");
+    }
 }
