@@ -122,7 +122,7 @@ async fn sqs_queue_sends_the_notification_body() {
         NotificationKind::SignupConfirmation,
     );
 
-    queue.enqueue(&n).await.unwrap();
+    assert_eq!(queue.enqueue_all(std::slice::from_ref(&n)).await, [Ok(())]);
 
     let bodies = drain_bodies(&sdk, &url).await;
     assert_eq!(bodies.len(), 1);
@@ -139,8 +139,8 @@ async fn sqs_fifo_queue_drops_a_duplicate_notification() {
         NotificationKind::SignupConfirmation,
     );
 
-    queue.enqueue(&n).await.unwrap();
-    queue.enqueue(&n).await.unwrap();
+    queue.enqueue_all(std::slice::from_ref(&n)).await;
+    queue.enqueue_all(std::slice::from_ref(&n)).await;
 
     assert_eq!(drain_bodies(&sdk, &url).await.len(), 1);
 }
@@ -153,7 +153,10 @@ async fn eventbridge_publisher_delivers_user_created_to_rule_targets() {
     let publisher = EventBridgePublisher::new(eventline_aws::eventbridge::client(&sdk), &bus);
     let event = UserCreated::from_user(&user("u1", "ada@example.com", "Ada"));
 
-    publisher.publish_user_created(&event).await.unwrap();
+    assert_eq!(
+        publisher.publish_all(std::slice::from_ref(&event)).await,
+        [Ok(())]
+    );
 
     let bodies = drain_bodies(&sdk, &tap).await;
     assert_eq!(bodies.len(), 1);
@@ -171,14 +174,13 @@ async fn eventbridge_publisher_reports_a_missing_bus() {
     let sdk = sdk_config().await;
     let publisher =
         EventBridgePublisher::new(eventline_aws::eventbridge::client(&sdk), unique("no-bus"));
-    let err = publisher
-        .publish_user_created(&UserCreated::from_user(&user(
-            "u1",
-            "ada@example.com",
-            "Ada",
-        )))
-        .await
-        .unwrap_err();
+    let events = [
+        UserCreated::from_user(&user("u1", "ada@example.com", "Ada")),
+        UserCreated::from_user(&user("u2", "b@example.com", "B")),
+    ];
+    let results = publisher.publish_all(&events).await;
+    assert_eq!(results.len(), 2, "a failed call fails every entry of it");
+    let err = results[0].clone().unwrap_err();
     assert_eq!(err.operation, "EventBridge PutEvents");
     assert!(!err.to_string().contains("ada@example.com"), "{err}");
 }
@@ -367,4 +369,77 @@ async fn dynamo_idempotency_store_takes_the_lock_with_one_conditional_write() {
             .unwrap(),
         Acquire::Acquired
     );
+}
+
+#[tokio::test]
+async fn sqs_queue_sends_more_than_ten_notifications_in_batches_of_ten() {
+    let sdk = sdk_config().await;
+    let url = create_queue(&sdk, &unique("notifications")).await;
+    let queue = SqsNotificationQueue::new(eventline_aws::sqs::client(&sdk), &url);
+    let all: Vec<Notification> = (0..23)
+        .map(|i| {
+            Notification::new(
+                UserId::parse(&format!("u{i}")).unwrap(),
+                NotificationKind::SignupConfirmation,
+            )
+        })
+        .collect();
+
+    let results = queue.enqueue_all(&all).await;
+
+    assert_eq!(results.len(), 23);
+    assert!(results.iter().all(Result::is_ok));
+    let mut ids: Vec<String> = drain_bodies(&sdk, &url)
+        .await
+        .iter()
+        .map(|b| Notification::parse(b).unwrap().notification_id)
+        .collect();
+    ids.sort();
+    let mut expected: Vec<String> = all.iter().map(|n| n.notification_id.clone()).collect();
+    expected.sort();
+    assert_eq!(ids, expected);
+}
+
+#[tokio::test]
+async fn eventbridge_publisher_publishes_more_than_ten_events_in_batches_of_ten() {
+    let sdk = sdk_config().await;
+    let bus = unique("bus");
+    let tap = create_bus_with_tap(&sdk, &bus).await;
+    let publisher = EventBridgePublisher::new(eventline_aws::eventbridge::client(&sdk), &bus);
+    let events: Vec<UserCreated> = (0..12)
+        .map(|i| UserCreated::from_user(&user(&format!("u{i}"), "a@example.com", "A")))
+        .collect();
+
+    let results = publisher.publish_all(&events).await;
+
+    assert_eq!(results.len(), 12);
+    assert!(results.iter().all(Result::is_ok));
+    assert_eq!(drain_bodies(&sdk, &tap).await.len(), 12);
+}
+
+#[tokio::test]
+async fn dynamo_idempotency_store_completes_many_records_with_batch_writes() {
+    let sdk = sdk_config().await;
+    let table = unique("idempotency");
+    create_table(&sdk, &table, "id").await;
+    let store = DynamoIdempotencyStore::new(eventline_aws::dynamodb::client(&sdk), &table);
+    let records: Vec<Record> = (0..30)
+        .map(|i| Record {
+            status: Status::Completed,
+            result: Some("null".into()),
+            ..lock(&format!("fn#k{i}"), "h", 5_000)
+        })
+        .collect();
+
+    store.complete_all(&records).await.unwrap();
+
+    for record in &records {
+        assert_eq!(
+            store
+                .acquire(&lock(&record.id, "h", 9_000), 6_000)
+                .await
+                .unwrap(),
+            Acquire::Existing(record.clone())
+        );
+    }
 }

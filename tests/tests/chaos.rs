@@ -104,19 +104,27 @@ impl<T: UserStore> UserStore for Counted<T> {
 }
 
 impl<T: NotificationQueue> NotificationQueue for Counted<T> {
-    async fn enqueue(&self, n: &Notification) -> Result<(), PortError> {
-        self.inner.enqueue(n).await?;
-        self.effects
-            .add("notification enqueued", &n.notification_id);
-        Ok(())
+    async fn enqueue_all(&self, all: &[Notification]) -> Vec<Result<(), PortError>> {
+        let results = self.inner.enqueue_all(all).await;
+        for (n, r) in all.iter().zip(&results) {
+            if r.is_ok() {
+                self.effects
+                    .add("notification enqueued", &n.notification_id);
+            }
+        }
+        results
     }
 }
 
 impl<T: EventPublisher> EventPublisher for Counted<T> {
-    async fn publish_user_created(&self, e: &UserCreated) -> Result<(), PortError> {
-        self.inner.publish_user_created(e).await?;
-        self.effects.add("event published", e.user_id.as_str());
-        Ok(())
+    async fn publish_all(&self, all: &[UserCreated]) -> Vec<Result<(), PortError>> {
+        let results = self.inner.publish_all(all).await;
+        for (e, r) in all.iter().zip(&results) {
+            if r.is_ok() {
+                self.effects.add("event published", e.user_id.as_str());
+            }
+        }
+        results
     }
 }
 

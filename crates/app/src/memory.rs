@@ -115,12 +115,19 @@ impl MemoryQueue {
 }
 
 impl NotificationQueue for MemoryQueue {
-    async fn enqueue(&self, notification: &Notification) -> Result<(), PortError> {
-        self.faults
-            .check("memory queue send", notification.user_id.as_str())
-            .await?;
-        lock(&self.sent).push(notification.clone());
-        Ok(())
+    async fn enqueue_all(&self, notifications: &[Notification]) -> Vec<Result<(), PortError>> {
+        let mut results = Vec::with_capacity(notifications.len());
+        for n in notifications {
+            let result = self
+                .faults
+                .check("memory queue send", n.user_id.as_str())
+                .await;
+            if result.is_ok() {
+                lock(&self.sent).push(n.clone());
+            }
+            results.push(result);
+        }
+        results
     }
 }
 
@@ -140,12 +147,19 @@ impl MemoryEventBus {
 }
 
 impl EventPublisher for MemoryEventBus {
-    async fn publish_user_created(&self, event: &UserCreated) -> Result<(), PortError> {
-        self.faults
-            .check("memory bus publish", event.user_id.as_str())
-            .await?;
-        lock(&self.published).push(event.clone());
-        Ok(())
+    async fn publish_all(&self, events: &[UserCreated]) -> Vec<Result<(), PortError>> {
+        let mut results = Vec::with_capacity(events.len());
+        for event in events {
+            let result = self
+                .faults
+                .check("memory bus publish", event.user_id.as_str())
+                .await;
+            if result.is_ok() {
+                lock(&self.published).push(event.clone());
+            }
+            results.push(result);
+        }
+        results
     }
 }
 

@@ -53,20 +53,23 @@ pub trait UserStore: Send + Sync {
 
 /// The NotificationQueue.
 pub trait NotificationQueue: Send + Sync {
-    /// Enqueues `notification` for notification-processor.
-    fn enqueue(
+    /// Enqueues `notifications` for notification-processor, in as few calls
+    /// as the queue allows. One result per notification, in order: a batch
+    /// API's partial failure fails exactly the entries it names.
+    fn enqueue_all(
         &self,
-        notification: &Notification,
-    ) -> impl Future<Output = Result<(), PortError>> + Send;
+        notifications: &[Notification],
+    ) -> impl Future<Output = Vec<Result<(), PortError>>> + Send;
 }
 
 /// The EventBridge bus.
 pub trait EventPublisher: Send + Sync {
-    /// Publishes `User Created` (source `user.service`).
-    fn publish_user_created(
+    /// Publishes one `User Created` (source `user.service`) per event, in as
+    /// few calls as the bus allows. One result per event, in order.
+    fn publish_all(
         &self,
-        event: &UserCreated,
-    ) -> impl Future<Output = Result<(), PortError>> + Send;
+        events: &[UserCreated],
+    ) -> impl Future<Output = Vec<Result<(), PortError>>> + Send;
 }
 
 /// A mail transport.
@@ -131,20 +134,20 @@ impl<T: UserStore> UserStore for Arc<T> {
 }
 
 impl<T: NotificationQueue> NotificationQueue for Arc<T> {
-    fn enqueue(
+    fn enqueue_all(
         &self,
-        notification: &Notification,
-    ) -> impl Future<Output = Result<(), PortError>> + Send {
-        (**self).enqueue(notification)
+        notifications: &[Notification],
+    ) -> impl Future<Output = Vec<Result<(), PortError>>> + Send {
+        (**self).enqueue_all(notifications)
     }
 }
 
 impl<T: EventPublisher> EventPublisher for Arc<T> {
-    fn publish_user_created(
+    fn publish_all(
         &self,
-        event: &UserCreated,
-    ) -> impl Future<Output = Result<(), PortError>> + Send {
-        (**self).publish_user_created(event)
+        events: &[UserCreated],
+    ) -> impl Future<Output = Vec<Result<(), PortError>>> + Send {
+        (**self).publish_all(events)
     }
 }
 

@@ -24,7 +24,10 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use eventline_domain::{Notification, NotificationKind, Signup, User, UserCreated};
 use eventline_powertools::batch::{BatchError, BatchProcessor};
 use eventline_powertools::env::Env;
-use eventline_powertools::idempotency::{payload_hash, Idempotency, IdempotencyStore};
+use eventline_powertools::idempotency::{
+    payload_hash, Begin, Idempotency, IdempotencyStore, Lock, Window,
+};
+use futures::future::{join, join_all};
 use std::num::NonZeroUsize;
 
 /// Settings: `USERS_TABLE`, `NOTIFICATION_QUEUE_URL`, `EVENT_BUS_NAME`,
@@ -100,12 +103,102 @@ where
         deadline_ms: u64,
     ) -> Result<SqsBatchResponse, BatchError> {
         self.batch
-            .process(event, |record| self.process(record, deadline_ms))
+            .process_batch(event, |records| self.process_all(records, deadline_ms))
             .await
     }
 
-    /// Handles one record, at most once per signup.
-    pub async fn process(&self, record: SqsMessage, deadline_ms: u64) -> Result<(), Error> {
+    /// Handles records in four stages, each one round trip for all records
+    /// at once: take the idempotency locks; store the users; enqueue every
+    /// notification in one `SendMessageBatch` while publishing every event
+    /// in one `PutEvents`; complete the locks in one batch write. A record
+    /// that fails at any stage fails alone (its lock is released); a batch
+    /// API's partial failure fails exactly the records it names.
+    pub async fn process_all(
+        &self,
+        records: Vec<SqsMessage>,
+        deadline_ms: u64,
+    ) -> Vec<Result<(), Error>> {
+        let window = window(&self.ports.clock, deadline_ms);
+        let mut results: Vec<Option<Result<(), Error>>> = records.iter().map(|_| None).collect();
+
+        // 1. Parse and lock.
+        let begun = join_all(records.iter().map(|r| self.begin(r, window))).await;
+        let mut locked = Vec::new();
+        for (i, begun) in begun.into_iter().enumerate() {
+            match begun {
+                Ok(Some((lock, signup))) => locked.push((i, lock, signup)),
+                Ok(None) => results[i] = Some(Ok(())),
+                Err(e) => results[i] = Some(Err(e)),
+            }
+        }
+
+        // 2. Store the users.
+        let stored = join_all(
+            locked
+                .into_iter()
+                .map(|(i, lock, signup)| async move { (i, lock, self.store_user(signup).await) }),
+        )
+        .await;
+        let mut ready = Vec::new();
+        let mut released = Vec::new();
+        for (i, lock, result) in stored {
+            match result {
+                Ok(user) => ready.push((i, lock, user)),
+                Err(e) => {
+                    results[i] = Some(Err(e));
+                    released.push(lock);
+                }
+            }
+        }
+
+        // 3. Side effects, batched.
+        let notifications: Vec<Notification> = ready
+            .iter()
+            .map(|(_, _, user)| {
+                Notification::new(user.id.clone(), NotificationKind::SignupConfirmation)
+            })
+            .collect();
+        let events: Vec<UserCreated> = ready
+            .iter()
+            .map(|(_, _, user)| UserCreated::from_user(user))
+            .collect();
+        let (sent, published) = join(
+            self.ports.notifications.enqueue_all(&notifications),
+            self.ports.events.publish_all(&events),
+        )
+        .await;
+
+        // 4. Complete or release the locks.
+        let mut completed = Vec::new();
+        for (((i, lock, user), sent), published) in ready.into_iter().zip(sent).zip(published) {
+            match sent.and(published) {
+                Ok(()) => {
+                    tracing::info!(user_id = %user.id, "signup processed");
+                    completed.push((lock, &()));
+                    results[i] = Some(Ok(()));
+                }
+                Err(e) => {
+                    results[i] = Some(Err(e.into()));
+                    released.push(lock);
+                }
+            }
+        }
+        let idempotency = &self.ports.idempotency;
+        join(
+            idempotency.complete_all(completed),
+            join_all(released.into_iter().map(|lock| idempotency.release(lock))),
+        )
+        .await;
+        results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect()
+    }
+
+    /// Parses a record and takes its lock; `None` when it is a duplicate of
+    /// a signup already processed.
+    async fn begin(
+        &self,
+        record: &SqsMessage,
+        window: Window,
+    ) -> Result<Option<(Lock, Signup)>, Error> {
         let body = record.body.as_deref().ok_or(Error::NoBody)?;
         let signup = Signup::parse(body)?;
         let key = format!("signup.{}", signup.user_id);
@@ -114,47 +207,32 @@ where
             signup.email.as_str(),
             signup.name.as_str(),
         ]);
-        let user_id = signup.user_id.clone();
-        let run = self
-            .ports
-            .idempotency
-            .once(&key, hash, window(&self.ports.clock, deadline_ms), || {
-                self.create(signup)
-            })
-            .await?;
-        if run.is_replay() {
-            tracing::info!(user_id = %user_id, "duplicate signup; already processed");
+        match self.ports.idempotency.begin::<()>(&key, hash, window).await {
+            Ok(Begin::Acquired(lock)) => Ok(Some((lock, signup))),
+            Ok(Begin::Replayed(())) => {
+                tracing::info!(user_id = %signup.user_id, "duplicate signup; already processed");
+                Ok(None)
+            }
+            Err(e) => Err(Error::Idempotency(e.to_string())),
         }
-        Ok(())
     }
 
-    /// Stores the user and performs its side effects; each step is safe to repeat.
-    async fn create(&self, signup: Signup) -> Result<(), Error> {
-        let Ports {
-            users,
-            notifications,
-            events,
-            clock,
-            ..
-        } = &self.ports;
-        let candidate = User::from_signup(signup, clock.now());
-        let user = match users.insert(&candidate).await? {
+    /// Stores the user, or recognises the same signup stored by an earlier
+    /// attempt (whose side effects may not have happened) and returns the
+    /// stored user, so what follows is identical to that attempt's.
+    async fn store_user(&self, signup: Signup) -> Result<User, Error> {
+        let candidate = User::from_signup(signup, self.ports.clock.now());
+        match self.ports.users.insert(&candidate).await? {
             Inserted::New => {
                 tracing::info!(user_id = %candidate.id, "user created");
-                candidate
+                Ok(candidate)
             }
             Inserted::Existing(stored) => {
                 stored.reconcile(&candidate)?;
                 tracing::info!(user_id = %stored.id, "signup already stored; completing its side effects");
-                stored
+                Ok(stored)
             }
-        };
-        let notification = Notification::new(user.id.clone(), NotificationKind::SignupConfirmation);
-        notifications.enqueue(&notification).await?;
-        events
-            .publish_user_created(&UserCreated::from_user(&user))
-            .await?;
-        Ok(())
+        }
     }
 }
 
@@ -413,13 +491,21 @@ mod tests {
             )
             .await
             .unwrap();
-        assert_eq!(failures(&first), ["m1"]);
+        assert_eq!(
+            failures(&first),
+            ["m1"],
+            "the batch send failed for u1's entry only"
+        );
         assert_eq!(
             f.users.users().len(),
             2,
             "the user write happened before the failure"
         );
-        assert!(f.bus.published().iter().all(|e| e.user_id.as_str() == "u2"));
+        assert_eq!(
+            f.records.get("user-processor#signup.u1"),
+            None,
+            "u1's lock was released"
+        );
 
         let retry = f
             .handle(2, vec![record("m1", &signup("u1", "a@b.io"))])
@@ -427,8 +513,23 @@ mod tests {
             .unwrap();
         assert!(retry.batch_item_failures.is_empty());
         assert_eq!(f.users.writes(), 2, "no second write for u1");
-        assert_eq!(f.queue.sent().len(), 2);
-        assert_eq!(f.bus.published().len(), 2);
+        let queued: Vec<_> = f
+            .queue
+            .sent()
+            .iter()
+            .map(|n| n.user_id.to_string())
+            .collect();
+        assert_eq!(queued, ["u2", "u1"]);
+        // The event went out in the failed attempt (publish ran beside the
+        // send) and again on the retry: identical, so consumers dedupe it.
+        let u1_events: Vec<_> = f
+            .bus
+            .published()
+            .into_iter()
+            .filter(|e| e.user_id.as_str() == "u1")
+            .collect();
+        assert_eq!(u1_events.len(), 2);
+        assert_eq!(u1_events[0], u1_events[1]);
         assert_eq!(
             f.records.get("user-processor#signup.u1").map(|r| r.status),
             Some(eventline_powertools::idempotency::Status::Completed)

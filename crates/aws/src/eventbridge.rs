@@ -14,7 +14,7 @@ pub fn client(config: &aws_config::SdkConfig) -> Client {
     Client::new(config)
 }
 
-/// Publishes to one bus.
+/// Publishes to one bus, ten events per `PutEvents` call.
 #[derive(Debug, Clone)]
 pub struct EventBridgePublisher {
     client: Client,
@@ -31,31 +31,62 @@ impl EventBridgePublisher {
     }
 }
 
-impl EventPublisher for EventBridgePublisher {
-    async fn publish_user_created(&self, event: &UserCreated) -> Result<(), PortError> {
+impl EventBridgePublisher {
+    /// One `PutEvents` of at most 10 events.
+    async fn put_chunk(&self, chunk: &[UserCreated]) -> Vec<Result<(), PortError>> {
         const OP: &str = "EventBridge PutEvents";
-        let entry = PutEventsRequestEntry::builder()
-            .event_bus_name(&self.bus_name)
-            .source(UserCreated::SOURCE)
-            .detail_type(UserCreated::DETAIL_TYPE)
-            .detail(event.to_detail_json())
-            .build();
-        let output = self
+        let entries: Vec<PutEventsRequestEntry> = chunk
+            .iter()
+            .map(|event| {
+                PutEventsRequestEntry::builder()
+                    .event_bus_name(&self.bus_name)
+                    .source(UserCreated::SOURCE)
+                    .detail_type(UserCreated::DETAIL_TYPE)
+                    .detail(event.to_detail_json())
+                    .build()
+            })
+            .collect();
+        let output = match self
             .client
             .put_events()
-            .entries(entry)
+            .set_entries(Some(entries))
             .send()
             .await
-            .map_err(|e| sdk_error(OP, &e, Detail::CodeAndMessage))?;
-        // PutEvents succeeds as a call even when entries fail: check each one.
-        if output.failed_entry_count > 0 {
-            let cause = output
-                .entries()
-                .iter()
-                .find_map(|e| e.error_code())
-                .unwrap_or("entry failed");
-            return Err(PortError::new(OP, cause));
-        }
-        Ok(())
+        {
+            Ok(output) => output,
+            Err(e) => {
+                let error = sdk_error(OP, &e, Detail::CodeAndMessage);
+                return chunk.iter().map(|_| Err(error.clone())).collect();
+            }
+        };
+        // PutEvents succeeds as a call even when entries fail; result entries
+        // are in request order, and a failed one carries an error code.
+        let entries = output.entries();
+        chunk
+            .iter()
+            .enumerate()
+            .map(|(i, _)| match entries.get(i) {
+                Some(entry) => match entry.error_code() {
+                    None => Ok(()),
+                    Some(code) => Err(PortError::new(
+                        OP,
+                        format!("{code}: {}", entry.error_message().unwrap_or("")),
+                    )),
+                },
+                None if output.failed_entry_count == 0 => Ok(()),
+                None => Err(PortError::new(OP, "no result for this entry")),
+            })
+            .collect()
+    }
+}
+
+impl EventPublisher for EventBridgePublisher {
+    async fn publish_all(&self, events: &[UserCreated]) -> Vec<Result<(), PortError>> {
+        let chunks = events.chunks(10).map(|chunk| self.put_chunk(chunk));
+        futures::future::join_all(chunks)
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
     }
 }

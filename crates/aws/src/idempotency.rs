@@ -5,7 +5,9 @@
 use crate::{sdk_error, Detail};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, PutRequest, ReturnValuesOnConditionCheckFailure, WriteRequest,
+};
 use aws_sdk_dynamodb::Client;
 use eventline_powertools::idempotency::{Acquire, IdempotencyStore, Record, Status, StoreError};
 use std::collections::HashMap;
@@ -160,6 +162,55 @@ impl IdempotencyStore for DynamoIdempotencyStore {
                         .to_string(),
                 )
             })?;
+        Ok(())
+    }
+
+    /// One `BatchWriteItem` per 25 records; unprocessed items are retried
+    /// (up to three rounds) and then reported.
+    async fn complete_all(&self, records: &[Record]) -> Result<(), StoreError> {
+        for chunk in records.chunks(25) {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .filter_map(|r| {
+                    let put = PutRequest::builder()
+                        .set_item(Some(Self::to_item(r)))
+                        .build()
+                        .ok()?;
+                    Some(WriteRequest::builder().put_request(put).build())
+                })
+                .collect();
+            for _ in 0..3 {
+                let output = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        StoreError(
+                            sdk_error(
+                                "DynamoDB BatchWriteItem idempotency",
+                                &e,
+                                Detail::CodeAndMessage,
+                            )
+                            .to_string(),
+                        )
+                    })?;
+                requests = output
+                    .unprocessed_items
+                    .and_then(|mut items| items.remove(&self.table))
+                    .unwrap_or_default();
+                if requests.is_empty() {
+                    break;
+                }
+            }
+            if !requests.is_empty() {
+                return Err(StoreError(format!(
+                    "{} records left unprocessed by BatchWriteItem",
+                    requests.len()
+                )));
+            }
+        }
         Ok(())
     }
 

@@ -176,6 +176,82 @@ impl BatchProcessor {
         E: Display,
     {
         let report = self.run(event, handler).await?;
+        self.respond(report)
+    }
+
+    /// Processes `event` with a handler that takes many records at once, so
+    /// it can use batch APIs (one `SendMessageBatch` for the whole batch…).
+    /// It returns one result per record, in order. On a FIFO queue the
+    /// handler is called one record at a time, in group order, to keep the
+    /// ordering guarantees of [`BatchProcessor::process`]. A panic fails
+    /// every record of that call; a missing result fails its record.
+    pub async fn process_batch<F, Fut, E>(
+        &self,
+        event: SqsEvent,
+        handler: F,
+    ) -> Result<SqsBatchResponse, BatchError>
+    where
+        F: Fn(Vec<SqsMessage>) -> Fut,
+        Fut: Future<Output = Vec<Result<(), E>>>,
+        E: Display,
+    {
+        let fifo = event.records.iter().any(is_fifo_record);
+        if fifo {
+            let report = self
+                .run(event, |record| {
+                    let results = handler(vec![record]);
+                    async move {
+                        results
+                            .await
+                            .into_iter()
+                            .next()
+                            .unwrap_or_else(|| Ok(()))
+                            .map_err(|e| e.to_string())
+                    }
+                })
+                .await?;
+            return self.respond(report);
+        }
+        let records = checked(event)?;
+        let ids: Vec<String> = records.iter().map(|(_, id, _)| id.clone()).collect();
+        let messages: Vec<SqsMessage> = records.into_iter().map(|(_, _, r)| r).collect();
+        let span = tracing::info_span!("batch", records = ids.len());
+        let results = AssertUnwindSafe(async { handler(messages).await })
+            .catch_unwind()
+            .instrument(span)
+            .await;
+        let outcomes: Vec<RecordOutcome> = match results {
+            Ok(results) => {
+                let mut results = results.into_iter();
+                ids.iter()
+                    .map(|_| match results.next() {
+                        Some(Ok(())) => RecordOutcome::Succeeded,
+                        Some(Err(e)) => RecordOutcome::Failed(e.to_string()),
+                        None => RecordOutcome::Failed(
+                            "the batch handler returned no result for this record".to_owned(),
+                        ),
+                    })
+                    .collect()
+            }
+            Err(_) => {
+                tracing::error!("batch handler panicked");
+                ids.iter()
+                    .map(|_| RecordOutcome::Failed("batch handler panicked".to_owned()))
+                    .collect()
+            }
+        };
+        for (id, outcome) in ids.iter().zip(&outcomes) {
+            if let RecordOutcome::Failed(error) = outcome {
+                tracing::warn!(message_id = %id, error = %error, "record failed");
+            }
+        }
+        self.respond(BatchReport {
+            records: ids.into_iter().zip(outcomes).collect(),
+        })
+    }
+
+    /// Logs the summary and applies the all-failed policy.
+    fn respond(&self, report: BatchReport) -> Result<SqsBatchResponse, BatchError> {
         let failed = report.failed() + report.skipped();
         tracing::info!(
             records = report.records.len(),
@@ -213,13 +289,7 @@ impl BatchProcessor {
         Fut: Future<Output = Result<(), E>>,
         E: Display,
     {
-        let mut records = Vec::with_capacity(event.records.len());
-        for (index, record) in event.records.into_iter().enumerate() {
-            match record.message_id.clone().filter(|id| !id.is_empty()) {
-                Some(id) => records.push((index, id, record)),
-                None => return Err(BatchError::MissingMessageId { index }),
-            }
-        }
+        let records = checked(event)?;
         let is_fifo = records.iter().any(|(_, _, r)| is_fifo_record(r));
         let mut outcomes: Vec<(usize, String, RecordOutcome)> = if is_fifo {
             self.run_fifo(records, &handler).await
@@ -284,6 +354,19 @@ impl BatchProcessor {
             .await;
         per_group.into_iter().flatten().collect()
     }
+}
+
+/// The records with their positions and ids; refuses a batch with a record
+/// that has no `messageId`, before anything runs.
+fn checked(event: SqsEvent) -> Result<Vec<Indexed>, BatchError> {
+    let mut records = Vec::with_capacity(event.records.len());
+    for (index, record) in event.records.into_iter().enumerate() {
+        match record.message_id.clone().filter(|id| !id.is_empty()) {
+            Some(id) => records.push((index, id, record)),
+            None => return Err(BatchError::MissingMessageId { index }),
+        }
+    }
+    Ok(records)
 }
 
 fn is_fifo_record(record: &SqsMessage) -> bool {
@@ -422,6 +505,82 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(failures(&response), ["1", "2"]);
+    }
+
+    #[tokio::test]
+    async fn batch_handler_results_map_back_to_their_records() {
+        let e = event(vec![
+            record("1", "ok", None),
+            record("2", "bad", None),
+            record("3", "ok", None),
+        ]);
+        let response = BatchProcessor::new()
+            .process_batch(e, |records| async move {
+                records
+                    .iter()
+                    .map(|r| match r.body.as_deref() {
+                        Some("bad") => Err("bad body".to_owned()),
+                        _ => Ok(()),
+                    })
+                    .collect()
+            })
+            .await
+            .unwrap();
+        assert_eq!(failures(&response), ["2"]);
+    }
+
+    #[tokio::test]
+    async fn batch_handler_missing_results_and_panics_fail_records() {
+        let e = || event(vec![record("1", "ok", None), record("2", "ok", None)]);
+        let short = BatchProcessor::new()
+            .process_batch(e(), |_| async { vec![Ok::<(), String>(())] })
+            .await
+            .unwrap();
+        assert_eq!(failures(&short), ["2"]);
+        let panicked = BatchProcessor::new()
+            .on_all_failed(AllFailed::Report)
+            .process_batch(e(), |_| async {
+                panic!("boom");
+                #[allow(unreachable_code)]
+                Vec::<Result<(), String>>::new()
+            })
+            .await
+            .unwrap();
+        assert_eq!(failures(&panicked), ["1", "2"]);
+    }
+
+    #[tokio::test]
+    async fn batch_handler_on_fifo_keeps_group_order() {
+        let e = event(vec![
+            record("a1", "ok", Some("A")),
+            record("a2", "bad", Some("A")),
+            record("a3", "ok", Some("A")),
+            record("b1", "ok", Some("B")),
+        ]);
+        let calls = Mutex::new(Vec::new());
+        let response = BatchProcessor::new()
+            .process_batch(e, |records| {
+                calls.lock().unwrap().push(records.len());
+                async move {
+                    records
+                        .iter()
+                        .map(|r| {
+                            if r.body.as_deref() == Some("bad") {
+                                Err("bad")
+                            } else {
+                                Ok(())
+                            }
+                        })
+                        .collect()
+                }
+            })
+            .await
+            .unwrap();
+        assert_eq!(failures(&response), ["a2", "a3"]);
+        assert!(
+            calls.into_inner().unwrap().iter().all(|n| *n == 1),
+            "one record per call on FIFO"
+        );
     }
 
     #[tokio::test]

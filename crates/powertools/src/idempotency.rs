@@ -31,6 +31,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::fmt::{Display, Write};
 use std::future::Future;
 use std::sync::Mutex;
@@ -109,6 +110,19 @@ pub trait IdempotencyStore: Send + Sync {
     fn complete(&self, record: &Record) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Deletes the record (the work failed; let a retry run).
     fn release(&self, id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Overwrites several records with their completed forms; stores that
+    /// can write many items in one call override this.
+    fn complete_all(
+        &self,
+        records: &[Record],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async move {
+            for record in records {
+                self.complete(record).await?;
+            }
+            Ok(())
+        }
+    }
 }
 
 /// Why guarded work did not produce a result.
@@ -223,7 +237,33 @@ impl<S: IdempotencyStore> Idempotency<S> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let mut record = Record {
+        let lock = match self.begin(key, payload_hash, window).await.map_err(widen)? {
+            Begin::Replayed(value) => return Ok(Run::Replayed(value)),
+            Begin::Acquired(lock) => lock,
+        };
+        match work().await {
+            Ok(value) => {
+                self.complete_all(vec![(lock, &value)]).await;
+                Ok(Run::Fresh(value))
+            }
+            Err(e) => {
+                self.release(lock).await;
+                Err(IdempotencyError::Work(e))
+            }
+        }
+    }
+
+    /// Takes the lock for `key`, or returns the stored result of a completed
+    /// run with the same payload. For callers that run the work of many keys
+    /// in stages (e.g. one batched send for a whole batch); finish every
+    /// acquired lock with [`Idempotency::complete_all`] or [`Idempotency::release`].
+    pub async fn begin<T: DeserializeOwned>(
+        &self,
+        key: &str,
+        payload_hash: String,
+        window: Window,
+    ) -> Result<Begin<T>, IdempotencyError<Infallible>> {
+        let record = Record {
             id: format!("{}#{key}", self.scope),
             status: Status::InProgress,
             expiration: (window.now_ms / 1000) + self.expires_after.as_secs(),
@@ -231,33 +271,70 @@ impl<S: IdempotencyStore> Idempotency<S> {
             payload_hash,
             result: None,
         };
-        if let Acquire::Existing(existing) = self.store.acquire(&record, window.now_ms).await? {
-            return replay(key, &record, existing);
+        match self.store.acquire(&record, window.now_ms).await? {
+            Acquire::Acquired => Ok(Begin::Acquired(Lock { record })),
+            Acquire::Existing(existing) => {
+                replay(key, &record, existing).map(|run| Begin::Replayed(run.into_inner()))
+            }
         }
-        match work().await {
-            Ok(value) => {
+    }
+
+    /// Marks locks completed with their results, in as few store calls as the
+    /// store allows. Failures are logged, not returned: the work is done, and
+    /// a lock that stays in progress lapses at its deadline, after which a
+    /// retry re-runs steps that are themselves idempotent.
+    pub async fn complete_all<T: Serialize>(&self, done: Vec<(Lock, &T)>) {
+        let records: Vec<Record> = done
+            .into_iter()
+            .map(|(lock, value)| {
+                let mut record = lock.record;
                 record.status = Status::Completed;
-                record.result = Some(serde_json::to_string(&value).map_err(|e| {
-                    IdempotencyError::CorruptResult {
-                        key: key.to_owned(),
-                        reason: e.to_string(),
-                    }
-                })?);
-                // The work is done; if recording that fails, the lock lapses at
-                // the deadline and a retry re-runs work whose steps are themselves
-                // idempotent. Failing here would only cause the same retry sooner.
-                if let Err(e) = self.store.complete(&record).await {
-                    tracing::warn!(key, error = %e, "could not mark idempotency record completed");
-                }
-                Ok(Run::Fresh(value))
-            }
-            Err(e) => {
-                if let Err(release) = self.store.release(&record.id).await {
-                    tracing::warn!(key, error = %release, "could not release idempotency record");
-                }
-                Err(IdempotencyError::Work(e))
-            }
+                record.result =
+                    Some(serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned()));
+                record
+            })
+            .collect();
+        if records.is_empty() {
+            return;
         }
+        if let Err(e) = self.store.complete_all(&records).await {
+            tracing::warn!(records = records.len(), error = %e, "could not mark idempotency records completed");
+        }
+    }
+
+    /// Gives a lock up after failed work, so a retry can run at once.
+    pub async fn release(&self, lock: Lock) {
+        if let Err(e) = self.store.release(&lock.record.id).await {
+            tracing::warn!(id = %lock.record.id, error = %e, "could not release idempotency record");
+        }
+    }
+}
+
+/// A held idempotency lock (see [`Idempotency::begin`]).
+#[derive(Debug)]
+#[must_use = "complete or release the lock"]
+pub struct Lock {
+    record: Record,
+}
+
+/// What [`Idempotency::begin`] found.
+#[derive(Debug)]
+pub enum Begin<T> {
+    /// The lock is ours: do the work.
+    Acquired(Lock),
+    /// The work already ran with this payload; its result.
+    Replayed(T),
+}
+
+fn widen<E>(e: IdempotencyError<Infallible>) -> IdempotencyError<E> {
+    match e {
+        IdempotencyError::InProgress { key } => IdempotencyError::InProgress { key },
+        IdempotencyError::PayloadMismatch { key } => IdempotencyError::PayloadMismatch { key },
+        IdempotencyError::Store(s) => IdempotencyError::Store(s),
+        IdempotencyError::CorruptResult { key, reason } => {
+            IdempotencyError::CorruptResult { key, reason }
+        }
+        IdempotencyError::Work(never) => match never {},
     }
 }
 
@@ -353,6 +430,12 @@ impl<T: IdempotencyStore> IdempotencyStore for std::sync::Arc<T> {
     }
     fn release(&self, id: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).release(id)
+    }
+    fn complete_all(
+        &self,
+        records: &[Record],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).complete_all(records)
     }
 }
 

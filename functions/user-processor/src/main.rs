@@ -1,6 +1,10 @@
 //! user-processor: SQS (SignupQueue) → users, notifications, `User Created`.
 //! Wiring only; the behaviour is `eventline_app::user_processor`.
 
+// The staged batch pipeline is one deeply nested future type; rustc needs
+// more than the default depth to compute its layout.
+#![recursion_limit = "256"]
+
 use eventline_app::ports::SystemClock;
 use eventline_app::user_processor::{Config, Ports, UserProcessor, IDEMPOTENCY_SCOPE};
 use eventline_app::IdempotencyConfig;
