@@ -7,7 +7,7 @@ VENV := .venv/bin
 MOTO_PORT ?= 5055
 ENDPOINT := http://127.0.0.1:$(MOTO_PORT)
 
-.PHONY: demo dev send chaos help setup test lint fmt clippy sam-validate moto moto-stop provision watch invoke-all sam-build deploy ci clean-local
+.PHONY: demo dev send chaos checkov help setup test lint fmt clippy sam-validate moto moto-stop provision watch invoke-all sam-build deploy ci clean-local
 
 demo: ## Run the whole pipeline locally on sample signups, print a summary, clean up
 	@scripts/demo.sh
@@ -31,7 +31,10 @@ chaos: setup ## Fault tests (duplicates, poison, AWS outage, crash) and their ta
 	@PATH="$(CURDIR)/.venv/bin:$$PATH" cargo test --quiet -p eventline-tests --test chaos -- --nocapture --test-threads=1 2>/dev/null \
 	  | awk '/^\|/ && !seen[$$0]++ { print } /^test result/ { print }'
 
-lint: setup fmt clippy sam-validate ## rustfmt check, clippy -D warnings, cfn-lint and sam validate --lint
+checkov: setup ## checkov on template.yaml and its SAM translation (own venv .venv-checkov); fails on any failed check
+	@scripts/checkov.sh
+
+lint: setup fmt clippy sam-validate checkov ## rustfmt check, clippy -D warnings, cfn-lint, sam validate --lint, checkov
 
 fmt:
 	cargo fmt --all -- --check

@@ -14,6 +14,8 @@
 #![warn(missing_docs)]
 
 pub mod error;
+#[cfg(test)]
+mod log_privacy;
 pub mod mail;
 pub mod memory;
 pub mod notification_processor;

@@ -8,9 +8,10 @@
 use crate::ports::{Clock, Mailer};
 use crate::{window, Error};
 use eventline_domain::{email, UserCreated};
-use eventline_powertools::eventbridge::unwrap_event;
+use eventline_powertools::eventbridge::{unwrap_event, Envelope};
 use eventline_powertools::idempotency::{payload_hash, Idempotency, IdempotencyStore};
 use serde_json::Value;
+use tracing::Instrument;
 
 /// Scope of this function's idempotency keys.
 pub const IDEMPOTENCY_SCOPE: &str = "welcome-email";
@@ -41,6 +42,14 @@ impl<M: Mailer, C: Clock, I: IdempotencyStore> WelcomeEmail<M, C, I> {
     /// same event delivered twice, or re-published, is one email.
     pub async fn handle(&self, payload: Value, deadline_ms: u64) -> Result<(), Error> {
         let envelope = unwrap_event(payload, UserCreated::SOURCE, UserCreated::DETAIL_TYPE)?;
+        // The event id is the correlation id of every log line below.
+        let span = tracing::info_span!("event", event_id = envelope.id.as_deref().unwrap_or(""));
+        self.handle_event(envelope, deadline_ms)
+            .instrument(span)
+            .await
+    }
+
+    async fn handle_event(&self, envelope: Envelope, deadline_ms: u64) -> Result<(), Error> {
         let event = UserCreated::from_detail(&envelope.detail)?;
         let welcome = email::welcome(&event);
         let run = self

@@ -234,3 +234,19 @@ impl IdempotencyStore for DynamoIdempotencyStore {
         Ok(())
     }
 }
+
+/// The idempotency guard a function builds at cold start: records in the
+/// table of `config`, keys scoped by `scope`, replays counted in `metrics`.
+pub fn guard(
+    client: Client,
+    config: eventline_app::IdempotencyConfig,
+    scope: &str,
+    metrics: &std::sync::Arc<eventline_powertools::metrics::Metrics>,
+) -> eventline_powertools::idempotency::Idempotency<DynamoIdempotencyStore> {
+    eventline_powertools::idempotency::Idempotency::new(
+        DynamoIdempotencyStore::new(client, config.table),
+        scope,
+        config.expires_after,
+    )
+    .with_metrics(metrics.clone())
+}

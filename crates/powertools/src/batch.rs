@@ -23,12 +23,14 @@
 //!   identifier would fail the whole batch anyway, so the invocation errors
 //!   before running anything.
 
+use crate::metrics::Metrics;
 pub use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::{stream, FutureExt, StreamExt};
 use std::fmt::Display;
 use std::future::Future;
 use std::num::NonZeroUsize;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use thiserror::Error;
 use tracing::Instrument;
 
@@ -131,10 +133,11 @@ impl BatchReport {
 }
 
 /// Runs a handler over the records of an SQS batch. Build it once per cold start.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct BatchProcessor {
     concurrency: NonZeroUsize,
     all_failed: AllFailed,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Default for BatchProcessor {
@@ -149,7 +152,14 @@ impl BatchProcessor {
         Self {
             concurrency: NonZeroUsize::MIN,
             all_failed: AllFailed::Error,
+            metrics: None,
         }
+    }
+
+    /// Records `RecordsProcessed` and `RecordsFailed` of every batch in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Runs up to `n` records (standard queue) or message groups (FIFO) at once.
@@ -242,7 +252,9 @@ impl BatchProcessor {
         };
         for (id, outcome) in ids.iter().zip(&outcomes) {
             if let RecordOutcome::Failed(error) = outcome {
-                tracing::warn!(message_id = %id, error = %error, "record failed");
+                // In the record's span, so the line carries its correlation id.
+                let _record = tracing::info_span!("record", message_id = %id).entered();
+                tracing::warn!(error = %error, "record failed");
             }
         }
         self.respond(BatchReport {
@@ -252,6 +264,9 @@ impl BatchProcessor {
 
     /// Logs the summary and applies the all-failed policy.
     fn respond(&self, report: BatchReport) -> Result<SqsBatchResponse, BatchError> {
+        if let Some(metrics) = &self.metrics {
+            metrics.record_batch(&report);
+        }
         let failed = report.failed() + report.skipped();
         tracing::info!(
             records = report.records.len(),

@@ -208,6 +208,7 @@ pub struct Idempotency<S> {
     store: S,
     scope: String,
     expires_after: Duration,
+    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 }
 
 impl<S: IdempotencyStore> Idempotency<S> {
@@ -219,7 +220,14 @@ impl<S: IdempotencyStore> Idempotency<S> {
             store,
             scope: scope.into(),
             expires_after,
+            metrics: None,
         }
+    }
+
+    /// Counts every replay as `IdempotentReplays` in `metrics`.
+    pub fn with_metrics(mut self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Runs `work` unless it already ran for `key` (with the same
@@ -274,7 +282,11 @@ impl<S: IdempotencyStore> Idempotency<S> {
         match self.store.acquire(&record, window.now_ms).await? {
             Acquire::Acquired => Ok(Begin::Acquired(Lock { record })),
             Acquire::Existing(existing) => {
-                replay(key, &record, existing).map(|run| Begin::Replayed(run.into_inner()))
+                let value = replay(key, &record, existing)?.into_inner();
+                if let Some(metrics) = &self.metrics {
+                    metrics.add("IdempotentReplays", crate::metrics::Unit::Count, 1.0);
+                }
+                Ok(Begin::Replayed(value))
             }
         }
     }

@@ -257,6 +257,26 @@ impl Metrics {
         }
     }
 
+    /// Runs one invocation: `ColdStart` on the first of the process, then
+    /// everything recorded during it is flushed to stdout, where Lambda
+    /// sends it to CloudWatch Logs and CloudWatch extracts the metrics.
+    pub async fn around<T>(&self, invocation: impl std::future::Future<Output = T>) -> T {
+        self.record_cold_start();
+        let output = invocation.await;
+        self.flush_to_stdout();
+        output
+    }
+
+    /// Counts one event-triggered invocation as processed or failed.
+    pub fn record_outcome<T, E>(&self, result: &Result<T, E>) {
+        let name = if result.is_ok() {
+            "RecordsProcessed"
+        } else {
+            "RecordsFailed"
+        };
+        self.add(name, Unit::Count, 1.0);
+    }
+
     /// Adds `RecordsProcessed` (records that succeeded) and `RecordsFailed`
     /// (records that failed or were skipped, i.e. will be retried).
     pub fn record_batch(&self, report: &BatchReport) {

@@ -4,36 +4,36 @@
 use eventline_app::ports::SystemClock;
 use eventline_app::profile_creator::{Config, Ports, ProfileCreator, IDEMPOTENCY_SCOPE};
 use eventline_app::IdempotencyConfig;
-use eventline_aws::idempotency::DynamoIdempotencyStore;
-use eventline_aws::{dynamodb, s3};
-use eventline_powertools::idempotency::Idempotency;
-use eventline_powertools::{env::Env, logging};
+use eventline_aws::{dynamodb, idempotency, s3};
+use eventline_powertools::{env::Env, logging, metrics::Metrics};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
+use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     logging::init();
     let mut env = Env::from_process();
     let config = Config::from_env(&mut env);
-    let idempotency = IdempotencyConfig::from_env(&mut env);
+    let idempotency_config = IdempotencyConfig::from_env(&mut env);
     env.finish()?;
 
+    let metrics = &Arc::new(Metrics::from_env());
     let sdk = eventline_aws::load_sdk_config().await;
     let dynamodb = dynamodb::client(&sdk);
     let handler = &ProfileCreator::new(Ports {
         profiles: dynamodb::DynamoProfileStore::new(dynamodb.clone(), config.profiles_table),
         documents: s3::S3BlobStore::new(s3::client(&sdk), config.bucket),
         clock: SystemClock,
-        idempotency: Idempotency::new(
-            DynamoIdempotencyStore::new(dynamodb, idempotency.table),
-            IDEMPOTENCY_SCOPE,
-            idempotency.expires_after,
-        ),
+        idempotency: idempotency::guard(dynamodb, idempotency_config, IDEMPOTENCY_SCOPE, metrics),
     });
 
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        handler.handle(event.payload, event.context.deadline)
+        metrics.around(async move {
+            let result = handler.handle(event.payload, event.context.deadline).await;
+            metrics.record_outcome(&result);
+            result
+        })
     }))
     .await
 }

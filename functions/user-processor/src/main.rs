@@ -8,21 +8,21 @@
 use eventline_app::ports::SystemClock;
 use eventline_app::user_processor::{Config, Ports, UserProcessor, IDEMPOTENCY_SCOPE};
 use eventline_app::IdempotencyConfig;
-use eventline_aws::idempotency::DynamoIdempotencyStore;
-use eventline_aws::{dynamodb, eventbridge, sqs};
+use eventline_aws::{dynamodb, eventbridge, idempotency, sqs};
 use eventline_powertools::batch::{BatchProcessor, SqsEvent};
-use eventline_powertools::idempotency::Idempotency;
-use eventline_powertools::{env::Env, logging};
+use eventline_powertools::{env::Env, logging, metrics::Metrics};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
+use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     logging::init();
     let mut env = Env::from_process();
     let config = Config::from_env(&mut env);
-    let idempotency = IdempotencyConfig::from_env(&mut env);
+    let idempotency_config = IdempotencyConfig::from_env(&mut env);
     env.finish()?;
 
+    let metrics = &Arc::new(Metrics::from_env());
     let sdk = eventline_aws::load_sdk_config().await;
     let dynamodb = dynamodb::client(&sdk);
     let handler = &UserProcessor::new(
@@ -37,17 +37,20 @@ async fn main() -> Result<(), Error> {
                 config.event_bus_name,
             ),
             clock: SystemClock,
-            idempotency: Idempotency::new(
-                DynamoIdempotencyStore::new(dynamodb, idempotency.table),
+            idempotency: idempotency::guard(
+                dynamodb,
+                idempotency_config,
                 IDEMPOTENCY_SCOPE,
-                idempotency.expires_after,
+                metrics,
             ),
         },
-        BatchProcessor::new().with_concurrency(config.concurrency),
+        BatchProcessor::new()
+            .with_concurrency(config.concurrency)
+            .with_metrics(metrics.clone()),
     );
 
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
-        handler.handle(event.payload, event.context.deadline)
+        metrics.around(handler.handle(event.payload, event.context.deadline))
     }))
     .await
 }
