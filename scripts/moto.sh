@@ -19,7 +19,9 @@ case "${1:-}" in
     if running; then cat "$state/$name.url"; exit 0; fi
     [ -x "$moto" ] || { echo "moto_server not found at $moto: run 'make setup' first" >&2; exit 1; }
     port="${2:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
-    "$moto" -H 127.0.0.1 -p "$port" >"$state/$name.log" 2>&1 &
+    # Its own session: Ctrl-C in the terminal that runs `make dev` must not
+    # kill the emulator before the runner has printed its summary.
+    setsid "$moto" -H 127.0.0.1 -p "$port" >"$state/$name.log" 2>&1 &
     echo $! >"$state/$name.pid"
     url="http://127.0.0.1:$port"
     for _ in $(seq 1 100); do

@@ -64,6 +64,13 @@ pub struct SqsSource {
     /// Where messages go after maxReceiveCount receives.
     #[serde(default)]
     pub dead_letter_queue_url: Option<String>,
+    /// Whether the mapping is enabled in the template (a disabled one is not polled).
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+}
+
+fn enabled_by_default() -> bool {
+    true
 }
 
 /// An EventBridge rule whose Lambda target is served through a tap queue.

@@ -164,7 +164,7 @@ impl<I: Invoke> Runner<I> {
     fn spawn_pollers(&self) -> Vec<tokio::task::JoinHandle<()>> {
         let mut tasks = Vec::new();
         for function in &self.manifest.functions {
-            for source in &function.sqs_sources {
+            for source in function.sqs_sources.iter().filter(|s| s.enabled) {
                 let (shared, name, source) =
                     (self.shared.clone(), function.name.clone(), source.clone());
                 tasks.push(tokio::spawn(poll_sqs_source(shared, name, source)));

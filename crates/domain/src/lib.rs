@@ -13,6 +13,8 @@ pub mod error;
 pub mod event;
 pub mod notification;
 pub mod profile;
+#[cfg(test)]
+mod proptests;
 pub mod signup;
 pub mod time;
 pub mod user;

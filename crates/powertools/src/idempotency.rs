@@ -275,7 +275,7 @@ impl<S: IdempotencyStore> Idempotency<S> {
             id: format!("{}#{key}", self.scope),
             status: Status::InProgress,
             expiration: (window.now_ms / 1000) + self.expires_after.as_secs(),
-            in_progress_expiration: window.deadline_ms.max(window.now_ms),
+            in_progress_expiration: lock_until(window),
             payload_hash,
             result: None,
         };
@@ -319,6 +319,20 @@ impl<S: IdempotencyStore> Idempotency<S> {
         if let Err(e) = self.store.release(&lock.record.id).await {
             tracing::warn!(id = %lock.record.id, error = %e, "could not release idempotency record");
         }
+    }
+}
+
+/// How long a lock lives when the invocation's deadline is unknown or
+/// already past: Lambda always passes a real deadline, but local emulators
+/// may not (`cargo lambda watch` 1.9 passes a fixed value in 1970), and a
+/// lock that lapses at once would let a concurrent duplicate through.
+pub const FALLBACK_LOCK: Duration = Duration::from_secs(10);
+
+fn lock_until(window: Window) -> u64 {
+    if window.deadline_ms > window.now_ms {
+        window.deadline_ms
+    } else {
+        window.now_ms + FALLBACK_LOCK.as_millis() as u64
     }
 }
 
@@ -598,6 +612,33 @@ mod tests {
             .filter(|r| matches!(r, Err(IdempotencyError::InProgress { .. })))
             .count();
         assert_eq!((fresh, busy), (1, 7));
+    }
+
+    #[tokio::test]
+    async fn a_deadline_in_the_past_still_locks_for_the_fallback_time() {
+        let (store, idem) = guard();
+        let lock = match idem
+            .begin::<u32>(
+                "k",
+                payload_hash(["a"]),
+                Window {
+                    now_ms: 50_000,
+                    deadline_ms: 600_000 - 599_000,
+                },
+            )
+            .await
+            .unwrap()
+        {
+            Begin::Acquired(lock) => lock,
+            Begin::Replayed(_) => panic!("nothing to replay"),
+        };
+        assert_eq!(store.get("fn#k").unwrap().in_progress_expiration, 60_000);
+        let busy = idem
+            .begin::<u32>("k", payload_hash(["a"]), at(59_999))
+            .await
+            .unwrap_err();
+        assert!(matches!(busy, IdempotencyError::InProgress { .. }));
+        idem.release(lock).await;
     }
 
     #[test]

@@ -1,6 +1,10 @@
 //! notification-processor: SQS (NotificationQueue) → mail transport.
 //! Wiring only; the behaviour is `eventline_app::notification_processor`.
 
+// The handler future nests the batch processor, idempotency guard and SDK
+// calls; rustc needs more than the default depth to compute its layout.
+#![recursion_limit = "256"]
+
 use eventline_app::notification_processor::{
     Config, NotificationProcessor, Ports, IDEMPOTENCY_SCOPE,
 };

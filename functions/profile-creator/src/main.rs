@@ -1,6 +1,10 @@
 //! profile-creator: EventBridge `User Created` → ProfilesTable + profile document.
 //! Wiring only; the behaviour is `eventline_app::profile_creator`.
 
+// The handler future nests the event span, idempotency guard and SDK
+// calls; rustc needs more than the default depth to compute its layout.
+#![recursion_limit = "256"]
+
 use eventline_app::ports::SystemClock;
 use eventline_app::profile_creator::{Config, Ports, ProfileCreator, IDEMPOTENCY_SCOPE};
 use eventline_app::IdempotencyConfig;

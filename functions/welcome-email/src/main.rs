@@ -1,6 +1,10 @@
 //! welcome-email: EventBridge `User Created` → welcome email.
 //! Wiring only; the behaviour is `eventline_app::welcome_email`.
 
+// The handler's future nests the idempotency guard, the mailer choice and the
+// SDK calls; rustc needs more than the default depth to compute its layout.
+#![recursion_limit = "256"]
+
 use eventline_app::mail::MailConfig;
 use eventline_app::ports::SystemClock;
 use eventline_app::welcome_email::{Ports, WelcomeEmail, IDEMPOTENCY_SCOPE};

@@ -1,0 +1,90 @@
+//! CPU cost of the pipeline without I/O: the domain (parse + validate +
+//! render) and the user-processor batch path with in-memory ports.
+//!
+//! `cargo bench -p eventline-app --bench pipeline` (numbers: docs/performance.md)
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use eventline_app::memory::{FixedClock, MemoryEventBus, MemoryQueue, MemoryUserStore};
+use eventline_app::user_processor::{Ports, UserProcessor, IDEMPOTENCY_SCOPE};
+use eventline_domain::{email, Signup, Timestamp, User, UserCreated};
+use eventline_powertools::batch::{BatchProcessor, SqsEvent, SqsMessage};
+use eventline_powertools::idempotency::{Idempotency, MemoryStore};
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+const BODY: &str =
+    r#"{"user_id":"u-1001","email":"ada.lovelace@example.com","name":"Ada Lovelace"}"#;
+
+fn domain(c: &mut Criterion) {
+    let mut group = c.benchmark_group("domain");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("parse_signup", |b| {
+        b.iter(|| Signup::parse(black_box(BODY)).unwrap())
+    });
+    let user = User::from_signup(
+        Signup::parse(BODY).unwrap(),
+        Timestamp::from_unix_millis(1_795_771_466_123),
+    );
+    let event = UserCreated::from_user(&user);
+    group.bench_function("render_welcome_email", |b| {
+        b.iter(|| email::welcome(black_box(&event)))
+    });
+    group.bench_function("serialise_event_detail", |b| {
+        b.iter(|| black_box(&event).to_detail_json())
+    });
+    group.finish();
+}
+
+fn batch(n: usize, offset: usize) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    for i in 0..n {
+        let mut record = SqsMessage::default();
+        record.message_id = Some(format!("m-{}", offset + i));
+        record.body = Some(
+            serde_json::json!({"user_id": format!("u-{}", offset + i), "email": "ada@example.com", "name": "Ada"})
+                .to_string(),
+        );
+        event.records.push(record);
+    }
+    event
+}
+
+fn user_processor(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let processor = UserProcessor::new(
+        Ports {
+            users: Arc::new(MemoryUserStore::default()),
+            notifications: Arc::new(MemoryQueue::default()),
+            events: Arc::new(MemoryEventBus::default()),
+            clock: FixedClock(Timestamp::from_unix_millis(1)),
+            idempotency: Idempotency::new(
+                Arc::new(MemoryStore::default()),
+                IDEMPOTENCY_SCOPE,
+                Duration::from_secs(3600),
+            ),
+        },
+        BatchProcessor::new().with_concurrency(eventline_app::DEFAULT_CONCURRENCY),
+    );
+    let mut group = c.benchmark_group("user_processor");
+    group.throughput(Throughput::Elements(10));
+    let mut offset = 0;
+    // Fresh user ids every iteration, so each batch does the full work
+    // (lock, store, send, publish, complete) rather than replaying.
+    group.bench_function("batch_of_10_in_memory", |b| {
+        b.iter_batched(
+            || {
+                offset += 10;
+                batch(10, offset)
+            },
+            |event| runtime.block_on(processor.handle(event, 5_000)).unwrap(),
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, domain, user_processor);
+criterion_main!(benches);
