@@ -159,17 +159,17 @@ async fn provisioned_stack_processes_signups_end_to_end() {
     assert_eq!(
         up.succeeded,
         valid + 1,
-        "every valid signup once, plus the duplicate: {stats:?}"
+        "every valid signup once, plus the duplicate's replay: {stats:?}"
     );
-    assert_eq!(
-        up.failed,
-        2 * 3,
-        "two invalid signups, three receives each: {stats:?}"
-    );
+    // Two invalid signups, three receives each; the duplicate of u-0 may also
+    // fail once if it arrived while u-0 was in progress (then it replays).
+    assert!((6..=7).contains(&up.failed), "{stats:?}");
     let np = stats["notification-processor"];
-    assert_eq!(
-        np.failed, 1,
-        "only the early notification failed, once: {stats:?}"
+    assert!(
+        np.failed >= 1 && np.retried >= 1,
+        "the early notification failed, then was retried: {stats:?}"
     );
-    assert!(np.retried >= 1, "{stats:?}");
+    // Every user's notification, plus the early one for u-late (which then
+    // replays, or is replayed by, the one the pipeline queued).
+    assert_eq!(np.succeeded, valid + 1, "{stats:?}");
 }
