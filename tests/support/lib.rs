@@ -11,7 +11,7 @@ pub mod fault_proxy;
 pub mod local;
 
 use aws_config::SdkConfig;
-use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use aws_lambda_events::sqs::SqsEvent;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
@@ -177,25 +177,7 @@ pub async fn receive_as_lambda(sdk: &SdkConfig, queue_url: &str) -> SqsEvent {
         .send()
         .await
         .expect("receive");
-    let mut event = SqsEvent::default();
-    for m in output.messages.unwrap_or_default() {
-        let mut record = SqsMessage::default();
-        record.message_id = m.message_id;
-        record.receipt_handle = m.receipt_handle;
-        record.body = m.body;
-        record.md5_of_body = m.md5_of_body;
-        record.attributes = m
-            .attributes
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k.as_str().to_owned(), v))
-            .collect();
-        record.event_source = Some("aws:sqs".to_owned());
-        record.event_source_arn = Some(arn.clone());
-        record.aws_region = Some("us-east-1".to_owned());
-        event.records.push(record);
-    }
-    event
+    eventline_devstack::shape::sqs_event(output.messages.unwrap_or_default(), &arn, "us-east-1")
 }
 
 /// Receives every message currently on the queue (several polls) as raw bodies.
@@ -308,4 +290,26 @@ pub async fn moto_api_json(path: &str) -> serde_json::Value {
     let response = String::from_utf8_lossy(&response);
     let (_, body) = response.split_once("\r\n\r\n").expect("HTTP response");
     serde_json::from_str(body).expect("moto API JSON")
+}
+
+/// Reads an item by its string key, consistently; panics when it is absent.
+pub async fn get_item(
+    sdk: &SdkConfig,
+    table: &str,
+    key: &str,
+    value: &str,
+) -> std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
+    aws_sdk_dynamodb::Client::new(sdk)
+        .get_item()
+        .table_name(table)
+        .key(
+            key,
+            aws_sdk_dynamodb::types::AttributeValue::S(value.to_owned()),
+        )
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("get item")
+        .item
+        .unwrap_or_else(|| panic!("no item {key}={value} in {table}"))
 }

@@ -48,15 +48,7 @@ async fn dynamo_user_store_creates_once_and_returns_the_stored_user() {
         None
     );
 
-    let item = aws_sdk_dynamodb::Client::new(&sdk)
-        .get_item()
-        .table_name(&table)
-        .key("user_id", AttributeValue::S("u1".into()))
-        .send()
-        .await
-        .unwrap()
-        .item
-        .unwrap();
+    let item = get_item(&sdk, &table, "user_id", "u1").await;
     assert_eq!(item["email"], AttributeValue::S("ada@example.com".into()));
     assert_eq!(item["name"], AttributeValue::S("Ada Lovelace".into()));
     assert_eq!(
@@ -98,15 +90,7 @@ async fn dynamo_profile_store_creates_once_and_round_trips_every_field() {
         Inserted::Existing(profile)
     );
 
-    let item = aws_sdk_dynamodb::Client::new(&sdk)
-        .get_item()
-        .table_name(&table)
-        .key("user_id", AttributeValue::S("u1".into()))
-        .send()
-        .await
-        .unwrap()
-        .item
-        .unwrap();
+    let item = get_item(&sdk, &table, "user_id", "u1").await;
     assert_eq!(item["display_name"], AttributeValue::S("山田太郎".into()));
     assert_eq!(item["marketing_opt_in"], AttributeValue::Bool(false));
     assert_eq!(item["avatar_url"], AttributeValue::Null(true));
@@ -348,15 +332,7 @@ async fn dynamo_idempotency_store_takes_the_lock_with_one_conditional_write() {
         Acquire::Existing(done)
     );
 
-    let item = aws_sdk_dynamodb::Client::new(&sdk)
-        .get_item()
-        .table_name(&table)
-        .key("id", AttributeValue::S("fn#k".into()))
-        .send()
-        .await
-        .unwrap()
-        .item
-        .unwrap();
+    let item = get_item(&sdk, &table, "id", "fn#k").await;
     assert_eq!(item["status"], AttributeValue::S("COMPLETED".into()));
     assert_eq!(item["expiration"], AttributeValue::N("2000000000".into()));
     assert_eq!(item["validation"], AttributeValue::S(hash));

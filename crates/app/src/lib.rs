@@ -21,6 +21,7 @@ pub mod memory;
 pub mod notification_processor;
 pub mod ports;
 pub mod profile_creator;
+mod user_created;
 pub mod user_processor;
 pub mod welcome_email;
 

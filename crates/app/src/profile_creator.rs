@@ -8,14 +8,12 @@
 //! can never clobber a user's changes.
 
 use crate::ports::{BlobStore, Clock, Inserted, ProfileStore};
-use crate::welcome_email::detail_hash;
+use crate::user_created::{detail_hash, on_user_created};
 use crate::{window, Error};
 use eventline_domain::{Profile, UserCreated};
 use eventline_powertools::env::Env;
-use eventline_powertools::eventbridge::{unwrap_event, Envelope};
 use eventline_powertools::idempotency::{Idempotency, IdempotencyStore};
 use serde_json::Value;
-use tracing::Instrument;
 
 /// Settings: `PROFILES_TABLE`, `BUCKET_NAME`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,16 +62,10 @@ impl<P: ProfileStore, B: BlobStore, C: Clock, I: IdempotencyStore> ProfileCreato
 
     /// Handles one EventBridge event (raw payload), at most once per user.
     pub async fn handle(&self, payload: Value, deadline_ms: u64) -> Result<(), Error> {
-        let envelope = unwrap_event(payload, UserCreated::SOURCE, UserCreated::DETAIL_TYPE)?;
-        // The event id is the correlation id of every log line below.
-        let span = tracing::info_span!("event", event_id = envelope.id.as_deref().unwrap_or(""));
-        self.handle_event(envelope, deadline_ms)
-            .instrument(span)
-            .await
+        on_user_created(payload, |event| self.create_once(event, deadline_ms)).await
     }
 
-    async fn handle_event(&self, envelope: Envelope, deadline_ms: u64) -> Result<(), Error> {
-        let event = UserCreated::from_detail(&envelope.detail)?;
+    async fn create_once(&self, event: UserCreated, deadline_ms: u64) -> Result<(), Error> {
         let key = format!("profile.{}", event.user_id);
         let run = self
             .ports

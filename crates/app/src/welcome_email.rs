@@ -6,12 +6,11 @@
 //! a re-delivered event overwrites the same outbox object.
 
 use crate::ports::{Clock, Mailer};
+use crate::user_created::{detail_hash, on_user_created};
 use crate::{window, Error};
 use eventline_domain::{email, UserCreated};
-use eventline_powertools::eventbridge::{unwrap_event, Envelope};
-use eventline_powertools::idempotency::{payload_hash, Idempotency, IdempotencyStore};
+use eventline_powertools::idempotency::{Idempotency, IdempotencyStore};
 use serde_json::Value;
-use tracing::Instrument;
 
 /// Scope of this function's idempotency keys.
 pub const IDEMPOTENCY_SCOPE: &str = "welcome-email";
@@ -41,16 +40,10 @@ impl<M: Mailer, C: Clock, I: IdempotencyStore> WelcomeEmail<M, C, I> {
     /// at most once, keyed by its message id (`welcome.<user_id>`), so the
     /// same event delivered twice, or re-published, is one email.
     pub async fn handle(&self, payload: Value, deadline_ms: u64) -> Result<(), Error> {
-        let envelope = unwrap_event(payload, UserCreated::SOURCE, UserCreated::DETAIL_TYPE)?;
-        // The event id is the correlation id of every log line below.
-        let span = tracing::info_span!("event", event_id = envelope.id.as_deref().unwrap_or(""));
-        self.handle_event(envelope, deadline_ms)
-            .instrument(span)
-            .await
+        on_user_created(payload, |event| self.send_welcome(event, deadline_ms)).await
     }
 
-    async fn handle_event(&self, envelope: Envelope, deadline_ms: u64) -> Result<(), Error> {
-        let event = UserCreated::from_detail(&envelope.detail)?;
+    async fn send_welcome(&self, event: UserCreated, deadline_ms: u64) -> Result<(), Error> {
         let welcome = email::welcome(&event);
         let run = self
             .ports
@@ -62,25 +55,13 @@ impl<M: Mailer, C: Clock, I: IdempotencyStore> WelcomeEmail<M, C, I> {
                 || async { self.ports.mailer.send(&welcome).await.map_err(Error::from) },
             )
             .await?;
-        let event_id = envelope.id.as_deref().unwrap_or("");
         if run.is_replay() {
-            tracing::info!(user_id = %event.user_id, event_id, "duplicate event; welcome email already sent");
+            tracing::info!(user_id = %event.user_id, "duplicate event; welcome email already sent");
         } else {
-            tracing::info!(user_id = %event.user_id, event_id, "welcome email sent");
+            tracing::info!(user_id = %event.user_id, "welcome email sent");
         }
         Ok(())
     }
-}
-
-/// The payload hash of a `User Created` event: every field of its detail.
-pub(crate) fn detail_hash(event: &UserCreated) -> String {
-    let created_at = event.created_at.to_string();
-    payload_hash([
-        event.user_id.as_str(),
-        event.email.as_str(),
-        event.name.as_str(),
-        created_at.as_str(),
-    ])
 }
 
 #[cfg(test)]
