@@ -1,0 +1,520 @@
+"""Shared pieces of the benchmarks: a private moto server, provisioning, a fake Lambda Runtime API,
+spawning a function process and timing it, SQS signup events, statistics.
+
+Used by coldstart.py and roundtrips.py (run them with the project's .venv/bin/python). Nothing here
+is imported by the project itself; it only talks to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import http.server
+import json
+import os
+import platform
+import queue
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+OUT = BENCH / ".out"
+VENV_BIN = ROOT / ".venv" / "bin"
+REGION = "us-east-1"
+# The source tree to provision from (scripts/provision.py + its template.yaml). Default: this checkout.
+# Set BENCH_SRC to an exported commit when the binaries were built from that commit, so stack and
+# binary match (e.g. `git archive HEAD | tar -x -C /tmp/src`, built with --target-dir target).
+SRC = Path(os.environ.get("BENCH_SRC", str(ROOT))).resolve()
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 20.0, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process for {url} exited with {proc.returncode}")
+        try:
+            urllib.request.urlopen(url, timeout=1).read()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing answers at {url} after {timeout} s")
+
+
+# ---------------------------------------------------------------------------------------------
+# moto + provisioning
+# ---------------------------------------------------------------------------------------------
+
+
+class Moto:
+    """A private moto server on a free port, stopped (by its pid) on close."""
+
+    def __init__(self, name: str):
+        OUT.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = OUT / f"moto-{name}.log"
+        self._log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_http(self.url + "/moto-api/", proc=self.proc)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+
+def provision(endpoint: str, name: str) -> tuple[dict, dict[str, str]]:
+    """Runs scripts/provision.py against `endpoint`; returns (manifest, env file as a dict)."""
+    out = OUT / f"stack-{name}.json"
+    env_out = OUT / f"functions-{name}.env"
+    cmd = [
+        sys.executable, str(SRC / "scripts" / "provision.py"),
+        "--endpoint", endpoint, "--reset", "--out", str(out), "--env-out", str(env_out),
+    ]
+    r = subprocess.run(cmd, cwd=SRC, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"provision failed:\n{r.stdout}\n{r.stderr}")
+    manifest = json.loads(out.read_text())
+    env: dict[str, str] = {}
+    for line in env_out.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#") and "=" in line:
+            k, v = line.split("=", 1)
+            env[k.strip()] = v.strip()
+    return manifest, env
+
+
+def function_entry(manifest: dict, name: str) -> dict:
+    for f in manifest["functions"]:
+        if f["name"] == name:
+            return f
+    raise KeyError(f"function {name} not in manifest")
+
+
+def lambda_env(manifest: dict, env_file: dict[str, str], function: str, *, endpoint: str | None = None,
+               extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment Lambda would give `function`: its template environment, the SDK settings of the
+    env file (endpoint, region, dummy credentials) and the variables the Lambda service sets."""
+    f = function_entry(manifest, function)
+    home = OUT / "empty-home"  # no ~/.aws files: neither SDK finds a profile
+    home.mkdir(parents=True, exist_ok=True)
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "TZ": ":UTC",
+        "HOME": str(home),
+    }
+    env.update(f["environment"])
+    for k in ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        env[k] = env_file[k]
+    env["AWS_DEFAULT_REGION"] = env["AWS_REGION"]
+    if endpoint:
+        env["AWS_ENDPOINT_URL"] = endpoint
+    env.update({
+        "AWS_LAMBDA_FUNCTION_NAME": f["function_name"],
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_LOG_FORMAT": "JSON",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+    })
+    env.update(extra or {})
+    return env
+
+
+BASELINE_VENV = OUT / "venv-baseline"
+
+
+def baseline_python() -> Path:
+    """The interpreter for the Python baseline: a venv holding only bench/baseline/requirements.txt
+    (boto3, as in a Lambda deployment package), created on first use with the .venv's base Python.
+    The project .venv also holds awscrt and pyOpenSSL, which botocore imports when present."""
+    py = BASELINE_VENV / "bin" / "python"
+    if not py.exists():
+        log(f"creating {BASELINE_VENV.relative_to(ROOT)} (boto3 only) ...")
+        subprocess.run([sys.base_prefix + "/bin/python3", "-m", "venv", str(BASELINE_VENV)], check=True)
+        subprocess.run([str(BASELINE_VENV / "bin" / "pip"), "install", "-q", "-r",
+                        str(BENCH / "baseline" / "requirements.txt")], check=True)
+    return py
+
+
+def drain_queues(endpoint: str) -> int:
+    """Receives and deletes every visible message of every queue (moto's SendMessage slows down as a
+    queue grows, so each run starts from empty queues). Not timed."""
+    import boto3
+
+    sqs = boto3.client("sqs", endpoint_url=endpoint, region_name=REGION,
+                       aws_access_key_id="test", aws_secret_access_key="test")
+    n = 0
+    for url in sqs.list_queues().get("QueueUrls", []):
+        while True:
+            msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+            if not msgs:
+                break
+            sqs.delete_message_batch(QueueUrl=url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(msgs)])
+            n += len(msgs)
+    return n
+
+
+def count_items(endpoint: str, table: str) -> int:
+    import boto3
+
+    ddb = boto3.client("dynamodb", endpoint_url=endpoint, region_name=REGION,
+                       aws_access_key_id="test", aws_secret_access_key="test")
+    total, kwargs = 0, {"TableName": table, "Select": "COUNT"}
+    while True:
+        page = ddb.scan(**kwargs)
+        total += page["Count"]
+        if "LastEvaluatedKey" not in page:
+            return total
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+class ProxyProcess:
+    """bench/latency_proxy.py in front of `upstream`, as a child process (stopped by its pid on close)."""
+
+    def __init__(self, upstream: str, delay_ms: float):
+        self.proc = subprocess.Popen(
+            [sys.executable, str(BENCH / "latency_proxy.py"), "--upstream", upstream,
+             "--delay-ms", str(delay_ms)],
+            stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline().split()
+        if len(line) != 2 or line[0] != "PORT":
+            raise RuntimeError(f"latency_proxy.py did not start: {line}")
+        self.url = f"http://127.0.0.1:{line[1]}"
+
+    def _call(self, path: str, method: str = "GET") -> dict:
+        req = urllib.request.Request(self.url + path, method=method, data=b"" if method == "POST" else None)
+        return json.loads(urllib.request.urlopen(req, timeout=10).read())
+
+    def stats(self) -> dict:
+        return self._call("/__proxy/stats")
+
+    def reset(self) -> None:
+        self._call("/__proxy/reset", "POST")
+
+    def close(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+# ---------------------------------------------------------------------------------------------
+# events
+# ---------------------------------------------------------------------------------------------
+
+
+def signup_batch(queue_arn: str, records: int = 10, tag: str = "bench") -> dict:
+    """An SQS event in the exact shape Lambda delivers (see events/user-processor.sqs.json), with
+    fresh unique user ids, so every run really writes."""
+    now = int(time.time() * 1000)
+    out = []
+    for _ in range(records):
+        uid = f"{tag}-{uuid.uuid4().hex[:20]}"
+        body = json.dumps({"user_id": uid, "email": f"{uid}@example.com", "name": "Bench Mark"},
+                          separators=(",", ":"))
+        out.append({
+            "messageId": str(uuid.uuid4()),
+            "receiptHandle": base64.b64encode(os.urandom(96)).decode(),
+            "body": body,
+            "attributes": {
+                "ApproximateReceiveCount": "1",
+                "SentTimestamp": str(now - 20),
+                "SenderId": "AIDAIENQZJOLO23YVJ4VO",
+                "ApproximateFirstReceiveTimestamp": str(now - 5),
+            },
+            "messageAttributes": {},
+            "md5OfBody": hashlib.md5(body.encode()).hexdigest(),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": queue_arn,
+            "awsRegion": REGION,
+        })
+    return {"Records": out}
+
+
+# ---------------------------------------------------------------------------------------------
+# the fake Lambda Runtime API
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Invocation:
+    request_id: str
+    payload: bytes
+    t_next: float = 0.0       # GET /next that received this event arrived
+    t_sent: float = 0.0       # event fully written to the function
+    t_done: float = 0.0       # response (or error) POST fully read
+    status: str = ""          # "response" | "error"
+    body: bytes = b""
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class Run:
+    """One process lifetime. Events are handed out in order; a GET /next with no event waits."""
+    deadline_s: float
+    function_arn: str
+    events: "queue.Queue[Invocation | None]" = field(default_factory=queue.Queue)
+    t_first_next: float = 0.0
+    first_next: threading.Event = field(default_factory=threading.Event)
+    init_error: bytes | None = None
+    by_id: dict[str, Invocation] = field(default_factory=dict)
+
+    def push(self, payload: bytes) -> Invocation:
+        inv = Invocation(str(uuid.uuid4()), payload)
+        self.by_id[inv.request_id] = inv
+        self.events.put(inv)
+        return inv
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server: "FakeRuntimeApi"
+
+    def log_message(self, *args: Any) -> None:  # quiet
+        pass
+
+    def _reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+        # status line, headers and body in ONE write (no Nagle / delayed-ACK stalls)
+        lines = [f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}",
+                 f"Content-Length: {len(body)}", "Content-Type: application/json"]
+        lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+        self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+
+    def _body(self) -> bytes:
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
+
+    def do_GET(self) -> None:
+        t = time.perf_counter()
+        run = self.server.run
+        if self.path != "/2018-06-01/runtime/invocation/next" or run is None:
+            self._reply(404, b'{"errorMessage":"not found"}')
+            return
+        if not run.first_next.is_set():
+            run.t_first_next = t
+            run.first_next.set()
+        inv = run.events.get()
+        if inv is None:  # run over: the process is (being) killed
+            self._reply(410, b'{"errorMessage":"run over"}')
+            return
+        inv.t_next = t
+        trace = f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Parent={uuid.uuid4().hex[:16]};Sampled=0"
+        self._reply(200, inv.payload, {
+            "Lambda-Runtime-Aws-Request-Id": inv.request_id,
+            "Lambda-Runtime-Deadline-Ms": str(int((time.time() + run.deadline_s) * 1000)),
+            "Lambda-Runtime-Invoked-Function-Arn": run.function_arn,
+            "Lambda-Runtime-Trace-Id": trace,
+        })
+        inv.t_sent = time.perf_counter()
+
+    def do_POST(self) -> None:
+        body = self._body()
+        t = time.perf_counter()
+        run = self.server.run
+        parts = self.path.strip("/").split("/")
+        # /2018-06-01/runtime/invocation/{id}/response|error, /2018-06-01/runtime/init/error
+        if run is not None and parts[:3] == ["2018-06-01", "runtime", "init"] and parts[3:] == ["error"]:
+            run.init_error = body
+            run.first_next.set()
+            self._reply(202, b'{"status":"OK"}')
+            return
+        if (run is not None and len(parts) == 5 and parts[:3] == ["2018-06-01", "runtime", "invocation"]
+                and parts[4] in ("response", "error") and parts[3] in run.by_id):
+            inv = run.by_id[parts[3]]
+            inv.t_done, inv.status, inv.body = t, parts[4], body
+            self._reply(202, b'{"status":"OK"}')
+            inv.done.set()
+            return
+        self._reply(404, b'{"errorMessage":"not found"}')
+
+
+class FakeRuntimeApi(http.server.ThreadingHTTPServer):
+    """The Lambda Runtime API (2018-06-01) on 127.0.0.1, serving one Run at a time."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.run: Run | None = None
+        self.address = f"127.0.0.1:{self.server_address[1]}"
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+# ---------------------------------------------------------------------------------------------
+# running a function process
+# ---------------------------------------------------------------------------------------------
+
+
+def read_status(pid: int) -> dict[str, int]:
+    """VmHWM / VmRSS of a live process, in KiB."""
+    out = {}
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            k, _, v = line.partition(":")
+            if k in ("VmHWM", "VmRSS"):
+                out[k] = int(v.split()[0])
+    return out
+
+
+@dataclass
+class ProcessResult:
+    label: str
+    init_ms: float | None
+    first_response_ms: float | None
+    invocations: list[dict]
+    peak_rss_kib: int | None
+    error: str | None = None
+
+
+def run_process(api: FakeRuntimeApi, label: str, argv: list[str], env: dict[str, str], events: list[bytes],
+                *, cwd: Path | None = None, timeout_s: float = 30.0, function_arn: str = "",
+                deadline_s: float = 3.0, between=None) -> ProcessResult:
+    """Spawns `argv` fresh, feeds it `events` one after the other, and times it.
+
+    init            = spawn -> first GET /next
+    first response  = spawn -> the response POST of the first event
+    per invocation  = event written -> response POST read (wall time of the invocation)
+    `between(i)` (optional) runs after invocation i is answered and before the next event is offered.
+    Peak RSS is VmHWM read after the last response, just before the process is killed."""
+    run = Run(deadline_s=deadline_s, function_arn=function_arn)
+    api.run = run
+    env = dict(env, AWS_LAMBDA_RUNTIME_API=api.address)
+    OUT.mkdir(parents=True, exist_ok=True)
+    logf = open(OUT / f"function-{label}.log", "ab")
+    invs: list[Invocation] = []
+    err = None
+    if events:
+        invs.append(run.push(events[0]))  # waiting at once, as with Lambda's on-demand init
+    t_spawn = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=logf, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+    hwm = None
+    try:
+        for i in range(len(events)):
+            inv = invs[i]
+            deadline = time.monotonic() + timeout_s
+            while not inv.done.wait(0.02):
+                if run.init_error is not None:
+                    raise RuntimeError(f"init error: {run.init_error[:500]!r}")
+                if proc.poll() is not None:
+                    raise RuntimeError(f"process exited with {proc.returncode} (see {logf.name})")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"no response after {timeout_s} s")
+            if between is not None:
+                between(i)
+            if i + 1 < len(events):
+                invs.append(run.push(events[i + 1]))
+        hwm = read_status(proc.pid).get("VmHWM")
+    except RuntimeError as e:
+        err = str(e)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # its own session: children (e.g. under strace) go too
+        proc.wait()
+        run.events.put(None)  # release a GET /next still waiting
+        logf.close()
+        api.run = None
+    init_ms = (run.t_first_next - t_spawn) * 1000 if run.t_first_next else None
+    first = invs[0] if invs else None
+    first_ms = (first.t_done - t_spawn) * 1000 if first and first.t_done else None
+    inv_rows = [{
+        "request_id": v.request_id,
+        "status": v.status,
+        "wall_ms": (v.t_done - v.t_sent) * 1000 if v.t_done and v.t_sent else None,
+        "body": v.body.decode(errors="replace"),
+    } for v in invs]
+    for row in inv_rows:
+        if err is None and row["status"] != "response":
+            err = f"invocation {row['request_id']} returned an error: {row['body'][:300]}"
+    return ProcessResult(label, init_ms, first_ms, inv_rows, hwm, err)
+
+
+# ---------------------------------------------------------------------------------------------
+# statistics and reporting
+# ---------------------------------------------------------------------------------------------
+
+
+def summary(values: list[float]) -> dict[str, float | int | None]:
+    vs = sorted(v for v in values if v is not None)
+    if not vs:
+        return {"n": 0, "median": None, "p90": None, "min": None, "max": None}
+    p90 = statistics.quantiles(vs, n=10, method="inclusive")[8] if len(vs) > 1 else vs[0]
+    return {"n": len(vs), "median": statistics.median(vs), "p90": p90, "min": vs[0], "max": vs[-1]}
+
+
+def fmt(v: float | None, digits: int = 1) -> str:
+    return "—" if v is None else f"{v:.{digits}f}"
+
+
+def machine() -> dict[str, Any]:
+    cpu = "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem_kib = 0
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_kib = int(line.split()[1])
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "mem_gib": round(mem_kib / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "loadavg": os.getloadavg(),
+    }
+
+
+def git_rev() -> str:
+    """The commit the stack was provisioned from (BENCH_SRC/.git-rev for an exported tree)."""
+    if (SRC / ".git-rev").is_file():
+        return (SRC / ".git-rev").read_text().strip()[:7]
+    r = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=SRC, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=SRC,
+                           capture_output=True, text=True).stdout.strip()
+    return r.stdout.strip() + ("+dirty" if dirty else "")
+
+
+def write_json(name: str, data: Any) -> Path:
+    OUT.mkdir(parents=True, exist_ok=True)
+    p = OUT / name
+    p.write_text(json.dumps(data, indent=2) + "\n")
+    return p

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Runs every benchmark and prints the tables (also saved to bench/.out/report.md).
+#
+#   bench/run.sh            full: brings the builds up to date (four release binaries, opt-level s/z, arm64
+#                           if its std is installed; ~45 min of builds on 2 cores the first time), then
+#                           cold starts (30 runs: vs Python, at 10 ms per AWS call, opt-levels, trust
+#                           store), round trips 10 x (1 cold + 2 warm) for 10 and 1 records; ~6 min
+#   bench/run.sh --quick    no builds except user-processor if missing; cold start 5 runs, round trips
+#                           3 x (1 + 1), sizes of what is built; ~1 min
+#   bench/run.sh --no-build full runs on whatever is built
+set -euo pipefail
+cd "$(dirname "$0")/.."
+py=.venv/bin/python
+[ -x "$py" ] || { echo "no .venv: run 'make setup' (or scripts/setup.sh) first" >&2; exit 1; }
+quick=0 build=1
+for a in "$@"; do
+  case "$a" in
+    --quick) quick=1; build=0 ;;
+    --no-build) build=0 ;;
+    *) echo "usage: $0 [--quick] [--no-build]" >&2; exit 2 ;;
+  esac
+done
+mkdir -p bench/.out
+report=bench/.out/report.md
+: >"$report"
+say() { tee -a "$report"; }
+
+# BENCH_SRC=DIR: binaries built from, and stacks provisioned from, that tree (e.g. an exported commit)
+repo=$PWD
+src=${BENCH_SRC:-$repo}
+if [ ! -x target/release/user-processor ]; then
+  echo "building target/release/user-processor (release profile: LTO, several minutes)" >&2
+  (cd "$src" && nice -n 10 cargo build --release --bin user-processor --target-dir "$repo/target") \
+    >bench/.out/build-user-processor.log 2>&1
+elif [ "$build" = 0 ] && [ -n "$(find "$src/crates" "$src/functions" "$src/Cargo.toml" "$src/Cargo.lock" -newer target/release/user-processor -type f -print -quit)" ]; then
+  echo "warning: target/release/user-processor is older than the sources in $src; the numbers are for the old build" >&2
+fi
+
+{
+  rev=$( [ -f "$src/.git-rev" ] && cut -c1-7 "$src/.git-rev" || git -C "$src" rev-parse --short HEAD)
+  echo "## eventline benchmarks ($(date -u +%FT%TZ), source $src at $rev)"
+  echo
+  echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+} | say
+
+if [ "$quick" = 1 ]; then
+  bench/sizes.sh | say
+  $py bench/coldstart.py --runs 5 --json-out coldstart-quick.json | say
+  $py bench/roundtrips.py --runs 3 --warm 1 --json-out roundtrips-quick.json | say
+  echo "quick mode: small samples, indicative only; bench/run.sh for the full numbers" | say
+  exit 0
+fi
+
+sizes_args=(--opt-levels)
+[ "$build" = 1 ] && sizes_args+=(--build)
+bench/sizes.sh "${sizes_args[@]}" | say
+# cold start vs the Python baseline (boto3-only venv, and the project .venv that also has awscrt/pyOpenSSL)
+$py bench/coldstart.py --runs 30 --python python=bench/.out/venv-baseline/bin/python \
+  --python python-devvenv=.venv/bin/python | say
+# the same with 10 ms added to every AWS call
+$py bench/coldstart.py --runs 30 --delay-ms 10 --json-out coldstart-10ms.json | say
+# AWS calls and wall time per batch, 10 records and 1 record (1 record: calls in sequence = extra ms / 10)
+$py bench/roundtrips.py --runs 10 --warm 2 | say
+$py bench/roundtrips.py --runs 10 --warm 2 --records 1 --json-out roundtrips-1record.json | say
+# opt-level 3 / "s" / "z"
+opt_bins=(--binary opt3=target/release/user-processor)
+for o in s z; do
+  [ -x "target/opt-$o/release/user-processor" ] && opt_bins+=(--binary "opt-$o=target/opt-$o/release/user-processor")
+done
+$py bench/coldstart.py --runs 30 --no-python "${opt_bins[@]}" --title "user-processor by opt-level" \
+  --json-out coldstart-opt-levels.json | say
+# where Rust init goes: the system trust store (rustls-native-certs reads SSL_CERT_FILE / SSL_CERT_DIR)
+: >bench/.out/empty.pem
+$py bench/coldstart.py --runs 30 --no-python --binary rust=target/release/user-processor \
+  --binary rust-bundle-only=target/release/user-processor \
+  --set rust-bundle-only:SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
+  --binary rust-no-certs=target/release/user-processor --set "rust-no-certs:SSL_CERT_FILE=$repo/bench/.out/empty.pem" \
+  --title "user-processor init and the system trust store" --json-out coldstart-certs.json | say
+echo "report: $report" >&2
