@@ -19,6 +19,8 @@ pub struct StackState {
     pub bucket: Option<String>,
     /// Messages per dead-letter or failure queue, by a readable label.
     pub dead_letters: BTreeMap<String, (String, u64)>,
+    /// A few message bodies from each non-empty dead-letter queue, to show what failed.
+    pub dead_letter_samples: BTreeMap<String, Vec<String>>,
 }
 
 impl StackState {
@@ -100,6 +102,11 @@ impl StackState {
                 }));
             for (label, url) in queues {
                 let depth = queue_depth(&sqs, url).await.unwrap_or(0);
+                if depth > 0 {
+                    state
+                        .dead_letter_samples
+                        .insert(label.clone(), peek(&sqs, url).await);
+                }
                 state.dead_letters.insert(label, (url.clone(), depth));
             }
         }
@@ -135,10 +142,38 @@ impl StackState {
         }
         for (label, (url, n)) in &self.dead_letters {
             let _ = writeln!(out, "  {n:>5} messages in {label}: {url}");
+            for body in self.dead_letter_samples.get(label).into_iter().flatten() {
+                let _ = writeln!(out, "          {body}");
+            }
         }
         let _ = writeln!(out, "Browse everything at {endpoint}/moto-api/ or with `cargo run -p eventline-devstack -- summary`.");
         out
     }
+}
+
+/// Up to three bodies from `url`, left visible (visibility timeout 0) so
+/// looking does not delay a redrive; long bodies are cut at 120 characters.
+async fn peek(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<String> {
+    let Ok(output) = sqs
+        .receive_message()
+        .queue_url(url)
+        .max_number_of_messages(3)
+        .visibility_timeout(0)
+        .send()
+        .await
+    else {
+        return Vec::new();
+    };
+    output
+        .messages
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|m| m.body)
+        .map(|body| match body.char_indices().nth(120) {
+            Some((cut, _)) => format!("{}…", &body[..cut]),
+            None => body,
+        })
+        .collect()
 }
 
 /// Groups a key: `outbox/welcome.u-1.json` → `outbox/welcome`,
