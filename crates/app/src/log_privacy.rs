@@ -166,5 +166,11 @@ async fn no_use_case_logs_emails_or_names() {
         "{text}"
     );
     assert!(lines.iter().any(|l| l["correlation_id"] == "e-1"), "{text}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["message"] == "signup processed" && l["correlation_id"] == "m1"),
+        "{text}"
+    );
     assert!(lines.len() >= 10, "{text}");
 }

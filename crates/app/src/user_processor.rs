@@ -29,6 +29,7 @@ use eventline_powertools::idempotency::{
 };
 use futures::future::{join, join_all};
 use std::num::NonZeroUsize;
+use tracing::Instrument;
 
 /// Settings: `USERS_TABLE`, `NOTIFICATION_QUEUE_URL`, `EVENT_BUS_NAME`,
 /// optional `BATCH_CONCURRENCY` (records processed at once, default 10).
@@ -121,8 +122,22 @@ where
         let window = window(&self.ports.clock, deadline_ms);
         let mut results: Vec<Option<Result<(), Error>>> = records.iter().map(|_| None).collect();
 
+        // Each record's log lines carry its message id as correlation id.
+        let spans: Vec<tracing::Span> = records
+            .iter()
+            .map(|r| {
+                tracing::info_span!("record", message_id = r.message_id.as_deref().unwrap_or(""))
+            })
+            .collect();
+
         // 1. Parse and lock.
-        let begun = join_all(records.iter().map(|r| self.begin(r, window))).await;
+        let begun = join_all(
+            records
+                .iter()
+                .zip(&spans)
+                .map(|(r, span)| self.begin(r, window).instrument(span.clone())),
+        )
+        .await;
         let mut locked = Vec::new();
         for (i, begun) in begun.into_iter().enumerate() {
             match begun {
@@ -133,11 +148,10 @@ where
         }
 
         // 2. Store the users.
-        let stored = join_all(
-            locked
-                .into_iter()
-                .map(|(i, lock, signup)| async move { (i, lock, self.store_user(signup).await) }),
-        )
+        let stored = join_all(locked.into_iter().map(|(i, lock, signup)| {
+            let stored = self.store_user(signup).instrument(spans[i].clone());
+            async move { (i, lock, stored.await) }
+        }))
         .await;
         let mut ready = Vec::new();
         let mut released = Vec::new();
@@ -173,6 +187,7 @@ where
         for (((i, lock, user), sent), published) in ready.into_iter().zip(sent).zip(published) {
             match sent.and(published) {
                 Ok(()) => {
+                    let _record = spans[i].enter();
                     tracing::info!(user_id = %user.id, "signup processed");
                     completed.push((lock, &()));
                     results[i] = Some(Ok(()));
