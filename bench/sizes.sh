@@ -60,7 +60,8 @@ size_row() {  # size_row LABEL PATH
 }
 
 echo
-echo "### Release binary sizes, x86_64-unknown-linux-gnu (profile.release: opt-level 3, lto, codegen-units 1, strip)"
+opt=$(sed -n '/^\[profile.release\]/,/^\[/s/^opt-level = //p' "$src/Cargo.toml" 2>/dev/null || true)
+echo "### Release binary sizes, x86_64-unknown-linux-gnu (profile.release: opt-level ${opt:-?}, lto, codegen-units 1, strip)"
 echo
 echo "| function | bytes | MiB | dynamic libraries |"
 echo "|---|---|---|---|"
