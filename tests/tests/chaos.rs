@@ -429,36 +429,18 @@ fn assert_once_each(f: &Figures, users: usize) {
     ] {
         assert_eq!(f.effects.of(kind), (users, 1), "{}: {kind}", f.scenario);
     }
-    assert_eq!(
-        f.state.items_in("USERS_TABLE"),
-        users as u64,
-        "{}",
-        f.scenario
-    );
-    assert_eq!(
-        f.state.items_in("PROFILES_TABLE"),
-        users as u64,
-        "{}",
-        f.scenario
-    );
-    assert_eq!(
-        f.state.objects_of("outbox/welcome"),
-        users as u64,
-        "{}",
-        f.scenario
-    );
-    assert_eq!(
-        f.state.objects_of("outbox/signup_confirmation"),
-        users as u64,
-        "{}",
-        f.scenario
-    );
-    assert_eq!(
-        f.state.objects_of("profiles/"),
-        users as u64,
-        "{}",
-        f.scenario
-    );
+    for (what, found) in [
+        ("users", f.state.items_in("USERS_TABLE")),
+        ("profiles", f.state.items_in("PROFILES_TABLE")),
+        ("welcome emails", f.state.objects_of("outbox/welcome")),
+        (
+            "confirmations",
+            f.state.objects_of("outbox/signup_confirmation"),
+        ),
+        ("profile documents", f.state.objects_of("profiles/")),
+    ] {
+        assert_eq!(found, users as u64, "{}: {what}", f.scenario);
+    }
 }
 
 fn header() {

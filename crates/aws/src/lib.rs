@@ -50,6 +50,37 @@ pub mod sqs;
 
 pub use aws_config::SdkConfig;
 
+/// What every function sets up once per cold start before its own wiring.
+pub struct ColdStart<C> {
+    /// The function's own settings.
+    pub config: C,
+    /// The idempotency settings every function shares.
+    pub idempotency: eventline_app::IdempotencyConfig,
+    /// The function's metrics, flushed after each invocation.
+    pub metrics: std::sync::Arc<eventline_powertools::metrics::Metrics>,
+    /// Region, credentials and endpoint for the SDK clients.
+    pub sdk: SdkConfig,
+}
+
+/// Starts logging, reads the function's settings with `read` plus the
+/// idempotency settings (failing with one message naming every missing or
+/// invalid variable), and loads metrics and the SDK configuration.
+pub async fn cold_start<C>(
+    read: impl FnOnce(&mut eventline_powertools::env::Env) -> C,
+) -> Result<ColdStart<C>, eventline_powertools::env::ConfigError> {
+    eventline_powertools::logging::init();
+    let mut env = eventline_powertools::env::Env::from_process();
+    let config = read(&mut env);
+    let idempotency = eventline_app::IdempotencyConfig::from_env(&mut env);
+    env.finish()?;
+    Ok(ColdStart {
+        config,
+        idempotency,
+        metrics: std::sync::Arc::new(eventline_powertools::metrics::Metrics::from_env()),
+        sdk: load_sdk_config().await,
+    })
+}
+
 /// Loads region, credentials and endpoint from the environment (once per cold start).
 pub async fn load_sdk_config() -> SdkConfig {
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await

@@ -7,23 +7,20 @@
 
 use eventline_app::ports::SystemClock;
 use eventline_app::profile_creator::{Config, Ports, ProfileCreator, IDEMPOTENCY_SCOPE};
-use eventline_app::IdempotencyConfig;
-use eventline_aws::{dynamodb, idempotency, s3};
-use eventline_powertools::{env::Env, logging, metrics::Metrics};
+use eventline_aws::{dynamodb, idempotency, s3, ColdStart};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
-use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    logging::init();
-    let mut env = Env::from_process();
-    let config = Config::from_env(&mut env);
-    let idempotency_config = IdempotencyConfig::from_env(&mut env);
-    env.finish()?;
+    let ColdStart {
+        config,
+        idempotency: idempotency_config,
+        metrics,
+        sdk,
+    } = eventline_aws::cold_start(Config::from_env).await?;
 
-    let metrics = &Arc::new(Metrics::from_env());
-    let sdk = eventline_aws::load_sdk_config().await;
+    let metrics = &metrics;
     let dynamodb = dynamodb::client(&sdk);
     let handler = &ProfileCreator::new(Ports {
         profiles: dynamodb::DynamoProfileStore::new(dynamodb.clone(), config.profiles_table),

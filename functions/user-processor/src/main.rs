@@ -7,23 +7,20 @@
 
 use eventline_app::ports::SystemClock;
 use eventline_app::user_processor::{Config, Ports, UserProcessor, IDEMPOTENCY_SCOPE};
-use eventline_app::IdempotencyConfig;
-use eventline_aws::{dynamodb, eventbridge, idempotency, sqs};
+use eventline_aws::{dynamodb, eventbridge, idempotency, sqs, ColdStart};
 use eventline_powertools::batch::{BatchProcessor, SqsEvent};
-use eventline_powertools::{env::Env, logging, metrics::Metrics};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    logging::init();
-    let mut env = Env::from_process();
-    let config = Config::from_env(&mut env);
-    let idempotency_config = IdempotencyConfig::from_env(&mut env);
-    env.finish()?;
+    let ColdStart {
+        config,
+        idempotency: idempotency_config,
+        metrics,
+        sdk,
+    } = eventline_aws::cold_start(Config::from_env).await?;
 
-    let metrics = &Arc::new(Metrics::from_env());
-    let sdk = eventline_aws::load_sdk_config().await;
+    let metrics = &metrics;
     let dynamodb = dynamodb::client(&sdk);
     let handler = &UserProcessor::new(
         Ports {

@@ -8,24 +8,21 @@
 use eventline_app::mail::MailConfig;
 use eventline_app::ports::SystemClock;
 use eventline_app::welcome_email::{Ports, WelcomeEmail, IDEMPOTENCY_SCOPE};
-use eventline_app::IdempotencyConfig;
-use eventline_aws::{dynamodb, idempotency};
-use eventline_powertools::{env::Env, logging, metrics::Metrics};
+use eventline_aws::{dynamodb, idempotency, ColdStart};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
-use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    logging::init();
-    let mut env = Env::from_process();
-    let mail = MailConfig::from_env(&mut env);
-    let idempotency_config = IdempotencyConfig::from_env(&mut env);
-    env.finish()?;
+    let ColdStart {
+        config: mail,
+        idempotency: idempotency_config,
+        metrics,
+        sdk,
+    } = eventline_aws::cold_start(MailConfig::from_env).await?;
     let mail = mail.ok_or("mail settings are invalid")?;
 
-    let metrics = &Arc::new(Metrics::from_env());
-    let sdk = eventline_aws::load_sdk_config().await;
+    let metrics = &metrics;
     let handler = &WelcomeEmail::new(Ports {
         mailer: eventline_aws::mailer(&sdk, mail),
         clock: SystemClock,
