@@ -27,6 +27,10 @@ setup: ## Install the tool chain into .venv (moto, cargo-lambda, SAM CLI, cfn-li
 test: ## Run every test (unit, handler, adapters and flows against a private moto server)
 	@scripts/test.sh
 
+.PHONY: iam
+iam: setup ## Check each AWS call the last `make test` recorded against its function's IAM role (docs/iam.md)
+	@$(VENV)/python scripts/iam_check.py --prove-failure
+
 chaos: setup ## Fault tests (duplicates, poison, AWS outage, crash) and their table of figures
 	@PATH="$(CURDIR)/.venv/bin:$$PATH" cargo test --quiet -p eventline-tests --test chaos -- --nocapture --test-threads=1 2>/dev/null \
 	  | awk '/^\|/ && !seen[$$0]++ { print } /^test result/ { print }'
