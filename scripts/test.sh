@@ -1,17 +1,38 @@
 #!/usr/bin/env bash
 # The project's test command (`make test`): sets up what is missing, starts a
 # private moto server on a free port, runs every test of the workspace
-# against it, and stops the server however the tests end.
+# against it, and stops the server however the tests end. Then checks IAM by
+# behaviour (docs/iam.md): every AWS call the functions made in the
+# end-to-end test must be permitted by their roles in the translated template.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 
+# Each moto server the tests start for a stack of their own (the end-to-end
+# test's among them) inherits these and appends every request it serves to one
+# recording; scripts/iam_check.py reads the functions' calls from it.
+mkdir -p target/iam
+export MOTO_ENABLE_RECORDING=true
+export MOTO_RECORDER_FILEPATH="$PWD/target/iam/recording.jsonl"
+: >"$MOTO_RECORDER_FILEPATH"
+
 export MOTO_NAME=moto-test
 trap 'scripts/moto.sh stop' EXIT
-EVENTLINE_MOTO_ENDPOINT=$(scripts/moto.sh start)
+# The shared server of the adapter tests makes no function calls: not recorded.
+EVENTLINE_MOTO_ENDPOINT=$(MOTO_ENABLE_RECORDING= scripts/moto.sh start)
 export EVENTLINE_MOTO_ENDPOINT
 echo "test: moto server at $EVENTLINE_MOTO_ENDPOINT"
 
 # The end-to-end test starts cargo lambda watch and moto from .venv.
 export PATH="$PWD/.venv/bin:$PATH"
 cargo test --workspace "$@"
+
+# A filtered run (arguments given) may not run the end-to-end test, so it
+# records no function call to check.
+if [ $# -gt 0 ]; then
+  echo "test: IAM check skipped (filtered run; \`make test\` runs it)"
+  exit 0
+fi
+echo "test: IAM checked by behaviour (docs/iam.md)"
+.venv/bin/python -m unittest discover -s scripts -p 'test_iam_check.py'
+.venv/bin/python scripts/iam_check.py --prove-failure
