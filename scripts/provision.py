@@ -17,7 +17,8 @@ stack in moto's CloudFormation -> apply what moto's CloudFormation skips but the
 (EventInvokeConfig) -> read everything back from moto into the manifest and the env file.
 
 --check sends one synthetic event per tapped rule onto its bus and verifies that it arrives on
-every tap queue (and that each SQS event source has a DLQ redrive). Run it before a runner is
+every tap queue (and that each SQS event source has a DLQ redrive, and each function's log group
+exists with a retention). Run it before a runner is
 attached to the stack: it sends synthetic messages.
 """
 
@@ -689,6 +690,8 @@ def build_manifest(
                 "on_success_arn": on_success,
             }
 
+        log_group = read_log_group(aws, resolver, res)
+
         functions.append(
             {
                 "name": binary,
@@ -697,10 +700,14 @@ def build_manifest(
                 "function_arn": conf["FunctionArn"],
                 "timeout_seconds": conf.get("Timeout", LAMBDA_DEFAULT_TIMEOUT),
                 "memory_mb": conf.get("MemorySize"),
-                "environment": (conf.get("Environment") or {}).get("Variables") or {},
+                # Lambda's variables are strings; moto hands a Ref to a Number parameter back as a number.
+                "environment": {
+                    k: env_string(v) for k, v in ((conf.get("Environment") or {}).get("Variables") or {}).items()
+                },
                 "sqs_sources": sqs_sources,
                 "event_sources": event_sources,
                 "async_invoke": async_invoke,
+                "log_group": log_group,
             }
         )
 
@@ -718,6 +725,30 @@ def build_manifest(
         "not_emulated": not_emulated,
         "env_file_omits": sorted({k for f in functions for k in f["environment"] if k in PER_FUNCTION_LABELS}),
         "local_rewrites": rewrites,
+    }
+
+
+def env_string(value: Any) -> str:
+    """An environment value as Lambda stores it (CloudFormation turns numbers and booleans into text)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def read_log_group(aws: Aws, resolver: Resolver, function: dict) -> dict | None:
+    """The function's `LoggingConfig.LogGroup`, as the template wants it and as moto holds it. moto's
+    Lambda ignores `LoggingConfig` (GetFunctionConfiguration has none), so the name comes from the
+    template and the group itself, with its retention, from CloudWatch Logs."""
+    wanted = ((function.get("Properties") or {}).get("LoggingConfig") or {}).get("LogGroup")
+    if wanted is None:
+        return None
+    name = resolver.resolve(wanted)
+    groups = aws("logs").describe_log_groups(logGroupNamePrefix=name)["logGroups"]
+    group = next((g for g in groups if g["logGroupName"] == name), None)
+    return {
+        "name": name,
+        "exists": group is not None,
+        "retention_days": int(group["retentionInDays"]) if group and group.get("retentionInDays") else None,
     }
 
 
@@ -783,6 +814,26 @@ def summary(manifest: dict, elapsed: float) -> str:
 def warnings_for(manifest: dict) -> list[str]:
     out = []
     for fn in manifest["functions"]:
+        env = fn["environment"]
+        # The code cannot learn its timeout from Lambda, so the template passes it; both must agree, and
+        # the functions refuse at cold start an idempotency TTL that cannot cover an invocation.
+        if "FUNCTION_TIMEOUT_SECONDS" in env and str(env["FUNCTION_TIMEOUT_SECONDS"]) != str(fn["timeout_seconds"]):
+            out.append(
+                f"warning: {fn['name']}: FUNCTION_TIMEOUT_SECONDS={env['FUNCTION_TIMEOUT_SECONDS']} but its timeout "
+                f"is {fn['timeout_seconds']} s"
+            )
+        try:
+            ttl, timeout = int(env["IDEMPOTENCY_TTL_SECONDS"]), int(env["FUNCTION_TIMEOUT_SECONDS"])
+        except (KeyError, ValueError):
+            pass
+        else:
+            if ttl <= timeout:
+                out.append(
+                    f"warning: {fn['name']}: IDEMPOTENCY_TTL_SECONDS={ttl} does not exceed FUNCTION_TIMEOUT_SECONDS="
+                    f"{timeout}: the function will refuse to start (raise IdempotencyTtlSeconds)"
+                )
+        if fn.get("log_group") and not fn["log_group"]["exists"]:
+            out.append(f"warning: {fn['name']}: log group {fn['log_group']['name']} was not created in moto")
         for src in fn["sqs_sources"]:
             if src["visibility_timeout_seconds"] < fn["timeout_seconds"]:
                 out.append(
@@ -946,6 +997,21 @@ def check(args: argparse.Namespace) -> int:
     # Drop probes that broader rules delivered to other taps.
     for _, es in taps:
         receive_probe(sqs, es["tap_queue_url"], None, timeout=0)
+
+    # 3. Every function's log group exists with a retention (the template pre-creates them).
+    for fn in manifest["functions"]:
+        lg = fn.get("log_group")
+        if not lg:
+            continue
+        groups = aws("logs").describe_log_groups(logGroupNamePrefix=lg["name"])["logGroups"]
+        group = next((g for g in groups if g["logGroupName"] == lg["name"]), None)
+        if group is None:
+            failures.append(f"{fn['name']}: log group {lg['name']} does not exist")
+        elif not group.get("retentionInDays"):
+            failures.append(f"{fn['name']}: log group {lg['name']} has no retention (never expires)")
+        else:
+            print(f"check ok: {fn['name']} -> log group {lg['name']}, retention {group['retentionInDays']} days")
+            checked += 1
 
     for f in failures:
         log(f"check FAILED: {f}")
