@@ -40,6 +40,51 @@
 //!
 //! Fields are structured; callers log ids and counts, never personal data.
 //!
+//! # Libraries that log payloads are capped
+//!
+//! Some dependencies log whole requests, responses or invocation bodies at
+//! their most verbose levels: emails and names, from the signups and from
+//! the items, events and outbox objects written for them. Whatever
+//! `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG` ask for (a `RUST_LOG` directive naming
+//! one of these targets does not lift its cap), the subscriber drops their
+//! events and spans above the level shown. A cap covers the target and its
+//! submodules (`aws_smithy_runtime` covers `aws_smithy_runtime::client::…`,
+//! not `aws_smithy_runtime_api`); the longest matching target wins.
+//!
+//! | target | most verbose level kept | what the dropped levels log |
+//! |---|---|---|
+//! | `lambda_runtime::layers::api_response` | `DEBUG` | `TRACE`: every raw invocation body (`raw JSON event received from Lambda`) |
+//! | `lambda_runtime::requests` | `DEBUG` | `TRACE`: a streamed response's metadata prelude (headers the handler chose) |
+//! | `aws_smithy_runtime` | `INFO` | `TRACE`: every HTTP request and response with its body, every operation's input and output (PutItem items, PutEvents entries, PutObject bodies); `DEBUG`: operation errors, including the item a failed conditional PutItem returns (`ALL_OLD`: a duplicate signup's stored email and name) |
+//! | `aws_smithy_runtime_api` | `INFO` | `DEBUG`: errors being retried; `TRACE`: phase changes |
+//! | `aws_smithy_runtime_api::client::interceptors::context` | nothing | `ERROR`: an operation error replaced by another, printed in full (it may carry a returned item) |
+//! | `aws_sigv4` | `DEBUG` | `TRACE`: the request being signed, the canonical request and the string to sign (headers, query strings, object keys) |
+//! | `aws_runtime` | `DEBUG` | `TRACE`: the chunks of an `aws-chunked` upload body (S3 objects sent with a trailing checksum) |
+//! | `aws_smithy_http` | `DEBUG` | `TRACE`: event-stream messages |
+//!
+//! What is lost: the SDK's own account of retries, attempts, endpoint and
+//! identity resolution (its `DEBUG` lines), and the wire-level view of calls
+//! and invocations. The rest stays at every level: `lambda_runtime`'s
+//! polling, `aws_config`'s credential and region loading, the SDK's `INFO`
+//! and above, and the function's own lines. Checked against lambda_runtime
+//! 1.5, aws-smithy-runtime 1.16, aws-smithy-runtime-api 1.20, aws-sigv4 1.6,
+//! aws-runtime 1.10, aws-smithy-http 0.64, h2 0.4 (its frame logs leave out
+//! header values and data) and hyper 1.x (its `tracing` output is not
+//! compiled in); rustls logs through the `log` crate, which nothing here
+//! forwards. Re-read them when upgrading.
+//!
+//! Two `ERROR` lines stay uncapped and depend on function code: the runtime
+//! logs a handler's `Err` with `{:?}`, so handler errors must not carry
+//! personal data (`eventline-app`'s `log_privacy` test checks them), and it
+//! logs why an invocation body did not deserialize, which names a value
+//! only when the event type is stricter than the payload (the functions take
+//! `SqsEvent`, whose body is a plain string, or `serde_json::Value`).
+//!
+//! [`init`] also replaces the panic hook: the default one prints the panic
+//! message to stderr, and a message formatted at run time (a slicing panic
+//! quotes the string it sliced) can hold input. The hook logs an `ERROR`
+//! line with the location and only a message that is a literal.
+//!
 //! # Capturing logs in tests
 //!
 //! [`subscriber`] builds the same subscriber over any writer, and [`Capture`]
@@ -104,6 +149,25 @@ pub fn init() {
     let subscriber = subscriber(&LogConfig::from_env(), io::stdout);
     // Only fails if a subscriber is already installed, which is then kept.
     let _ = tracing::subscriber::set_global_default(subscriber);
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+        tracing::error!(
+            panic_message = literal_panic_message(info.payload()),
+            location,
+            "panicked"
+        );
+    }));
+}
+
+/// The panic's message if it is a literal (`panic!("…")`); anything
+/// formatted at run time may quote input, so it is withheld.
+fn literal_panic_message(payload: &(dyn std::any::Any + Send)) -> &'static str {
+    match payload.downcast_ref::<&'static str>() {
+        Some(literal) => literal,
+        None => "(withheld: formatted at run time, may quote input)",
+    }
 }
 
 /// Builds the subscriber [`init`] installs, writing to `writer` instead of
@@ -290,22 +354,62 @@ impl<'a> MakeWriter<'a> for Capture {
     }
 }
 
+/// Targets that log payloads, and the most verbose level kept from each
+/// (the table in the [module docs](self) says why).
+const PAYLOAD_CAPS: &[(&str, LevelFilter)] = &[
+    ("lambda_runtime::layers::api_response", LevelFilter::DEBUG),
+    ("lambda_runtime::requests", LevelFilter::DEBUG),
+    ("aws_smithy_runtime", LevelFilter::INFO),
+    ("aws_smithy_runtime_api", LevelFilter::INFO),
+    (
+        "aws_smithy_runtime_api::client::interceptors::context",
+        LevelFilter::OFF,
+    ),
+    ("aws_sigv4", LevelFilter::DEBUG),
+    ("aws_runtime", LevelFilter::DEBUG),
+    ("aws_smithy_http", LevelFilter::DEBUG),
+];
+
+/// The cap on `target`: that of the longest capped target it is, or is a
+/// submodule of; `None` if it is not capped.
+fn payload_cap(target: &str) -> Option<LevelFilter> {
+    PAYLOAD_CAPS
+        .iter()
+        .filter(|(capped, _)| {
+            target
+                .strip_prefix(capped)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+        })
+        .max_by_key(|(capped, _)| capped.len())
+        .map(|(_, cap)| *cap)
+}
+
 /// The level filter, except that the context spans are always kept, so that
-/// lines logged inside them carry the request and correlation ids.
+/// lines logged inside them carry the request and correlation ids, and that
+/// the payload caps hold whatever the directives say.
 struct LevelKeepingContextSpans(EnvFilter);
 
 fn is_context_span(meta: &Metadata<'_>) -> bool {
     meta.is_span() && matches!(meta.name(), INVOKE_SPAN | RECORD_SPAN | EVENT_SPAN)
 }
 
+impl LevelKeepingContextSpans {
+    fn within_cap(&self, meta: &Metadata<'_>) -> bool {
+        payload_cap(meta.target()).is_none_or(|cap| cap >= *meta.level())
+    }
+}
+
 impl<S> Filter<S> for LevelKeepingContextSpans {
     fn enabled(&self, meta: &Metadata<'_>, cx: &Context<'_, S>) -> bool {
-        is_context_span(meta) || Filter::<S>::enabled(&self.0, meta, cx)
+        is_context_span(meta) || (self.within_cap(meta) && Filter::<S>::enabled(&self.0, meta, cx))
     }
 
     fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> tracing::subscriber::Interest {
         if is_context_span(meta) {
             tracing::subscriber::Interest::always()
+        } else if !self.within_cap(meta) {
+            // Target and level are static: this callsite can never pass.
+            tracing::subscriber::Interest::never()
         } else {
             Filter::<S>::callsite_enabled(&self.0, meta)
         }
@@ -859,6 +963,125 @@ mod tests {
         assert_eq!(lines[0]["function_request_id"], "r1");
         assert_eq!(lines[0]["correlation_id"], "m-1");
         assert!(lines[1].get("step").is_none(), "{}", lines[1]);
+    }
+
+    /// One event per (target, level) pair, as the libraries log them, each
+    /// carrying an address so a leak would show.
+    fn log_as_libraries() {
+        macro_rules! at {
+            ($level:ident, $target:literal) => {
+                tracing::$level!(
+                    target: $target,
+                    body = "{\"email\":\"ada@example.com\"}",
+                    "{} {}",
+                    $target,
+                    stringify!($level)
+                )
+            };
+        }
+        at!(trace, "lambda_runtime::layers::api_response");
+        at!(debug, "lambda_runtime::layers::api_response");
+        at!(trace, "lambda_runtime::requests");
+        at!(trace, "lambda_runtime::runtime");
+        at!(trace, "aws_smithy_runtime::client::orchestrator");
+        at!(debug, "aws_smithy_runtime::client::orchestrator");
+        at!(info, "aws_smithy_runtime::client::orchestrator");
+        at!(debug, "aws_smithy_runtime_api::client::retries");
+        at!(warn, "aws_smithy_runtime_api::http::request");
+        at!(
+            error,
+            "aws_smithy_runtime_api::client::interceptors::context"
+        );
+        at!(trace, "aws_sigv4::http_request::sign");
+        at!(debug, "aws_sigv4::http_request::sign");
+        at!(trace, "aws_runtime::content_encoding::body::http_body_1_x");
+        at!(trace, "aws_smithy_http::event_stream::sender");
+        at!(trace, "aws_config::meta::region");
+        at!(trace, "user_processor");
+    }
+
+    const KEPT_FROM_LIBRARIES: [&str; 7] = [
+        "lambda_runtime::layers::api_response debug",
+        "lambda_runtime::runtime trace",
+        "aws_smithy_runtime::client::orchestrator info",
+        "aws_smithy_runtime_api::http::request warn",
+        "aws_sigv4::http_request::sign debug",
+        "aws_config::meta::region trace",
+        "user_processor trace",
+    ];
+
+    fn messages(logs: &Capture) -> Vec<String> {
+        logs.json_lines()
+            .iter()
+            .map(|l| l["message"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn payload_bearing_targets_are_capped_at_trace() {
+        let lambda_trace = from_vars(&[("AWS_LAMBDA_LOG_LEVEL", "TRACE")]);
+        assert_eq!(lambda_trace.filter, "trace");
+        let logs = capture(config().with_filter(lambda_trace.filter), log_as_libraries);
+        assert_eq!(messages(&logs), KEPT_FROM_LIBRARIES, "{}", logs.text());
+    }
+
+    #[test]
+    fn rust_log_directives_cannot_lift_a_cap() {
+        let rust_log = "trace,aws_smithy_runtime=trace,aws_sigv4=trace,\
+                        lambda_runtime::layers::api_response=trace,\
+                        aws_smithy_runtime_api::client::interceptors::context=trace";
+        let logs = capture(config().with_filter(rust_log), log_as_libraries);
+        assert_eq!(messages(&logs), KEPT_FROM_LIBRARIES, "{}", logs.text());
+    }
+
+    #[test]
+    fn caps_hold_in_text_format_and_for_spans() {
+        let logs = capture(LogConfig::text("svc").with_filter("trace"), || {
+            let _span = tracing::debug_span!(
+                target: "aws_smithy_runtime::client::orchestrator",
+                "invoke",
+                input = "ada@example.com"
+            )
+            .entered();
+            tracing::trace!(target: "aws_sigv4::http_request::sign", "ada@example.com");
+            tracing::info!("kept");
+        });
+        let text = logs.text();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.contains("kept"), "{text}");
+        assert!(!text.contains("ada@example.com"), "{text}");
+    }
+
+    #[test]
+    fn a_cap_covers_submodules_and_the_longest_target_wins() {
+        assert_eq!(payload_cap("aws_smithy_runtime"), Some(LevelFilter::INFO));
+        assert_eq!(
+            payload_cap("aws_smithy_runtime::client::orchestrator::http"),
+            Some(LevelFilter::INFO)
+        );
+        // Another crate whose name merely starts the same way.
+        assert_eq!(
+            payload_cap("aws_smithy_runtime_api::client::retries"),
+            Some(LevelFilter::INFO)
+        );
+        assert_eq!(
+            payload_cap("aws_smithy_runtime_api::client::interceptors::context"),
+            Some(LevelFilter::OFF)
+        );
+        assert_eq!(payload_cap("aws_sigv4x"), None);
+        assert_eq!(payload_cap("lambda_runtime::runtime"), None);
+        assert_eq!(payload_cap("aws_config"), None);
+    }
+
+    #[test]
+    fn panic_messages_are_kept_only_when_literal() {
+        let literal: Box<dyn std::any::Any + Send> = Box::new("invariant broken");
+        let formatted: Box<dyn std::any::Any + Send> = Box::new(format!(
+            "byte index 3 is not a char boundary of `{}`",
+            "Adé"
+        ));
+        assert_eq!(literal_panic_message(literal.as_ref()), "invariant broken");
+        assert!(!literal_panic_message(formatted.as_ref()).contains("Adé"));
     }
 
     #[test]
