@@ -1,6 +1,13 @@
 //! Calls functions through the Lambda Invoke API (`POST
 //! /2015-03-31/functions/{name}/invocations`), as served by `cargo lambda
 //! watch` (and by AWS).
+//!
+//! The runner bounds every invocation by the function's timeout (see
+//! [`crate::runner`]); the deadline it hands to [`Invoke::invoke`] is the
+//! one Lambda would put in `Lambda-Runtime-Deadline-Ms`. In-process invokers
+//! pass it to the handler; the Invoke API has no way to carry it, so
+//! `cargo lambda watch` gives its functions a fixed deadline of its own and
+//! only the runner's cut enforces the timeout there.
 
 use serde_json::Value;
 use std::future::Future;
@@ -10,11 +17,13 @@ use thiserror::Error;
 /// Something that runs a function on a payload: the Invoke API of `cargo
 /// lambda watch` ([`Invoker`]) or, in tests, the handlers in-process.
 pub trait Invoke: Send + Sync + 'static {
-    /// Invokes `function` synchronously with `payload`.
+    /// Invokes `function` synchronously with `payload`; `deadline_ms` is the
+    /// time (Unix epoch, milliseconds) at which Lambda would cut it off.
     fn invoke(
         &self,
         function: &str,
         payload: Value,
+        deadline_ms: u64,
     ) -> impl Future<Output = Result<Invocation, InvokeError>> + Send;
 }
 
@@ -30,6 +39,17 @@ pub enum Invocation {
         /// `errorMessage` of the error payload.
         message: String,
     },
+    /// The function ran past its timeout and was cut off (made by the
+    /// runner, never by an invoker): Lambda reports it as a function error.
+    TimedOut {
+        /// The timeout it exceeded.
+        after: Duration,
+    },
+}
+
+impl Invocation {
+    /// The error type Lambda reports for a timed-out invocation.
+    pub const TIMEOUT_ERROR_TYPE: &'static str = "Sandbox.Timedout";
 }
 
 /// The invocation did not reach the function (or its answer did not come back).
@@ -66,7 +86,13 @@ impl Invoker {
 }
 
 impl Invoke for Invoker {
-    async fn invoke(&self, function: &str, payload: Value) -> Result<Invocation, InvokeError> {
+    /// The Invoke API cannot carry `_deadline_ms` (see the module docs).
+    async fn invoke(
+        &self,
+        function: &str,
+        payload: Value,
+        _deadline_ms: u64,
+    ) -> Result<Invocation, InvokeError> {
         let error = |reason: String| InvokeError {
             function: function.to_owned(),
             reason,

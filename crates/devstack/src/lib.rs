@@ -16,6 +16,10 @@
 //!   from the rule's tap, invoke the function, and on error retry it up to
 //!   the function's `MaximumRetryAttempts`, then send an AWS-shaped failure
 //!   record to its `OnFailure` destination.
+//! - **Function timeout**: an invocation that runs past the function's
+//!   `Timeout` is cut off and fails as a whole (the SQS batch comes back
+//!   after the visibility timeout; an asynchronous attempt is retried), and
+//!   in-process functions are handed the deadline Lambda would give them.
 //!
 //! Functions run in `cargo lambda watch` and are called through the Lambda
 //! Invoke API it serves ([`invoke::Invoker`]), so what runs is the very

@@ -80,12 +80,15 @@ async fn run() -> Result<(), DevstackError> {
     match args.command.as_str() {
         "run" => {
             let invoker = Invoker::new(&args.invoke_url, Duration::from_secs(600));
+            // cargo lambda watch starts (or rebuilds) a binary on its first
+            // invocation; Lambda does not count init against the timeout.
             let runner = Runner::new(
                 manifest.clone(),
                 aws_sdk_sqs::Client::new(&sdk),
                 invoker,
                 !args.quiet,
-            );
+            )
+            .with_cold_start_allowance(Duration::from_secs(300));
             let started = Instant::now();
             println!(
                 "devstack: driving {} functions from {} via {}",
@@ -177,16 +180,24 @@ fn read_messages(path: &PathBuf) -> Result<Vec<String>, DevstackError> {
 fn print_stats(runner: &Runner<Invoker>, elapsed: Duration) {
     println!("\nSummary after {:.1} s:", elapsed.as_secs_f64());
     println!(
-        "  {:<24} {:>11} {:>9} {:>10} {:>7} {:>8} {:>15}",
-        "function", "invocations", "received", "succeeded", "failed", "retried", "to OnFailure"
+        "  {:<24} {:>11} {:>9} {:>10} {:>7} {:>9} {:>8} {:>15}",
+        "function",
+        "invocations",
+        "received",
+        "succeeded",
+        "failed",
+        "timed out",
+        "retried",
+        "to OnFailure"
     );
     for (name, s) in runner.stats() {
         println!(
-            "  {name:<24} {:>11} {:>9} {:>10} {:>7} {:>8} {:>15}",
+            "  {name:<24} {:>11} {:>9} {:>10} {:>7} {:>9} {:>8} {:>15}",
             s.invocations,
             s.received,
             s.succeeded,
             s.failed,
+            s.timed_out,
             s.retried,
             s.sent_to_failure_destination
         );

@@ -1,7 +1,16 @@
 //! The local stand-in for Lambda's event source mappings and asynchronous
 //! invocation. See the crate docs for the semantics it reproduces.
+//!
+//! Every invocation is bounded by the function's `timeout_seconds`, as
+//! Lambda bounds it: one that runs longer is cut off (its future dropped,
+//! as Lambda stops the sandbox) and counts as a failed invocation. For an
+//! SQS mapping the whole batch stays on the queue and comes back after the
+//! visibility timeout, its receive counted; for an asynchronous invoke it
+//! is a failed attempt, retried, then sent to `OnFailure`. Lambda does not
+//! count the init phase against the timeout, so a runner may allow a first
+//! ("cold") invocation extra time ([`Runner::with_cold_start_allowance`]).
 
-use crate::invoke::{Invocation, Invoke};
+use crate::invoke::{Invocation, Invoke, InvokeError};
 use crate::manifest::{AsyncInvoke, EventSource, Manifest, SqsSource};
 use crate::shape::{receive_count, sqs_event};
 use aws_lambda_events::sqs::SqsEvent;
@@ -29,6 +38,8 @@ pub struct FunctionStats {
     pub retried: u64,
     /// Events sent to the OnFailure destination after the last async retry.
     pub sent_to_failure_destination: u64,
+    /// Invocations cut off at the function's timeout.
+    pub timed_out: u64,
 }
 
 struct Shared<I> {
@@ -40,6 +51,10 @@ struct Shared<I> {
     in_flight: AtomicUsize,
     stop: AtomicBool,
     verbose: bool,
+    timeouts: BTreeMap<String, Duration>,
+    cold_start_allowance: Duration,
+    /// Functions that have answered once (their init phase is over).
+    warm: Mutex<HashSet<String>>,
 }
 
 impl<I> Shared<I> {
@@ -53,6 +68,73 @@ impl<I> Shared<I> {
             println!("{line}");
         }
     }
+}
+
+impl<I: Invoke> Shared<I> {
+    /// Invokes `function` as Lambda would: bounded by its timeout (plus the
+    /// cold-start allowance until it has answered once).
+    async fn invoke(&self, function: &str, payload: Value) -> Result<Invocation, InvokeError> {
+        let timeout = self
+            .timeouts
+            .get(function)
+            .copied()
+            .unwrap_or(DEFAULT_TIMEOUT);
+        let cold = !self
+            .warm
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(function);
+        let allowance = if cold {
+            self.cold_start_allowance
+        } else {
+            Duration::ZERO
+        };
+        let outcome = invoke_bounded(&self.invoker, function, payload, timeout, allowance).await;
+        if matches!(
+            outcome,
+            Ok(Invocation::Response(_) | Invocation::FunctionError { .. })
+        ) {
+            self.warm
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(function.to_owned());
+        }
+        outcome
+    }
+}
+
+/// Lambda's default function timeout, for a function the manifest gives none.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Milliseconds since the Unix epoch, `after` from now.
+fn epoch_ms_after(after: Duration) -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    u64::try_from((now + after).as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Runs one invocation with `timeout` (plus `allowance` for the init phase),
+/// handing the invoker the deadline Lambda would; past it the invocation is
+/// dropped and reported as [`Invocation::TimedOut`].
+pub async fn invoke_bounded<I: Invoke>(
+    invoker: &I,
+    function: &str,
+    payload: Value,
+    timeout: Duration,
+    allowance: Duration,
+) -> Result<Invocation, InvokeError> {
+    let limit = timeout + allowance;
+    let deadline_ms = epoch_ms_after(limit);
+    match tokio::time::timeout(limit, invoker.invoke(function, payload, deadline_ms)).await {
+        Ok(outcome) => outcome,
+        Err(_) => Ok(Invocation::TimedOut { after: timeout }),
+    }
+}
+
+/// The message Lambda reports for an invocation cut off after `after`.
+fn timed_out_message(after: Duration) -> String {
+    format!("Task timed out after {:.2} seconds", after.as_secs_f64())
 }
 
 /// Drives every function of a [`Manifest`] from its triggers.
@@ -80,6 +162,18 @@ impl<I: Invoke> Runner<I> {
                 in_flight: AtomicUsize::new(0),
                 stop: AtomicBool::new(false),
                 verbose,
+                timeouts: manifest
+                    .functions
+                    .iter()
+                    .map(|f| {
+                        (
+                            f.name.clone(),
+                            Duration::from_secs(f.timeout_seconds.max(1)),
+                        )
+                    })
+                    .collect(),
+                cold_start_allowance: Duration::ZERO,
+                warm: Mutex::new(HashSet::new()),
             }),
             manifest,
         }
@@ -91,6 +185,17 @@ impl<I: Invoke> Runner<I> {
     pub fn deliver_everything_twice(mut self) -> Self {
         if let Some(shared) = Arc::get_mut(&mut self.shared) {
             shared.deliver_twice = true;
+        }
+        self
+    }
+
+    /// Gives each function's invocations, until it has answered once, this
+    /// much time beyond its timeout: Lambda does not count the init phase,
+    /// and under `cargo lambda watch` the first invocation also starts (or
+    /// builds) the binary. Call before running.
+    pub fn with_cold_start_allowance(mut self, allowance: Duration) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.cold_start_allowance = allowance;
         }
         self
     }
@@ -312,26 +417,8 @@ async fn poll_sqs_source<I: Invoke>(shared: Arc<Shared<I>>, function: String, so
         shared.in_flight.fetch_add(1, Ordering::SeqCst);
         let event = sqs_event(messages, &source.queue_arn, &shared.region);
         let payload = serde_json::to_value(&event).unwrap_or_default();
-        let outcome = shared.invoker.invoke(&function, payload).await;
-        let ids: Vec<String> = event
-            .records
-            .iter()
-            .filter_map(|r| r.message_id.clone())
-            .collect();
-        let (failed, note) = match &outcome {
-            Ok(Invocation::Response(response)) => (
-                failed_records(&event, response, source.report_batch_item_failures),
-                String::new(),
-            ),
-            Ok(Invocation::FunctionError {
-                error_type,
-                message,
-            }) => (
-                ids.iter().cloned().collect(),
-                format!(" (function error {error_type}: {message})"),
-            ),
-            Err(e) => (ids.iter().cloned().collect(), format!(" ({e})")),
-        };
+        let outcome = shared.invoke(&function, payload).await;
+        let (failed, note) = batch_outcome(&event, &outcome, source.report_batch_item_failures);
         let handles = event
             .records
             .iter()
@@ -346,8 +433,10 @@ async fn poll_sqs_source<I: Invoke>(shared: Arc<Shared<I>>, function: String, so
             .filter(|r| receive_count(r) > 1)
             .count() as u64;
         let (n, bad) = (event.records.len() as u64, failed.len() as u64);
+        let timed_out = matches!(outcome, Ok(Invocation::TimedOut { .. }));
         shared.record(&function, |s| {
             s.invocations += u64::from(outcome.is_ok());
+            s.timed_out += u64::from(timed_out);
             s.received += n;
             s.succeeded += n - bad;
             s.failed += bad;
@@ -358,6 +447,58 @@ async fn poll_sqs_source<I: Invoke>(shared: Arc<Shared<I>>, function: String, so
             n - bad
         ));
         shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Which records of `event` failed given how its invocation ended, and a
+/// note for the progress line. A function error, a timeout or a failed
+/// invoke fails the whole batch, as Lambda's event source mapping does.
+pub fn batch_outcome(
+    event: &SqsEvent,
+    outcome: &Result<Invocation, InvokeError>,
+    report_batch_item_failures: bool,
+) -> (HashSet<String>, String) {
+    let all = || {
+        event
+            .records
+            .iter()
+            .filter_map(|r| r.message_id.clone())
+            .collect()
+    };
+    match outcome {
+        Ok(Invocation::Response(response)) => (
+            failed_records(event, response, report_batch_item_failures),
+            String::new(),
+        ),
+        Ok(Invocation::FunctionError {
+            error_type,
+            message,
+        }) => (all(), format!(" (function error {error_type}: {message})")),
+        Ok(Invocation::TimedOut { after }) => (all(), format!(" ({})", timed_out_message(*after))),
+        Err(e) => (all(), format!(" ({e})")),
+    }
+}
+
+/// How one asynchronous attempt ended: `None` when the event never reached
+/// the function (EventBridge retries delivery), else whether it succeeded
+/// and, if not, the error Lambda would report.
+pub fn attempt_outcome(
+    outcome: Result<Invocation, InvokeError>,
+) -> Option<(bool, Option<(String, String)>)> {
+    match outcome {
+        Ok(Invocation::Response(_)) => Some((true, None)),
+        Ok(Invocation::FunctionError {
+            error_type,
+            message,
+        }) => Some((false, Some((error_type, message)))),
+        Ok(Invocation::TimedOut { after }) => Some((
+            false,
+            Some((
+                Invocation::TIMEOUT_ERROR_TYPE.to_owned(),
+                timed_out_message(after),
+            )),
+        )),
+        Err(_) => None,
     }
 }
 
@@ -404,24 +545,21 @@ async fn deliver_event<I: Invoke>(
         .and_then(Value::as_str)
         .unwrap_or("?")
         .to_owned();
-    let outcome = shared.invoker.invoke(function, payload.clone()).await;
-    let (ok, error) = match outcome {
-        Ok(Invocation::Response(_)) => (true, None),
-        Ok(Invocation::FunctionError {
-            error_type,
-            message,
-        }) => (false, Some((error_type, message))),
-        Err(e) => {
-            // Not delivered: leave it for the next receive, as EventBridge retries delivery.
-            shared.say(format!(
-                "{function:<24} event {event_id}: not delivered ({e})"
-            ));
-            return;
-        }
+    let outcome = shared.invoke(function, payload.clone()).await;
+    let timed_out = matches!(outcome, Ok(Invocation::TimedOut { .. }));
+    let not_delivered = outcome.as_ref().err().map(ToString::to_string);
+    let Some((ok, error)) = attempt_outcome(outcome) else {
+        // Not delivered: leave it for the next receive, as EventBridge retries delivery.
+        shared.say(format!(
+            "{function:<24} event {event_id}: not delivered ({})",
+            not_delivered.unwrap_or_default()
+        ));
+        return;
     };
     let exhausted = !ok && attempt > retries.maximum_retry_attempts;
     shared.record(function, |s| {
         s.invocations += 1;
+        s.timed_out += u64::from(timed_out);
         s.received += 1;
         s.succeeded += u64::from(ok);
         s.failed += u64::from(!ok);
@@ -543,6 +681,140 @@ mod tests {
             ),
             set(&[])
         );
+    }
+
+    /// A function stuck on a call that never returns; records the deadline
+    /// it was given.
+    #[derive(Default)]
+    struct NeverAnswers {
+        deadlines: Mutex<Vec<u64>>,
+    }
+
+    impl Invoke for NeverAnswers {
+        async fn invoke(
+            &self,
+            _function: &str,
+            _payload: Value,
+            deadline_ms: u64,
+        ) -> Result<Invocation, InvokeError> {
+            self.deadlines.lock().unwrap().push(deadline_ms);
+            std::future::pending().await
+        }
+    }
+
+    /// A function that answers after the given time.
+    struct AnswersAfter(Duration);
+
+    impl Invoke for AnswersAfter {
+        async fn invoke(
+            &self,
+            _function: &str,
+            _payload: Value,
+            _deadline_ms: u64,
+        ) -> Result<Invocation, InvokeError> {
+            tokio::time::sleep(self.0).await;
+            Ok(Invocation::Response(json!({"batchItemFailures": []})))
+        }
+    }
+
+    /// A runner for one function "f" whose timeout is `timeout` (shorter
+    /// than the manifest's whole seconds, so the tests stay quick).
+    fn runner<I: Invoke>(invoker: I, timeout: Duration) -> Runner<I> {
+        let manifest: Manifest = serde_json::from_value(json!({
+            "endpoint": "http://127.0.0.1:1",
+            "region": "us-east-1",
+            "stack_name": "unit",
+            "functions": [{"name": "f", "timeout_seconds": 1}]
+        }))
+        .unwrap();
+        let sqs = aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::Config::builder()
+                .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+                .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+                .build(),
+        );
+        let mut runner = Runner::new(manifest, sqs, invoker, false);
+        let shared = Arc::get_mut(&mut runner.shared).unwrap();
+        shared.timeouts.insert("f".to_owned(), timeout);
+        runner
+    }
+
+    #[tokio::test]
+    async fn an_invocation_that_never_answers_is_cut_at_the_function_timeout() {
+        let timeout = Duration::from_millis(200);
+        let runner = runner(NeverAnswers::default(), timeout);
+        let before = epoch_ms_after(Duration::ZERO);
+        let outcome = runner.shared.invoke("f", json!({})).await;
+        let after = epoch_ms_after(Duration::ZERO);
+        assert!(
+            matches!(outcome, Ok(Invocation::TimedOut { after }) if after == timeout),
+            "{outcome:?}"
+        );
+        // The function was told the deadline Lambda would give it.
+        let deadlines = runner.shared.invoker.deadlines.lock().unwrap().clone();
+        assert_eq!(deadlines.len(), 1);
+        assert!((before + 200..=after + 200).contains(&deadlines[0]));
+    }
+
+    #[tokio::test]
+    async fn a_cold_start_allowance_covers_only_invocations_before_the_first_answer() {
+        let runner = runner(
+            AnswersAfter(Duration::from_millis(300)),
+            Duration::from_millis(100),
+        )
+        .with_cold_start_allowance(Duration::from_secs(60));
+        // Cold: 300 ms fits in 100 ms + 60 s of init allowance.
+        let first = runner.shared.invoke("f", json!({})).await;
+        assert!(matches!(first, Ok(Invocation::Response(_))), "{first:?}");
+        // Warm: the same 300 ms is past the 100 ms timeout.
+        let second = runner.shared.invoke("f", json!({})).await;
+        assert!(
+            matches!(second, Ok(Invocation::TimedOut { .. })),
+            "{second:?}"
+        );
+    }
+
+    #[test]
+    fn a_timed_out_batch_fails_every_record_even_with_partial_responses_on() {
+        let e = event(&["a", "b", "c"]);
+        let (failed, note) = batch_outcome(
+            &e,
+            &Ok(Invocation::TimedOut {
+                after: Duration::from_secs(3),
+            }),
+            true,
+        );
+        assert_eq!(failed, set(&["a", "b", "c"]));
+        assert_eq!(note, " (Task timed out after 3.00 seconds)");
+    }
+
+    #[test]
+    fn a_timed_out_async_attempt_is_a_failed_attempt_reported_as_lambda_does() {
+        let outcome = attempt_outcome(Ok(Invocation::TimedOut {
+            after: Duration::from_secs(3),
+        }));
+        let Some((false, Some((error_type, message)))) = outcome else {
+            panic!("a timeout must be a failed attempt: {outcome:?}");
+        };
+        assert_eq!(error_type, "Sandbox.Timedout");
+        let record = failure_record(
+            "welcome-email",
+            3,
+            &json!({"id": "e1"}),
+            &error_type,
+            &message,
+        );
+        assert_eq!(record["responsePayload"]["errorType"], "Sandbox.Timedout");
+        assert_eq!(
+            record["responsePayload"]["errorMessage"],
+            "Task timed out after 3.00 seconds"
+        );
+        // An invoke that never reached the function is not an attempt.
+        let not_delivered = attempt_outcome(Err(InvokeError {
+            function: "welcome-email".into(),
+            reason: "connection refused".into(),
+        }));
+        assert_eq!(not_delivered, None);
     }
 
     #[test]
