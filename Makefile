@@ -31,9 +31,12 @@ test: ## Run every test (unit, handler, adapters and flows against a private mot
 iam: setup ## Check each AWS call the last `make test` recorded against its function's IAM role (docs/iam.md)
 	@$(VENV)/python scripts/iam_check.py --prove-failure
 
-chaos: setup ## Fault tests (duplicates, poison, AWS outage, crash) and their table of figures
-	@PATH="$(CURDIR)/.venv/bin:$$PATH" cargo test --quiet -p eventline-tests --test chaos -- --nocapture --test-threads=1 2>/dev/null \
-	  | awk '/^\|/ && !seen[$$0]++ { print } /^test result/ { print }'
+chaos: setup ## Fault tests (duplicates, poison, outage, crash, slow and partial AWS, late duplicates, DLQ redrive) and their table; fails if any fails
+	@set -o pipefail; mkdir -p target; \
+	  PATH="$(CURDIR)/.venv/bin:$$PATH" cargo test --quiet -p eventline-tests --test chaos -- --nocapture --test-threads=1 >target/chaos.log 2>&1; \
+	  status=$$?; awk '/^\|/ && !seen[$$0]++ { print } /^test result/ { print }' target/chaos.log; \
+	  if [ $$status -ne 0 ]; then grep -E "^(---- |thread .* panicked|failures:|    [a-z_]+$$)" target/chaos.log; \
+	    echo "make chaos: FAILED (exit $$status, full log: target/chaos.log)"; exit $$status; fi
 
 checkov: setup ## checkov on template.yaml and its SAM translation (own venv .venv-checkov); fails on any failed check
 	@scripts/checkov.sh
