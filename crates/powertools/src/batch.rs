@@ -7,24 +7,39 @@
 //! [`BatchProcessor::process`] runs one handler per record and builds that
 //! list, so that:
 //!
+//! - **every record ends with an explicit outcome**; a record is reported
+//!   done only when its handler said so. A result that is missing, a
+//!   handler that panics or one still running at the deadline fails the
+//!   record (fail closed): it is retried, never deleted unprocessed;
 //! - a record whose handler returns `Err` or **panics** fails alone: the other
 //!   records of the batch are still processed and deleted;
+//! - work stops waiting at the invocation's [`Deadline`] (its timeout minus a
+//!   margin): records still pending fail, the others keep their outcome, and
+//!   the response goes back before Lambda would kill the invocation;
+//! - a failure that can **never succeed** ([`Disposition::Reject`]: invalid
+//!   input, a payload conflict) is sent at once to the dead-letter sink, with
+//!   its reason as attributes, and reported handled; only if that send fails
+//!   does it take the retry path. Transient failures are retried;
 //! - on a **FIFO** queue, records run in order within their message group, and
 //!   after the first failure in a group the rest of that group is reported
 //!   failed without being run (processing them would break the group's order);
-//!   other groups carry on;
+//!   other groups carry on. A dead-lettered record does not break its group;
 //! - on a **standard** queue, records run concurrently up to a bound;
-//! - when **every** record fails, the invocation returns an error by default
-//!   ([`AllFailed::Error`]), as Powertools does: the outcome for the messages
-//!   is the same (all are retried), but Lambda's `Errors` metric and alarms
-//!   see it and the event source mapping backs off instead of hammering a
-//!   broken dependency. [`AllFailed::Report`] lists them all instead.
+//! - when every record **really** fails, the invocation returns an error by
+//!   default ([`AllFailed::Error`]), as Powertools does: Lambda's `Errors`
+//!   metric and alarms see it and the event source mapping backs off instead
+//!   of hammering a broken dependency. Expected retries
+//!   ([`Disposition::Expected`], e.g. a duplicate whose first copy is still
+//!   in progress) are normal at-least-once traffic: reported, never an
+//!   invocation error. [`AllFailed::Report`] lists them all instead;
 //! - a record without a `messageId` cannot be reported, and an unknown
 //!   identifier would fail the whole batch anyway, so the invocation errors
 //!   before running anything.
 
+pub use crate::deadline::Deadline;
 use crate::metrics::Metrics;
 pub use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use futures::future::BoxFuture;
 use futures::{stream, FutureExt, StreamExt};
 use std::fmt::Display;
 use std::future::Future;
@@ -34,8 +49,26 @@ use std::sync::Arc;
 use thiserror::Error;
 use tracing::Instrument;
 
-/// A record with its position in the batch and its message id.
-type Indexed = (usize, String, SqsMessage);
+/// The span every record's work runs in; the logging layer reads its
+/// `message_id` as the correlation id.
+pub const RECORD_SPAN: &str = "record";
+
+/// A record with its position in the batch, its message id and what a dead
+/// letter would need of it.
+struct Indexed {
+    index: usize,
+    id: String,
+    source: Source,
+    record: SqsMessage,
+}
+
+/// What the processor keeps of a record after handing it to the handler.
+#[derive(Debug, Clone)]
+struct Source {
+    body: String,
+    group: Option<String>,
+    first_seen_ms: Option<u64>,
+}
 
 /// What to do when every record of a batch fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -45,6 +78,61 @@ pub enum AllFailed {
     Error,
     /// Report every record in `batchItemFailures` and succeed.
     Report,
+}
+
+/// How a failed record is treated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disposition {
+    /// Transient: retry (after the visibility timeout).
+    Retry,
+    /// Retry, and it is normal traffic, not a failure worth an alarm (e.g.
+    /// a duplicate whose first copy is still in progress).
+    Expected,
+    /// Can never succeed: dead-letter it now, with this reason.
+    Reject(Rejection),
+}
+
+/// Why a record can never succeed, as dead-letter attributes: codes and
+/// field names, never values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// A stable code, e.g. `InvalidFields`, `PayloadConflict`.
+    pub code: &'static str,
+    /// The JSON fields involved (may be empty).
+    pub fields: Vec<&'static str>,
+}
+
+/// A handler's error, classified. Plain strings are transient.
+pub trait RecordError: Display {
+    /// How the processor treats the record (default: retry).
+    fn disposition(&self) -> Disposition {
+        Disposition::Retry
+    }
+}
+
+impl RecordError for String {}
+impl RecordError for &str {}
+
+/// A record that can never succeed, on its way to the dead-letter queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// The record's SQS message id.
+    pub source_message_id: String,
+    /// The record's body, unchanged, so it can be redriven.
+    pub body: String,
+    /// The FIFO message group, if any.
+    pub message_group_id: Option<String>,
+    /// When SQS first delivered it (Unix ms), if known.
+    pub first_seen_ms: Option<u64>,
+    /// Why.
+    pub reason: Rejection,
+}
+
+/// Where rejected records go (the source queue's DLQ, in production the
+/// SQS adapter in `eventline-aws`). The sink adds the function's name.
+pub trait DeadLetterSink: Send + Sync {
+    /// Stores `letter` durably; an error keeps the record on the retry path.
+    fn send<'a>(&'a self, letter: &'a DeadLetter) -> BoxFuture<'a, Result<(), String>>;
 }
 
 /// A batch the processor refused or could not complete.
@@ -87,10 +175,22 @@ impl From<BatchError> for lambda_runtime::Diagnostic {
 pub enum RecordOutcome {
     /// The handler returned `Ok`.
     Succeeded,
-    /// The handler returned `Err` or panicked; the message says which.
+    /// The handler returned `Err`, panicked, gave no result or was still
+    /// running at the deadline; the message says which. Retried.
     Failed(String),
+    /// An expected retry ([`Disposition::Expected`]); not an error.
+    Deferred(String),
+    /// Can never succeed; stored in the dead-letter queue with this code.
+    DeadLettered(&'static str),
     /// Not run: an earlier record of the same FIFO message group failed.
     Skipped,
+}
+
+impl RecordOutcome {
+    /// Whether the record is done with (deleted from the source queue).
+    pub fn is_handled(&self) -> bool {
+        matches!(self, Self::Succeeded | Self::DeadLettered(_))
+    }
 }
 
 /// The per-record outcomes of one batch, in the batch's order.
@@ -106,9 +206,19 @@ impl BatchReport {
         self.count(|o| matches!(o, RecordOutcome::Succeeded))
     }
 
-    /// Number of records that failed (not counting skipped ones).
+    /// Number of records that failed (not counting skipped or deferred ones).
     pub fn failed(&self) -> usize {
         self.count(|o| matches!(o, RecordOutcome::Failed(_)))
+    }
+
+    /// Number of records deferred as expected retries.
+    pub fn deferred(&self) -> usize {
+        self.count(|o| matches!(o, RecordOutcome::Deferred(_)))
+    }
+
+    /// Number of records sent to the dead-letter queue.
+    pub fn dead_lettered(&self) -> usize {
+        self.count(|o| matches!(o, RecordOutcome::DeadLettered(_)))
     }
 
     /// Number of records skipped behind a failure in their FIFO group.
@@ -120,11 +230,11 @@ impl BatchReport {
         self.records.iter().filter(|(_, o)| f(o)).count()
     }
 
-    /// The partial batch response: every record that did not succeed.
+    /// The partial batch response: every record that is not handled.
     pub fn response(&self) -> SqsBatchResponse {
         let mut response = SqsBatchResponse::default();
         for (id, outcome) in &self.records {
-            if *outcome != RecordOutcome::Succeeded {
+            if !outcome.is_handled() {
                 response.add_failure(id.clone());
             }
         }
@@ -133,11 +243,22 @@ impl BatchReport {
 }
 
 /// Runs a handler over the records of an SQS batch. Build it once per cold start.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct BatchProcessor {
     concurrency: NonZeroUsize,
     all_failed: AllFailed,
     metrics: Option<Arc<Metrics>>,
+    dead_letters: Option<Arc<dyn DeadLetterSink>>,
+}
+
+impl std::fmt::Debug for BatchProcessor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchProcessor")
+            .field("concurrency", &self.concurrency)
+            .field("all_failed", &self.all_failed)
+            .field("dead_letters", &self.dead_letters.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for BatchProcessor {
@@ -147,18 +268,26 @@ impl Default for BatchProcessor {
 }
 
 impl BatchProcessor {
-    /// Sequential processing, [`AllFailed::Error`].
+    /// Sequential processing, [`AllFailed::Error`], no dead-letter sink
+    /// (rejected records are then retried until the queue's redrive).
     pub const fn new() -> Self {
         Self {
             concurrency: NonZeroUsize::MIN,
             all_failed: AllFailed::Error,
             metrics: None,
+            dead_letters: None,
         }
     }
 
     /// Records `RecordsProcessed` and `RecordsFailed` of every batch in `metrics`.
     pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
         self.metrics = Some(metrics);
+        self
+    }
+
+    /// Sends records that can never succeed to `sink` and reports them handled.
+    pub fn with_dead_letters(mut self, sink: Arc<dyn DeadLetterSink>) -> Self {
+        self.dead_letters = Some(sink);
         self
     }
 
@@ -178,88 +307,96 @@ impl BatchProcessor {
     pub async fn process<F, Fut, E>(
         &self,
         event: SqsEvent,
+        deadline: Deadline,
         handler: F,
     ) -> Result<SqsBatchResponse, BatchError>
     where
         F: Fn(SqsMessage) -> Fut,
         Fut: Future<Output = Result<(), E>>,
-        E: Display,
+        E: RecordError,
     {
-        let report = self.run(event, handler).await?;
+        let report = self.run(event, deadline, handler).await?;
         self.respond(report)
     }
 
     /// Processes `event` with a handler that takes many records at once, so
     /// it can use batch APIs (one `SendMessageBatch` for the whole batch…).
-    /// It returns one result per record, in order. On a FIFO queue the
-    /// handler is called one record at a time, in group order, to keep the
-    /// ordering guarantees of [`BatchProcessor::process`]. A panic fails
-    /// every record of that call; a missing result fails its record.
+    /// It returns one result per record, in order, and should itself stop
+    /// waiting at `deadline`. On a FIFO queue the handler is called one record
+    /// at a time, in group order, to keep the ordering guarantees of
+    /// [`BatchProcessor::process`]. A panic, a missing result or a handler
+    /// still running at the deadline fails the records it did not answer for.
     pub async fn process_batch<F, Fut, E>(
         &self,
         event: SqsEvent,
+        deadline: Deadline,
         handler: F,
     ) -> Result<SqsBatchResponse, BatchError>
     where
         F: Fn(Vec<SqsMessage>) -> Fut,
         Fut: Future<Output = Vec<Result<(), E>>>,
-        E: Display,
+        E: RecordError,
     {
         let fifo = event.records.iter().any(is_fifo_record);
         if fifo {
             let report = self
-                .run(event, |record| {
+                .run(event, deadline, |record| {
                     let results = handler(vec![record]);
                     async move {
-                        results
-                            .await
-                            .into_iter()
-                            .next()
-                            .unwrap_or_else(|| Ok(()))
-                            .map_err(|e| e.to_string())
+                        match results.await.into_iter().next() {
+                            Some(result) => result.map_err(ResultOr::Handler),
+                            None => Err(ResultOr::Unanswered(Unanswered(
+                                "the batch handler returned no result for this record",
+                            ))),
+                        }
                     }
                 })
                 .await?;
             return self.respond(report);
         }
         let records = checked(event)?;
-        let ids: Vec<String> = records.iter().map(|(_, id, _)| id.clone()).collect();
-        let messages: Vec<SqsMessage> = records.into_iter().map(|(_, _, r)| r).collect();
-        let span = tracing::info_span!("batch", records = ids.len());
-        let results = AssertUnwindSafe(async { handler(messages).await })
-            .catch_unwind()
+        let sources: Vec<(String, Source)> = records
+            .iter()
+            .map(|r| (r.id.clone(), r.source.clone()))
+            .collect();
+        let messages: Vec<SqsMessage> = records.into_iter().map(|r| r.record).collect();
+        let span = tracing::info_span!("batch", records = sources.len());
+        let results = deadline
+            .bound(AssertUnwindSafe(async { handler(messages).await }).catch_unwind())
             .instrument(span)
             .await;
-        let outcomes: Vec<RecordOutcome> = match results {
-            Ok(results) => {
-                let mut results = results.into_iter();
-                ids.iter()
-                    .map(|_| match results.next() {
-                        Some(Ok(())) => RecordOutcome::Succeeded,
-                        Some(Err(e)) => RecordOutcome::Failed(e.to_string()),
-                        None => RecordOutcome::Failed(
-                            "the batch handler returned no result for this record".to_owned(),
-                        ),
-                    })
+        let mut results: Vec<Option<Result<(), Reason>>> = match results {
+            Ok(Ok(results)) => results
+                .into_iter()
+                .map(|r| Some(r.map_err(Reason::of)))
+                .collect(),
+            Ok(Err(_)) => {
+                tracing::error!("batch handler panicked");
+                (0..sources.len())
+                    .map(|_| Some(Err(Reason::retry("batch handler panicked"))))
                     .collect()
             }
             Err(_) => {
-                tracing::error!("batch handler panicked");
-                ids.iter()
-                    .map(|_| RecordOutcome::Failed("batch handler panicked".to_owned()))
-                    .collect()
+                tracing::error!("batch handler was still running at the deadline");
+                Vec::new()
             }
         };
-        for (id, outcome) in ids.iter().zip(&outcomes) {
-            if let RecordOutcome::Failed(error) = outcome {
-                // In the record's span, so the line carries its correlation id.
-                let _record = tracing::info_span!("record", message_id = %id).entered();
-                tracing::warn!(error = %error, "record failed");
-            }
-        }
-        self.respond(BatchReport {
-            records: ids.into_iter().zip(outcomes).collect(),
-        })
+        results.resize_with(sources.len(), || None);
+        let settled = sources
+            .into_iter()
+            .zip(results)
+            .map(|((id, source), result)| async move {
+                let result = result.unwrap_or_else(|| {
+                    Err(Reason::retry(
+                        "no result for this record (missing, or the deadline passed)",
+                    ))
+                });
+                let span = tracing::info_span!(RECORD_SPAN, message_id = %id);
+                let outcome = self.settle(&id, source, result).instrument(span).await;
+                (id, outcome)
+            });
+        let records = futures::future::join_all(settled).await;
+        self.respond(BatchReport { records })
     }
 
     /// Logs the summary and applies the all-failed policy.
@@ -267,15 +404,18 @@ impl BatchProcessor {
         if let Some(metrics) = &self.metrics {
             metrics.record_batch(&report);
         }
-        let failed = report.failed() + report.skipped();
         tracing::info!(
             records = report.records.len(),
             succeeded = report.succeeded(),
             failed = report.failed(),
+            deferred = report.deferred(),
+            dead_lettered = report.dead_lettered(),
             skipped = report.skipped(),
             "batch processed"
         );
-        if self.all_failed == AllFailed::Error && failed > 0 && report.succeeded() == 0 {
+        let nothing_handled = report.records.iter().all(|(_, o)| !o.is_handled());
+        let all_real_failures = report.deferred() == 0 && report.failed() > 0;
+        if self.all_failed == AllFailed::Error && nothing_handled && all_real_failures {
             let first_error = report
                 .records
                 .iter()
@@ -297,23 +437,26 @@ impl BatchProcessor {
     pub async fn run<F, Fut, E>(
         &self,
         event: SqsEvent,
+        deadline: Deadline,
         handler: F,
     ) -> Result<BatchReport, BatchError>
     where
         F: Fn(SqsMessage) -> Fut,
         Fut: Future<Output = Result<(), E>>,
-        E: Display,
+        E: RecordError,
     {
         let records = checked(event)?;
-        let is_fifo = records.iter().any(|(_, _, r)| is_fifo_record(r));
+        let is_fifo = records.iter().any(|r| is_fifo_record(&r.record));
         let mut outcomes: Vec<(usize, String, RecordOutcome)> = if is_fifo {
-            self.run_fifo(records, &handler).await
+            self.run_fifo(records, deadline, &handler).await
         } else {
             let handler = &handler;
             stream::iter(records)
-                .map(|(index, id, record)| async move {
-                    let outcome = run_one(handler, &id, record).await;
-                    (index, id, outcome)
+                .map(|r| async move {
+                    let outcome = self
+                        .run_one(handler, deadline, &r.id, r.source, r.record)
+                        .await;
+                    (r.index, r.id, outcome)
                 })
                 .buffer_unordered(self.concurrency.get())
                 .collect()
@@ -328,22 +471,18 @@ impl BatchProcessor {
     async fn run_fifo<F, Fut, E>(
         &self,
         records: Vec<Indexed>,
+        deadline: Deadline,
         handler: &F,
     ) -> Vec<(usize, String, RecordOutcome)>
     where
         F: Fn(SqsMessage) -> Fut,
         Fut: Future<Output = Result<(), E>>,
-        E: Display,
+        E: RecordError,
     {
         // Groups in order of first appearance; records keep their order inside a group.
-        let mut groups: Vec<(String, Vec<Indexed>)> = Vec::new();
+        let mut groups: Vec<(Option<String>, Vec<Indexed>)> = Vec::new();
         for record in records {
-            let group = record
-                .2
-                .attributes
-                .get("MessageGroupId")
-                .cloned()
-                .unwrap_or_default();
+            let group = record.source.group.clone();
             match groups.iter_mut().find(|(g, _)| *g == group) {
                 Some((_, members)) => members.push(record),
                 None => groups.push((group, vec![record])),
@@ -353,14 +492,15 @@ impl BatchProcessor {
             .map(|(_, members)| async move {
                 let mut outcomes = Vec::with_capacity(members.len());
                 let mut broken = false;
-                for (index, id, record) in members {
+                for r in members {
                     let outcome = if broken {
                         RecordOutcome::Skipped
                     } else {
-                        run_one(handler, &id, record).await
+                        self.run_one(handler, deadline, &r.id, r.source, r.record)
+                            .await
                     };
-                    broken |= outcome != RecordOutcome::Succeeded;
-                    outcomes.push((index, id, outcome));
+                    broken |= !outcome.is_handled();
+                    outcomes.push((r.index, r.id, outcome));
                 }
                 outcomes
             })
@@ -368,6 +508,131 @@ impl BatchProcessor {
             .collect()
             .await;
         per_group.into_iter().flatten().collect()
+    }
+
+    async fn run_one<F, Fut, E>(
+        &self,
+        handler: &F,
+        deadline: Deadline,
+        id: &str,
+        source: Source,
+        record: SqsMessage,
+    ) -> RecordOutcome
+    where
+        F: Fn(SqsMessage) -> Fut,
+        Fut: Future<Output = Result<(), E>>,
+        E: RecordError,
+    {
+        let span = tracing::info_span!(RECORD_SPAN, message_id = %id);
+        // A panic must cost one record, not the batch. The handler's state is not
+        // observed after a panic (the future is dropped), hence AssertUnwindSafe.
+        let result = deadline
+            .bound(AssertUnwindSafe(async { handler(record).await }).catch_unwind())
+            .instrument(span.clone())
+            .await;
+        let result = match result {
+            Ok(Ok(result)) => result.map_err(Reason::of),
+            Ok(Err(_)) => Err(Reason::retry("record handler panicked")),
+            Err(_) => Err(Reason::retry("not finished by the invocation's deadline")),
+        };
+        self.settle(id, source, result).instrument(span).await
+    }
+
+    /// Turns a record's result into its outcome, dead-lettering rejections.
+    async fn settle(&self, id: &str, source: Source, result: Result<(), Reason>) -> RecordOutcome {
+        let reason = match result {
+            Ok(()) => return RecordOutcome::Succeeded,
+            Err(reason) => reason,
+        };
+        match reason.disposition {
+            Disposition::Retry => {
+                tracing::warn!(error = %reason.message, "record failed");
+                RecordOutcome::Failed(reason.message)
+            }
+            Disposition::Expected => {
+                tracing::info!(error = %reason.message, "record deferred");
+                RecordOutcome::Deferred(reason.message)
+            }
+            Disposition::Reject(rejection) => {
+                let Some(sink) = &self.dead_letters else {
+                    tracing::warn!(error = %reason.message, code = rejection.code, "record rejected; no dead-letter sink, so it is retried");
+                    return RecordOutcome::Failed(reason.message);
+                };
+                let code = rejection.code;
+                let letter = DeadLetter {
+                    source_message_id: id.to_owned(),
+                    body: source.body,
+                    message_group_id: source.group,
+                    first_seen_ms: source.first_seen_ms,
+                    reason: rejection,
+                };
+                match sink.send(&letter).await {
+                    Ok(()) => {
+                        tracing::warn!(error = %reason.message, code, "record rejected; sent to the dead-letter queue");
+                        RecordOutcome::DeadLettered(code)
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %reason.message, code, sink_error = %e, "record rejected, but the dead-letter queue refused it; retrying");
+                        RecordOutcome::Failed(reason.message)
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A failure's message and disposition, once the handler's type is gone.
+struct Reason {
+    message: String,
+    disposition: Disposition,
+}
+
+impl Reason {
+    fn of<E: RecordError>(e: E) -> Self {
+        Self {
+            message: e.to_string(),
+            disposition: e.disposition(),
+        }
+    }
+
+    fn retry(message: &str) -> Self {
+        Self {
+            message: message.to_owned(),
+            disposition: Disposition::Retry,
+        }
+    }
+}
+
+/// A record the batch handler gave no result for.
+struct Unanswered(&'static str);
+
+impl Display for Unanswered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// The FIFO path's error: the handler's, or a missing result.
+enum ResultOr<E> {
+    Handler(E),
+    Unanswered(Unanswered),
+}
+
+impl<E: Display> Display for ResultOr<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Handler(e) => e.fmt(f),
+            Self::Unanswered(u) => u.fmt(f),
+        }
+    }
+}
+
+impl<E: RecordError> RecordError for ResultOr<E> {
+    fn disposition(&self) -> Disposition {
+        match self {
+            Self::Handler(e) => e.disposition(),
+            Self::Unanswered(_) => Disposition::Retry,
+        }
     }
 }
 
@@ -377,7 +642,19 @@ fn checked(event: SqsEvent) -> Result<Vec<Indexed>, BatchError> {
     let mut records = Vec::with_capacity(event.records.len());
     for (index, record) in event.records.into_iter().enumerate() {
         match record.message_id.clone().filter(|id| !id.is_empty()) {
-            Some(id) => records.push((index, id, record)),
+            Some(id) => records.push(Indexed {
+                index,
+                id,
+                source: Source {
+                    body: record.body.clone().unwrap_or_default(),
+                    group: record.attributes.get("MessageGroupId").cloned(),
+                    first_seen_ms: record
+                        .attributes
+                        .get("ApproximateFirstReceiveTimestamp")
+                        .and_then(|t| t.parse().ok()),
+                },
+                record,
+            }),
             None => return Err(BatchError::MissingMessageId { index }),
         }
     }
@@ -390,34 +667,6 @@ fn is_fifo_record(record: &SqsMessage) -> bool {
         .as_deref()
         .is_some_and(|arn| arn.ends_with(".fifo"))
         || record.attributes.contains_key("MessageGroupId")
-}
-
-async fn run_one<F, Fut, E>(handler: &F, id: &str, record: SqsMessage) -> RecordOutcome
-where
-    F: Fn(SqsMessage) -> Fut,
-    Fut: Future<Output = Result<(), E>>,
-    E: Display,
-{
-    let span = tracing::info_span!("record", message_id = %id);
-    // A panic must cost one record, not the batch. The handler's state is not
-    // observed after a panic (the future is dropped), hence AssertUnwindSafe.
-    let result = AssertUnwindSafe(async { handler(record).await })
-        .catch_unwind()
-        .instrument(span.clone())
-        .await;
-    let _entered = span.enter();
-    match result {
-        Ok(Ok(())) => RecordOutcome::Succeeded,
-        Ok(Err(e)) => {
-            let message = e.to_string();
-            tracing::warn!(error = %message, "record failed");
-            RecordOutcome::Failed(message)
-        }
-        Err(_) => {
-            tracing::error!("record handler panicked");
-            RecordOutcome::Failed("record handler panicked".to_owned())
-        }
-    }
 }
 
 #[cfg(test)]
@@ -435,6 +684,10 @@ mod tests {
             r.event_source_arn = Some("arn:aws:sqs:us-east-1:123456789012:q.fifo".to_owned());
         }
         r
+    }
+
+    fn soon() -> Deadline {
+        Deadline::after(std::time::Duration::from_secs(30))
     }
 
     fn event(records: Vec<SqsMessage>) -> SqsEvent {
@@ -469,14 +722,17 @@ mod tests {
             record("2", "bad", None),
             record("3", "ok", None),
         ]);
-        let response = BatchProcessor::new().process(e, handler).await.unwrap();
+        let response = BatchProcessor::new()
+            .process(e, soon(), handler)
+            .await
+            .unwrap();
         assert_eq!(failures(&response), ["2"]);
     }
 
     #[tokio::test]
     async fn panicking_record_fails_alone() {
         let e = event(vec![record("1", "panic", None), record("2", "ok", None)]);
-        let report = BatchProcessor::new().run(e, handler).await.unwrap();
+        let report = BatchProcessor::new().run(e, soon(), handler).await.unwrap();
         assert_eq!(
             report.records,
             [
@@ -492,7 +748,10 @@ mod tests {
     #[tokio::test]
     async fn all_good_reports_an_empty_failure_list() {
         let e = event(vec![record("1", "ok", None), record("2", "ok", None)]);
-        let response = BatchProcessor::new().process(e, handler).await.unwrap();
+        let response = BatchProcessor::new()
+            .process(e, soon(), handler)
+            .await
+            .unwrap();
         assert!(response.batch_item_failures.is_empty());
         assert_eq!(
             serde_json::to_string(&response).unwrap(),
@@ -504,7 +763,7 @@ mod tests {
     async fn all_failed_errors_by_default_and_reports_on_request() {
         let e = || event(vec![record("1", "bad", None), record("2", "bad", None)]);
         let err = BatchProcessor::new()
-            .process(e(), handler)
+            .process(e(), soon(), handler)
             .await
             .unwrap_err();
         assert_eq!(
@@ -516,7 +775,7 @@ mod tests {
         );
         let response = BatchProcessor::new()
             .on_all_failed(AllFailed::Report)
-            .process(e(), handler)
+            .process(e(), soon(), handler)
             .await
             .unwrap();
         assert_eq!(failures(&response), ["1", "2"]);
@@ -530,7 +789,7 @@ mod tests {
             record("3", "ok", None),
         ]);
         let response = BatchProcessor::new()
-            .process_batch(e, |records| async move {
+            .process_batch(e, soon(), |records| async move {
                 records
                     .iter()
                     .map(|r| match r.body.as_deref() {
@@ -548,13 +807,31 @@ mod tests {
     async fn batch_handler_missing_results_and_panics_fail_records() {
         let e = || event(vec![record("1", "ok", None), record("2", "ok", None)]);
         let short = BatchProcessor::new()
-            .process_batch(e(), |_| async { vec![Ok::<(), String>(())] })
+            .process_batch(e(), soon(), |_| async { vec![Ok::<(), String>(())] })
             .await
             .unwrap();
         assert_eq!(failures(&short), ["2"]);
+        let fifo = || {
+            event(vec![
+                record("a1", "ok", Some("A")),
+                record("a2", "ok", Some("A")),
+            ])
+        };
+        let empty = BatchProcessor::new()
+            .on_all_failed(AllFailed::Report)
+            .process_batch(fifo(), soon(), |_| async {
+                Vec::<Result<(), String>>::new()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            failures(&empty),
+            ["a1", "a2"],
+            "FIFO: no result is a failure too"
+        );
         let panicked = BatchProcessor::new()
             .on_all_failed(AllFailed::Report)
-            .process_batch(e(), |_| async {
+            .process_batch(e(), soon(), |_| async {
                 panic!("boom");
                 #[allow(unreachable_code)]
                 Vec::<Result<(), String>>::new()
@@ -574,7 +851,7 @@ mod tests {
         ]);
         let calls = Mutex::new(Vec::new());
         let response = BatchProcessor::new()
-            .process_batch(e, |records| {
+            .process_batch(e, soon(), |records| {
                 calls.lock().unwrap().push(records.len());
                 async move {
                     records
@@ -601,7 +878,7 @@ mod tests {
     #[tokio::test]
     async fn empty_batch_succeeds() {
         let response = BatchProcessor::new()
-            .process(event(vec![]), handler)
+            .process(event(vec![]), soon(), handler)
             .await
             .unwrap();
         assert!(response.batch_item_failures.is_empty());
@@ -613,10 +890,14 @@ mod tests {
         anonymous.message_id = None;
         let ran = Mutex::new(0);
         let err = BatchProcessor::new()
-            .process(event(vec![record("1", "ok", None), anonymous]), |_| {
-                *ran.lock().unwrap() += 1;
-                async { Ok::<(), String>(()) }
-            })
+            .process(
+                event(vec![record("1", "ok", None), anonymous]),
+                soon(),
+                |_| {
+                    *ran.lock().unwrap() += 1;
+                    async { Ok::<(), String>(()) }
+                },
+            )
             .await
             .unwrap_err();
         assert_eq!(err, BatchError::MissingMessageId { index: 1 });
@@ -636,7 +917,7 @@ mod tests {
         let ran = Mutex::new(Vec::new());
         let report = BatchProcessor::new()
             .with_concurrency(NonZeroUsize::new(4).unwrap())
-            .run(e, |r| {
+            .run(e, soon(), |r| {
                 ran.lock().unwrap().push(r.message_id.clone().unwrap());
                 handler(r)
             })
@@ -659,7 +940,7 @@ mod tests {
         let e = event((0..8).map(|i| record(&i.to_string(), "ok", None)).collect());
         BatchProcessor::new()
             .with_concurrency(NonZeroUsize::new(3).unwrap())
-            .process(e, |_| async {
+            .process(e, soon(), |_| async {
                 {
                     let mut g = in_flight.lock().unwrap();
                     g.0 += 1;
@@ -673,5 +954,200 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(in_flight.into_inner().unwrap().1, 3);
+    }
+
+    /// Rejects bodies starting with "poison", defers "busy", fails "bad".
+    #[derive(Debug)]
+    enum Classified {
+        Poison,
+        Busy,
+        Bad,
+    }
+
+    impl Display for Classified {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{self:?}")
+        }
+    }
+
+    impl RecordError for Classified {
+        fn disposition(&self) -> Disposition {
+            match self {
+                Self::Poison => Disposition::Reject(Rejection {
+                    code: "InvalidFields",
+                    fields: vec!["email"],
+                }),
+                Self::Busy => Disposition::Expected,
+                Self::Bad => Disposition::Retry,
+            }
+        }
+    }
+
+    async fn classify(record: SqsMessage) -> Result<(), Classified> {
+        match record.body.as_deref() {
+            Some(b) if b.starts_with("poison") => Err(Classified::Poison),
+            Some(b) if b.starts_with("busy") => Err(Classified::Busy),
+            Some(b) if b.starts_with("bad") => Err(Classified::Bad),
+            _ => Ok(()),
+        }
+    }
+
+    /// Keeps dead letters; refuses them while `refuse` is set.
+    #[derive(Default)]
+    struct Sink {
+        letters: Mutex<Vec<DeadLetter>>,
+        refuse: std::sync::atomic::AtomicBool,
+    }
+
+    impl DeadLetterSink for Sink {
+        fn send<'a>(&'a self, letter: &'a DeadLetter) -> BoxFuture<'a, Result<(), String>> {
+            Box::pin(async move {
+                if self.refuse.load(std::sync::atomic::Ordering::SeqCst) {
+                    return Err("queue unavailable".to_owned());
+                }
+                self.letters.lock().unwrap().push(letter.clone());
+                Ok(())
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_record_that_can_never_succeed_is_dead_lettered_with_its_reason_and_handled() {
+        let sink = Arc::new(Sink::default());
+        let mut poison = record("2", "poison body", None);
+        poison.attributes.insert(
+            "ApproximateFirstReceiveTimestamp".into(),
+            "1700000000000".into(),
+        );
+        let e = event(vec![
+            record("1", "ok", None),
+            poison,
+            record("3", "bad", None),
+        ]);
+        let report = BatchProcessor::new()
+            .with_dead_letters(sink.clone())
+            .run(e, soon(), classify)
+            .await
+            .unwrap();
+        assert_eq!(
+            failures(&report.response()),
+            ["3"],
+            "only the transient failure is retried"
+        );
+        assert_eq!(
+            report.records[1].1,
+            RecordOutcome::DeadLettered("InvalidFields")
+        );
+        let letters = sink.letters.lock().unwrap().clone();
+        assert_eq!(
+            letters,
+            [DeadLetter {
+                source_message_id: "2".into(),
+                body: "poison body".into(),
+                message_group_id: None,
+                first_seen_ms: Some(1_700_000_000_000),
+                reason: Rejection {
+                    code: "InvalidFields",
+                    fields: vec!["email"]
+                },
+            }]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_rejected_record_stays_on_the_retry_path_when_the_dead_letter_queue_refuses_it() {
+        let sink = Arc::new(Sink::default());
+        sink.refuse.store(true, std::sync::atomic::Ordering::SeqCst);
+        let e = event(vec![record("1", "poison", None), record("2", "ok", None)]);
+        let response = BatchProcessor::new()
+            .with_dead_letters(sink.clone())
+            .process(e, soon(), classify)
+            .await
+            .unwrap();
+        assert_eq!(failures(&response), ["1"]);
+        assert!(sink.letters.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_batch_of_expected_retries_is_reported_but_is_not_an_invocation_error() {
+        let e = event(vec![record("1", "busy", None), record("2", "busy", None)]);
+        let response = BatchProcessor::new()
+            .process(e, soon(), classify)
+            .await
+            .unwrap();
+        assert_eq!(failures(&response), ["1", "2"]);
+        let e = event(vec![record("1", "busy", None), record("2", "bad", None)]);
+        let report = BatchProcessor::new()
+            .run(e, soon(), classify)
+            .await
+            .unwrap();
+        assert_eq!((report.deferred(), report.failed()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_dead_lettered_record_does_not_break_its_fifo_group() {
+        let sink = Arc::new(Sink::default());
+        let e = event(vec![
+            record("a1", "poison", Some("A")),
+            record("a2", "ok", Some("A")),
+        ]);
+        let report = BatchProcessor::new()
+            .with_dead_letters(sink.clone())
+            .run(e, soon(), classify)
+            .await
+            .unwrap();
+        assert!(failures(&report.response()).is_empty());
+        assert_eq!(
+            sink.letters.lock().unwrap()[0].message_group_id.as_deref(),
+            Some("A")
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn records_still_running_at_the_deadline_fail_alone_and_the_answer_comes_in_time() {
+        let e = event(vec![
+            record("fast", "ok", None),
+            record("slow", "hang", None),
+            record("fast2", "ok", None),
+        ]);
+        let started = tokio::time::Instant::now();
+        let report = BatchProcessor::new()
+            .with_concurrency(NonZeroUsize::new(3).unwrap())
+            .run(
+                e,
+                Deadline::after(std::time::Duration::from_secs(2)),
+                |r| async move {
+                    if r.body.as_deref() == Some("hang") {
+                        std::future::pending::<()>().await;
+                    }
+                    Ok::<(), String>(())
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(failures(&report.response()), ["slow"]);
+        assert_eq!(
+            report.records[1].1,
+            RecordOutcome::Failed("not finished by the invocation's deadline".into())
+        );
+        assert!(started.elapsed() <= std::time::Duration::from_secs(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_handler_past_the_deadline_fails_every_record_it_did_not_answer() {
+        let e = event(vec![record("1", "ok", None), record("2", "ok", None)]);
+        let response = BatchProcessor::new()
+            .on_all_failed(AllFailed::Report)
+            .process_batch(
+                e,
+                Deadline::after(std::time::Duration::from_secs(1)),
+                |_| async {
+                    std::future::pending::<()>().await;
+                    vec![Ok::<(), String>(())]
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(failures(&response), ["1", "2"]);
     }
 }

@@ -6,34 +6,54 @@
 //! producer retrying a send). [`Idempotency::once`] guards work with a
 //! record in a store (DynamoDB in production), keyed by a stable key the
 //! caller derives from the cause (not the message id), and follows the
-//! design of Powertools for AWS Lambda:
+//! design of Powertools for AWS Lambda, tightened where its lock can be lost:
 //!
-//! 1. **One conditional write takes the lock** — no read-then-write race:
-//!    the record is created `IN_PROGRESS` unless a live record exists
-//!    (`attribute_not_exists(id) OR expiration < :now OR (status =
-//!    IN_PROGRESS AND in_progress_expiration < :now_ms)`).
-//! 2. The lock's **in-progress expiry is the invocation's deadline**: a
+//! 1. **One conditional write takes the lock**, no read-then-write race:
+//!    the record is created `INPROGRESS` unless a live record exists
+//!    ([`is_free`]: none, or a `COMPLETED` one past its `expiration`, or an
+//!    `INPROGRESS` one past its `in_progress_expiration`). An in-progress
+//!    record is freed **only by its own deadline**, never by the time to
+//!    live of completed records.
+//! 2. The lock's in-progress expiry is the **invocation's deadline**: a
 //!    crashed or timed-out attempt cannot block retries beyond it (SQS makes
 //!    the message visible again only after the visibility timeout, which is
-//!    at least the function timeout).
-//! 3. On success the record becomes `COMPLETED` with a small result and a
-//!    time to live; a later duplicate **replays** that result without doing
-//!    the work again.
-//! 4. On failure the record is deleted, so the retry can run at once.
-//! 5. The record stores a **hash of the payload**: the same key with a
+//!    at least the function timeout). Its `expiration` (the table's TTL
+//!    attribute) is never earlier than that deadline, so DynamoDB's TTL
+//!    cannot delete a live lock; [`check_ttl`] refuses, at cold start, a time
+//!    to live that could not cover one invocation.
+//! 3. Every lock carries the **attempt** that took it (a random token).
+//!    Completing and releasing are conditional on it: a stale attempt whose
+//!    lock lapsed cannot overwrite or delete the lock a newer attempt holds.
+//! 4. On success the record becomes `COMPLETED` with a small result; a later
+//!    duplicate **replays** that result without doing the work again.
+//!    Completions that the store could not write are retried with backoff
+//!    until the deadline; one that is finally lost is returned (and logged
+//!    at `ERROR`), never silently dropped.
+//! 5. On failure, or when the work **panics**, the record is deleted (by its
+//!    owner only), so the retry can run at once.
+//! 6. The record stores a **hash of the payload**: the same key with a
 //!    different payload is an error ([`IdempotencyError::PayloadMismatch`]),
 //!    never a silent replay of someone else's result.
-//! 6. A concurrent duplicate that finds the record in progress fails
+//! 7. A concurrent duplicate that finds the record in progress fails
 //!    ([`IdempotencyError::InProgress`]); the batch reports it and SQS
 //!    retries it later, by which time it replays.
+//!
+//! Idempotency records are a replay window, not the memory of effects: a
+//! duplicate arriving after `expiration` runs the work again, so work whose
+//! effect must happen once *ever* records that fact durably with its own data
+//! (see the use cases).
 
+use futures::FutureExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::fmt::{Display, Write};
+use std::fmt::Display;
 use std::future::Future;
+use std::hash::{BuildHasher, Hasher};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 use thiserror::Error;
@@ -48,7 +68,7 @@ pub enum Status {
 }
 
 impl Status {
-    /// The stored name, as Powertools stores it.
+    /// The stored name, as Powertools stores it (`INPROGRESS`, `COMPLETED`).
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::InProgress => "INPROGRESS",
@@ -81,6 +101,9 @@ pub struct Record {
     pub payload_hash: String,
     /// The work's result as JSON (completed records only).
     pub result: Option<String>,
+    /// The attempt that took the lock (random token); completing and
+    /// releasing are conditional on it.
+    pub attempt: String,
 }
 
 /// A store failed (unreachable, throttled…). The work is not run.
@@ -97,32 +120,40 @@ pub enum Acquire {
     Existing(Record),
 }
 
+/// Why one completion was not written.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CompleteError {
+    /// The record is no longer this attempt's lock (it lapsed and another
+    /// attempt took it, or it is gone). Not retried.
+    #[error("the lock is no longer held by this attempt")]
+    LockLost,
+    /// The store did not write it (unreachable, throttled, unprocessed);
+    /// worth retrying.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// Where records live. DynamoDB in production (`eventline-aws`), memory in tests.
 pub trait IdempotencyStore: Send + Sync {
     /// Writes `record` (in progress) unless a live record with its id exists
-    /// at `now_ms`, in one conditional write; returns the live one otherwise.
+    /// at `now_ms` ([`is_free`]), in one conditional write; returns the live
+    /// one otherwise.
     fn acquire(
         &self,
         record: &Record,
         now_ms: u64,
     ) -> impl Future<Output = Result<Acquire, StoreError>> + Send;
-    /// Overwrites the record with its completed form.
-    fn complete(&self, record: &Record) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Deletes the record (the work failed; let a retry run).
-    fn release(&self, id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Overwrites several records with their completed forms; stores that
-    /// can write many items in one call override this.
+    /// Writes each record's completed form, each only if the stored record is
+    /// still in progress under the same `attempt`. One result per record, in
+    /// order; stores that can write many items per call do so.
     fn complete_all(
         &self,
         records: &[Record],
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        async move {
-            for record in records {
-                self.complete(record).await?;
-            }
-            Ok(())
-        }
-    }
+    ) -> impl Future<Output = Vec<Result<(), CompleteError>>> + Send;
+    /// Deletes the record if it is still in progress under `record.attempt`
+    /// (the work failed; let a retry run). A record held by another attempt,
+    /// or already gone, is left alone and is not an error.
+    fn release(&self, record: &Record) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// Why guarded work did not produce a result.
@@ -154,6 +185,43 @@ pub enum IdempotencyError<E> {
     /// The work itself failed (the record was released).
     #[error(transparent)]
     Work(E),
+}
+
+impl<E> IdempotencyError<E> {
+    /// The error without the work's own failure, for callers that keep
+    /// idempotency failures apart from work failures.
+    pub fn split(self) -> Result<IdempotencyError<Infallible>, E> {
+        match self {
+            Self::Work(e) => Err(e),
+            Self::InProgress { key } => Ok(IdempotencyError::InProgress { key }),
+            Self::PayloadMismatch { key } => Ok(IdempotencyError::PayloadMismatch { key }),
+            Self::Store(s) => Ok(IdempotencyError::Store(s)),
+            Self::CorruptResult { key, reason } => {
+                Ok(IdempotencyError::CorruptResult { key, reason })
+            }
+        }
+    }
+}
+
+impl Clone for IdempotencyError<Infallible> {
+    fn clone(&self) -> Self {
+        match self {
+            Self::InProgress { key } => Self::InProgress { key: key.clone() },
+            Self::PayloadMismatch { key } => Self::PayloadMismatch { key: key.clone() },
+            Self::Store(s) => Self::Store(s.clone()),
+            Self::CorruptResult { key, reason } => Self::CorruptResult {
+                key: key.clone(),
+                reason: reason.clone(),
+            },
+            Self::Work(never) => match *never {},
+        }
+    }
+}
+
+impl PartialEq for IdempotencyError<Infallible> {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_string() == other.to_string()
+    }
 }
 
 /// What [`Idempotency::once`] did.
@@ -195,11 +263,46 @@ pub fn payload_hash<'a>(parts: impl IntoIterator<Item = &'a str>) -> String {
         hasher.update((part.len() as u64).to_be_bytes());
         hasher.update(part.as_bytes());
     }
-    let mut hex = String::with_capacity(64);
-    for byte in hasher.finalize() {
-        let _ = write!(hex, "{byte:02x}");
+    format!("{:x}", hasher.finalize())
+}
+
+/// A time to live that cannot cover one invocation (see [`check_ttl`]).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error(
+    "IDEMPOTENCY_TTL_SECONDS ({ttl_seconds}) must be greater than FUNCTION_TIMEOUT_SECONDS \
+     ({timeout_seconds}): a shorter time to live lets a duplicate take a live lock"
+)]
+pub struct TtlTooShort {
+    /// The configured time to live.
+    pub ttl_seconds: u64,
+    /// The function's timeout.
+    pub timeout_seconds: u64,
+}
+
+/// Refuses a time to live that could not cover one invocation. Lambda does
+/// not tell a process its timeout, so the template passes it.
+pub fn check_ttl(expires_after: Duration, function_timeout: Duration) -> Result<(), TtlTooShort> {
+    if expires_after > function_timeout {
+        Ok(())
+    } else {
+        Err(TtlTooShort {
+            ttl_seconds: expires_after.as_secs(),
+            timeout_seconds: function_timeout.as_secs(),
+        })
     }
-    hex
+}
+
+/// How the completions of one [`Idempotency::complete_all`] call ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Completion {
+    /// Records marked completed.
+    pub completed: usize,
+    /// Ids whose lock another attempt holds now (their work ran; a
+    /// duplicate may run it again, so effects must be idempotent).
+    pub lost: Vec<String>,
+    /// Ids the store would not complete before the deadline (they stay in
+    /// progress until their deadline, then a retry re-runs idempotent steps).
+    pub failed: Vec<String>,
 }
 
 /// Runs work at most once per key. Build it once per cold start.
@@ -231,7 +334,8 @@ impl<S: IdempotencyStore> Idempotency<S> {
     }
 
     /// Runs `work` unless it already ran for `key` (with the same
-    /// `payload_hash`), in which case its stored result is returned.
+    /// `payload_hash`), in which case its stored result is returned. If the
+    /// work fails or panics the lock is released (a panic then resumes).
     pub async fn once<T, E, F, Fut>(
         &self,
         key: &str,
@@ -249,14 +353,18 @@ impl<S: IdempotencyStore> Idempotency<S> {
             Begin::Replayed(value) => return Ok(Run::Replayed(value)),
             Begin::Acquired(lock) => lock,
         };
-        match work().await {
-            Ok(value) => {
-                self.complete_all(vec![(lock, &value)]).await;
+        match AssertUnwindSafe(work()).catch_unwind().await {
+            Ok(Ok(value)) => {
+                self.complete_all(vec![(lock, &value)], window).await;
                 Ok(Run::Fresh(value))
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 self.release(lock).await;
                 Err(IdempotencyError::Work(e))
+            }
+            Err(panic) => {
+                self.release(lock).await;
+                std::panic::resume_unwind(panic)
             }
         }
     }
@@ -271,13 +379,17 @@ impl<S: IdempotencyStore> Idempotency<S> {
         payload_hash: String,
         window: Window,
     ) -> Result<Begin<T>, IdempotencyError<Infallible>> {
+        let in_progress_expiration = lock_until(window);
         let record = Record {
             id: format!("{}#{key}", self.scope),
             status: Status::InProgress,
-            expiration: (window.now_ms / 1000) + self.expires_after.as_secs(),
-            in_progress_expiration: lock_until(window),
+            // Never before the lock's own deadline, so TTL cannot delete a live lock.
+            expiration: (window.now_ms / 1000 + self.expires_after.as_secs())
+                .max(in_progress_expiration.div_ceil(1000) + 1),
+            in_progress_expiration,
             payload_hash,
             result: None,
+            attempt: attempt_token(),
         };
         match self.store.acquire(&record, window.now_ms).await? {
             Acquire::Acquired => Ok(Begin::Acquired(Lock { record })),
@@ -291,12 +403,19 @@ impl<S: IdempotencyStore> Idempotency<S> {
         }
     }
 
-    /// Marks locks completed with their results, in as few store calls as the
-    /// store allows. Failures are logged, not returned: the work is done, and
-    /// a lock that stays in progress lapses at its deadline, after which a
-    /// retry re-runs steps that are themselves idempotent.
-    pub async fn complete_all<T: Serialize>(&self, done: Vec<(Lock, &T)>) {
-        let records: Vec<Record> = done
+    /// Marks locks completed with their results, each only if this attempt
+    /// still holds it, in as few store calls as the store allows. Records the
+    /// store did not write are retried with exponential backoff until
+    /// `window`'s deadline; what is still not written is returned in
+    /// [`Completion::failed`] and logged at `ERROR` (the work is done; the
+    /// lock lapses at its deadline, and a retry then re-runs steps that are
+    /// idempotent themselves).
+    pub async fn complete_all<T: Serialize>(
+        &self,
+        done: Vec<(Lock, &T)>,
+        window: Window,
+    ) -> Completion {
+        let mut pending: Vec<Record> = done
             .into_iter()
             .map(|(lock, value)| {
                 let mut record = lock.record;
@@ -306,21 +425,66 @@ impl<S: IdempotencyStore> Idempotency<S> {
                 record
             })
             .collect();
-        if records.is_empty() {
-            return;
+        let mut completion = Completion::default();
+        // The budget is the time left before the deadline, measured from now
+        // on the monotonic clock (window times may come from a test clock).
+        let budget = Duration::from_millis(window.deadline_ms.saturating_sub(window.now_ms));
+        let started = tokio::time::Instant::now();
+        let mut backoff = COMPLETION_BACKOFF;
+        while !pending.is_empty() {
+            let results = self.store.complete_all(&pending).await;
+            let mut retry = Vec::new();
+            for (index, record) in pending.into_iter().enumerate() {
+                match results.get(index) {
+                    Some(Ok(())) => completion.completed += 1,
+                    Some(Err(CompleteError::LockLost)) => {
+                        tracing::warn!(id = %record.id, "idempotency lock was taken over before completion");
+                        completion.lost.push(record.id);
+                    }
+                    // A missing result is not a success: retry it.
+                    Some(Err(CompleteError::Store(_))) | None => retry.push(record),
+                }
+            }
+            pending = retry;
+            if pending.is_empty() || started.elapsed() + backoff >= budget {
+                break;
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(1));
         }
-        if let Err(e) = self.store.complete_all(&records).await {
-            tracing::warn!(records = records.len(), error = %e, "could not mark idempotency records completed");
+        if !pending.is_empty() {
+            tracing::error!(
+                records = pending.len(),
+                "idempotency completions lost: records stay in progress until their deadline"
+            );
+            if let Some(metrics) = &self.metrics {
+                metrics.add(
+                    "IdempotencyCompletionsLost",
+                    crate::metrics::Unit::Count,
+                    pending.len() as f64,
+                );
+            }
+            completion.failed = pending.into_iter().map(|r| r.id).collect();
         }
+        completion
     }
 
-    /// Gives a lock up after failed work, so a retry can run at once.
+    /// Gives a lock up after failed work, so a retry can run at once. Only
+    /// this attempt's lock is deleted.
     pub async fn release(&self, lock: Lock) {
-        if let Err(e) = self.store.release(&lock.record.id).await {
+        if let Err(e) = self.store.release(&lock.record).await {
             tracing::warn!(id = %lock.record.id, error = %e, "could not release idempotency record");
         }
     }
+
+    /// Releases many locks at once.
+    pub async fn release_all(&self, locks: Vec<Lock>) {
+        futures::future::join_all(locks.into_iter().map(|lock| self.release(lock))).await;
+    }
 }
+
+/// First wait before retrying completions the store did not write.
+const COMPLETION_BACKOFF: Duration = Duration::from_millis(50);
 
 /// How long a lock lives when the invocation's deadline is unknown or
 /// already past: Lambda always passes a real deadline, but local emulators
@@ -336,11 +500,38 @@ fn lock_until(window: Window) -> u64 {
     }
 }
 
+/// A token no other attempt has: a per-process random seed (std's hasher
+/// keys are random per process), the time and a counter.
+fn attempt_token() -> String {
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let seed = *SEED.get_or_init(|| {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        h.finish()
+    });
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    format!(
+        "{seed:016x}-{nanos:x}-{}",
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
 /// A held idempotency lock (see [`Idempotency::begin`]).
 #[derive(Debug)]
 #[must_use = "complete or release the lock"]
 pub struct Lock {
     record: Record,
+}
+
+impl Lock {
+    /// The record this lock wrote.
+    pub fn record(&self) -> &Record {
+        &self.record
+    }
 }
 
 /// What [`Idempotency::begin`] found.
@@ -391,15 +582,23 @@ fn replay<T: DeserializeOwned, E>(
     }
 }
 
-/// The lock condition, shared by every store: may `record` be (re)written at `now_ms`?
+/// The lock condition, shared by every store: may a new lock be written over
+/// `existing` at `now_ms`? A completed record frees at its `expiration`; an
+/// in-progress one only at its own `in_progress_expiration`.
 pub fn is_free(existing: Option<&Record>, now_ms: u64) -> bool {
     match existing {
         None => true,
-        Some(r) => {
-            r.expiration < now_ms / 1000
-                || (r.status == Status::InProgress && r.in_progress_expiration < now_ms)
-        }
+        Some(r) => match r.status {
+            Status::Completed => r.expiration < now_ms / 1000,
+            Status::InProgress => r.in_progress_expiration < now_ms,
+        },
     }
+}
+
+/// Whether `stored` is still the lock `ours` took (the completion and
+/// release condition, shared by every store).
+pub fn is_held_by(stored: Option<&Record>, ours: &Record) -> bool {
+    stored.is_some_and(|r| r.status == Status::InProgress && r.attempt == ours.attempt)
 }
 
 /// An [`IdempotencyStore`] in memory, for tests and examples.
@@ -412,6 +611,11 @@ impl MemoryStore {
     /// The record with `id`, if any.
     pub fn get(&self, id: &str) -> Option<Record> {
         self.lock().get(id).cloned()
+    }
+
+    /// Removes the record with `id`, as DynamoDB's TTL would once it expired.
+    pub fn expire(&self, id: &str) {
+        self.lock().remove(id);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Record>> {
@@ -432,13 +636,26 @@ impl IdempotencyStore for MemoryStore {
         ))
     }
 
-    async fn complete(&self, record: &Record) -> Result<(), StoreError> {
-        self.lock().insert(record.id.clone(), record.clone());
-        Ok(())
+    async fn complete_all(&self, records: &[Record]) -> Vec<Result<(), CompleteError>> {
+        let mut stored = self.lock();
+        records
+            .iter()
+            .map(|record| {
+                if is_held_by(stored.get(&record.id), record) {
+                    stored.insert(record.id.clone(), record.clone());
+                    Ok(())
+                } else {
+                    Err(CompleteError::LockLost)
+                }
+            })
+            .collect()
     }
 
-    async fn release(&self, id: &str) -> Result<(), StoreError> {
-        self.lock().remove(id);
+    async fn release(&self, record: &Record) -> Result<(), StoreError> {
+        let mut stored = self.lock();
+        if is_held_by(stored.get(&record.id), record) {
+            stored.remove(&record.id);
+        }
         Ok(())
     }
 }
@@ -451,17 +668,14 @@ impl<T: IdempotencyStore> IdempotencyStore for std::sync::Arc<T> {
     ) -> impl Future<Output = Result<Acquire, StoreError>> + Send {
         (**self).acquire(record, now_ms)
     }
-    fn complete(&self, record: &Record) -> impl Future<Output = Result<(), StoreError>> + Send {
-        (**self).complete(record)
-    }
-    fn release(&self, id: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
-        (**self).release(id)
-    }
     fn complete_all(
         &self,
         records: &[Record],
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+    ) -> impl Future<Output = Vec<Result<(), CompleteError>>> + Send {
         (**self).complete_all(records)
+    }
+    fn release(&self, record: &Record) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).release(record)
     }
 }
 
@@ -538,6 +752,7 @@ mod tests {
             in_progress_expiration: 4_000,
             payload_hash: payload_hash(["a"]),
             result: None,
+            attempt: "crashed".into(),
         };
         assert_eq!(
             store.acquire(&crashed, 1_000).await.unwrap(),
@@ -639,6 +854,160 @@ mod tests {
             .unwrap_err();
         assert!(matches!(busy, IdempotencyError::InProgress { .. }));
         idem.release(lock).await;
+    }
+
+    fn acquired(begin: Begin<u32>) -> Lock {
+        match begin {
+            Begin::Acquired(lock) => lock,
+            Begin::Replayed(_) => panic!("nothing to replay"),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_in_progress_lock_is_freed_only_by_its_own_deadline_not_by_the_ttl() {
+        // A 5 s time to live with a 10 s invocation: the lock's expiration must
+        // still cover the deadline, and a duplicate after 5 s must not get in.
+        let store = Arc::new(MemoryStore::default());
+        let idem = Idempotency::new(store.clone(), "fn", Duration::from_secs(5));
+        let window = Window {
+            now_ms: 1_000,
+            deadline_ms: 11_000,
+        };
+        let _live = acquired(idem.begin("k", payload_hash(["a"]), window).await.unwrap());
+        assert!(store.get("fn#k").unwrap().expiration * 1000 > 11_000);
+        let duplicate = idem
+            .begin::<u32>("k", payload_hash(["a"]), at(7_000))
+            .await
+            .unwrap_err();
+        assert!(matches!(duplicate, IdempotencyError::InProgress { .. }));
+        let after_deadline = idem
+            .begin::<u32>("k", payload_hash(["a"]), at(11_001))
+            .await;
+        assert!(matches!(after_deadline, Ok(Begin::Acquired(_))));
+    }
+
+    #[tokio::test]
+    async fn a_stale_attempt_can_neither_release_nor_complete_a_newer_lock() {
+        let (store, idem) = guard();
+        let stale = acquired(
+            idem.begin("k", payload_hash(["a"]), at(1_000))
+                .await
+                .unwrap(),
+        );
+        // The stale attempt's deadline (4_000) passes; a retry takes the lock.
+        let fresh = acquired(
+            idem.begin("k", payload_hash(["a"]), at(5_000))
+                .await
+                .unwrap(),
+        );
+        let fresh_attempt = fresh.record().attempt.clone();
+        let stale_again = acquired(
+            idem.begin("other", payload_hash(["a"]), at(5_000))
+                .await
+                .unwrap(),
+        );
+        idem.release(stale).await;
+        assert_eq!(
+            store.get("fn#k").unwrap().attempt,
+            fresh_attempt,
+            "release kept the live lock"
+        );
+        let stale = Lock {
+            record: Record {
+                id: "fn#k".into(),
+                attempt: "stale".into(),
+                ..stale_again.record().clone()
+            },
+        };
+        let completion = idem.complete_all(vec![(stale, &1u32)], at(5_001)).await;
+        assert_eq!(completion.lost, ["fn#k"]);
+        let record = store.get("fn#k").unwrap();
+        assert_eq!(
+            (record.status, record.attempt),
+            (Status::InProgress, fresh_attempt)
+        );
+        let completion = idem.complete_all(vec![(fresh, &2u32)], at(5_002)).await;
+        assert_eq!(completion.completed, 1);
+        idem.release(stale_again).await;
+    }
+
+    #[tokio::test]
+    async fn a_panicking_work_releases_its_lock() {
+        let (store, idem) = guard();
+        let panicked = AssertUnwindSafe(idem.once("k", payload_hash(["a"]), at(1_000), || async {
+            if store.get("fn#k").is_some() {
+                panic!("boom");
+            }
+            Ok::<u32, String>(1)
+        }))
+        .catch_unwind()
+        .await;
+        assert!(panicked.is_err(), "the panic reaches the caller");
+        assert_eq!(store.get("fn#k"), None, "and the lock is gone");
+    }
+
+    /// Fails the first `n` completions of each call with a store error.
+    struct Flaky {
+        inner: MemoryStore,
+        failures: AtomicU32,
+    }
+
+    impl IdempotencyStore for Flaky {
+        async fn acquire(&self, record: &Record, now_ms: u64) -> Result<Acquire, StoreError> {
+            self.inner.acquire(record, now_ms).await
+        }
+        async fn complete_all(&self, records: &[Record]) -> Vec<Result<(), CompleteError>> {
+            if self.failures.load(Ordering::SeqCst) > 0 {
+                self.failures.fetch_sub(1, Ordering::SeqCst);
+                return vec![Err(CompleteError::Store(StoreError("throttled".into())))];
+            }
+            self.inner.complete_all(records).await
+        }
+        async fn release(&self, record: &Record) -> Result<(), StoreError> {
+            self.inner.release(record).await
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn unwritten_completions_are_retried_with_backoff_and_a_final_loss_is_reported() {
+        let flaky = Arc::new(Flaky {
+            inner: MemoryStore::default(),
+            failures: AtomicU32::new(2),
+        });
+        let idem = Idempotency::new(flaky.clone(), "fn", HOUR);
+        let lock = acquired(idem.begin("k", payload_hash(["a"]), at(0)).await.unwrap());
+        let completion = idem.complete_all(vec![(lock, &1u32)], at(0)).await;
+        assert_eq!(
+            flaky.failures.load(Ordering::SeqCst),
+            0,
+            "both faults fired"
+        );
+        assert_eq!(completion.completed, 1, "the third try wrote it");
+
+        flaky.failures.store(1_000, Ordering::SeqCst);
+        let lock = acquired(idem.begin("j", payload_hash(["a"]), at(0)).await.unwrap());
+        let completion = idem.complete_all(vec![(lock, &1u32)], at(0)).await;
+        assert!(flaky.failures.load(Ordering::SeqCst) < 1_000);
+        assert_eq!(
+            completion.failed,
+            ["fn#j"],
+            "lost at the deadline, and said so"
+        );
+        assert_eq!(flaky.inner.get("fn#j").unwrap().status, Status::InProgress);
+    }
+
+    #[test]
+    fn a_ttl_that_cannot_cover_an_invocation_is_refused() {
+        let ten = Duration::from_secs(10);
+        assert!(check_ttl(Duration::from_secs(3600), ten).is_ok());
+        let err = check_ttl(Duration::from_secs(5), ten).unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "IDEMPOTENCY_TTL_SECONDS (5) must be greater than FUNCTION_TIMEOUT_SECONDS (10)"
+            ),
+            "{err}"
+        );
+        assert!(check_ttl(Duration::ZERO, ten).is_err());
     }
 
     #[test]

@@ -19,6 +19,7 @@
 #![warn(missing_docs)]
 
 pub mod batch;
+pub mod deadline;
 pub mod env;
 pub mod eventbridge;
 pub mod idempotency;

@@ -277,14 +277,22 @@ impl Metrics {
         self.add(name, Unit::Count, 1.0);
     }
 
-    /// Adds `RecordsProcessed` (records that succeeded) and `RecordsFailed`
-    /// (records that failed or were skipped, i.e. will be retried).
+    /// Adds `RecordsProcessed` (records that succeeded), `RecordsFailed`
+    /// (records that failed or were skipped, i.e. will be retried),
+    /// `RecordsDeferred` (expected retries, e.g. in-progress duplicates) and
+    /// `RecordsDeadLettered` (sent to the DLQ as never able to succeed).
     pub fn record_batch(&self, report: &BatchReport) {
         self.add("RecordsProcessed", Unit::Count, report.succeeded() as f64);
         self.add(
             "RecordsFailed",
             Unit::Count,
             (report.failed() + report.skipped()) as f64,
+        );
+        self.add("RecordsDeferred", Unit::Count, report.deferred() as f64);
+        self.add(
+            "RecordsDeadLettered",
+            Unit::Count,
+            report.dead_lettered() as f64,
         );
     }
 
