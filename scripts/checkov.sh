@@ -8,8 +8,8 @@
 #   1. template.yaml itself: checkov reads SAM resources (AWS::Serverless::Function + Globals).
 #   2. The CloudFormation that SAM translates it to, as AWS would receive it (not the moto-rewritten
 #      copy of scripts/provision.py): it adds what only exists after the transform, i.e. the
-#      generated roles of welcome-email/profile-creator, Lambda permissions, event source mappings,
-#      rules and EventInvokeConfigs. Written to .local/checkov/template.translated.json.
+#      Lambda permissions, event source mappings, rules and EventInvokeConfigs. Written to
+#      .local/checkov/template.translated.json.
 # checkov's `serverless` framework is for serverless.yml (Serverless Framework) and finds nothing
 # in a SAM template.
 #
