@@ -7,8 +7,9 @@
 //! SQS mapping the whole batch stays on the queue and comes back after the
 //! visibility timeout, its receive counted; for an asynchronous invoke it
 //! is a failed attempt, retried, then sent to `OnFailure`. Lambda does not
-//! count the init phase against the timeout, so a runner may allow a first
-//! ("cold") invocation extra time ([`Runner::with_cold_start_allowance`]).
+//! count the init phase (up to 10 s) against the timeout, so a function's
+//! invocations get that much more until it has answered once
+//! ([`Runner::with_cold_start_allowance`] changes it).
 
 use crate::invoke::{Invocation, Invoke, InvokeError};
 use crate::manifest::{AsyncInvoke, EventSource, Manifest, SqsSource};
@@ -103,6 +104,9 @@ impl<I: Invoke> Shared<I> {
     }
 }
 
+/// How long Lambda lets a function initialise, outside its timeout.
+const LAMBDA_INIT_LIMIT: Duration = Duration::from_secs(10);
+
 /// Lambda's default function timeout, for a function the manifest gives none.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -172,7 +176,7 @@ impl<I: Invoke> Runner<I> {
                         )
                     })
                     .collect(),
-                cold_start_allowance: Duration::ZERO,
+                cold_start_allowance: LAMBDA_INIT_LIMIT,
                 warm: Mutex::new(HashSet::new()),
             }),
             manifest,
@@ -190,9 +194,10 @@ impl<I: Invoke> Runner<I> {
     }
 
     /// Gives each function's invocations, until it has answered once, this
-    /// much time beyond its timeout: Lambda does not count the init phase,
-    /// and under `cargo lambda watch` the first invocation also starts (or
-    /// builds) the binary. Call before running.
+    /// much time beyond its timeout (default 10 s, Lambda's init limit):
+    /// Lambda does not count the init phase, and under `cargo lambda watch`
+    /// the first invocation also starts (or builds) the binary. In-process
+    /// functions have no init phase: give them zero. Call before running.
     pub fn with_cold_start_allowance(mut self, allowance: Duration) -> Self {
         if let Some(shared) = Arc::get_mut(&mut self.shared) {
             shared.cold_start_allowance = allowance;
@@ -733,7 +738,8 @@ mod tests {
                 .region(aws_sdk_sqs::config::Region::new("us-east-1"))
                 .build(),
         );
-        let mut runner = Runner::new(manifest, sqs, invoker, false);
+        let mut runner =
+            Runner::new(manifest, sqs, invoker, false).with_cold_start_allowance(Duration::ZERO);
         let shared = Arc::get_mut(&mut runner.shared).unwrap();
         shared.timeouts.insert("f".to_owned(), timeout);
         runner
