@@ -1,8 +1,18 @@
 //! Email rendering: plain text plus HTML for every message the pipeline sends.
 //!
-//! Every user-supplied value is HTML-escaped in the HTML part, and header
-//! values (subject) never contain user input, so no input can inject markup
-//! or headers.
+//! The only user-supplied value in a message is the display name, and it can
+//! forge nothing:
+//! - header values (subject) never contain user input, so no header injection;
+//! - [`DisplayName`] refuses control characters, line breaks, bidi controls
+//!   and invisible characters, so the name is one visible line;
+//! - the name cannot carry a link: mail clients turn `https://…`, `www.…`,
+//!   `evil.example` and `a@evil.example` into links in plain text (and many
+//!   in HTML text too), so in both parts a space follows every `.`, `:` and
+//!   `@` of the name that is not already followed by whitespace
+//!   (`evil. example`, `https: //`). This is done at rendering, not by
+//!   refusing names at signup, because real names contain dots (`J.R.R.
+//!   Tolkien`, `St.John`), and it costs them at most a space;
+//! - the HTML part escapes the name, so it cannot inject markup.
 
 use crate::{DisplayName, EmailAddress, Notification, NotificationKind, User, UserCreated};
 use serde::Serialize;
@@ -44,13 +54,38 @@ fn push_escaped(out: &mut String, text: &str) {
     }
 }
 
+/// Characters after which a linkifier continues a link (host labels,
+/// schemes, mail addresses), with their full-width and ideographic forms,
+/// which IDNA maps to the same.
+fn continues_a_link(c: char) -> bool {
+    matches!(
+        c,
+        '.' | ':' | '@' | '\u{3002}' | '\u{FF0E}' | '\u{FF61}' | '\u{FF1A}' | '\u{FF20}'
+    )
+}
+
+/// `name` as shown in a message: a space after every link-continuing
+/// character not already followed by whitespace, so no part of it forms a
+/// link (see the module doc).
+fn inert_name(name: &DisplayName) -> String {
+    let mut out = String::with_capacity(name.as_str().len() + 8);
+    let mut chars = name.as_str().chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if continues_a_link(c) && chars.peek().is_some_and(|next| !next.is_whitespace()) {
+            out.push(' ');
+        }
+    }
+    out
+}
+
 /// Wraps `paragraphs` in a minimal HTML document, greeting `name` (escaped).
-fn html_document(subject: &str, name: &DisplayName, paragraphs: &[&str]) -> String {
-    let mut html = String::with_capacity(256 + name.as_str().len());
+fn html_document(subject: &str, name: &str, paragraphs: &[&str]) -> String {
+    let mut html = String::with_capacity(256 + name.len());
     html.push_str("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>");
     push_escaped(&mut html, subject);
     html.push_str("</title></head><body><p>Hello ");
-    push_escaped(&mut html, name.as_str());
+    push_escaped(&mut html, name);
     html.push_str(",</p>");
     for p in paragraphs {
         html.push_str("<p>");
@@ -61,8 +96,8 @@ fn html_document(subject: &str, name: &DisplayName, paragraphs: &[&str]) -> Stri
     html
 }
 
-fn text_document(name: &DisplayName, paragraphs: &[&str]) -> String {
-    let mut text = format!("Hello {name},\n", name = name.as_str());
+fn text_document(name: &str, paragraphs: &[&str]) -> String {
+    let mut text = format!("Hello {name},\n");
     for p in paragraphs {
         // Writing to a String cannot fail.
         let _ = write!(text, "\n{p}\n");
@@ -77,12 +112,13 @@ fn render(
     subject: &str,
     paragraphs: &[&str],
 ) -> OutgoingEmail {
+    let name = inert_name(name);
     OutgoingEmail {
         message_id,
         to: to.clone(),
         subject: subject.to_owned(),
-        text: text_document(name, paragraphs),
-        html: html_document(subject, name, paragraphs),
+        text: text_document(&name, paragraphs),
+        html: html_document(subject, &name, paragraphs),
     }
 }
 
@@ -166,5 +202,90 @@ mod tests {
         assert_eq!(email.subject, "Your eventline account was created");
         assert!(email.text.contains("Hello 山田太郎,"));
         assert!(email.html.contains("<p>Hello 山田太郎,</p>"));
+    }
+
+    /// What a linkifier would find in `text`: a scheme, or a `label.label`
+    /// host (`www.x`, `evil.example`, ASCII or with IDNA dots), or `a@b`.
+    fn has_link(text: &str) -> bool {
+        let lower = text.to_lowercase();
+        if lower.contains("://") {
+            return true;
+        }
+        let chars: Vec<char> = lower.chars().collect();
+        chars.windows(3).any(|w| {
+            w[0].is_alphanumeric()
+                && continues_a_link(w[1])
+                && w[1] != ':'
+                && w[2].is_alphanumeric()
+        })
+    }
+
+    #[test]
+    fn text_part_cannot_carry_a_link_from_the_name() {
+        for name in [
+            "Ada https://evil.example/login",
+            "www.evil.example",
+            "evil.example",
+            "Call support at help@evil.example",
+            "evil\u{3002}example",
+            "EVIL．EXAMPLE",
+            "1.2.3.4",
+            "x:y@z",
+        ] {
+            assert!(has_link(name), "the check itself sees a link in {name:?}");
+            let u = user(name);
+            for email in [
+                welcome(&UserCreated::from_user(&u)),
+                notification(
+                    &Notification::new(u.id.clone(), NotificationKind::SignupConfirmation),
+                    &u,
+                ),
+            ] {
+                let greeting = email.text.lines().next().unwrap_or_default();
+                assert!(!has_link(greeting), "{greeting:?}");
+                assert!(!has_link(&email.html), "{}", email.html);
+            }
+        }
+        let email = welcome(&UserCreated::from_user(&user("Ada https://evil.example")));
+        assert!(
+            email
+                .text
+                .starts_with("Hello Ada https: //evil. example,\n"),
+            "{}",
+            email.text
+        );
+    }
+
+    #[test]
+    fn ordinary_names_are_shown_as_given_or_with_a_space_after_dots() {
+        for (name, shown) in [
+            ("Ada Lovelace", "Ada Lovelace"),
+            ("J. R. R. Tolkien", "J. R. R. Tolkien"),
+            ("J.R.R. Tolkien", "J. R. R. Tolkien"),
+            ("Zoë", "Zoë"),
+        ] {
+            let email = welcome(&UserCreated::from_user(&user(name)));
+            assert!(
+                email.text.starts_with(&format!("Hello {shown},\n")),
+                "{}",
+                email.text
+            );
+        }
+    }
+
+    #[test]
+    fn the_name_is_one_line_in_the_text_part() {
+        let email = welcome(&UserCreated::from_user(&user("Ada")));
+        assert_eq!(email.text.lines().next(), Some("Hello Ada,"));
+        // Names that could add lines never become a user (see DisplayName);
+        // a stored one is cleaned when read back.
+        let stored = DisplayName::from_stored("Ada\r\nVisit evil.example");
+        let mut u = user("Ada");
+        u.name = stored;
+        let email = welcome(&UserCreated::from_user(&u));
+        assert_eq!(
+            email.text.lines().next(),
+            Some("Hello Ada  Visit evil. example,")
+        );
     }
 }

@@ -3,10 +3,9 @@
 //! Body schema on the NotificationQueue:
 //! `{"notification_id": "signup_confirmation.u-123", "user_id": "u-123", "kind": "signup_confirmation"}`
 
-use crate::error::{from_json, required, FieldError, ParseError};
+use crate::error::{object_from_json, FieldError, Fields, ParseError};
 use crate::UserId;
-use serde::{Deserialize, Serialize};
-use std::borrow::Cow;
+use serde::Serialize;
 use std::fmt;
 
 /// What to tell the user. New kinds get a variant and a template in [`crate::email`].
@@ -52,16 +51,6 @@ pub struct Notification {
     pub kind: NotificationKind,
 }
 
-#[derive(Deserialize)]
-struct RawNotification<'a> {
-    #[serde(borrow)]
-    notification_id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    user_id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    kind: Option<Cow<'a, str>>,
-}
-
 impl Notification {
     /// The notification of `kind` for `user_id`.
     pub fn new(user_id: UserId, kind: NotificationKind) -> Self {
@@ -75,10 +64,14 @@ impl Notification {
     /// Parses a NotificationQueue message body. The id must be the one
     /// [`Notification::new`] derives, so a tampered or stale id cannot slip in.
     pub fn parse(body: &str) -> Result<Self, ParseError> {
-        let raw: RawNotification<'_> = from_json(body, "a notification")?;
-        let id = required(raw.notification_id, "notification_id")?;
-        let user_id = UserId::parse(&required(raw.user_id, "user_id")?)?;
-        let kind = NotificationKind::parse(&required(raw.kind, "kind")?)?;
+        let object = object_from_json(body, "a notification")?;
+        let mut fields = Fields::of_text(&object);
+        let id = fields.text("notification_id");
+        let user_id = fields.parse("user_id", UserId::parse);
+        let kind = fields.parse("kind", NotificationKind::parse);
+        let (Some(id), Some(user_id), Some(kind)) = (id, user_id, kind) else {
+            return Err(fields.into_error());
+        };
         let notification = Self::new(user_id, kind);
         if notification.notification_id != id {
             return Err(
@@ -127,6 +120,9 @@ mod tests {
             ),
             "notification_id: does not match kind and user_id"
         );
-        assert_eq!(err(r#"{"user_id":"u1"}"#), "notification_id: is required");
+        assert_eq!(
+            err(r#"{"user_id":"u1"}"#),
+            "notification_id: is required; kind: is required"
+        );
     }
 }

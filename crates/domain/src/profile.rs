@@ -5,6 +5,10 @@
 //! `{"user_id": "u-123", "display_name": "Ada Lovelace", "bio": "",
 //!   "avatar_url": null, "locale": "en", "marketing_opt_in": false,
 //!   "created_at": "2026-11-27T09:24:26.123Z"}`
+//!
+//! The table item also records `document_written`: the fact that the
+//! document went to the bucket, so a duplicate event of any age writes
+//! nothing (the document itself does not carry that flag).
 
 use crate::{DisplayName, Timestamp, UserCreated, UserId};
 use serde::Serialize;
@@ -26,6 +30,10 @@ pub struct Profile {
     pub marketing_opt_in: bool,
     /// Equal to the user's `created_at`, so a re-created profile is identical.
     pub created_at: Timestamp,
+    /// Whether the document was written to the bucket (durable fact of the
+    /// effect). Not part of the document; ignored by [`Profile::is_default_for`].
+    #[serde(skip)]
+    pub document_written: bool,
 }
 
 impl Profile {
@@ -45,7 +53,36 @@ impl Profile {
             locale: "en".to_owned(),
             marketing_opt_in: false,
             created_at: event.created_at,
+            document_written: false,
         }
+    }
+
+    /// Whether this (stored) profile still has exactly the content
+    /// [`Profile::default_for`] gives `event`, i.e. the user has not edited
+    /// it. `document_written` is not content and is ignored.
+    pub fn is_default_for(&self, event: &UserCreated) -> bool {
+        self.same_content(&Self::default_for(event))
+    }
+
+    /// Equality of everything the user sees, ignoring `document_written`.
+    pub fn same_content(&self, other: &Profile) -> bool {
+        let Self {
+            user_id,
+            display_name,
+            bio,
+            avatar_url,
+            locale,
+            marketing_opt_in,
+            created_at,
+            document_written: _,
+        } = self;
+        *user_id == other.user_id
+            && *display_name == other.display_name
+            && *bio == other.bio
+            && *avatar_url == other.avatar_url
+            && *locale == other.locale
+            && *marketing_opt_in == other.marketing_opt_in
+            && *created_at == other.created_at
     }
 
     /// The JSON document for the bucket.
@@ -73,6 +110,22 @@ mod tests {
             json,
             serde_json::json!({"user_id":"u1","display_name":"山田","bio":"","avatar_url":null,
                 "locale":"en","marketing_opt_in":false,"created_at":"1970-01-01T00:00:00.005Z"})
+        );
+        assert!(!profile.document_written);
+    }
+
+    #[test]
+    fn the_written_flag_is_not_content() {
+        let s = Signup::parse(r#"{"user_id":"u1","email":"a@b.io","name":"Ada"}"#).unwrap();
+        let event = UserCreated::from_user(&User::from_signup(s, Timestamp::from_unix_millis(5)));
+        let mut stored = Profile::default_for(&event);
+        stored.document_written = true;
+        assert!(stored.is_default_for(&event));
+        assert_eq!(stored.to_json(), Profile::default_for(&event).to_json());
+        stored.bio = "Mathematician".to_owned();
+        assert!(
+            !stored.is_default_for(&event),
+            "an edited profile is not the default"
         );
     }
 }

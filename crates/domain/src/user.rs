@@ -1,4 +1,4 @@
-//! A registered user and the rule for signups that arrive more than once.
+//! A registered user and the rules for signups that arrive more than once.
 
 use crate::{DisplayName, EmailAddress, Signup, Timestamp, UserId};
 use thiserror::Error;
@@ -14,6 +14,11 @@ pub struct User {
     pub name: DisplayName,
     /// When the user was first stored. A re-delivered signup keeps the original.
     pub created_at: Timestamp,
+    /// When the user's confirmation notification was enqueued and its
+    /// `User Created` event published, recorded on the user itself so the
+    /// fact outlives every idempotency window. `None` while that has not
+    /// happened (a new user, or one stored by an attempt that died before).
+    pub announced_at: Option<Timestamp>,
 }
 
 /// A signup whose id is already taken by a different person.
@@ -29,7 +34,16 @@ impl User {
             email: signup.email,
             name: signup.name,
             created_at: now,
+            announced_at: None,
         }
+    }
+
+    /// Whether the user's effects (confirmation notification, `User Created`)
+    /// already happened. A duplicate signup of any age for an announced user
+    /// must cause no effect; for a stored but unannounced user the effects
+    /// are still owed and a duplicate completes them.
+    pub fn is_announced(&self) -> bool {
+        self.announced_at.is_some()
     }
 
     /// Decides what a new `candidate` means when `self` is already stored under its id.
@@ -38,6 +52,8 @@ impl User {
     /// arriving again is a replay and succeeds (the stored user, with its
     /// original `created_at`, stays the truth). A *different* signup for a
     /// taken id is a conflict: it must not overwrite someone else's account.
+    /// Only the signup's own fields count: `created_at` and `announced_at`
+    /// describe the stored user's history, not the request.
     pub fn reconcile(&self, candidate: &User) -> Result<(), UserConflict> {
         if self.id == candidate.id && self.email == candidate.email && self.name == candidate.name {
             Ok(())
@@ -75,6 +91,20 @@ mod tests {
         assert_eq!(
             stored.reconcile(&user("a@b.io", "Grace", 1)),
             Err(UserConflict)
+        );
+    }
+
+    #[test]
+    fn a_new_user_is_not_announced_until_recorded() {
+        let mut stored = user("a@b.io", "Ada", 1);
+        assert_eq!(stored.announced_at, None);
+        assert!(!stored.is_announced());
+        stored.announced_at = Some(Timestamp::from_unix_millis(2));
+        assert!(stored.is_announced());
+        assert_eq!(
+            stored.reconcile(&user("a@b.io", "Ada", 9)),
+            Ok(()),
+            "a replay of an announced user is still a replay"
         );
     }
 }
