@@ -20,7 +20,7 @@ pub mod time;
 pub mod user;
 
 pub use email::OutgoingEmail;
-pub use error::{FieldError, ParseError};
+pub use error::{FieldError, FieldErrors, ParseError};
 pub use event::UserCreated;
 pub use notification::{Notification, NotificationKind};
 pub use profile::Profile;
