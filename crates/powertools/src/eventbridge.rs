@@ -33,8 +33,11 @@ pub enum EnvelopeError {
 /// An EventBridge event whose source and detail-type have been checked.
 #[derive(Debug, Clone)]
 pub struct Envelope {
-    /// The event id (stable across EventBridge's redeliveries of one event).
+    /// The event id (stable across EventBridge's redeliveries of one event;
+    /// a forwarded or re-published copy gets a new one).
     pub id: Option<String>,
+    /// The envelope's `time` (Unix milliseconds), if it has one.
+    pub time_ms: Option<u64>,
     /// The event's `detail`, still raw.
     pub detail: Value,
 }
@@ -57,6 +60,9 @@ pub fn unwrap_event(
     }
     Ok(Envelope {
         id: event.id,
+        time_ms: event
+            .time
+            .and_then(|t| u64::try_from(t.timestamp_millis()).ok()),
         detail: event.detail,
     })
 }

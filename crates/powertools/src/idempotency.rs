@@ -355,7 +355,12 @@ impl<S: IdempotencyStore> Idempotency<S> {
         };
         match AssertUnwindSafe(work()).catch_unwind().await {
             Ok(Ok(value)) => {
-                self.complete_all(vec![(lock, &value)], window).await;
+                let deadline = crate::deadline::Deadline::for_invocation(
+                    window.deadline_ms,
+                    window.now_ms,
+                    FALLBACK_LOCK,
+                );
+                self.complete_all(vec![(lock, &value)], deadline).await;
                 Ok(Run::Fresh(value))
             }
             Ok(Err(e)) => {
@@ -406,14 +411,14 @@ impl<S: IdempotencyStore> Idempotency<S> {
     /// Marks locks completed with their results, each only if this attempt
     /// still holds it, in as few store calls as the store allows. Records the
     /// store did not write are retried with exponential backoff until
-    /// `window`'s deadline; what is still not written is returned in
+    /// `deadline`; what is still not written is returned in
     /// [`Completion::failed`] and logged at `ERROR` (the work is done; the
     /// lock lapses at its deadline, and a retry then re-runs steps that are
     /// idempotent themselves).
     pub async fn complete_all<T: Serialize>(
         &self,
         done: Vec<(Lock, &T)>,
-        window: Window,
+        deadline: crate::deadline::Deadline,
     ) -> Completion {
         let mut pending: Vec<Record> = done
             .into_iter()
@@ -426,10 +431,6 @@ impl<S: IdempotencyStore> Idempotency<S> {
             })
             .collect();
         let mut completion = Completion::default();
-        // The budget is the time left before the deadline, measured from now
-        // on the monotonic clock (window times may come from a test clock).
-        let budget = Duration::from_millis(window.deadline_ms.saturating_sub(window.now_ms));
-        let started = tokio::time::Instant::now();
         let mut backoff = COMPLETION_BACKOFF;
         while !pending.is_empty() {
             let results = self.store.complete_all(&pending).await;
@@ -446,7 +447,7 @@ impl<S: IdempotencyStore> Idempotency<S> {
                 }
             }
             pending = retry;
-            if pending.is_empty() || started.elapsed() + backoff >= budget {
+            if pending.is_empty() || backoff >= deadline.remaining() {
                 break;
             }
             tokio::time::sleep(backoff).await;
@@ -694,6 +695,10 @@ mod tests {
         }
     }
 
+    fn soon() -> crate::deadline::Deadline {
+        crate::deadline::Deadline::after(Duration::from_secs(3))
+    }
+
     fn guard() -> (Arc<MemoryStore>, Idempotency<Arc<MemoryStore>>) {
         let store = Arc::new(MemoryStore::default());
         (store.clone(), Idempotency::new(store, "fn", HOUR))
@@ -919,14 +924,14 @@ mod tests {
                 ..stale_again.record().clone()
             },
         };
-        let completion = idem.complete_all(vec![(stale, &1u32)], at(5_001)).await;
+        let completion = idem.complete_all(vec![(stale, &1u32)], soon()).await;
         assert_eq!(completion.lost, ["fn#k"]);
         let record = store.get("fn#k").unwrap();
         assert_eq!(
             (record.status, record.attempt),
             (Status::InProgress, fresh_attempt)
         );
-        let completion = idem.complete_all(vec![(fresh, &2u32)], at(5_002)).await;
+        let completion = idem.complete_all(vec![(fresh, &2u32)], soon()).await;
         assert_eq!(completion.completed, 1);
         idem.release(stale_again).await;
     }
@@ -976,7 +981,7 @@ mod tests {
         });
         let idem = Idempotency::new(flaky.clone(), "fn", HOUR);
         let lock = acquired(idem.begin("k", payload_hash(["a"]), at(0)).await.unwrap());
-        let completion = idem.complete_all(vec![(lock, &1u32)], at(0)).await;
+        let completion = idem.complete_all(vec![(lock, &1u32)], soon()).await;
         assert_eq!(
             flaky.failures.load(Ordering::SeqCst),
             0,
@@ -986,7 +991,7 @@ mod tests {
 
         flaky.failures.store(1_000, Ordering::SeqCst);
         let lock = acquired(idem.begin("j", payload_hash(["a"]), at(0)).await.unwrap());
-        let completion = idem.complete_all(vec![(lock, &1u32)], at(0)).await;
+        let completion = idem.complete_all(vec![(lock, &1u32)], soon()).await;
         assert!(flaky.failures.load(Ordering::SeqCst) < 1_000);
         assert_eq!(
             completion.failed,
