@@ -35,37 +35,82 @@ pub const DEFAULT_CONCURRENCY: std::num::NonZeroUsize = match std::num::NonZeroU
     None => std::num::NonZeroUsize::MIN,
 };
 
-/// Idempotency settings every function shares: `IDEMPOTENCY_TABLE` and
-/// optional `IDEMPOTENCY_TTL_SECONDS` (how long a completed record replays;
-/// default 3600, as in Powertools).
+/// Settings every function shares: `IDEMPOTENCY_TABLE`, optional
+/// `IDEMPOTENCY_TTL_SECONDS` (how long a completed record replays; default
+/// 3600, as in Powertools) and `FUNCTION_TIMEOUT_SECONDS` (the function's
+/// timeout: Lambda does not tell the process, so the template passes it).
+/// A time to live that could not cover one invocation is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyConfig {
     /// DynamoDB table of idempotency records.
     pub table: String,
     /// Lifetime of a completed record.
     pub expires_after: std::time::Duration,
+    /// The function's timeout.
+    pub function_timeout: std::time::Duration,
 }
 
 impl IdempotencyConfig {
     /// Reads the settings, recording problems in `env`.
     pub fn from_env(env: &mut eventline_powertools::env::Env) -> Self {
-        Self {
+        let config = Self {
             table: env.required("IDEMPOTENCY_TABLE"),
             expires_after: std::time::Duration::from_secs(
                 env.parsed_or("IDEMPOTENCY_TTL_SECONDS", 3600),
             ),
+            function_timeout: std::time::Duration::from_secs(
+                env.parsed_or("FUNCTION_TIMEOUT_SECONDS", 0),
+            ),
+        };
+        if config.function_timeout.is_zero() {
+            if env.optional("FUNCTION_TIMEOUT_SECONDS").is_none() {
+                env.required("FUNCTION_TIMEOUT_SECONDS");
+            } else {
+                env.reject("FUNCTION_TIMEOUT_SECONDS", "must be at least 1");
+            }
+        } else if let Err(e) = eventline_powertools::idempotency::check_ttl(
+            config.expires_after,
+            config.function_timeout,
+        ) {
+            env.reject("IDEMPOTENCY_TTL_SECONDS", e.to_string());
         }
+        config
     }
 }
 
-/// The idempotency window of an attempt starting now and ending at the
-/// invocation's deadline (Lambda context, Unix milliseconds).
-pub(crate) fn window(
-    clock: &impl ports::Clock,
-    deadline_ms: u64,
-) -> eventline_powertools::idempotency::Window {
-    eventline_powertools::idempotency::Window {
-        now_ms: clock.now().unix_millis(),
-        deadline_ms,
+/// One invocation's time: the idempotency window (now until the deadline)
+/// and the deadline at which work stops waiting.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Invocation {
+    pub(crate) window: eventline_powertools::idempotency::Window,
+    pub(crate) deadline: eventline_powertools::deadline::Deadline,
+}
+
+impl Invocation {
+    /// An invocation that started now (by `clock`) and must end at
+    /// `deadline_ms` (Lambda context, Unix milliseconds); an unknown or past
+    /// deadline (local emulators pass one in 1970) means `timeout` from now.
+    pub(crate) fn start(
+        clock: &impl ports::Clock,
+        deadline_ms: u64,
+        timeout: std::time::Duration,
+    ) -> Self {
+        let now_ms = clock.now().unix_millis();
+        let deadline_ms = if deadline_ms > now_ms {
+            deadline_ms
+        } else {
+            now_ms + timeout.as_millis() as u64
+        };
+        Self {
+            window: eventline_powertools::idempotency::Window {
+                now_ms,
+                deadline_ms,
+            },
+            deadline: eventline_powertools::deadline::Deadline::for_invocation(
+                deadline_ms,
+                now_ms,
+                timeout,
+            ),
+        }
     }
 }

@@ -1,29 +1,40 @@
 //! Logs never contain personal data: every use case runs through its happy
-//! and failure paths with a JSON log capture, and no email address or name
-//! from the input may appear in what was logged.
+//! and failure paths with a JSON log capture at `TRACE`, the most verbose
+//! level Lambda can be set to, and no email address or name from the input
+//! may appear in what was logged, nor in the errors the handlers return
+//! (`lambda_runtime` logs a handler's `Err` with `{:?}` at `ERROR`).
 
+use crate::mail::OutboxMailer;
 use crate::memory::{
-    FixedClock, MemoryBlobStore, MemoryEventBus, MemoryMailer, MemoryProfileStore, MemoryQueue,
+    FixedClock, MemoryBlobStore, MemoryEventBus, MemoryMailLedger, MemoryProfileStore, MemoryQueue,
     MemoryUserStore,
 };
 use crate::{notification_processor, profile_creator, user_processor, welcome_email};
-use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
-use eventline_domain::{Notification, NotificationKind, Timestamp, UserId};
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use eventline_domain::{EmailAddress, Notification, NotificationKind, Timestamp, UserId};
 use eventline_powertools::batch::BatchProcessor;
 use eventline_powertools::idempotency::{Idempotency, MemoryStore};
 use eventline_powertools::logging::{self, Capture, LogConfig};
-use serde_json::json;
+use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
 
-const PERSONAL: [&str; 6] = [
+/// Every email address and name the inputs below carry.
+const PERSONAL: [&str; 10] = [
     "ada.lovelace@example.com",
     "Ada Lovelace",
     "mallory@example.com",
     "Mallory",
     "not-an-email",
     "Bad Input Name",
+    "grace.hopper@example.com",
+    "Grace Hopper",
+    "alan.turing@example.com",
+    "Alan Turing",
 ];
+
+/// The function timeout the use cases fall back on.
+const TIMEOUT: Duration = Duration::from_secs(3);
 
 fn sqs(records: &[(&str, String)]) -> SqsEvent {
     let mut event = SqsEvent::default();
@@ -44,6 +55,31 @@ fn guard(scope: &str) -> Idempotency<Arc<MemoryStore>> {
     )
 }
 
+fn signup(id: &str, email: &str, name: &str) -> String {
+    json!({"user_id": id, "email": email, "name": name}).to_string()
+}
+
+fn user_created(id: &str, email: &str, name: &str) -> Value {
+    json!({"version":"0","id":format!("e-{id}"),"detail-type":"User Created","source":"user.service",
+           "account":"1","time":"2026-11-27T09:24:26Z","region":"us-east-1","resources":[],
+           "detail":{"user_id":id,"email":email,"name":name,"created_at":"2026-11-27T09:24:26.123Z"}})
+}
+
+fn failed_ids(response: &SqsBatchResponse) -> Vec<String> {
+    let mut ids: Vec<String> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// What `lambda_runtime` would log for a handler's `Err`, and its message.
+fn as_logged(error: &impl std::fmt::Debug) -> String {
+    format!("{error:?}")
+}
+
 #[tokio::test]
 async fn no_use_case_logs_emails_or_names() {
     let logs = Capture::new();
@@ -52,55 +88,96 @@ async fn no_use_case_logs_emails_or_names() {
     // subscriber would otherwise switch them off. Their lines land here too,
     // which only widens the check.
     tracing::subscriber::set_global_default(logging::subscriber(
-        &LogConfig::json("test").with_filter("debug"),
+        &LogConfig::json("test").with_filter("trace"),
         logs.clone(),
     ))
     .expect("no other test installs a global subscriber");
+    let mut returned_errors = Vec::new();
     let clock = FixedClock(Timestamp::from_unix_millis(1));
+    let from = EmailAddress::parse("noreply@eventline.example").unwrap();
+
+    // user-processor: created, replayed, conflicting, invalid, malformed,
+    // bodiless, and failing at each port.
     let users = Arc::new(MemoryUserStore::default());
     let queue = Arc::new(MemoryQueue::default());
-    let mailer = Arc::new(MemoryMailer::default());
+    let bus = Arc::new(MemoryEventBus::default());
     queue.faults.fail("u-2", 1);
-
+    bus.faults.fail("u-5", 1);
+    users.faults.fail("u-7", 1);
     let signups = user_processor::UserProcessor::new(
         user_processor::Ports {
             users: users.clone(),
             notifications: queue.clone(),
-            events: Arc::new(MemoryEventBus::default()),
+            events: bus.clone(),
             clock,
             idempotency: guard(user_processor::IDEMPOTENCY_SCOPE),
         },
         BatchProcessor::new(),
+        TIMEOUT,
     );
-    let good = json!({"user_id":"u-1","email":"ada.lovelace@example.com","name":"Ada Lovelace"})
-        .to_string();
-    let conflict =
-        json!({"user_id":"u-1","email":"mallory@example.com","name":"Mallory"}).to_string();
-    let failing = json!({"user_id":"u-2","email":"ada.lovelace@example.com","name":"Ada Lovelace"})
-        .to_string();
-    let invalid =
-        json!({"user_id":"u-3","email":"not-an-email","name":"Bad Input Name"}).to_string();
-    let broken = r#"{"user_id":"u-4","email":"mallory@example.com","name":["Mallory"]}"#.to_owned();
-    let batch = [
-        ("m1", good.clone()),
-        ("m2", failing),
-        ("m3", invalid),
-        ("m4", broken),
-    ];
-    signups.handle(sqs(&batch), 3_000).await.unwrap();
-    signups
-        .handle(sqs(&[("m5", good), ("m6", conflict)]), 3_000)
+    let ada = signup("u-1", "ada.lovelace@example.com", "Ada Lovelace");
+    let mut no_body = SqsMessage::default();
+    no_body.message_id = Some("m9".to_owned());
+    let mut first = sqs(&[
+        ("m1", ada.clone()),
+        (
+            "m2",
+            signup("u-2", "grace.hopper@example.com", "Grace Hopper"),
+        ),
+        ("m3", signup("u-3", "not-an-email", "Bad Input Name")),
+        (
+            "m4",
+            r#"{"user_id":"u-4","email":"mallory@example.com","name":["Mallory"]}"#.to_owned(),
+        ),
+        (
+            "m5",
+            signup("u-5", "alan.turing@example.com", "Alan Turing"),
+        ),
+        (
+            "m6",
+            signup("u-6", "grace.hopper@example.com", "Grace Hopper"),
+        ),
+        ("m7", signup("u-7", "mallory@example.com", "Mallory")),
+        // Personal data where an id belongs.
+        (
+            "m8",
+            signup("ada.lovelace@example.com", "mallory@example.com", "Mallory"),
+        ),
+    ]);
+    first.records.push(no_body);
+    let response = signups.handle(first, 3_000).await.unwrap();
+    assert_eq!(
+        failed_ids(&response),
+        ["m2", "m3", "m4", "m5", "m7", "m8", "m9"],
+        "every fault and invalid record failed alone"
+    );
+    let response = signups
+        .handle(
+            sqs(&[
+                ("m10", ada.clone()),
+                ("m11", signup("u-1", "mallory@example.com", "Mallory")),
+            ]),
+            3_000,
+        )
         .await
         .unwrap();
+    assert_eq!(failed_ids(&response), ["m11"], "the conflict failed");
 
+    // notification-processor: delivered, replayed, unknown user, invalid
+    // body, and a failing mail transport.
+    let blobs = Arc::new(MemoryBlobStore::default());
+    blobs.faults.fail("outbox/signup_confirmation.u-6.json", 1);
     let notifications = notification_processor::NotificationProcessor::new(
         notification_processor::Ports {
             users: users.clone(),
-            mailer: mailer.clone(),
+            mailer: OutboxMailer::new(blobs.clone(), from.clone()),
+            ledger: Arc::new(MemoryMailLedger::default()),
             clock,
             idempotency: guard(notification_processor::IDEMPOTENCY_SCOPE),
         },
         BatchProcessor::new(),
+        crate::mail::DEFAULT_DAILY_CAP,
+        TIMEOUT,
     );
     let n = |id: &str| {
         Notification::new(
@@ -109,68 +186,137 @@ async fn no_use_case_logs_emails_or_names() {
         )
         .to_json()
     };
-    notifications
-        .handle(sqs(&[("n1", n("u-1")), ("n2", n("ghost"))]), 3_000)
+    let response = notifications
+        .handle(
+            sqs(&[
+                ("n1", n("u-1")),
+                ("n2", n("ghost")),
+                ("n3", n("u-6")),
+                (
+                    "n4",
+                    r#"{"user_id":"ada.lovelace@example.com","kind":"Ada Lovelace"}"#.to_owned(),
+                ),
+            ]),
+            3_000,
+        )
         .await
         .unwrap();
+    assert_eq!(failed_ids(&response), ["n2", "n3", "n4"]);
+    let response = notifications
+        .handle(sqs(&[("n5", n("u-1"))]), 3_000)
+        .await
+        .unwrap();
+    assert!(failed_ids(&response).is_empty());
+    assert!(
+        blobs
+            .get("outbox/signup_confirmation.u-1.json")
+            .is_some_and(|mail| mail.contains("ada.lovelace@example.com")),
+        "the mail itself carries the address the logs must not"
+    );
 
-    let event = |email: &str, name: &str| {
-        json!({"version":"0","id":"e-1","detail-type":"User Created","source":"user.service","account":"1",
-               "time":"2026-11-27T09:24:26Z","region":"us-east-1","resources":[],
-               "detail":{"user_id":"u-1","email":email,"name":name,"created_at":"2026-11-27T09:24:26.123Z"}})
-    };
-    let welcome = welcome_email::WelcomeEmail::new(welcome_email::Ports {
-        mailer: mailer.clone(),
-        clock,
-        idempotency: guard(welcome_email::IDEMPOTENCY_SCOPE),
-    });
-    welcome
-        .handle(event("ada.lovelace@example.com", "Ada Lovelace"), 3_000)
-        .await
-        .unwrap();
-    welcome
-        .handle(event("ada.lovelace@example.com", "Ada Lovelace"), 3_000)
-        .await
-        .unwrap();
-    assert!(welcome
-        .handle(event("not-an-email", "Bad Input Name"), 3_000)
-        .await
-        .is_err());
-    let profiles = profile_creator::ProfileCreator::new(profile_creator::Ports {
-        profiles: Arc::new(MemoryProfileStore::default()),
-        documents: Arc::new(MemoryBlobStore::default()),
-        clock,
-        idempotency: guard(profile_creator::IDEMPOTENCY_SCOPE),
-    });
-    profiles
-        .handle(event("ada.lovelace@example.com", "Ada Lovelace"), 3_000)
-        .await
-        .unwrap();
+    // welcome-email: sent, replayed, invalid, and a failing transport.
+    blobs.faults.fail("outbox/welcome.u-6.json", 1);
+    let welcome = welcome_email::WelcomeEmail::new(
+        welcome_email::Ports {
+            mailer: OutboxMailer::new(blobs.clone(), from),
+            ledger: Arc::new(MemoryMailLedger::default()),
+            clock,
+            idempotency: guard(welcome_email::IDEMPOTENCY_SCOPE),
+            dead_letters: None,
+        },
+        crate::mail::DEFAULT_DAILY_CAP,
+        TIMEOUT,
+    );
+    let ada_created = user_created("u-1", "ada.lovelace@example.com", "Ada Lovelace");
+    welcome.handle(ada_created.clone(), 3_000).await.unwrap();
+    welcome.handle(ada_created.clone(), 3_000).await.unwrap();
+    for event in [
+        user_created("u-3", "not-an-email", "Bad Input Name"),
+        user_created("u-6", "grace.hopper@example.com", "Grace Hopper"),
+    ] {
+        let error = welcome.handle(event, 3_000).await.unwrap_err();
+        returned_errors.push(as_logged(&error));
+    }
+
+    // profile-creator: created, replayed, already edited, invalid, and
+    // failing at each store.
+    let profiles = Arc::new(MemoryProfileStore::default());
+    let documents = Arc::new(MemoryBlobStore::default());
+    profiles.faults.fail("u-5", 1);
+    documents.faults.fail("profiles/u-6.json", 1);
+    let creator = profile_creator::ProfileCreator::new(
+        profile_creator::Ports {
+            profiles: profiles.clone(),
+            documents: documents.clone(),
+            clock,
+            idempotency: guard(profile_creator::IDEMPOTENCY_SCOPE),
+            dead_letters: None,
+        },
+        TIMEOUT,
+    );
+    creator.handle(ada_created.clone(), 3_000).await.unwrap();
+    creator.handle(ada_created.clone(), 3_000).await.unwrap();
+    // The user edits the profile; a late copy of the event, past its
+    // idempotency record, must leave it alone.
+    let mut edited = profiles.profiles()[0].clone();
+    edited.bio = "edited".to_owned();
+    profiles.overwrite(edited);
+    profile_creator::ProfileCreator::new(
+        profile_creator::Ports {
+            profiles: profiles.clone(),
+            documents: documents.clone(),
+            clock,
+            idempotency: guard(profile_creator::IDEMPOTENCY_SCOPE),
+            dead_letters: None,
+        },
+        TIMEOUT,
+    )
+    .handle(ada_created, 3_000)
+    .await
+    .unwrap();
+    for event in [
+        user_created("u-3", "not-an-email", "Bad Input Name"),
+        user_created("u-5", "alan.turing@example.com", "Alan Turing"),
+        user_created("u-6", "grace.hopper@example.com", "Grace Hopper"),
+        json!({"detail-type":"User Created","detail":"Ada Lovelace <ada.lovelace@example.com>"}),
+    ] {
+        let error = creator.handle(event, 3_000).await.unwrap_err();
+        returned_errors.push(as_logged(&error));
+    }
 
     let text = logs.text();
     for value in PERSONAL {
         assert!(!text.contains(value), "logs contain {value:?}:\n{text}");
+        for error in &returned_errors {
+            assert!(
+                !error.contains(value),
+                "a returned error contains {value:?}: {error}"
+            );
+        }
     }
-    // The capture really saw the runs: ids and errors are there.
+    // The capture really saw the runs, at every level: ids and errors are there.
     let lines = logs.json_lines();
+    let has = |check: &dyn Fn(&Value) -> bool| lines.iter().any(check);
     assert!(
-        lines
-            .iter()
-            .any(|l| l["user_id"] == "u-1" && l["message"] == "user created"),
+        has(&|l| l["user_id"] == "u-1" && l["message"] == "user created"),
         "{text}"
     );
     assert!(
-        lines
-            .iter()
-            .any(|l| l["correlation_id"] == "m3" && l["error"] == "email: not a valid address"),
+        has(&|l| l["correlation_id"] == "m3" && l["level"] == "WARN"),
         "{text}"
     );
-    assert!(lines.iter().any(|l| l["correlation_id"] == "e-1"), "{text}");
     assert!(
-        lines
-            .iter()
-            .any(|l| l["message"] == "signup processed" && l["correlation_id"] == "m1"),
+        has(&|l| l["message"] == "signup processed" && l["correlation_id"] == "m1"),
         "{text}"
     );
-    assert!(lines.len() >= 10, "{text}");
+    assert!(
+        has(&|l| l["correlation_id"] == "e-u-1" && l["message"] == "welcome email sent"),
+        "{text}"
+    );
+    assert!(
+        has(&|l| l["message"] == "profile and document already written"),
+        "{text}"
+    );
+    assert_eq!(returned_errors.len(), 6);
+    assert!(lines.len() >= 20, "{text}");
 }

@@ -8,8 +8,9 @@
 //! a person in a demo) reads the outbox. `MAIL_TRANSPORT=ses` selects SES v2
 //! (adapter in `eventline-aws`).
 
-use crate::ports::{BlobStore, Mailer, PortError};
-use eventline_domain::{EmailAddress, OutgoingEmail};
+use crate::ports::{Admission, BlobStore, MailLedger, Mailer, PortError};
+use crate::Error;
+use eventline_domain::{EmailAddress, OutgoingEmail, Timestamp};
 use eventline_powertools::env::Env;
 use serde::Serialize;
 
@@ -26,14 +27,22 @@ pub enum MailTransport {
 }
 
 /// Mail settings: `MAIL_TRANSPORT` (`outbox`, the default, or `ses`),
-/// `MAIL_FROM` (sender address), `BUCKET_NAME` (for the outbox).
+/// `MAIL_FROM` (sender address), `BUCKET_NAME` (for the outbox) and
+/// `MAIL_DAILY_CAP_PER_RECIPIENT` (distinct emails one address may get per
+/// UTC day, default [`DEFAULT_DAILY_CAP`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailConfig {
     /// The transport.
     pub transport: MailTransport,
     /// The sender.
     pub from: EmailAddress,
+    /// Distinct emails per recipient per UTC day.
+    pub daily_cap: u32,
 }
+
+/// Default of `MAIL_DAILY_CAP_PER_RECIPIENT`: a signup causes two emails
+/// (confirmation, welcome); five leaves room for a legitimate re-signup.
+pub const DEFAULT_DAILY_CAP: u32 = 5;
 
 impl MailConfig {
     /// Reads the settings, recording problems in `env`.
@@ -52,9 +61,14 @@ impl MailConfig {
         if from.is_err() && env.optional("MAIL_FROM").is_some() {
             env.reject("MAIL_FROM", "not a valid address");
         }
+        let daily_cap = env.parsed_or("MAIL_DAILY_CAP_PER_RECIPIENT", DEFAULT_DAILY_CAP);
+        if daily_cap == 0 {
+            env.reject("MAIL_DAILY_CAP_PER_RECIPIENT", "must be at least 1");
+        }
         Some(Self {
             transport: transport?,
             from: from.ok()?,
+            daily_cap,
         })
     }
 }
@@ -103,6 +117,39 @@ impl<B: BlobStore> Mailer for OutboxMailer<B> {
         self.blobs
             .put(&Self::key(&email.message_id), body, "application/json")
             .await
+    }
+}
+
+/// What [`deliver_once`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub enum Delivery {
+    /// Sent now.
+    Sent,
+    /// Sent before (its durable marker exists): nothing was sent.
+    AlreadySent,
+}
+
+/// Sends `email` at most once *ever* and within its recipient's daily cap:
+/// the ledger's sent marker (under the deterministic message id) outlives
+/// any idempotency window, so a duplicate of any age sends nothing; a
+/// recipient over the cap is a rejection (dead-lettered, never retried).
+/// If the marker cannot be written after a send, the error makes the cause
+/// retry, and the retry may send again: at least once, never lost.
+pub(crate) async fn deliver_once<M: Mailer, L: MailLedger>(
+    mailer: &M,
+    ledger: &L,
+    email: &OutgoingEmail,
+    now: Timestamp,
+    daily_cap: u32,
+) -> Result<Delivery, Error> {
+    match ledger.admit(email, &now.utc_date(), daily_cap).await? {
+        Admission::AlreadySent => Ok(Delivery::AlreadySent),
+        Admission::OverQuota => Err(Error::OverQuota),
+        Admission::Admitted => {
+            mailer.send(email).await?;
+            ledger.record_sent(&email.message_id).await?;
+            Ok(Delivery::Sent)
+        }
     }
 }
 

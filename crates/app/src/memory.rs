@@ -4,13 +4,15 @@
 //! exercise retries.
 
 use crate::ports::{
-    BlobStore, Clock, EventPublisher, Inserted, Mailer, NotificationQueue, PortError, ProfileStore,
-    UserStore,
+    Admission, BlobStore, Clock, EventPublisher, Inserted, MailLedger, Mailer, NotificationQueue,
+    PortError, ProfileStore, UserStore,
 };
 use eventline_domain::{
     Notification, OutgoingEmail, Profile, Timestamp, User, UserCreated, UserId,
 };
-use std::collections::{BTreeMap, HashMap};
+use eventline_powertools::batch::{DeadLetter, DeadLetterSink};
+use futures::future::BoxFuture;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
@@ -96,6 +98,22 @@ impl UserStore for MemoryUserStore {
     async fn get(&self, id: &UserId) -> Result<Option<User>, PortError> {
         self.faults.check("memory users get", id.as_str()).await?;
         Ok(lock(&self.users).get(id).cloned())
+    }
+
+    async fn mark_announced(&self, id: &UserId, at: Timestamp) -> Result<(), PortError> {
+        self.faults
+            .check("memory users mark announced", id.as_str())
+            .await?;
+        match lock(&self.users).get_mut(id) {
+            Some(user) => {
+                user.announced_at.get_or_insert(at);
+                Ok(())
+            }
+            None => Err(PortError::new(
+                "memory users mark announced",
+                "no such user",
+            )),
+        }
     }
 }
 
@@ -219,6 +237,95 @@ impl ProfileStore for MemoryProfileStore {
         }
         profiles.insert(profile.user_id.clone(), profile.clone());
         Ok(Inserted::New)
+    }
+
+    async fn mark_document_written(&self, user_id: &UserId) -> Result<(), PortError> {
+        self.faults
+            .check("memory profiles mark written", user_id.as_str())
+            .await?;
+        match lock(&self.profiles).get_mut(user_id) {
+            Some(profile) => {
+                profile.document_written = true;
+                Ok(())
+            }
+            None => Err(PortError::new(
+                "memory profiles mark written",
+                "no such profile",
+            )),
+        }
+    }
+}
+
+/// [`MailLedger`] over a set of sent ids and per-(recipient, day) id sets.
+#[derive(Debug, Default)]
+pub struct MemoryMailLedger {
+    sent: Mutex<BTreeSet<String>>,
+    quota: Mutex<HashMap<(String, String), BTreeSet<String>>>,
+    /// Failures to inject, keyed by message id.
+    pub faults: Faults,
+}
+
+impl MemoryMailLedger {
+    /// Whether `message_id` is marked sent.
+    pub fn is_sent(&self, message_id: &str) -> bool {
+        lock(&self.sent).contains(message_id)
+    }
+}
+
+impl MailLedger for MemoryMailLedger {
+    async fn admit(
+        &self,
+        email: &OutgoingEmail,
+        day: &str,
+        cap: u32,
+    ) -> Result<Admission, PortError> {
+        self.faults
+            .check("memory ledger admit", &email.message_id)
+            .await?;
+        if lock(&self.sent).contains(&email.message_id) {
+            return Ok(Admission::AlreadySent);
+        }
+        let mut quota = lock(&self.quota);
+        let ids = quota
+            .entry((email.to.as_str().to_lowercase(), day.to_owned()))
+            .or_default();
+        if ids.contains(&email.message_id) || ids.len() < cap as usize {
+            ids.insert(email.message_id.clone());
+            Ok(Admission::Admitted)
+        } else {
+            Ok(Admission::OverQuota)
+        }
+    }
+
+    async fn record_sent(&self, message_id: &str) -> Result<(), PortError> {
+        self.faults
+            .check("memory ledger record sent", message_id)
+            .await?;
+        lock(&self.sent).insert(message_id.to_owned());
+        Ok(())
+    }
+}
+
+/// [`DeadLetterSink`] over a vector.
+#[derive(Debug, Default)]
+pub struct MemoryDeadLetters {
+    letters: Mutex<Vec<DeadLetter>>,
+}
+
+impl MemoryDeadLetters {
+    /// Every letter received, in order.
+    pub fn letters(&self) -> Vec<DeadLetter> {
+        lock(&self.letters).clone()
+    }
+}
+
+impl DeadLetterSink for MemoryDeadLetters {
+    fn send<'a>(&'a self, letter: &'a DeadLetter) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            yield_once().await;
+            lock(&self.letters).push(letter.clone());
+            Ok(())
+        })
     }
 }
 

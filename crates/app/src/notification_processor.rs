@@ -2,27 +2,35 @@
 //!
 //! For each SQS record: parse the notification, read its user (consistent
 //! read), render the email for its kind and hand it to the mailer. The email
-//! carries the notification's deterministic id, so a re-delivered
-//! notification produces the same message id and the transport dedupes it.
+//! carries the notification's deterministic id, and is sent at most once
+//! *ever*: the idempotency record settles concurrent duplicates, and the mail
+//! ledger's durable sent marker settles duplicates of any age (a DLQ redrive
+//! days later). Each recipient gets at most `MAIL_DAILY_CAP_PER_RECIPIENT`
+//! emails a day. Records that can never succeed (invalid notification,
+//! recipient over quota) are dead-lettered at once with their reason.
 
-use crate::mail::MailConfig;
-use crate::ports::{Clock, Mailer, UserStore};
-use crate::{window, Error};
+use crate::mail::{deliver_once, Delivery, MailConfig};
+use crate::ports::{Clock, MailLedger, Mailer, UserStore};
+use crate::{Error, Invocation};
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use eventline_domain::{email, Notification};
 use eventline_powertools::batch::{BatchError, BatchProcessor};
 use eventline_powertools::env::Env;
-use eventline_powertools::idempotency::{payload_hash, Idempotency, IdempotencyStore};
+use eventline_powertools::idempotency::{payload_hash, Idempotency, IdempotencyStore, Window};
 use std::num::NonZeroUsize;
+use std::time::Duration;
 
-/// Settings: `USERS_TABLE`, the mail settings ([`MailConfig`]) and optional
-/// `BATCH_CONCURRENCY` (records processed at once, default 10).
+/// Settings: `USERS_TABLE`, the mail settings ([`MailConfig`]),
+/// `NOTIFICATION_DLQ_URL` and optional `BATCH_CONCURRENCY` (records
+/// processed at once, default 10).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// DynamoDB table of users.
     pub users_table: String,
     /// How mail is sent (`None` when the settings are invalid; see [`Env::finish`]).
     pub mail: Option<MailConfig>,
+    /// Where records that can never succeed go, with their reason.
+    pub dead_letter_queue_url: String,
     /// Records processed at once.
     pub concurrency: NonZeroUsize,
 }
@@ -33,6 +41,7 @@ impl Config {
         Self {
             users_table: env.required("USERS_TABLE"),
             mail: MailConfig::from_env(env),
+            dead_letter_queue_url: env.required("NOTIFICATION_DLQ_URL"),
             concurrency: env.parsed_or("BATCH_CONCURRENCY", crate::DEFAULT_CONCURRENCY),
         }
     }
@@ -42,11 +51,13 @@ impl Config {
 pub const IDEMPOTENCY_SCOPE: &str = "notification-processor";
 
 /// The ports notification-processor drives.
-pub struct Ports<U, M, C, I> {
+pub struct Ports<U, M, L, C, I> {
     /// The UsersTable.
     pub users: U,
     /// The mail transport.
     pub mailer: M,
+    /// Sent markers and recipient quotas.
+    pub ledger: L,
     /// The time.
     pub clock: C,
     /// The idempotency guard.
@@ -54,15 +65,30 @@ pub struct Ports<U, M, C, I> {
 }
 
 /// The notification-processor use case.
-pub struct NotificationProcessor<U, M, C, I> {
-    ports: Ports<U, M, C, I>,
+pub struct NotificationProcessor<U, M, L, C, I> {
+    ports: Ports<U, M, L, C, I>,
     batch: BatchProcessor,
+    daily_cap: u32,
+    timeout: Duration,
 }
 
-impl<U: UserStore, M: Mailer, C: Clock, I: IdempotencyStore> NotificationProcessor<U, M, C, I> {
-    /// Wires the use case to its ports.
-    pub fn new(ports: Ports<U, M, C, I>, batch: BatchProcessor) -> Self {
-        Self { ports, batch }
+impl<U: UserStore, M: Mailer, L: MailLedger, C: Clock, I: IdempotencyStore>
+    NotificationProcessor<U, M, L, C, I>
+{
+    /// Wires the use case to its ports; `daily_cap` emails per recipient per
+    /// day; `timeout` is the function's (used when the deadline is unknown).
+    pub fn new(
+        ports: Ports<U, M, L, C, I>,
+        batch: BatchProcessor,
+        daily_cap: u32,
+        timeout: Duration,
+    ) -> Self {
+        Self {
+            ports,
+            batch,
+            daily_cap,
+            timeout,
+        }
     }
 
     /// Handles one SQS event; failed records are listed in the response.
@@ -72,13 +98,16 @@ impl<U: UserStore, M: Mailer, C: Clock, I: IdempotencyStore> NotificationProcess
         event: SqsEvent,
         deadline_ms: u64,
     ) -> Result<SqsBatchResponse, BatchError> {
+        let invocation = Invocation::start(&self.ports.clock, deadline_ms, self.timeout);
         self.batch
-            .process(event, |record| self.process(record, deadline_ms))
+            .process(event, invocation.deadline, |record| {
+                self.process_record(record, invocation.window)
+            })
             .await
     }
 
-    /// Handles one record, delivering each notification at most once.
-    pub async fn process(&self, record: SqsMessage, deadline_ms: u64) -> Result<(), Error> {
+    /// Handles one record, delivering its notification at most once.
+    async fn process_record(&self, record: SqsMessage, window: Window) -> Result<(), Error> {
         let body = record.body.as_deref().ok_or(Error::NoBody)?;
         let notification = Notification::parse(body)?;
         let hash = payload_hash([
@@ -86,46 +115,51 @@ impl<U: UserStore, M: Mailer, C: Clock, I: IdempotencyStore> NotificationProcess
             notification.user_id.as_str(),
             notification.kind.as_str(),
         ]);
-        let run = self
+        let delivery = self
             .ports
             .idempotency
-            .once(
-                &notification.notification_id,
-                hash,
-                window(&self.ports.clock, deadline_ms),
-                || self.deliver(&notification),
-            )
+            .once(&notification.notification_id, hash, window, || {
+                self.deliver(&notification)
+            })
             .await?;
-        if run.is_replay() {
+        if delivery.is_replay() || delivery.into_inner() == Delivery::AlreadySent {
             tracing::info!(notification_id = %notification.notification_id, "duplicate notification; already delivered");
         }
         Ok(())
     }
 
-    async fn deliver(&self, notification: &Notification) -> Result<(), Error> {
+    async fn deliver(&self, notification: &Notification) -> Result<Delivery, Error> {
         let user = self
             .ports
             .users
             .get(&notification.user_id)
             .await?
             .ok_or_else(|| Error::UnknownUser(notification.user_id.clone()))?;
-        self.ports
-            .mailer
-            .send(&email::notification(notification, &user))
-            .await?;
-        tracing::info!(
-            user_id = %notification.user_id,
-            notification_id = %notification.notification_id,
-            "notification delivered"
-        );
-        Ok(())
+        let delivery = deliver_once(
+            &self.ports.mailer,
+            &self.ports.ledger,
+            &email::notification(notification, &user),
+            self.ports.clock.now(),
+            self.daily_cap,
+        )
+        .await?;
+        if delivery == Delivery::Sent {
+            tracing::info!(
+                user_id = %notification.user_id,
+                notification_id = %notification.notification_id,
+                "notification delivered"
+            );
+        }
+        Ok(delivery)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::memory::{FixedClock, MemoryMailer, MemoryUserStore};
+    use crate::memory::{
+        FixedClock, MemoryDeadLetters, MemoryMailLedger, MemoryMailer, MemoryUserStore,
+    };
     use eventline_domain::{NotificationKind, Signup, Timestamp, User, UserId};
     use eventline_powertools::idempotency::MemoryStore;
     use std::sync::Arc;
@@ -149,30 +183,47 @@ mod tests {
     type Processor = NotificationProcessor<
         Arc<MemoryUserStore>,
         Arc<MemoryMailer>,
+        Arc<MemoryMailLedger>,
         FixedClock,
         Arc<MemoryStore>,
     >;
 
     async fn fixture() -> (Arc<MemoryMailer>, Processor) {
+        fixture_with(BatchProcessor::new(), Arc::default(), 0).await
+    }
+
+    async fn fixture_with(
+        batch: BatchProcessor,
+        ledger: Arc<MemoryMailLedger>,
+        now: u64,
+    ) -> (Arc<MemoryMailer>, Processor) {
         let users = Arc::new(MemoryUserStore::default());
-        let signup = Signup::parse(r#"{"user_id":"u1","email":"a@b.io","name":"Ada"}"#).unwrap();
-        users
-            .insert(&User::from_signup(signup, Timestamp::from_unix_millis(0)))
-            .await
-            .unwrap();
+        // Three users sharing one address: the daily cap counts per recipient.
+        for id in ["u1", "u2", "u3"] {
+            let body = format!(r#"{{"user_id":"{id}","email":"a@b.io","name":"Ada"}}"#);
+            let signup = Signup::parse(&body).unwrap();
+            users
+                .insert(&User::from_signup(signup, Timestamp::from_unix_millis(0)))
+                .await
+                .unwrap();
+        }
         let mailer = Arc::new(MemoryMailer::default());
         let processor = NotificationProcessor::new(
             Ports {
                 users,
                 mailer: mailer.clone(),
-                clock: FixedClock(Timestamp::from_unix_millis(1)),
+                ledger,
+                clock: FixedClock(Timestamp::from_unix_millis(now + 1)),
+                // A fresh store per fixture: as if earlier records had expired.
                 idempotency: Idempotency::new(
                     Arc::new(MemoryStore::default()),
                     IDEMPOTENCY_SCOPE,
                     Duration::from_secs(3600),
                 ),
             },
-            BatchProcessor::new(),
+            batch,
+            2,
+            Duration::from_secs(3),
         );
         (mailer, processor)
     }
@@ -220,5 +271,81 @@ mod tests {
             assert!(response.batch_item_failures.is_empty());
         }
         assert_eq!(mailer.sent().len(), 1);
+    }
+
+    fn failures(response: &SqsBatchResponse) -> Vec<&str> {
+        response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_redrive_days_later_sends_nothing_again() {
+        let ledger = Arc::new(MemoryMailLedger::default());
+        let (mailer, processor) = fixture_with(BatchProcessor::new(), ledger.clone(), 0).await;
+        processor
+            .handle(batch(vec![record("m1", &notification("u1"))]), 3_000)
+            .await
+            .unwrap();
+        // Three days later, every idempotency record gone, the DLQ is redriven.
+        let later = 3 * 86_400_000;
+        let (late_mailer, late) = fixture_with(BatchProcessor::new(), ledger.clone(), later).await;
+        let response = late
+            .handle(
+                batch(vec![record("m1-redriven", &notification("u1"))]),
+                later + 3_000,
+            )
+            .await
+            .unwrap();
+        assert!(response.batch_item_failures.is_empty());
+        assert_eq!((mailer.sent().len(), late_mailer.sent().len()), (1, 0));
+        assert!(ledger.is_sent("signup_confirmation.u1"));
+    }
+
+    #[tokio::test]
+    async fn invalid_records_and_recipients_over_quota_are_dead_lettered_not_retried() {
+        let sink = Arc::new(MemoryDeadLetters::default());
+        let (mailer, processor) = fixture_with(
+            BatchProcessor::new().with_dead_letters(sink.clone()),
+            Arc::default(),
+            0,
+        )
+        .await;
+        let response = processor
+            .handle(
+                batch(vec![
+                    record("m1", &notification("u1")),
+                    record("m2", &notification("u2")),
+                    record("m3", r#"{"kind":"signup_confirmation"}"#),
+                    record("m4", &notification("u3")),
+                ]),
+                3_000,
+            )
+            .await
+            .unwrap();
+        let codes: Vec<_> = sink
+            .letters()
+            .iter()
+            .map(|l| (l.source_message_id.clone(), l.reason.code))
+            .collect();
+        assert_eq!(mailer.sent().len(), 2, "the cap is 2 emails a day");
+        assert!(
+            codes.contains(&("m3".to_owned(), "InvalidFields")),
+            "{codes:?}"
+        );
+        assert_eq!(
+            codes
+                .iter()
+                .filter(|(_, c)| *c == "RecipientQuotaExceeded")
+                .count(),
+            1,
+            "{codes:?}"
+        );
+        assert!(
+            failures(&response).is_empty(),
+            "all handled: sent or dead-lettered"
+        );
     }
 }

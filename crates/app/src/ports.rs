@@ -49,6 +49,14 @@ pub trait UserStore: Send + Sync {
         -> impl Future<Output = Result<Inserted<User>, PortError>> + Send;
     /// The user stored under `id`, read consistently.
     fn get(&self, id: &UserId) -> impl Future<Output = Result<Option<User>, PortError>> + Send;
+    /// Records durably, on the user's item, that its confirmation was queued
+    /// and its `User Created` published at `at` (sets `announced_at` if it is
+    /// not set yet), so a duplicate of any age announces nothing again.
+    fn mark_announced(
+        &self,
+        id: &UserId,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
 /// The NotificationQueue.
@@ -72,6 +80,35 @@ pub trait EventPublisher: Send + Sync {
     ) -> impl Future<Output = Vec<Result<(), PortError>>> + Send;
 }
 
+/// What the mail ledger says about an email about to be sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Send it: it was never sent, and its recipient is under today's cap.
+    /// (The same message id admitted again, after a failed send, takes no
+    /// second slot of the quota.)
+    Admitted,
+    /// It was sent before (a durable marker under its message id): skip it.
+    AlreadySent,
+    /// Its recipient already had `cap` distinct emails on this day.
+    OverQuota,
+}
+
+/// The durable record of sent mail: one marker per message id (no expiry),
+/// and a per-recipient daily quota counted in distinct message ids.
+pub trait MailLedger: Send + Sync {
+    /// Checks the sent marker of `email.message_id` and, if unsent, takes a
+    /// slot of `email.to`'s quota for `day` (`YYYY-MM-DD`, UTC) unless `cap`
+    /// distinct messages already have one, in one conditional write.
+    fn admit(
+        &self,
+        email: &OutgoingEmail,
+        day: &str,
+        cap: u32,
+    ) -> impl Future<Output = Result<Admission, PortError>> + Send;
+    /// Records durably that `message_id` was sent.
+    fn record_sent(&self, message_id: &str) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
 /// A mail transport.
 pub trait Mailer: Send + Sync {
     /// Delivers `email`. Delivering the same `message_id` twice must not
@@ -86,6 +123,12 @@ pub trait ProfileStore: Send + Sync {
         &self,
         profile: &Profile,
     ) -> impl Future<Output = Result<Inserted<Profile>, PortError>> + Send;
+    /// Records durably, on the profile's item, that its document was
+    /// written, so a duplicate of any age writes nothing again.
+    fn mark_document_written(
+        &self,
+        user_id: &UserId,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
 /// An object store (the bucket): profile documents and the mail outbox.
@@ -131,6 +174,13 @@ impl<T: UserStore> UserStore for Arc<T> {
     fn get(&self, id: &UserId) -> impl Future<Output = Result<Option<User>, PortError>> + Send {
         (**self).get(id)
     }
+    fn mark_announced(
+        &self,
+        id: &UserId,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<(), PortError>> + Send {
+        (**self).mark_announced(id, at)
+    }
 }
 
 impl<T: NotificationQueue> NotificationQueue for Arc<T> {
@@ -163,6 +213,26 @@ impl<T: ProfileStore> ProfileStore for Arc<T> {
         profile: &Profile,
     ) -> impl Future<Output = Result<Inserted<Profile>, PortError>> + Send {
         (**self).insert(profile)
+    }
+    fn mark_document_written(
+        &self,
+        user_id: &UserId,
+    ) -> impl Future<Output = Result<(), PortError>> + Send {
+        (**self).mark_document_written(user_id)
+    }
+}
+
+impl<T: MailLedger> MailLedger for Arc<T> {
+    fn admit(
+        &self,
+        email: &OutgoingEmail,
+        day: &str,
+        cap: u32,
+    ) -> impl Future<Output = Result<Admission, PortError>> + Send {
+        (**self).admit(email, day, cap)
+    }
+    fn record_sent(&self, message_id: &str) -> impl Future<Output = Result<(), PortError>> + Send {
+        (**self).record_sent(message_id)
     }
 }
 

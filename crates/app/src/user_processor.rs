@@ -1,38 +1,54 @@
 //! user-processor: SignupQueue → UsersTable, NotificationQueue, EventBridge.
 //!
 //! For each SQS record: parse and validate the signup, store the user with a
-//! create-if-absent write, enqueue a `signup_confirmation` notification and
-//! publish `User Created`. Each record succeeds or fails alone.
+//! create-if-absent write, enqueue a `signup_confirmation` notification,
+//! publish `User Created`, and record on the user's item that it was
+//! announced. Each record succeeds or fails alone, and ends with an explicit
+//! outcome: nothing is reported done unless every step of it said so.
 //!
-//! Retries are safe, in two layers:
+//! Retries are safe, in three layers:
 //!
 //! - The idempotency layer keys each signup by `signup.<user_id>` with a
 //!   hash of the validated signup: a duplicate of a completed signup (same
 //!   message redelivered, or the same signup sent again as a new message)
-//!   replays without side effects; one still in progress fails and is
-//!   retried; a different signup for the same id is refused.
-//! - Below it, the steps themselves are idempotent. If an attempt dies
-//!   between the user write and the notification, its retry finds the user
-//!   stored, recognises the same signup ([`User::reconcile`]) and completes
-//!   the missing steps *with the stored user's data*, so the notification
-//!   and event are identical to the first attempt's and carry the same
-//!   deterministic ids. There is no second user write.
+//!   replays without side effects; one still in progress is deferred (an
+//!   expected retry, not an alarm); a different signup for the same id is
+//!   rejected to the DLQ.
+//! - The user item remembers durably that the user was **announced**
+//!   (`announced_at`): a duplicate of any age (after the replay window, a
+//!   DLQ redrive days later) finds it and causes no notification and no
+//!   event.
+//! - Below that, the steps themselves are idempotent. If an attempt dies
+//!   between the user write and the announcement, its retry finds the user
+//!   stored but not announced, recognises the same signup
+//!   ([`User::reconcile`]) and completes the missing steps *with the stored
+//!   user's data*, so the notification and event are identical to the first
+//!   attempt's and carry the same deterministic ids.
+//!
+//! Every stage stops waiting at the invocation's deadline: records still
+//! pending fail (their locks lapse at the deadline), the rest keep their
+//! outcome, and the partial batch response goes back in time. A stage that
+//! panics fails its records and releases their locks.
 
 use crate::ports::{Clock, EventPublisher, Inserted, NotificationQueue, UserStore};
-use crate::{window, Error};
+use crate::{Error, Invocation};
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use eventline_domain::{Notification, NotificationKind, Signup, User, UserCreated};
-use eventline_powertools::batch::{BatchError, BatchProcessor};
+use eventline_powertools::batch::{BatchError, BatchProcessor, RECORD_SPAN};
+use eventline_powertools::deadline::Deadline;
 use eventline_powertools::env::Env;
-use eventline_powertools::idempotency::{
-    payload_hash, Begin, Idempotency, IdempotencyStore, Lock, Window,
-};
+use eventline_powertools::idempotency::{self, payload_hash, Idempotency, IdempotencyStore};
 use futures::future::{join, join_all};
+use futures::FutureExt;
+use std::future::Future;
 use std::num::NonZeroUsize;
+use std::panic::AssertUnwindSafe;
+use std::time::Duration;
 use tracing::Instrument;
 
 /// Settings: `USERS_TABLE`, `NOTIFICATION_QUEUE_URL`, `EVENT_BUS_NAME`,
-/// optional `BATCH_CONCURRENCY` (records processed at once, default 10).
+/// `SIGNUP_DLQ_URL`, optional `BATCH_CONCURRENCY` (records processed at
+/// once, default 10).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// DynamoDB table of users.
@@ -41,6 +57,8 @@ pub struct Config {
     pub notification_queue_url: String,
     /// EventBridge bus name.
     pub event_bus_name: String,
+    /// Where signups that can never succeed go, with their reason.
+    pub dead_letter_queue_url: String,
     /// Records processed at once.
     pub concurrency: NonZeroUsize,
 }
@@ -52,10 +70,8 @@ impl Config {
             users_table: env.required("USERS_TABLE"),
             notification_queue_url: env.required("NOTIFICATION_QUEUE_URL"),
             event_bus_name: env.required("EVENT_BUS_NAME"),
-            concurrency: env.parsed_or(
-                "BATCH_CONCURRENCY",
-                NonZeroUsize::new(10).unwrap_or(NonZeroUsize::MIN),
-            ),
+            dead_letter_queue_url: env.required("SIGNUP_DLQ_URL"),
+            concurrency: env.parsed_or("BATCH_CONCURRENCY", crate::DEFAULT_CONCURRENCY),
         }
     }
 }
@@ -81,6 +97,24 @@ pub struct Ports<U, Q, P, C, I> {
 pub struct UserProcessor<U, Q, P, C, I> {
     ports: Ports<U, Q, P, C, I>,
     batch: BatchProcessor,
+    timeout: Duration,
+}
+
+/// What a record's outcome is while the stages run: `None` until one says.
+type Outcomes = Vec<Option<Result<(), Error>>>;
+
+/// A record that took its lock and has a signup to process.
+struct Locked {
+    index: usize,
+    lock: idempotency::Lock,
+    signup: Signup,
+}
+
+/// A record whose user is stored but not yet announced.
+struct Stored {
+    index: usize,
+    lock: idempotency::Lock,
+    user: User,
 }
 
 impl<U, Q, P, C, I> UserProcessor<U, Q, P, C, I>
@@ -91,9 +125,14 @@ where
     C: Clock,
     I: IdempotencyStore,
 {
-    /// Wires the use case to its ports.
-    pub fn new(ports: Ports<U, Q, P, C, I>, batch: BatchProcessor) -> Self {
-        Self { ports, batch }
+    /// Wires the use case to its ports; `timeout` is the function's (used
+    /// when the deadline is unknown).
+    pub fn new(ports: Ports<U, Q, P, C, I>, batch: BatchProcessor, timeout: Duration) -> Self {
+        Self {
+            ports,
+            batch,
+            timeout,
+        }
     }
 
     /// Handles one SQS event; failed records are listed in the response.
@@ -103,108 +142,284 @@ where
         event: SqsEvent,
         deadline_ms: u64,
     ) -> Result<SqsBatchResponse, BatchError> {
+        let invocation = Invocation::start(&self.ports.clock, deadline_ms, self.timeout);
         self.batch
-            .process_batch(event, |records| self.process_all(records, deadline_ms))
+            .process_batch(event, invocation.deadline, |records| {
+                self.process_all(records, invocation)
+            })
             .await
     }
 
-    /// Handles records in four stages, each one round trip for all records
-    /// at once: take the idempotency locks; store the users; enqueue every
-    /// notification in one `SendMessageBatch` while publishing every event
-    /// in one `PutEvents`; complete the locks in one batch write. A record
-    /// that fails at any stage fails alone (its lock is released); a batch
-    /// API's partial failure fails exactly the records it names.
-    pub async fn process_all(
+    /// Handles records in stages, each one round trip for all records at
+    /// once: take the idempotency locks; store the users; enqueue every
+    /// notification in one `SendMessageBatch` while publishing every event in
+    /// one `PutEvents`; record each announcement on its user; complete the
+    /// locks. A record that fails at any stage fails alone (its lock is
+    /// released); a batch API's partial or missing answer fails exactly the
+    /// records it does not confirm.
+    async fn process_all(
         &self,
         records: Vec<SqsMessage>,
-        deadline_ms: u64,
+        invocation: Invocation,
     ) -> Vec<Result<(), Error>> {
-        let window = window(&self.ports.clock, deadline_ms);
-        let mut results: Vec<Option<Result<(), Error>>> = records.iter().map(|_| None).collect();
-
+        let mut outcomes: Outcomes = records.iter().map(|_| None).collect();
         // Each record's log lines carry its message id as correlation id.
         let spans: Vec<tracing::Span> = records
             .iter()
             .map(|r| {
-                tracing::info_span!("record", message_id = r.message_id.as_deref().unwrap_or(""))
+                tracing::info_span!(
+                    RECORD_SPAN,
+                    message_id = r.message_id.as_deref().unwrap_or("")
+                )
             })
             .collect();
+        let locked = self
+            .lock_all(&records, &spans, invocation, &mut outcomes)
+            .await;
+        let (unannounced, mut done) = self
+            .store_users(locked, &spans, invocation.deadline, &mut outcomes)
+            .await;
+        done.extend(
+            self.announce(unannounced, &spans, invocation.deadline, &mut outcomes)
+                .await,
+        );
+        self.complete(done, invocation.deadline, &mut outcomes)
+            .await;
+        // Fail closed: a record no stage gave an outcome is retried.
+        outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or(Err(Error::Unaccounted)))
+            .collect()
+    }
 
-        // 1. Parse and lock.
-        let begun = join_all(
-            records
-                .iter()
-                .zip(&spans)
-                .map(|(r, span)| self.begin(r, window).instrument(span.clone())),
+    /// Stage 1: parses each record and takes its lock. Duplicates of a
+    /// completed signup are done here.
+    async fn lock_all(
+        &self,
+        records: &[SqsMessage],
+        spans: &[tracing::Span],
+        invocation: Invocation,
+        outcomes: &mut Outcomes,
+    ) -> Vec<Locked> {
+        let begun = stage(
+            invocation.deadline,
+            join_all(
+                records
+                    .iter()
+                    .zip(spans)
+                    .map(|(r, span)| self.begin(r, invocation).instrument(span.clone())),
+            ),
         )
         .await;
+        let begun = match begun {
+            Ok(begun) => begun,
+            Err(e) => {
+                // Locks taken before the stop lapse at their deadline.
+                fail_pending(outcomes, &e);
+                return Vec::new();
+            }
+        };
         let mut locked = Vec::new();
-        for (i, begun) in begun.into_iter().enumerate() {
+        for (index, begun) in begun.into_iter().enumerate() {
             match begun {
-                Ok(Some((lock, signup))) => locked.push((i, lock, signup)),
-                Ok(None) => results[i] = Some(Ok(())),
-                Err(e) => results[i] = Some(Err(e)),
+                Ok(Some((lock, signup))) => locked.push(Locked {
+                    index,
+                    lock,
+                    signup,
+                }),
+                Ok(None) => outcomes[index] = Some(Ok(())),
+                Err(e) => outcomes[index] = Some(Err(e)),
             }
         }
+        locked
+    }
 
-        // 2. Store the users.
-        let stored = join_all(locked.into_iter().map(|(i, lock, signup)| {
-            let stored = self.store_user(signup).instrument(spans[i].clone());
-            async move { (i, lock, stored.await) }
-        }))
+    /// Stage 2: stores the users. Returns those still to announce, and those
+    /// an earlier attempt already announced (nothing more to do).
+    async fn store_users(
+        &self,
+        locked: Vec<Locked>,
+        spans: &[tracing::Span],
+        deadline: Deadline,
+        outcomes: &mut Outcomes,
+    ) -> (Vec<Stored>, Vec<(usize, idempotency::Lock)>) {
+        let stored = stage(
+            deadline,
+            join_all(locked.iter().map(|l| {
+                self.store_user(&l.signup)
+                    .instrument(spans[l.index].clone())
+            })),
+        )
         .await;
-        let mut ready = Vec::new();
-        let mut released = Vec::new();
-        for (i, lock, result) in stored {
+        let stored = match stored {
+            Ok(stored) => stored,
+            Err(e) => {
+                let locks = locked.into_iter().map(|l| (l.index, l.lock)).collect();
+                self.abandon(locks, e, deadline, outcomes).await;
+                return (Vec::new(), Vec::new());
+            }
+        };
+        let (mut unannounced, mut done, mut failed) = (Vec::new(), Vec::new(), Vec::new());
+        // join_all yields one result per future, in order.
+        for (l, result) in locked.into_iter().zip(stored) {
             match result {
-                Ok(user) => ready.push((i, lock, user)),
+                Ok(user) if user.is_announced() => {
+                    let _record = spans[l.index].enter();
+                    tracing::info!(user_id = %user.id, "signup already announced; nothing to do");
+                    done.push((l.index, l.lock));
+                }
+                Ok(user) => unannounced.push(Stored {
+                    index: l.index,
+                    lock: l.lock,
+                    user,
+                }),
                 Err(e) => {
-                    results[i] = Some(Err(e));
-                    released.push(lock);
+                    outcomes[l.index] = Some(Err(e));
+                    failed.push(l.lock);
                 }
             }
         }
+        self.release(failed, deadline).await;
+        (unannounced, done)
+    }
 
-        // 3. Side effects, batched.
-        let notifications: Vec<Notification> = ready
+    /// Stage 3: one `SendMessageBatch` beside one `PutEvents` for all
+    /// records, then the announcement recorded on each user. Returns the
+    /// records whose effects and record all succeeded.
+    async fn announce(
+        &self,
+        stored: Vec<Stored>,
+        spans: &[tracing::Span],
+        deadline: Deadline,
+        outcomes: &mut Outcomes,
+    ) -> Vec<(usize, idempotency::Lock)> {
+        if stored.is_empty() {
+            return Vec::new();
+        }
+        let notifications: Vec<Notification> = stored
             .iter()
-            .map(|(_, _, user)| {
-                Notification::new(user.id.clone(), NotificationKind::SignupConfirmation)
-            })
+            .map(|s| Notification::new(s.user.id.clone(), NotificationKind::SignupConfirmation))
             .collect();
-        let events: Vec<UserCreated> = ready
+        let events: Vec<UserCreated> = stored
             .iter()
-            .map(|(_, _, user)| UserCreated::from_user(user))
+            .map(|s| UserCreated::from_user(&s.user))
             .collect();
-        let (sent, published) = join(
-            self.ports.notifications.enqueue_all(&notifications),
-            self.ports.events.publish_all(&events),
+        let sent = stage(
+            deadline,
+            join(
+                self.ports.notifications.enqueue_all(&notifications),
+                self.ports.events.publish_all(&events),
+            ),
         )
         .await;
+        let (sent, published) = match sent {
+            Ok(results) => results,
+            Err(e) => {
+                let locks = stored.into_iter().map(|s| (s.index, s.lock)).collect();
+                self.abandon(locks, e, deadline, outcomes).await;
+                return Vec::new();
+            }
+        };
+        let (mut effected, mut failed) = (Vec::new(), Vec::new());
+        for (position, s) in stored.into_iter().enumerate() {
+            // Only an explicit Ok for both entries counts: a missing result is a failure.
+            let result = confirmed(&sent, position, "SQS SendMessageBatch notifications")
+                .and(confirmed(&published, position, "EventBridge PutEvents"));
+            match result {
+                Ok(()) => effected.push(s),
+                Err(e) => {
+                    outcomes[s.index] = Some(Err(e.into()));
+                    failed.push(s.lock);
+                }
+            }
+        }
+        self.release(failed, deadline).await;
 
-        // 4. Complete or release the locks.
-        let mut completed = Vec::new();
-        for (((i, lock, user), sent), published) in ready.into_iter().zip(sent).zip(published) {
-            match sent.and(published) {
+        let now = self.ports.clock.now();
+        let marked = stage(
+            deadline,
+            join_all(effected.iter().map(|s| {
+                self.ports
+                    .users
+                    .mark_announced(&s.user.id, now)
+                    .instrument(spans[s.index].clone())
+            })),
+        )
+        .await;
+        let marked = match marked {
+            Ok(marked) => marked,
+            Err(e) => {
+                let locks = effected.into_iter().map(|s| (s.index, s.lock)).collect();
+                self.abandon(locks, e, deadline, outcomes).await;
+                return Vec::new();
+            }
+        };
+        let (mut announced, mut failed) = (Vec::new(), Vec::new());
+        for (s, result) in effected.into_iter().zip(marked) {
+            let _record = spans[s.index].enter();
+            match result {
                 Ok(()) => {
-                    let _record = spans[i].enter();
-                    tracing::info!(user_id = %user.id, "signup processed");
-                    completed.push((lock, &()));
-                    results[i] = Some(Ok(()));
+                    tracing::info!(user_id = %s.user.id, "signup processed");
+                    announced.push((s.index, s.lock));
                 }
                 Err(e) => {
-                    results[i] = Some(Err(e.into()));
-                    released.push(lock);
+                    // The effects went out; the retry repeats them with the
+                    // same ids (consumers deduplicate) and records them.
+                    outcomes[s.index] = Some(Err(e.into()));
+                    failed.push(s.lock);
                 }
             }
         }
-        let idempotency = &self.ports.idempotency;
-        join(
-            idempotency.complete_all(completed),
-            join_all(released.into_iter().map(|lock| idempotency.release(lock))),
-        )
-        .await;
-        results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect()
+        self.release(failed, deadline).await;
+        announced
+    }
+
+    /// Stage 4: completes the locks of the records that are done. Their
+    /// outcome is success whatever the completion does: the effects and
+    /// their durable record are in place, so a retry would change nothing.
+    async fn complete(
+        &self,
+        done: Vec<(usize, idempotency::Lock)>,
+        deadline: Deadline,
+        outcomes: &mut Outcomes,
+    ) {
+        let mut locks = Vec::with_capacity(done.len());
+        for (index, lock) in done {
+            outcomes[index] = Some(Ok(()));
+            locks.push((lock, &()));
+        }
+        self.ports.idempotency.complete_all(locks, deadline).await;
+    }
+
+    /// Fails `locks`' records with `error`; a panicked stage releases them
+    /// (in time), a stage stopped at the deadline leaves them to lapse.
+    async fn abandon(
+        &self,
+        locks: Vec<(usize, idempotency::Lock)>,
+        error: Error,
+        deadline: Deadline,
+        outcomes: &mut Outcomes,
+    ) {
+        let mut held = Vec::with_capacity(locks.len());
+        for (index, lock) in locks {
+            outcomes[index] = Some(Err(error.clone()));
+            held.push(lock);
+        }
+        if matches!(error, Error::Panicked) {
+            self.release(held, deadline).await;
+        } else {
+            // No time is left to release: each lock lapses at its deadline.
+            drop(held);
+        }
+    }
+
+    /// Releases locks of failed records, giving up at the deadline.
+    async fn release(&self, locks: Vec<idempotency::Lock>, deadline: Deadline) {
+        if !locks.is_empty() {
+            let _ = deadline
+                .bound(self.ports.idempotency.release_all(locks))
+                .await;
+        }
     }
 
     /// Parses a record and takes its lock; `None` when it is a duplicate of
@@ -212,8 +427,8 @@ where
     async fn begin(
         &self,
         record: &SqsMessage,
-        window: Window,
-    ) -> Result<Option<(Lock, Signup)>, Error> {
+        invocation: Invocation,
+    ) -> Result<Option<(idempotency::Lock, Signup)>, Error> {
         let body = record.body.as_deref().ok_or(Error::NoBody)?;
         let signup = Signup::parse(body)?;
         let key = format!("signup.{}", signup.user_id);
@@ -222,21 +437,25 @@ where
             signup.email.as_str(),
             signup.name.as_str(),
         ]);
-        match self.ports.idempotency.begin::<()>(&key, hash, window).await {
-            Ok(Begin::Acquired(lock)) => Ok(Some((lock, signup))),
-            Ok(Begin::Replayed(())) => {
+        match self
+            .ports
+            .idempotency
+            .begin::<()>(&key, hash, invocation.window)
+            .await?
+        {
+            idempotency::Begin::Acquired(lock) => Ok(Some((lock, signup))),
+            idempotency::Begin::Replayed(()) => {
                 tracing::info!(user_id = %signup.user_id, "duplicate signup; already processed");
                 Ok(None)
             }
-            Err(e) => Err(Error::Idempotency(e.to_string())),
         }
     }
 
     /// Stores the user, or recognises the same signup stored by an earlier
     /// attempt (whose side effects may not have happened) and returns the
     /// stored user, so what follows is identical to that attempt's.
-    async fn store_user(&self, signup: Signup) -> Result<User, Error> {
-        let candidate = User::from_signup(signup, self.ports.clock.now());
+    async fn store_user(&self, signup: &Signup) -> Result<User, Error> {
+        let candidate = User::from_signup(signup.clone(), self.ports.clock.now());
         match self.ports.users.insert(&candidate).await? {
             Inserted::New => {
                 tracing::info!(user_id = %candidate.id, "user created");
@@ -244,11 +463,46 @@ where
             }
             Inserted::Existing(stored) => {
                 stored.reconcile(&candidate)?;
-                tracing::info!(user_id = %stored.id, "signup already stored; completing its side effects");
+                tracing::info!(user_id = %stored.id, "signup already stored");
                 Ok(stored)
             }
         }
     }
+}
+
+/// Runs one stage for many records: until the deadline, with a panic
+/// turned into an error for the stage's records.
+async fn stage<F: Future>(deadline: Deadline, work: F) -> Result<F::Output, Error> {
+    match deadline.bound(AssertUnwindSafe(work).catch_unwind()).await {
+        Ok(Ok(output)) => Ok(output),
+        Ok(Err(_)) => {
+            tracing::error!("a stage of the batch panicked");
+            Err(Error::Panicked)
+        }
+        Err(e) => {
+            tracing::warn!("a stage of the batch was still running at the deadline");
+            Err(Error::Deadline(e))
+        }
+    }
+}
+
+/// Gives every record without an outcome `error`.
+fn fail_pending(outcomes: &mut Outcomes, error: &Error) {
+    for outcome in outcomes.iter_mut().filter(|o| o.is_none()) {
+        *outcome = Some(Err(error.clone()));
+    }
+}
+
+/// The batch API's answer for entry `position`; no answer is a failure.
+fn confirmed(
+    results: &[Result<(), crate::PortError>],
+    position: usize,
+    operation: &'static str,
+) -> Result<(), crate::PortError> {
+    results
+        .get(position)
+        .cloned()
+        .unwrap_or_else(|| Err(crate::PortError::new(operation, "no result for this entry")))
 }
 
 #[cfg(test)]
@@ -299,6 +553,7 @@ mod tests {
                     ),
                 },
                 BatchProcessor::new().with_concurrency(crate::DEFAULT_CONCURRENCY),
+                Duration::from_secs(3),
             )
         }
 
@@ -551,13 +806,250 @@ mod tests {
         );
     }
 
+    /// A bus whose `publish_all` never answers, or answers for fewer
+    /// events than it was given; counts the calls it faulted.
+    #[derive(Default)]
+    struct FaultyBus {
+        inner: MemoryEventBus,
+        hang: std::sync::atomic::AtomicBool,
+        short: std::sync::atomic::AtomicBool,
+        faulted: std::sync::atomic::AtomicUsize,
+    }
+
+    impl EventPublisher for FaultyBus {
+        async fn publish_all(&self, events: &[UserCreated]) -> Vec<Result<(), crate::PortError>> {
+            use std::sync::atomic::Ordering::SeqCst;
+            if self.hang.load(SeqCst) {
+                self.faulted.fetch_add(1, SeqCst);
+                return std::future::pending().await;
+            }
+            let mut results = self.inner.publish_all(events).await;
+            if self.short.load(SeqCst) && !results.is_empty() {
+                self.faulted.fetch_add(1, SeqCst);
+                results.pop();
+            }
+            results
+        }
+    }
+
+    fn processor_with(
+        f: &Fixture,
+        bus: Arc<FaultyBus>,
+        now: u64,
+    ) -> UserProcessor<
+        Arc<MemoryUserStore>,
+        Arc<MemoryQueue>,
+        Arc<FaultyBus>,
+        FixedClock,
+        Arc<MemoryStore>,
+    > {
+        UserProcessor::new(
+            Ports {
+                users: f.users.clone(),
+                notifications: f.queue.clone(),
+                events: bus,
+                clock: FixedClock(Timestamp::from_unix_millis(now)),
+                idempotency: Idempotency::new(
+                    f.records.clone(),
+                    IDEMPOTENCY_SCOPE,
+                    Duration::from_secs(3600),
+                ),
+            },
+            BatchProcessor::new()
+                .with_concurrency(crate::DEFAULT_CONCURRENCY)
+                .on_all_failed(eventline_powertools::batch::AllFailed::Report),
+            Duration::from_secs(3),
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_publish_that_never_answers_fails_its_records_in_time_and_the_retry_completes_them() {
+        let f = Fixture::new();
+        let bus = Arc::new(FaultyBus::default());
+        bus.hang.store(true, std::sync::atomic::Ordering::SeqCst);
+        let started = tokio::time::Instant::now();
+        let response = processor_with(&f, bus.clone(), 1)
+            .handle(
+                event(vec![
+                    record("m1", &signup("u1", "a@b.io")),
+                    record("m2", "{not json"),
+                ]),
+                1 + 3_000,
+            )
+            .await
+            .unwrap();
+        assert!(
+            bus.faulted.load(std::sync::atomic::Ordering::SeqCst) > 0,
+            "the call hung"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "answered before the deadline"
+        );
+        assert_eq!(
+            failures(&response),
+            ["m1", "m2"],
+            "m2 has no dead-letter sink here"
+        );
+        assert!(!f.users.users()[0].is_announced());
+        // The lock lapses at the deadline; the retry (after the visibility
+        // timeout) completes the announcement.
+        bus.hang.store(false, std::sync::atomic::Ordering::SeqCst);
+        let retry = processor_with(&f, bus.clone(), 10_000)
+            .handle(event(vec![record("m1", &signup("u1", "a@b.io"))]), 13_000)
+            .await
+            .unwrap();
+        assert!(retry.batch_item_failures.is_empty());
+        assert_eq!(bus.inner.published().len(), 1);
+        assert!(f.users.users()[0].is_announced());
+    }
+
+    #[tokio::test]
+    async fn an_entry_the_batch_api_does_not_answer_for_is_failed_not_deleted() {
+        let f = Fixture::new();
+        let bus = Arc::new(FaultyBus::default());
+        bus.short.store(true, std::sync::atomic::Ordering::SeqCst);
+        let response = processor_with(&f, bus.clone(), 1)
+            .handle(
+                event(vec![
+                    record("m1", &signup("u1", "a@b.io")),
+                    record("m2", &signup("u2", "b@b.io")),
+                ]),
+                3_001,
+            )
+            .await
+            .unwrap();
+        assert_eq!(bus.faulted.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(failures(&response), ["m2"], "no result for u2's event");
+        assert_eq!(
+            f.records.get("user-processor#signup.u2"),
+            None,
+            "its lock was released for the retry"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_late_duplicate_of_an_announced_user_announces_nothing_again() {
+        let f = Fixture::new();
+        f.handle(1, vec![record("m1", &signup("u1", "a@b.io"))])
+            .await
+            .unwrap();
+        // Days later, the idempotency record long expired (and deleted by
+        // TTL), the message is redriven from the DLQ.
+        f.records.expire("user-processor#signup.u1");
+        let days_later = 4 * 86_400_000;
+        let response = f
+            .handle(
+                days_later,
+                vec![record("m1-redriven", &signup("u1", "a@b.io"))],
+            )
+            .await
+            .unwrap();
+        assert!(response.batch_item_failures.is_empty());
+        assert_eq!((f.queue.sent().len(), f.bus.published().len()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn the_seed_shape_with_id_is_accepted() {
+        let f = Fixture::new();
+        let seed = r#"{"id":"u1","email":"a@b.io","name":"Ada"}"#;
+        let response = f.handle(1, vec![record("m1", seed)]).await.unwrap();
+        assert!(response.batch_item_failures.is_empty());
+        assert_eq!(f.users.users()[0].id.as_str(), "u1");
+    }
+
+    #[tokio::test]
+    async fn invalid_signups_and_conflicts_go_to_the_dead_letter_queue_at_once_with_their_reason() {
+        let f = Fixture::new();
+        f.handle(1, vec![record("m0", &signup("u1", "a@b.io"))])
+            .await
+            .unwrap();
+        let sink = Arc::new(crate::memory::MemoryDeadLetters::default());
+        let processor = UserProcessor::new(
+            Ports {
+                users: f.users.clone(),
+                notifications: f.queue.clone(),
+                events: f.bus.clone(),
+                clock: FixedClock(Timestamp::from_unix_millis(2)),
+                idempotency: Idempotency::new(
+                    f.records.clone(),
+                    IDEMPOTENCY_SCOPE,
+                    Duration::from_secs(3600),
+                ),
+            },
+            BatchProcessor::new().with_dead_letters(sink.clone()),
+            Duration::from_secs(3),
+        );
+        let response = processor
+            .handle(
+                event(vec![
+                    record("m1", r#"{"user_id":"u2","email":"nope","name":""}"#),
+                    record("m2", &signup("u1", "mallory@evil.io")),
+                    record("m3", &signup("u3", "c@d.io")),
+                ]),
+                3_002,
+            )
+            .await
+            .unwrap();
+        assert!(
+            response.batch_item_failures.is_empty(),
+            "handled: stored or dead-lettered"
+        );
+        let letters = sink.letters();
+        let reasons: Vec<_> = letters
+            .iter()
+            .map(|l| {
+                (
+                    l.source_message_id.as_str(),
+                    l.reason.code,
+                    l.reason.fields.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                ("m1", "InvalidFields", vec!["email", "name"]),
+                ("m2", "PayloadConflict", vec![]),
+            ]
+        );
+        assert!(letters.iter().all(|l| !l.body.is_empty()));
+        assert_eq!(f.users.users().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_batch_of_only_in_progress_duplicates_is_not_an_invocation_error() {
+        let f = Fixture::new();
+        // Another invocation holds u1's lock right now.
+        let lock = f
+            .processor(1)
+            .ports
+            .idempotency
+            .begin::<()>(
+                "signup.u1",
+                payload_hash(["u1", "a@b.io", "Ada"]),
+                idempotency::Window {
+                    now_ms: 1,
+                    deadline_ms: 3_001,
+                },
+            )
+            .await
+            .unwrap();
+        assert!(matches!(lock, idempotency::Begin::Acquired(_)));
+        let response = f
+            .handle(2, vec![record("m1", &signup("u1", "a@b.io"))])
+            .await
+            .expect("an expected retry, not an error");
+        assert_eq!(failures(&response), ["m1"]);
+    }
+
     #[test]
     fn config_names_every_missing_variable() {
         let mut env = Env::from_map([("USERS_TABLE", "t"), ("BATCH_CONCURRENCY", "0")]);
         Config::from_env(&mut env);
         assert_eq!(
             env.finish().unwrap_err().to_string(),
-            "missing environment variables: NOTIFICATION_QUEUE_URL, EVENT_BUS_NAME; \
+            "missing environment variables: NOTIFICATION_QUEUE_URL, EVENT_BUS_NAME, SIGNUP_DLQ_URL; \
              invalid environment variables: BATCH_CONCURRENCY: number would be zero for non-zero type"
         );
     }
