@@ -4,10 +4,16 @@
 //! `PutItem` (`attribute_not_exists(user_id)`) that asks DynamoDB to return
 //! the existing item when the condition fails, so "create or tell me what is
 //! there" is a single round trip with no read-then-write race.
+//!
+//! Effects are recorded on the items they concern (`announced_at` on the
+//! user, `document_written` on the profile) with a conditional `UpdateItem`,
+//! so the fact that an effect happened outlives every idempotency window and
+//! a duplicate of any age causes no second effect.
 
 use crate::{sdk_error, Detail};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use aws_sdk_dynamodb::Client;
 use eventline_app::ports::{Inserted, ProfileStore, UserStore};
@@ -40,6 +46,15 @@ fn get_s<'a>(
             format!("stored item has no string attribute '{name}'"),
         )),
     }
+}
+
+fn get_timestamp(
+    item: &Item,
+    name: &'static str,
+    operation: &'static str,
+) -> Result<Timestamp, PortError> {
+    Timestamp::parse_rfc3339(get_s(item, name, operation)?)
+        .ok_or_else(|| invalid(operation, format!("{name}: not an RFC 3339 timestamp")))
 }
 
 fn invalid(operation: &'static str, e: impl std::fmt::Display) -> PortError {
@@ -77,7 +92,8 @@ async fn put_if_absent(
     }
 }
 
-/// The UsersTable (`user_id`, `email`, `name`, `created_at`).
+/// The UsersTable (`user_id`, `email`, `name`, `created_at`, and
+/// `announced_at` once the user's effects happened).
 #[derive(Debug, Clone)]
 pub struct DynamoUserStore {
     client: Client,
@@ -94,22 +110,32 @@ impl DynamoUserStore {
     }
 
     fn to_item(user: &User) -> Item {
-        HashMap::from([
+        let mut item = HashMap::from([
             ("user_id".to_owned(), s(user.id.as_str())),
             ("email".to_owned(), s(user.email.as_str())),
             ("name".to_owned(), s(user.name.as_str())),
             ("created_at".to_owned(), s(user.created_at.to_string())),
-        ])
+        ]);
+        if let Some(at) = user.announced_at {
+            item.insert("announced_at".to_owned(), s(at.to_string()));
+        }
+        item
     }
 
+    /// Reads a stored user. Email and name go through the lenient stored
+    /// constructors, not the signup rules: a user stored under older rules
+    /// must stay readable (and its duplicates recognised as such).
     fn from_item(item: &Item) -> Result<User, PortError> {
         const OP: &str = "DynamoDB users item";
         Ok(User {
             id: UserId::parse(get_s(item, "user_id", OP)?).map_err(|e| invalid(OP, e))?,
-            email: EmailAddress::parse(get_s(item, "email", OP)?).map_err(|e| invalid(OP, e))?,
-            name: DisplayName::parse(get_s(item, "name", OP)?).map_err(|e| invalid(OP, e))?,
-            created_at: Timestamp::parse_rfc3339(get_s(item, "created_at", OP)?)
-                .ok_or_else(|| invalid(OP, "created_at: not an RFC 3339 timestamp"))?,
+            email: EmailAddress::from_stored(get_s(item, "email", OP)?),
+            name: DisplayName::from_stored(get_s(item, "name", OP)?),
+            created_at: get_timestamp(item, "created_at", OP)?,
+            announced_at: match item.get("announced_at") {
+                None | Some(AttributeValue::Null(true)) => None,
+                Some(_) => Some(get_timestamp(item, "announced_at", OP)?),
+            },
         })
     }
 }
@@ -141,10 +167,23 @@ impl UserStore for DynamoUserStore {
             .map_err(|e| sdk_error(OP, &e, Detail::CodeAndMessage))?;
         output.item.as_ref().map(Self::from_item).transpose()
     }
+
+    async fn mark_announced(&self, id: &UserId, at: Timestamp) -> Result<(), PortError> {
+        // The first announcement's time stays: a later duplicate changes nothing.
+        mark(
+            &self.client,
+            &self.table,
+            id,
+            "SET announced_at = if_not_exists(announced_at, :value)",
+            s(at.to_string()),
+            "DynamoDB UpdateItem users announced_at",
+        )
+        .await
+    }
 }
 
 /// The ProfilesTable (`user_id`, `display_name`, `bio`, `avatar_url`,
-/// `locale`, `marketing_opt_in`, `created_at`).
+/// `locale`, `marketing_opt_in`, `created_at`, `document_written`).
 #[derive(Debug, Clone)]
 pub struct DynamoProfileStore {
     client: Client,
@@ -177,6 +216,10 @@ impl DynamoProfileStore {
                 AttributeValue::Bool(p.marketing_opt_in),
             ),
             ("created_at".to_owned(), s(p.created_at.to_string())),
+            (
+                "document_written".to_owned(),
+                AttributeValue::Bool(p.document_written),
+            ),
         ])
     }
 
@@ -184,8 +227,7 @@ impl DynamoProfileStore {
         const OP: &str = "DynamoDB profiles item";
         Ok(Profile {
             user_id: UserId::parse(get_s(item, "user_id", OP)?).map_err(|e| invalid(OP, e))?,
-            display_name: DisplayName::parse(get_s(item, "display_name", OP)?)
-                .map_err(|e| invalid(OP, e))?,
+            display_name: DisplayName::from_stored(get_s(item, "display_name", OP)?),
             bio: get_s(item, "bio", OP)?.to_owned(),
             avatar_url: match item.get("avatar_url") {
                 Some(AttributeValue::S(url)) => Some(url.clone()),
@@ -196,8 +238,11 @@ impl DynamoProfileStore {
                 item.get("marketing_opt_in"),
                 Some(AttributeValue::Bool(true))
             ),
-            created_at: Timestamp::parse_rfc3339(get_s(item, "created_at", OP)?)
-                .ok_or_else(|| invalid(OP, "created_at: not an RFC 3339 timestamp"))?,
+            created_at: get_timestamp(item, "created_at", OP)?,
+            document_written: matches!(
+                item.get("document_written"),
+                Some(AttributeValue::Bool(true))
+            ),
         })
     }
 }
@@ -226,5 +271,48 @@ impl ProfileStore for DynamoProfileStore {
             }
             Some(item) => Ok(Inserted::Existing(Self::from_item(&item)?)),
         }
+    }
+
+    async fn mark_document_written(&self, user_id: &UserId) -> Result<(), PortError> {
+        mark(
+            &self.client,
+            &self.table,
+            user_id,
+            "SET document_written = :value",
+            AttributeValue::Bool(true),
+            "DynamoDB UpdateItem profiles document_written",
+        )
+        .await
+    }
+}
+
+/// Records a fact on the item of `id` with one `UpdateItem`, only if the item
+/// exists: a mark on an absent item would create a stub item that later
+/// reads could not parse, and means the caller's order of steps is wrong.
+async fn mark(
+    client: &Client,
+    table: &str,
+    id: &UserId,
+    update: &str,
+    value: AttributeValue,
+    operation: &'static str,
+) -> Result<(), PortError> {
+    let result = client
+        .update_item()
+        .table_name(table)
+        .key("user_id", s(id.as_str()))
+        .update_expression(update)
+        .condition_expression("attribute_exists(user_id)")
+        .expression_attribute_values(":value", value)
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(SdkError::ServiceError(e))
+            if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
+        {
+            Err(PortError::new(operation, "no item is stored under this id"))
+        }
+        Err(e) => Err(sdk_error(operation, &e, Detail::CodeAndMessage)),
     }
 }

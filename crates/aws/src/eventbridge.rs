@@ -1,11 +1,20 @@
 //! EventBridge adapter: publishes domain events on the bus.
+//!
+//! `PutEvents` succeeds as a call even when entries fail. Its result entries
+//! are in request order; this adapter fails closed on them: an entry counts
+//! as published only when its result has an `EventId` and no `ErrorCode`.
+//! A result list shorter than the request fails the entries it leaves out,
+//! and one longer than the request fails them all (the pairing is lost),
+//! whatever `FailedEntryCount` says.
 
 use crate::{sdk_error, Detail};
-use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use aws_sdk_eventbridge::types::{PutEventsRequestEntry, PutEventsResultEntry};
 use aws_sdk_eventbridge::Client;
 use eventline_app::ports::EventPublisher;
 use eventline_app::PortError;
 use eventline_domain::UserCreated;
+
+const OP: &str = "EventBridge PutEvents";
 
 pub use aws_sdk_eventbridge::Client as EventBridgeClient;
 
@@ -34,7 +43,6 @@ impl EventBridgePublisher {
 impl EventBridgePublisher {
     /// One `PutEvents` of at most 10 events.
     async fn put_chunk(&self, chunk: &[UserCreated]) -> Vec<Result<(), PortError>> {
-        const OP: &str = "EventBridge PutEvents";
         let entries: Vec<PutEventsRequestEntry> = chunk
             .iter()
             .map(|event| {
@@ -59,24 +67,7 @@ impl EventBridgePublisher {
                 return chunk.iter().map(|_| Err(error.clone())).collect();
             }
         };
-        // PutEvents succeeds as a call even when entries fail; result entries
-        // are in request order, and a failed one carries an error code.
-        let entries = output.entries();
-        chunk
-            .iter()
-            .enumerate()
-            .map(|(i, _)| match entries.get(i) {
-                Some(entry) => match entry.error_code() {
-                    None => Ok(()),
-                    Some(code) => Err(PortError::new(
-                        OP,
-                        format!("{code}: {}", entry.error_message().unwrap_or("")),
-                    )),
-                },
-                None if output.failed_entry_count == 0 => Ok(()),
-                None => Err(PortError::new(OP, "no result for this entry")),
-            })
-            .collect()
+        outcomes(output.entries(), chunk.len())
     }
 }
 
@@ -89,4 +80,29 @@ impl EventPublisher for EventBridgePublisher {
             .flatten()
             .collect()
     }
+}
+
+/// Pairs `PutEvents` result entries with the `len` requested events.
+fn outcomes(results: &[PutEventsResultEntry], len: usize) -> Vec<Result<(), PortError>> {
+    if results.len() > len {
+        let error = PortError::new(OP, "more results than entries in the answer");
+        return vec![Err(error); len];
+    }
+    (0..len)
+        .map(|i| match results.get(i) {
+            None => Err(PortError::new(OP, "no result for this entry in the answer")),
+            Some(entry) => match (entry.error_code(), entry.event_id()) {
+                // Codes and messages name the problem, never the detail.
+                (Some(code), _) => Err(PortError::new(
+                    OP,
+                    format!("{code}: {}", entry.error_message().unwrap_or("")),
+                )),
+                (None, Some(id)) if !id.is_empty() => Ok(()),
+                (None, _) => Err(PortError::new(
+                    OP,
+                    "result for this entry has neither an event id nor an error code",
+                )),
+            },
+        })
+        .collect()
 }

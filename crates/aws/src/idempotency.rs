@@ -1,22 +1,43 @@
 //! The IdempotencyTable: [`IdempotencyStore`] on DynamoDB, with the record
 //! layout of Powertools for AWS Lambda (`id`, `status`, `expiration` as the
-//! table's TTL attribute, `in_progress_expiration`, `validation`, `data`).
+//! table's TTL attribute, `in_progress_expiration`, `validation`, `data`)
+//! plus `attempt`, the token of the attempt that took the lock.
+//!
+//! - The lock is one conditional `PutItem` ([`FREE`]): a completed record
+//!   frees at its `expiration`, an in-progress one only at its own
+//!   `in_progress_expiration`, never by the TTL attribute.
+//! - Releasing and completing are conditional on the lock still being the
+//!   caller's (`attempt` and status), so a stale attempt can clear or
+//!   overwrite nothing of a newer one. `BatchWriteItem` cannot carry
+//!   conditions, so completions go in `TransactWriteItems` calls (up to 100
+//!   records each); a cancelled transaction says per record why, and the
+//!   records that were not at fault are retried once in a new transaction.
 
 use crate::{sdk_error, Detail};
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, PutRequest, ReturnValuesOnConditionCheckFailure, WriteRequest,
+    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 use aws_sdk_dynamodb::Client;
-use eventline_powertools::idempotency::{Acquire, IdempotencyStore, Record, Status, StoreError};
+use eventline_powertools::idempotency::{
+    Acquire, CompleteError, IdempotencyStore, Record, Status, StoreError,
+};
 use std::collections::HashMap;
 
 type Item = HashMap<String, AttributeValue>;
 
 /// The lock condition of `eventline_powertools::idempotency::is_free`, as a
 /// DynamoDB condition expression.
-const FREE: &str = "attribute_not_exists(id) OR expiration < :now OR (#status = :in_progress AND in_progress_expiration < :now_ms)";
+const FREE: &str = "attribute_not_exists(id) OR (#status = :completed AND expiration < :now) OR (#status = :in_progress AND in_progress_expiration < :now_ms)";
+
+/// The ownership condition of `eventline_powertools::idempotency::is_held_by`.
+const HELD: &str = "attempt = :attempt AND #status = :in_progress";
+
+/// Most items in one `TransactWriteItems` call.
+const MAX_TRANSACTION: usize = 100;
 
 /// Idempotency records in one DynamoDB table (key `id`).
 #[derive(Debug, Clone)]
@@ -53,6 +74,7 @@ impl DynamoIdempotencyStore {
                 "validation".to_owned(),
                 AttributeValue::S(r.payload_hash.clone()),
             ),
+            ("attempt".to_owned(), AttributeValue::S(r.attempt.clone())),
         ]);
         if let Some(result) = &r.result {
             item.insert("data".to_owned(), AttributeValue::S(result.clone()));
@@ -83,6 +105,8 @@ impl DynamoIdempotencyStore {
             in_progress_expiration: n("in_progress_expiration")?,
             payload_hash: s("validation")?,
             result: s("data").ok(),
+            // Records written before attempts were stored own no lock anyone holds.
+            attempt: s("attempt").unwrap_or_default(),
         })
     }
 
@@ -103,6 +127,138 @@ impl DynamoIdempotencyStore {
             })?;
         output.item.as_ref().map(Self::from_item).transpose()
     }
+
+    /// A conditional `Put` of `record`'s completed form, kept only if the
+    /// stored lock is still `record.attempt`'s.
+    fn completion(&self, record: &Record) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(Self::to_item(record)))
+            .condition_expression(HELD)
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":attempt", AttributeValue::S(record.attempt.clone()))
+            .expression_attribute_values(
+                ":in_progress",
+                AttributeValue::S(Status::InProgress.as_str().to_owned()),
+            )
+            .build()
+            .map_err(|e| StoreError(format!("completion could not be built: {e}")))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// One `TransactWriteItems` of `records` (at most 100, distinct ids):
+    /// one result per record, in order. On a cancelled transaction a record
+    /// whose condition failed has lost its lock; the others were not written
+    /// and are returned as `None`, to be retried.
+    async fn transact(&self, records: &[&Record]) -> Vec<Option<Result<(), CompleteError>>> {
+        let mut items = Vec::with_capacity(records.len());
+        for record in records {
+            match self.completion(record) {
+                Ok(item) => items.push(item),
+                Err(e) => {
+                    return records
+                        .iter()
+                        .map(|_| Some(Err(e.clone().into())))
+                        .collect()
+                }
+            }
+        }
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        match result {
+            Ok(_) => records.iter().map(|_| Some(Ok(()))).collect(),
+            Err(SdkError::ServiceError(e))
+                if matches!(
+                    e.err(),
+                    TransactWriteItemsError::TransactionCanceledException(_)
+                ) =>
+            {
+                let reasons = match e.err() {
+                    TransactWriteItemsError::TransactionCanceledException(c) => {
+                        c.cancellation_reasons()
+                    }
+                    _ => &[],
+                };
+                records
+                    .iter()
+                    .enumerate()
+                    .map(|(i, _)| match reasons.get(i).and_then(|r| r.code()) {
+                        Some("ConditionalCheckFailed") => Some(Err(CompleteError::LockLost)),
+                        // Not at fault: cancelled because of another record.
+                        Some("None") | None if reasons.len() == records.len() => None,
+                        Some(code) => Some(Err(CompleteError::Store(StoreError(format!(
+                            "DynamoDB TransactWriteItems idempotency failed: {code}"
+                        ))))),
+                        None => Some(Err(CompleteError::Store(StoreError(
+                            "DynamoDB TransactWriteItems idempotency failed: cancelled without a reason for this record".to_owned(),
+                        )))),
+                    })
+                    .collect()
+            }
+            Err(e) => {
+                let error = StoreError(
+                    sdk_error(
+                        "DynamoDB TransactWriteItems idempotency",
+                        &e,
+                        Detail::CodeAndMessage,
+                    )
+                    .to_string(),
+                );
+                records
+                    .iter()
+                    .map(|_| Some(Err(error.clone().into())))
+                    .collect()
+            }
+        }
+    }
+
+    /// Completes `records` (at most 100, distinct ids) in one transaction,
+    /// and those cancelled only because of others once more in a new one.
+    async fn complete_chunk(&self, records: &[&Record]) -> Vec<Result<(), CompleteError>> {
+        let mut results = self.transact(records).await;
+        let again: Vec<usize> = (0..records.len())
+            .filter(|&i| results[i].is_none())
+            .collect();
+        if !again.is_empty() {
+            let retry: Vec<&Record> = again.iter().map(|&i| records[i]).collect();
+            for (i, result) in again.into_iter().zip(self.transact(&retry).await) {
+                results[i] = Some(result.unwrap_or_else(|| {
+                    Err(CompleteError::Store(StoreError(
+                        "DynamoDB TransactWriteItems idempotency: cancelled twice because of other records".to_owned(),
+                    )))
+                }));
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| Err(CompleteError::Store(StoreError("no result".to_owned()))))
+            })
+            .collect()
+    }
+}
+
+/// Splits `records` into transactions of at most [`MAX_TRANSACTION`]
+/// records with distinct ids (a transaction may touch an item only once),
+/// keeping their order.
+fn transactions(records: &[Record]) -> Vec<Vec<&Record>> {
+    let mut chunks: Vec<Vec<&Record>> = Vec::new();
+    for record in records {
+        let fits = chunks.last().is_some_and(|chunk| {
+            chunk.len() < MAX_TRANSACTION && chunk.iter().all(|r| r.id != record.id)
+        });
+        if !fits {
+            chunks.push(Vec::new());
+        }
+        if let Some(chunk) = chunks.last_mut() {
+            chunk.push(record);
+        }
+    }
+    chunks
 }
 
 impl IdempotencyStore for DynamoIdempotencyStore {
@@ -115,6 +271,10 @@ impl IdempotencyStore for DynamoIdempotencyStore {
             .condition_expression(FREE)
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":now", AttributeValue::N((now_ms / 1000).to_string()))
+            .expression_attribute_values(
+                ":completed",
+                AttributeValue::S(Status::Completed.as_str().to_owned()),
+            )
             .expression_attribute_values(":now_ms", AttributeValue::N(now_ms.to_string()))
             .expression_attribute_values(
                 ":in_progress",
@@ -149,89 +309,50 @@ impl IdempotencyStore for DynamoIdempotencyStore {
         }
     }
 
-    async fn complete(&self, record: &Record) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(Self::to_item(record)))
-            .send()
+    /// One `TransactWriteItems` per 100 records, each completion conditional
+    /// on the lock still being its attempt's. One result per record, in order.
+    async fn complete_all(&self, records: &[Record]) -> Vec<Result<(), CompleteError>> {
+        let chunks = transactions(records);
+        futures::future::join_all(chunks.iter().map(|chunk| self.complete_chunk(chunk)))
             .await
-            .map_err(|e| {
-                StoreError(
-                    sdk_error("DynamoDB PutItem idempotency", &e, Detail::CodeAndMessage)
-                        .to_string(),
-                )
-            })?;
-        Ok(())
+            .into_iter()
+            .flatten()
+            .collect()
     }
 
-    /// One `BatchWriteItem` per 25 records; unprocessed items are retried
-    /// (up to three rounds) and then reported.
-    async fn complete_all(&self, records: &[Record]) -> Result<(), StoreError> {
-        for chunk in records.chunks(25) {
-            let mut requests: Vec<WriteRequest> = chunk
-                .iter()
-                .filter_map(|r| {
-                    let put = PutRequest::builder()
-                        .set_item(Some(Self::to_item(r)))
-                        .build()
-                        .ok()?;
-                    Some(WriteRequest::builder().put_request(put).build())
-                })
-                .collect();
-            for _ in 0..3 {
-                let output = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, requests)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        StoreError(
-                            sdk_error(
-                                "DynamoDB BatchWriteItem idempotency",
-                                &e,
-                                Detail::CodeAndMessage,
-                            )
-                            .to_string(),
-                        )
-                    })?;
-                requests = output
-                    .unprocessed_items
-                    .and_then(|mut items| items.remove(&self.table))
-                    .unwrap_or_default();
-                if requests.is_empty() {
-                    break;
-                }
-            }
-            if !requests.is_empty() {
-                return Err(StoreError(format!(
-                    "{} records left unprocessed by BatchWriteItem",
-                    requests.len()
-                )));
-            }
-        }
-        Ok(())
-    }
-
-    async fn release(&self, id: &str) -> Result<(), StoreError> {
-        self.client
+    /// Deletes the lock only if `record.attempt` still holds it; a record
+    /// held by another attempt, completed or gone is left alone.
+    async fn release(&self, record: &Record) -> Result<(), StoreError> {
+        let result = self
+            .client
             .delete_item()
             .table_name(&self.table)
-            .key("id", AttributeValue::S(id.to_owned()))
+            .key("id", AttributeValue::S(record.id.clone()))
+            .condition_expression(HELD)
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":attempt", AttributeValue::S(record.attempt.clone()))
+            .expression_attribute_values(
+                ":in_progress",
+                AttributeValue::S(Status::InProgress.as_str().to_owned()),
+            )
             .send()
-            .await
-            .map_err(|e| {
-                StoreError(
-                    sdk_error(
-                        "DynamoDB DeleteItem idempotency",
-                        &e,
-                        Detail::CodeAndMessage,
-                    )
-                    .to_string(),
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), DeleteItemError::ConditionalCheckFailedException(_)) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(StoreError(
+                sdk_error(
+                    "DynamoDB DeleteItem idempotency",
+                    &e,
+                    Detail::CodeAndMessage,
                 )
-            })?;
-        Ok(())
+                .to_string(),
+            )),
+        }
     }
 }
 

@@ -8,11 +8,19 @@
 //! | `BlobStore` | [`s3::S3BlobStore`] | `s3` |
 //! | `Mailer` (SES) | [`ses::SesMailer`] | `sesv2` |
 //! | `IdempotencyStore` | [`idempotency::DynamoIdempotencyStore`] | `dynamodb` |
+//! | `MailLedger` | [`mail_ledger::DynamoMailLedger`] | `dynamodb` |
+//! | `DeadLetterSink` (batch) | [`dead_letter::SqsDeadLetters`] | `sqs` |
 //!
 //! Each service is a cargo feature so a function links only the clients it
 //! uses (smaller binary, faster cold start). Clients are built once per cold
 //! start from one [`aws_config::SdkConfig`] ([`load_sdk_config`]); the SDK
 //! honours `AWS_ENDPOINT_URL`, which is how local runs reach the emulator.
+//! Every call has a connect, attempt and operation timeout and a bounded
+//! number of attempts ([`configure`]), so a hanging dependency fails a call
+//! in seconds instead of running the invocation into its timeout.
+//!
+//! Batch APIs are read fail-closed: an entry counts as done only when the
+//! answer says so explicitly; anything missing or malformed fails it.
 //!
 //! Error messages carry AWS error codes and messages, never item contents;
 //! for SES, whose messages can quote addresses, only the code.
@@ -35,12 +43,16 @@ mod error;
 ))]
 pub(crate) use error::{sdk_error, Detail};
 
+#[cfg(feature = "sqs")]
+pub mod dead_letter;
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
 #[cfg(feature = "eventbridge")]
 pub mod eventbridge;
 #[cfg(feature = "dynamodb")]
 pub mod idempotency;
+#[cfg(feature = "dynamodb")]
+pub mod mail_ledger;
 #[cfg(feature = "s3")]
 pub mod s3;
 #[cfg(feature = "sesv2")]
@@ -49,6 +61,7 @@ pub mod ses;
 pub mod sqs;
 
 pub use aws_config::SdkConfig;
+use std::time::Duration;
 
 /// What every function sets up once per cold start before its own wiring.
 pub struct ColdStart<C> {
@@ -81,9 +94,67 @@ pub async fn cold_start<C>(
     })
 }
 
-/// Loads region, credentials and endpoint from the environment (once per cold start).
+/// Connecting to an AWS endpoint takes milliseconds; one that does not
+/// accept within this time is unreachable, and a retry (a new connection)
+/// does better than waiting.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// One attempt of one call. Every call the functions make answers in tens of
+/// milliseconds when AWS is healthy (p99 well under 1 s), so 2 s means the
+/// attempt hangs; cutting it lets a retry go to a healthy host.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
+/// One call, retries and backoff included. The functions run with a 10 s
+/// timeout and a call is usually one of two or three sequential stages of a
+/// batch: 4 s leaves the invocation time to fail only the records still
+/// pending and return its partial batch response (the use cases also bound
+/// each stage by the invocation's deadline).
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(4);
+/// Standard retries (exponential backoff with jitter, retry quota); at most
+/// this many attempts per call, all within [`OPERATION_TIMEOUT`].
+pub const MAX_ATTEMPTS: u32 = 3;
+
+/// The timeouts every SDK client of the functions uses (see the constants).
+pub fn timeout_config() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build()
+}
+
+/// The retry policy every SDK client of the functions uses.
+pub fn retry_config() -> aws_config::retry::RetryConfig {
+    aws_config::retry::RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS)
+}
+
+/// Applies the functions' SDK settings to `loader`: [`timeout_config`],
+/// [`retry_config`] and, when `function_name` is a valid SDK app name, that
+/// name as the app name (`app/<name>` in the User-Agent, which the IAM check
+/// uses to tell which function made a call). Tests use it to point the same
+/// settings at a stub endpoint.
+pub fn configure(
+    loader: aws_config::ConfigLoader,
+    function_name: Option<&str>,
+) -> aws_config::ConfigLoader {
+    let loader = loader
+        .timeout_config(timeout_config())
+        .retry_config(retry_config());
+    match function_name.and_then(|name| aws_config::AppName::new(name.to_owned()).ok()) {
+        Some(app) => loader.app_name(app),
+        None => loader,
+    }
+}
+
+/// Loads region, credentials and endpoint from the environment (once per
+/// cold start), with the functions' timeouts, retries and app name
+/// (`AWS_LAMBDA_FUNCTION_NAME`) from [`configure`].
 pub async fn load_sdk_config() -> SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    let function_name = std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok();
+    configure(
+        aws_config::defaults(aws_config::BehaviorVersion::latest()),
+        function_name.as_deref(),
+    )
+    .load()
+    .await
 }
 
 /// The mailer [`eventline_app::mail::MailConfig`] asks for: the S3 outbox or SES v2.

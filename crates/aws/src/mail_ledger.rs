@@ -1,0 +1,170 @@
+//! The mail ledger on DynamoDB: which emails were sent, and how many each
+//! recipient got per day, in the IdempotencyTable (key `id`).
+//!
+//! - `mail-sent#<message_id>`: the durable fact that a message was sent. It
+//!   has no `expiration` attribute, so the table's TTL never deletes it: a
+//!   duplicate of any age (a DLQ redrive days later) finds it.
+//! - `mail-quota#<sha256 of the lower-cased recipient>#<YYYY-MM-DD>`: the
+//!   string set `ids` of message ids admitted for that recipient that day
+//!   (UTC), with `expiration` two days after the day starts (TTL). The
+//!   recipient appears only as a hash: no item and no error holds an address.
+//!
+//! [`DynamoMailLedger::admit`] is one `TransactWriteItems`: a check that the
+//! sent marker does not exist, and an update of the quota item adding the
+//! message id under the condition that the set is absent, smaller than the
+//! cap, or already holds this id (a retry of the same message takes no
+//! second slot). Both conditions are evaluated the same way by DynamoDB and
+//! by moto (`size` of a string set is its number of elements; a missing
+//! attribute is caught first by `attribute_not_exists`).
+
+use crate::{sdk_error, Detail};
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem, Update};
+use aws_sdk_dynamodb::Client;
+use eventline_app::ports::{Admission, MailLedger};
+use eventline_app::PortError;
+use eventline_domain::{OutgoingEmail, Timestamp};
+use sha2::{Digest, Sha256};
+
+/// How long a day's quota item outlives the start of its day.
+const QUOTA_LIFETIME_SECONDS: u64 = 2 * 24 * 3600;
+
+/// The mail ledger in one DynamoDB table (key `id`, TTL attribute `expiration`).
+#[derive(Debug, Clone)]
+pub struct DynamoMailLedger {
+    client: Client,
+    table: String,
+}
+
+impl DynamoMailLedger {
+    /// Adapter for `table` (the IdempotencyTable, env `IDEMPOTENCY_TABLE`).
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// Key of the sent marker of `message_id`.
+    pub fn sent_key(message_id: &str) -> String {
+        format!("mail-sent#{message_id}")
+    }
+
+    /// Key of `recipient`'s quota item for `day` (`YYYY-MM-DD`).
+    pub fn quota_key(recipient: &str, day: &str) -> String {
+        let digest = Sha256::digest(recipient.to_lowercase().as_bytes());
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        format!("mail-quota#{hex}#{day}")
+    }
+
+    fn admission(
+        &self,
+        email: &OutgoingEmail,
+        day: &str,
+        cap: u32,
+        expiration: u64,
+    ) -> Result<Vec<TransactWriteItem>, PortError> {
+        let build = |e: aws_sdk_dynamodb::error::BuildError| PortError::new(ADMIT, e);
+        let unsent = ConditionCheck::builder()
+            .table_name(&self.table)
+            .key("id", AttributeValue::S(Self::sent_key(&email.message_id)))
+            .condition_expression("attribute_not_exists(id)")
+            .build()
+            .map_err(build)?;
+        // With a cap of 0 nothing new is admitted (only a message already in
+        // the set, which cannot exist then).
+        let room = if cap == 0 {
+            "contains(#ids, :msg_id)"
+        } else {
+            "attribute_not_exists(#ids) OR size(#ids) < :cap OR contains(#ids, :msg_id)"
+        };
+        let mut slot = Update::builder()
+            .table_name(&self.table)
+            .key(
+                "id",
+                AttributeValue::S(Self::quota_key(email.to.as_str(), day)),
+            )
+            .update_expression("ADD #ids :msg SET #expiration = :expiration")
+            .condition_expression(room)
+            .expression_attribute_names("#ids", "ids")
+            .expression_attribute_names("#expiration", "expiration")
+            .expression_attribute_values(":msg", AttributeValue::Ss(vec![email.message_id.clone()]))
+            .expression_attribute_values(":msg_id", AttributeValue::S(email.message_id.clone()))
+            .expression_attribute_values(":expiration", AttributeValue::N(expiration.to_string()));
+        if cap > 0 {
+            slot = slot.expression_attribute_values(":cap", AttributeValue::N(cap.to_string()));
+        }
+        let slot = slot.build().map_err(build)?;
+        Ok(vec![
+            TransactWriteItem::builder().condition_check(unsent).build(),
+            TransactWriteItem::builder().update(slot).build(),
+        ])
+    }
+}
+
+const ADMIT: &str = "DynamoDB TransactWriteItems mail admission";
+
+impl MailLedger for DynamoMailLedger {
+    async fn admit(
+        &self,
+        email: &OutgoingEmail,
+        day: &str,
+        cap: u32,
+    ) -> Result<Admission, PortError> {
+        let day_start = Timestamp::parse_rfc3339(&format!("{day}T00:00:00Z"))
+            .filter(|_| day.len() == 10)
+            .ok_or_else(|| PortError::new(ADMIT, "day is not a YYYY-MM-DD date"))?;
+        let expiration = day_start.unix_seconds() + QUOTA_LIFETIME_SECONDS;
+        let items = self.admission(email, day, cap, expiration)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Admission::Admitted),
+            Err(SdkError::ServiceError(e))
+                if matches!(
+                    e.err(),
+                    TransactWriteItemsError::TransactionCanceledException(_)
+                ) =>
+            {
+                let codes: Vec<&str> = match e.err() {
+                    TransactWriteItemsError::TransactionCanceledException(c) => c
+                        .cancellation_reasons()
+                        .iter()
+                        .map(|r| r.code().unwrap_or("None"))
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                match codes.as_slice() {
+                    // A sent message is skipped whatever its quota says.
+                    ["ConditionalCheckFailed", ..] => Ok(Admission::AlreadySent),
+                    ["None", "ConditionalCheckFailed"] => Ok(Admission::OverQuota),
+                    _ => Err(PortError::new(
+                        ADMIT,
+                        format!("TransactionCanceledException: [{}]", codes.join(", ")),
+                    )),
+                }
+            }
+            // Codes only: a message could quote the key (a hash, but still).
+            Err(e) => Err(sdk_error(ADMIT, &e, Detail::CodeOnly)),
+        }
+    }
+
+    async fn record_sent(&self, message_id: &str) -> Result<(), PortError> {
+        const OP: &str = "DynamoDB PutItem mail-sent marker";
+        // No `expiration`: the table's TTL must never delete this fact.
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("id", AttributeValue::S(Self::sent_key(message_id)))
+            .item("sent", AttributeValue::Bool(true))
+            .send()
+            .await
+            .map_err(|e| sdk_error(OP, &e, Detail::CodeOnly))?;
+        Ok(())
+    }
+}
