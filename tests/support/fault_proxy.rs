@@ -34,6 +34,10 @@ use tokio::sync::watch;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// A custom rewrite: given the request's and the answer's JSON, the new
+/// answer (`None`: leave it as it is).
+pub type RewriteFn = Arc<dyn Fn(&Value, &Value) -> Option<Value> + Send + Sync>;
+
 /// A replacement for a batch API's JSON answer.
 #[derive(Clone)]
 pub enum Rewrite {
@@ -50,9 +54,8 @@ pub enum Rewrite {
     /// `UnprocessedItems` (although the emulator applied them), as a
     /// throttled table answers.
     DynamoDbAllUnprocessed,
-    /// Any other: given the request's and the answer's JSON, the new answer
-    /// (`None`: leave it as it is).
-    Custom(Arc<dyn Fn(&Value, &Value) -> Option<Value> + Send + Sync>),
+    /// Any other.
+    Custom(RewriteFn),
 }
 
 impl Rewrite {
