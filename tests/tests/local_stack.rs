@@ -4,6 +4,11 @@
 //!
 //! Needs the tool chain from `make setup` (.venv) and builds the functions
 //! (debug) before it starts; `make test` does both.
+//!
+//! The functions run with `AWS_LAMBDA_LOG_LEVEL=TRACE` and JSON logs, the
+//! most verbose setting Lambda allows, and everything they print (captured
+//! from `cargo lambda watch` in `target/e2e/watch.log`) must be free of the
+//! emails and names the test sends.
 
 use eventline_devstack::invoke::Invoker;
 use eventline_devstack::manifest::Manifest;
@@ -15,7 +20,41 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn signup(id: &str) -> String {
-    serde_json::json!({"user_id": id, "email": format!("{id}@example.com"), "name": format!("User {id}")}).to_string()
+    serde_json::json!({"user_id": id, "email": email(id), "name": name(id)}).to_string()
+}
+
+fn email(id: &str) -> String {
+    format!("{id}@example.com")
+}
+
+fn name(id: &str) -> String {
+    format!("User {id}")
+}
+
+/// The invalid signup's address and name: personal data too.
+const BAD_EMAIL: &str = "nope-not-an-address";
+const BAD_NAME: &str = "Bad Input Name";
+
+/// `env` with Lambda's log controls at their most verbose: every level, JSON.
+fn at_trace(env: &str) -> String {
+    let mut lines: Vec<&str> = env
+        .lines()
+        .filter(|l| {
+            !l.starts_with("AWS_LAMBDA_LOG_LEVEL=") && !l.starts_with("AWS_LAMBDA_LOG_FORMAT=")
+        })
+        .collect();
+    lines.extend(["AWS_LAMBDA_LOG_LEVEL=TRACE", "AWS_LAMBDA_LOG_FORMAT=JSON"]);
+    lines.join("\n") + "\n"
+}
+
+/// The JSON log lines in `output` (cargo lambda's own lines are not JSON).
+fn json_lines(output: &str) -> Vec<serde_json::Value> {
+    output
+        .lines()
+        .filter_map(|l| l.find('{').map(|start| &l[start..]))
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v.get("level").is_some())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -43,7 +82,14 @@ async fn provisioned_stack_processes_signups_end_to_end() {
         .arg("--check")
         .arg("--out")
         .arg(&stack.manifest_path));
-    let (manifest_path, env_path) = (stack.manifest_path.clone(), stack.env_path.clone());
+    let manifest_path = stack.manifest_path.clone();
+    let env_path = root().join("target/e2e/functions-trace.env");
+    std::fs::write(
+        &env_path,
+        at_trace(&std::fs::read_to_string(&stack.env_path).unwrap()),
+    )
+    .unwrap();
+    let watch_log = root().join("target/e2e/watch.log");
 
     let invoke_port = free_port();
     let _watch = spawn(
@@ -57,7 +103,7 @@ async fn provisioned_stack_processes_signups_end_to_end() {
                 "--env-file",
             ])
             .arg(&env_path),
-        &root().join("target/e2e/watch.log"),
+        &watch_log,
     );
     wait_for_port(invoke_port, "cargo lambda watch");
 
@@ -93,7 +139,7 @@ async fn provisioned_stack_processes_signups_end_to_end() {
     send(signups.clone(), signup("u-0")).await;
     send(
         signups.clone(),
-        r#"{"user_id":"u-bad","email":"nope","name":"Bad"}"#.to_owned(),
+        serde_json::json!({"user_id": "u-bad", "email": BAD_EMAIL, "name": BAD_NAME}).to_string(),
     )
     .await;
     send(signups.clone(), "not json at all".to_owned()).await;
@@ -105,15 +151,21 @@ async fn provisioned_stack_processes_signups_end_to_end() {
     );
     send(notifications.clone(), late.to_json()).await;
 
-    let runner = Arc::new(Runner::new(
-        manifest.clone(),
-        sqs.clone(),
-        Invoker::new(
-            format!("http://127.0.0.1:{invoke_port}"),
-            Duration::from_secs(120),
-        ),
-        true,
-    ));
+    let runner = Arc::new(
+        Runner::new(
+            manifest.clone(),
+            sqs.clone(),
+            Invoker::new(
+                format!("http://127.0.0.1:{invoke_port}"),
+                Duration::from_secs(120),
+            ),
+            true,
+        )
+        // A first invocation also starts the binary through `cargo run`, which
+        // waits for any other cargo process holding the target directory.
+        .with_cold_start_allowance(Duration::from_secs(240)),
+    );
+    let started = Instant::now();
     let running = tokio::spawn({
         let runner = runner.clone();
         async move {
@@ -134,6 +186,10 @@ async fn provisioned_stack_processes_signups_end_to_end() {
     assert!(
         running.await.unwrap(),
         "the pipeline did not go idle within the limit"
+    );
+    eprintln!(
+        "pipeline idle after {:.1} s at TRACE",
+        started.elapsed().as_secs_f64()
     );
 
     let state = StackState::read(&manifest, &sdk).await.unwrap();
@@ -172,4 +228,67 @@ async fn provisioned_stack_processes_signups_end_to_end() {
     // Every user's notification, plus the early one for u-late (which then
     // replays, or is replayed by, the one the pipeline queued).
     assert_eq!(np.succeeded, valid + 1, "{stats:?}");
+
+    // No email address or name reached the functions' output, at TRACE.
+    let output = std::fs::read_to_string(&watch_log).unwrap();
+    let mut personal = vec![BAD_EMAIL.to_owned(), BAD_NAME.to_owned()];
+    for id in (0..N)
+        .map(|i| format!("u-{i}"))
+        .chain(["u-late".to_owned()])
+    {
+        personal.extend([email(&id), name(&id)]);
+    }
+    for value in &personal {
+        let leaks: Vec<&str> = output
+            .lines()
+            .filter(|l| l.contains(value.as_str()))
+            .collect();
+        assert!(
+            leaks.is_empty(),
+            "{value:?} in the functions' output ({}):\n{}",
+            watch_log.display(),
+            leaks.join("\n")
+        );
+    }
+    // And the check is not vacuous: TRACE was really on in the runtime and
+    // the SDK, and every function logged its work.
+    let lines = json_lines(&output);
+    assert!(
+        lines.iter().any(|l| l["level"] == "TRACE"
+            && l["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("Waiting for next event")
+                    || m.starts_with("New event arrived"))),
+        "no TRACE line from lambda_runtime in {}",
+        watch_log.display()
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["level"] == "DEBUG" && l.get("request_id").is_some()),
+        "no DEBUG line from an SDK operation in {}",
+        watch_log.display()
+    );
+    for function in [
+        "user-processor",
+        "notification-processor",
+        "welcome-email",
+        "profile-creator",
+    ] {
+        let info = lines
+            .iter()
+            .filter(|l| {
+                l["level"] == "INFO"
+                    && l["function_name"]
+                        .as_str()
+                        .is_some_and(|f| f.ends_with(function))
+                    && l.get("function_request_id").is_some()
+            })
+            .count();
+        assert!(
+            info > 0,
+            "no INFO line of {function} inside an invocation in {}",
+            watch_log.display()
+        );
+    }
 }
