@@ -840,10 +840,14 @@ mod tests {
         event.records = vec![record];
 
         BatchProcessor::new()
-            .process(event, |_| async {
-                tracing::info!(user_id = "u-1", "user stored");
-                Ok::<(), String>(())
-            })
+            .process(
+                event,
+                crate::deadline::Deadline::after(std::time::Duration::from_secs(30)),
+                |_| async {
+                    tracing::info!(user_id = "u-1", "user stored");
+                    Ok::<(), String>(())
+                },
+            )
             .instrument(lambda_runtime::layers::trace::request_span(&context))
             .await
             .unwrap();
