@@ -7,9 +7,10 @@
 
 use eventline_app::ports::SystemClock;
 use eventline_app::user_processor::{Config, Ports, UserProcessor, IDEMPOTENCY_SCOPE};
-use eventline_aws::{dynamodb, eventbridge, idempotency, sqs, ColdStart};
+use eventline_aws::{dead_letter, dynamodb, eventbridge, idempotency, sqs, ColdStart};
 use eventline_powertools::batch::{BatchProcessor, SqsEvent};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
+use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -22,11 +23,13 @@ async fn main() -> Result<(), Error> {
 
     let metrics = &metrics;
     let dynamodb = dynamodb::client(&sdk);
+    let sqs = sqs::client(&sdk);
+    let timeout = idempotency_config.function_timeout;
     let handler = &UserProcessor::new(
         Ports {
             users: dynamodb::DynamoUserStore::new(dynamodb.clone(), config.users_table),
             notifications: sqs::SqsNotificationQueue::new(
-                sqs::client(&sdk),
+                sqs.clone(),
                 config.notification_queue_url,
             ),
             events: eventbridge::EventBridgePublisher::new(
@@ -43,7 +46,13 @@ async fn main() -> Result<(), Error> {
         },
         BatchProcessor::new()
             .with_concurrency(config.concurrency)
+            .with_dead_letters(Arc::new(dead_letter::SqsDeadLetters::new(
+                sqs,
+                config.dead_letter_queue_url,
+                IDEMPOTENCY_SCOPE,
+            )))
             .with_metrics(metrics.clone()),
+        timeout,
     );
 
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
