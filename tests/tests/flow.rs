@@ -6,15 +6,21 @@
 use eventline_app::mail::OutboxMailer;
 use eventline_app::ports::SystemClock;
 use eventline_app::{notification_processor, profile_creator, user_processor, welcome_email};
+use eventline_aws::dead_letter::SqsDeadLetters;
 use eventline_aws::dynamodb::{DynamoProfileStore, DynamoUserStore};
 use eventline_aws::eventbridge::EventBridgePublisher;
 use eventline_aws::idempotency::DynamoIdempotencyStore;
+use eventline_aws::mail_ledger::DynamoMailLedger;
 use eventline_aws::s3::S3BlobStore;
 use eventline_aws::sqs::SqsNotificationQueue;
 use eventline_domain::EmailAddress;
 use eventline_powertools::batch::BatchProcessor;
 use eventline_powertools::idempotency::Idempotency;
+use std::sync::Arc;
 use std::time::Duration;
+
+/// The functions' timeout, used when a deadline is unknown.
+const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Deadline for the handlers: the invocation ends in ten seconds.
 fn deadline() -> u64 {
@@ -37,6 +43,7 @@ async fn signups_flow_through_every_function_to_the_final_state() {
     create_table(&sdk, &idempotency_table, "id").await;
     create_bucket(&sdk, &bucket).await;
     let signups = create_queue(&sdk, &unique("signups")).await;
+    let signup_dlq = create_queue(&sdk, &unique("signups-dlq")).await;
     let notifications = create_queue(&sdk, &unique("notifications")).await;
     let bus = unique("bus");
     let tap = create_bus_with_tap(&sdk, &bus).await;
@@ -67,28 +74,47 @@ async fn signups_flow_through_every_function_to_the_final_state() {
             clock: SystemClock,
             idempotency: guard(user_processor::IDEMPOTENCY_SCOPE),
         },
-        BatchProcessor::new(),
+        BatchProcessor::new().with_dead_letters(Arc::new(SqsDeadLetters::new(
+            eventline_aws::sqs::client(&sdk),
+            &signup_dlq,
+            user_processor::IDEMPOTENCY_SCOPE,
+        ))),
+        TIMEOUT,
     );
+    let ledger = || DynamoMailLedger::new(dynamodb.clone(), &idempotency_table);
     let notification_processor = notification_processor::NotificationProcessor::new(
         notification_processor::Ports {
             users: DynamoUserStore::new(dynamodb.clone(), &users_table),
             mailer: outbox(),
+            ledger: ledger(),
             clock: SystemClock,
             idempotency: guard(notification_processor::IDEMPOTENCY_SCOPE),
         },
         BatchProcessor::new(),
+        5,
+        TIMEOUT,
     );
-    let welcome_email = welcome_email::WelcomeEmail::new(welcome_email::Ports {
-        mailer: outbox(),
-        clock: SystemClock,
-        idempotency: guard(welcome_email::IDEMPOTENCY_SCOPE),
-    });
-    let profile_creator = profile_creator::ProfileCreator::new(profile_creator::Ports {
-        profiles: DynamoProfileStore::new(dynamodb.clone(), &profiles_table),
-        documents: S3BlobStore::new(s3.clone(), &bucket),
-        clock: SystemClock,
-        idempotency: guard(profile_creator::IDEMPOTENCY_SCOPE),
-    });
+    let welcome_email = welcome_email::WelcomeEmail::new(
+        welcome_email::Ports {
+            mailer: outbox(),
+            ledger: ledger(),
+            clock: SystemClock,
+            idempotency: guard(welcome_email::IDEMPOTENCY_SCOPE),
+            dead_letters: None,
+        },
+        5,
+        TIMEOUT,
+    );
+    let profile_creator = profile_creator::ProfileCreator::new(
+        profile_creator::Ports {
+            profiles: DynamoProfileStore::new(dynamodb.clone(), &profiles_table),
+            documents: S3BlobStore::new(s3.clone(), &bucket),
+            clock: SystemClock,
+            idempotency: guard(profile_creator::IDEMPOTENCY_SCOPE),
+            dead_letters: None,
+        },
+        TIMEOUT,
+    );
 
     // Two valid signups and one invalid one arrive on the SignupQueue.
     let sqs = aws_sdk_sqs::Client::new(&sdk);
@@ -105,7 +131,8 @@ async fn signups_flow_through_every_function_to_the_final_state() {
             .unwrap();
     }
 
-    // user-processor: the invalid record alone fails and stays on the queue.
+    // user-processor: the invalid record can never succeed: it goes to the
+    // DLQ at once with its reason, and the batch reports every record handled.
     let event = receive_as_lambda(&sdk, &signups).await;
     assert_eq!(event.records.len(), 3);
     let invalid_id = event.records[1].message_id.clone().unwrap();
@@ -113,12 +140,7 @@ async fn signups_flow_through_every_function_to_the_final_state() {
         .handle(event.clone(), deadline())
         .await
         .unwrap();
-    let failed: Vec<_> = response
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.clone())
-        .collect();
-    assert_eq!(failed, [invalid_id]);
+    assert!(response.batch_item_failures.is_empty());
     delete_succeeded(&sdk, &signups, &event, &response).await;
 
     // notification-processor gets what landed on the NotificationQueue.
@@ -191,19 +213,30 @@ async fn signups_flow_through_every_function_to_the_final_state() {
     .unwrap();
     assert_eq!(profile["display_name"], "Ada Lovelace");
 
-    // The invalid signup is still on the SignupQueue, waiting for its retry
-    // (and, after maxReceiveCount, the DLQ): nothing was lost.
-    let left = sqs
-        .get_queue_attributes()
-        .queue_url(&signups)
-        .attribute_names(
-            aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
-        )
+    // The invalid signup is in the DLQ, unchanged, with its reason beside it
+    // (codes and field names, never the value): nothing was lost.
+    let dead = sqs
+        .receive_message()
+        .queue_url(&signup_dlq)
+        .message_attribute_names("All")
+        .max_number_of_messages(10)
         .send()
         .await
         .unwrap();
-    let in_flight = left.attributes.unwrap()
-        [&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible]
-        .clone();
-    assert_eq!(in_flight, "1");
+    let dead = dead.messages();
+    assert_eq!(dead.len(), 1);
+    assert!(dead[0].body().unwrap().contains(r#""user_id":"u-2""#));
+    let attribute = |name: &str| {
+        dead[0]
+            .message_attributes()
+            .and_then(|a| a.get(name))
+            .and_then(|v| v.string_value())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(attribute("eventline.error_code"), "InvalidFields");
+    assert_eq!(attribute("eventline.error_fields"), "email");
+    assert_eq!(attribute("eventline.function"), "user-processor");
+    assert_eq!(attribute("eventline.source_message_id"), invalid_id);
+    assert!(!attribute("eventline.first_seen").is_empty());
 }
