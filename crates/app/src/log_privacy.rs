@@ -6,8 +6,8 @@
 
 use crate::mail::OutboxMailer;
 use crate::memory::{
-    FixedClock, MemoryBlobStore, MemoryEventBus, MemoryMailLedger, MemoryProfileStore, MemoryQueue,
-    MemoryUserStore,
+    FixedClock, MemoryBlobStore, MemoryDeadLetters, MemoryEventBus, MemoryMailLedger,
+    MemoryProfileStore, MemoryQueue, MemoryUserStore,
 };
 use crate::{notification_processor, profile_creator, user_processor, welcome_email};
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
@@ -218,7 +218,7 @@ async fn no_use_case_logs_emails_or_names() {
     blobs.faults.fail("outbox/welcome.u-6.json", 1);
     let welcome = welcome_email::WelcomeEmail::new(
         welcome_email::Ports {
-            mailer: OutboxMailer::new(blobs.clone(), from),
+            mailer: OutboxMailer::new(blobs.clone(), from.clone()),
             ledger: Arc::new(MemoryMailLedger::default()),
             clock,
             idempotency: guard(welcome_email::IDEMPOTENCY_SCOPE),
@@ -284,8 +284,141 @@ async fn no_use_case_logs_emails_or_names() {
         returned_errors.push(as_logged(&error));
     }
 
+    // The same use cases with a dead-letter queue: what can never succeed
+    // (invalid, conflicting, over the mail cap) is dead-lettered with its
+    // reason instead of failing, and that path logs too.
+    let dead_letters = Arc::new(MemoryDeadLetters::default());
+    let signups = user_processor::UserProcessor::new(
+        user_processor::Ports {
+            users: users.clone(),
+            notifications: queue.clone(),
+            events: bus.clone(),
+            clock,
+            idempotency: guard(user_processor::IDEMPOTENCY_SCOPE),
+        },
+        BatchProcessor::new().with_dead_letters(dead_letters.clone()),
+        TIMEOUT,
+    );
+    signups
+        .handle(
+            sqs(&[
+                ("d1", signup("u-3", "not-an-email", "Bad Input Name")),
+                ("d2", signup("u-1", "mallory@example.com", "Mallory")),
+                (
+                    "d3",
+                    signup("ada.lovelace@example.com", "mallory@example.com", "Mallory"),
+                ),
+            ]),
+            3_000,
+        )
+        .await
+        .unwrap();
+    let notifications = notification_processor::NotificationProcessor::new(
+        notification_processor::Ports {
+            users: users.clone(),
+            mailer: OutboxMailer::new(blobs.clone(), from.clone()),
+            ledger: Arc::new(MemoryMailLedger::default()),
+            clock,
+            idempotency: guard(notification_processor::IDEMPOTENCY_SCOPE),
+        },
+        BatchProcessor::new().with_dead_letters(dead_letters.clone()),
+        crate::mail::DEFAULT_DAILY_CAP,
+        TIMEOUT,
+    );
+    notifications
+        .handle(
+            sqs(&[(
+                "d4",
+                r#"{"user_id":"ada.lovelace@example.com","kind":"Ada Lovelace"}"#.to_owned(),
+            )]),
+            3_000,
+        )
+        .await
+        .unwrap();
+    // A cap of one mail per recipient: the second address owner is refused.
+    let capped = welcome_email::WelcomeEmail::new(
+        welcome_email::Ports {
+            mailer: OutboxMailer::new(Arc::new(MemoryBlobStore::default()), from.clone()),
+            ledger: Arc::new(MemoryMailLedger::default()),
+            clock,
+            idempotency: guard(welcome_email::IDEMPOTENCY_SCOPE),
+            dead_letters: Some(dead_letters.clone()),
+        },
+        1,
+        TIMEOUT,
+    );
+    for event in [
+        user_created("u-1", "ada.lovelace@example.com", "Ada Lovelace"),
+        user_created("u-9", "ada.lovelace@example.com", "Ada Lovelace"),
+        user_created("u-3", "not-an-email", "Bad Input Name"),
+    ] {
+        if let Err(error) = capped.handle(event, 3_000).await {
+            returned_errors.push(as_logged(&error));
+        }
+    }
+    let profiles_with_dlq = Arc::new(MemoryProfileStore::default());
+    let creator = profile_creator::ProfileCreator::new(
+        profile_creator::Ports {
+            profiles: profiles_with_dlq.clone(),
+            documents: Arc::new(MemoryBlobStore::default()),
+            clock,
+            idempotency: guard(profile_creator::IDEMPOTENCY_SCOPE),
+            dead_letters: Some(dead_letters.clone()),
+        },
+        TIMEOUT,
+    );
+    // A profile the user edited before the event arrived is left alone.
+    creator
+        .handle(
+            user_created("u-8", "alan.turing@example.com", "Alan Turing"),
+            3_000,
+        )
+        .await
+        .unwrap();
+    let mut edited = profiles_with_dlq.profiles()[0].clone();
+    edited.bio = "edited before the event".to_owned();
+    edited.document_written = false;
+    profiles_with_dlq.overwrite(edited);
+    let late = profile_creator::ProfileCreator::new(
+        profile_creator::Ports {
+            profiles: profiles_with_dlq.clone(),
+            documents: Arc::new(MemoryBlobStore::default()),
+            clock,
+            idempotency: guard(profile_creator::IDEMPOTENCY_SCOPE),
+            dead_letters: Some(dead_letters.clone()),
+        },
+        TIMEOUT,
+    );
+    for event in [
+        user_created("u-8", "alan.turing@example.com", "Alan Turing"),
+        user_created("u-3", "not-an-email", "Bad Input Name"),
+    ] {
+        if let Err(error) = late.handle(event, 3_000).await {
+            returned_errors.push(as_logged(&error));
+        }
+    }
+    let letters = dead_letters.letters();
+    let lettered: Vec<&str> = letters
+        .iter()
+        .map(|l| l.source_message_id.as_str())
+        .collect();
+    for id in ["d1", "d2", "d3", "d4", "e-u-9", "e-u-3"] {
+        assert!(
+            lettered.contains(&id),
+            "{id} not dead-lettered: {letters:?}"
+        );
+    }
+    // The letter keeps the body for a redrive; its reason names no value.
+    let reasons: Vec<String> = letters.iter().map(|l| format!("{:?}", l.reason)).collect();
+
     let text = logs.text();
     for value in PERSONAL {
+        for reason in &reasons {
+            assert!(
+                !reason.contains(value),
+                "a dead letter's reason contains {value:?}: {reason}"
+            );
+        }
         assert!(!text.contains(value), "logs contain {value:?}:\n{text}");
         for error in &returned_errors {
             assert!(
@@ -317,6 +450,14 @@ async fn no_use_case_logs_emails_or_names() {
         has(&|l| l["message"] == "profile and document already written"),
         "{text}"
     );
-    assert_eq!(returned_errors.len(), 6);
+    assert!(
+        has(&|l| l["message"] == "profile already edited; leaving it alone"),
+        "{text}"
+    );
+    assert!(
+        has(&|l| l["event_id"] == "e-u-9" && l["code"] == "RecipientQuotaExceeded"),
+        "the capped mail's rejection was logged: {text}"
+    );
+    assert!(returned_errors.len() >= 6);
     assert!(lines.len() >= 20, "{text}");
 }
