@@ -107,6 +107,7 @@ pub enum Fault {
 #[derive(Clone)]
 pub struct Rule {
     target: Option<String>,
+    body_contains: Vec<String>,
     skip: u64,
     times: u64,
     fault: Fault,
@@ -117,6 +118,7 @@ impl Rule {
     pub fn on(target: &str, fault: Fault) -> Self {
         Self {
             target: Some(target.to_owned()),
+            body_contains: Vec::new(),
             skip: 0,
             times: u64::MAX,
             fault,
@@ -127,10 +129,18 @@ impl Rule {
     pub fn any(fault: Fault) -> Self {
         Self {
             target: None,
+            body_contains: Vec::new(),
             skip: 0,
             times: u64::MAX,
             fault,
         }
+    }
+
+    /// Only calls whose request body contains `text` (e.g. one table's
+    /// name and one key); several conditions must all hold.
+    pub fn body_contains(mut self, text: &str) -> Self {
+        self.body_contains.push(text.to_owned());
+        self
     }
 
     /// Lets the first `n` matching calls through untouched.
@@ -310,11 +320,14 @@ async fn accept(listener: TcpListener, state: Arc<State>) {
     }
 }
 
-/// The fault for a call to `target`, if a rule has one left for it.
-fn fault_for(state: &State, target: Option<&str>) -> Option<Fault> {
+/// The fault for a call to `target` with `body`, if a rule has one left for it.
+fn fault_for(state: &State, target: Option<&str>, body: &[u8]) -> Option<Fault> {
+    let body = String::from_utf8_lossy(body);
     let rules = state.rules.lock().unwrap_or_else(|p| p.into_inner());
     for (rule, counts) in rules.iter() {
-        if rule.target.as_deref().is_some_and(|t| Some(t) != target) {
+        if rule.target.as_deref().is_some_and(|t| Some(t) != target)
+            || !rule.body_contains.iter().all(|text| body.contains(text))
+        {
             continue;
         }
         let n = counts.matched.fetch_add(1, Ordering::SeqCst);
@@ -352,7 +365,7 @@ async fn handle(
         .map(str::to_owned);
     let (parts, body) = request.into_parts();
     let body = body.collect().await?.to_bytes();
-    let fault = fault_for(&state, target.as_deref());
+    let fault = fault_for(&state, target.as_deref(), &body);
     match &fault {
         Some(Fault::Cut) => return cut(&state),
         Some(Fault::Outage(length)) => {

@@ -1,51 +1,62 @@
 //! Fault tests: at-least-once delivery, poison records, an outage of AWS in
-//! the middle of processing, and a worker crash between two writes — each
-//! shown, with counts, to lose nothing and do nothing twice in effect.
+//! the middle of processing, a worker crash between two writes, a call that
+//! never answers, batch APIs that answer short or malformed, duplicates
+//! older than every idempotency record, and a DLQ redrive days later —
+//! each shown, with counts, to lose nothing and do nothing twice in effect.
 //!
 //! Each scenario deploys template.yaml into a moto server of its own and
 //! drives the four use cases in-process (real AWS adapters, real SDK
 //! calls) with the devstack runner playing Lambda: SQS event source
 //! mappings with partial batch responses, visibility-timeout retries,
-//! redrive to the DLQ, async-invoke retries. Every side effect goes through
-//! a counting wrapper, so "in effect once" is measured, not assumed.
-//! `make chaos` runs them and prints the table.
+//! redrive to the DLQ, async-invoke retries, the function timeout. Every
+//! side effect goes through a counting wrapper, so "in effect once" is
+//! measured, not assumed. The functions' AWS calls go through a fault
+//! proxy, and every scenario first proves its fault was injected (faulted
+//! calls > 0, the crash happened, duplicates were delivered) before it
+//! checks the outcome. `make chaos` runs them and prints the table.
 
 use aws_config::SdkConfig;
-use eventline_app::mail::OutboxMailer;
+use eventline_app::mail::{OutboxMailer, DEFAULT_DAILY_CAP};
 use eventline_app::ports::{
-    BlobStore, EventPublisher, Inserted, Mailer, NotificationQueue, PortError, ProfileStore,
+    BlobStore, Clock, EventPublisher, Inserted, Mailer, NotificationQueue, PortError, ProfileStore,
     SystemClock, UserStore,
 };
 use eventline_app::{notification_processor, profile_creator, user_processor, welcome_email};
+use eventline_aws::dead_letter::SqsDeadLetters;
 use eventline_aws::dynamodb::{DynamoProfileStore, DynamoUserStore};
 use eventline_aws::eventbridge::EventBridgePublisher;
 use eventline_aws::idempotency::DynamoIdempotencyStore;
+use eventline_aws::mail_ledger::DynamoMailLedger;
 use eventline_aws::s3::S3BlobStore;
 use eventline_aws::sqs::SqsNotificationQueue;
 use eventline_devstack::invoke::{Invocation, Invoke, InvokeError};
 use eventline_devstack::manifest::Manifest;
-use eventline_devstack::runner::Runner;
+use eventline_devstack::runner::{FunctionStats, Runner};
 use eventline_devstack::state::StackState;
 use eventline_domain::{
-    EmailAddress, Notification, OutgoingEmail, Profile, User, UserCreated, UserId,
+    EmailAddress, Notification, OutgoingEmail, Profile, Timestamp, User, UserCreated, UserId,
 };
-use eventline_powertools::batch::{BatchProcessor, SqsEvent};
+use eventline_powertools::batch::{BatchProcessor, DeadLetterSink, SqsEvent};
 use eventline_powertools::idempotency::Idempotency;
-use eventline_tests::fault_proxy::FaultProxy;
-use eventline_tests::local::provision;
+use eventline_tests::fault_proxy::{Fault, FaultProxy, Faulted, Rewrite, Rule};
+use eventline_tests::local::{provision, ProvisionedStack};
 use serde_json::Value;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Successful side effects, by kind and key.
+/// Successful side effects, by kind and key, and the events published.
 #[derive(Default)]
-struct Effects(Mutex<BTreeMap<(&'static str, String), u32>>);
+struct Effects {
+    counts: Mutex<BTreeMap<(&'static str, String), u32>>,
+    published: Mutex<Vec<UserCreated>>,
+}
 
 impl Effects {
     fn add(&self, kind: &'static str, key: &str) {
         *self
-            .0
+            .counts
             .lock()
             .unwrap()
             .entry((kind, key.to_owned()))
@@ -54,7 +65,7 @@ impl Effects {
 
     /// (distinct keys, most effects for one key) of `kind`.
     fn of(&self, kind: &str) -> (usize, u32) {
-        let map = self.0.lock().unwrap();
+        let map = self.counts.lock().unwrap();
         let counts: Vec<u32> = map
             .iter()
             .filter(|((k, _), _)| *k == kind)
@@ -64,20 +75,83 @@ impl Effects {
     }
 }
 
+/// A worker crash (a panic) right after the user write of chosen users,
+/// once each, counted.
+#[derive(Default)]
+struct Crashes {
+    after_user_write_of: Mutex<HashSet<String>>,
+    happened: AtomicU64,
+}
+
+/// Which records each SQS-triggered function received more than once
+/// (by body), to show which records a fault sent back for a retry.
+#[derive(Default)]
+struct Receipts(Mutex<BTreeMap<String, BTreeMap<String, u32>>>);
+
+impl Receipts {
+    fn note(&self, function: &str, event: &SqsEvent) {
+        let mut all = self.0.lock().unwrap();
+        let seen = all.entry(function.to_owned()).or_default();
+        for record in &event.records {
+            let count = record
+                .attributes
+                .get("ApproximateReceiveCount")
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(1);
+            let max = seen
+                .entry(record.body.clone().unwrap_or_default())
+                .or_default();
+            *max = (*max).max(count);
+        }
+    }
+
+    /// Bodies `function` received more than once.
+    fn retried(&self, function: &str) -> BTreeSet<String> {
+        self.0
+            .lock()
+            .unwrap()
+            .get(function)
+            .map(|seen| {
+                seen.iter()
+                    .filter(|(_, n)| **n > 1)
+                    .map(|(body, _)| body.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// The system clock moved forward by a settable offset: "days later".
+#[derive(Clone, Default)]
+struct TestClock(Arc<AtomicU64>);
+
+impl TestClock {
+    fn advance(&self, by: Duration) {
+        self.0.fetch_add(by.as_millis() as u64, Ordering::SeqCst);
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> Timestamp {
+        let now = SystemClock.now().unix_millis();
+        Timestamp::from_unix_millis(now + self.0.load(Ordering::SeqCst))
+    }
+}
+
 /// Wraps a port, recording each successful effect; can crash (panic) once
 /// after a user write, as a worker dying between two writes would.
 struct Counted<T> {
     inner: T,
     effects: Arc<Effects>,
-    crash_after_insert: Arc<Mutex<HashSet<String>>>,
+    crashes: Arc<Crashes>,
 }
 
 impl<T> Counted<T> {
-    fn new(inner: T, effects: &Arc<Effects>, crash: &Arc<Mutex<HashSet<String>>>) -> Self {
+    fn new(inner: T, effects: &Arc<Effects>, crashes: &Arc<Crashes>) -> Self {
         Self {
             inner,
             effects: effects.clone(),
-            crash_after_insert: crash.clone(),
+            crashes: crashes.clone(),
         }
     }
 }
@@ -88,18 +162,23 @@ impl<T: UserStore> UserStore for Counted<T> {
         if result == Inserted::New {
             self.effects.add("user write", user.id.as_str());
         }
-        if self
-            .crash_after_insert
+        let crash = self
+            .crashes
+            .after_user_write_of
             .lock()
             .unwrap()
-            .remove(user.id.as_str())
-        {
+            .remove(user.id.as_str());
+        if crash {
+            self.crashes.happened.fetch_add(1, Ordering::SeqCst);
             panic!("simulated crash after the user write of {}", user.id);
         }
         Ok(result)
     }
     async fn get(&self, id: &UserId) -> Result<Option<User>, PortError> {
         self.inner.get(id).await
+    }
+    async fn mark_announced(&self, id: &UserId, at: Timestamp) -> Result<(), PortError> {
+        self.inner.mark_announced(id, at).await
     }
 }
 
@@ -122,6 +201,7 @@ impl<T: EventPublisher> EventPublisher for Counted<T> {
         for (e, r) in all.iter().zip(&results) {
             if r.is_ok() {
                 self.effects.add("event published", e.user_id.as_str());
+                self.effects.published.lock().unwrap().push(e.clone());
             }
         }
         results
@@ -149,6 +229,9 @@ impl<T: ProfileStore> ProfileStore for Counted<T> {
         }
         Ok(result)
     }
+    async fn mark_document_written(&self, user_id: &UserId) -> Result<(), PortError> {
+        self.inner.mark_document_written(user_id).await
+    }
 }
 
 impl<T: BlobStore> BlobStore for Counted<T> {
@@ -171,32 +254,25 @@ struct InProcess {
         Counted<DynamoUserStore>,
         Counted<SqsNotificationQueue>,
         Counted<EventBridgePublisher>,
-        SystemClock,
+        TestClock,
         DynamoIdempotencyStore,
     >,
     notifications: notification_processor::NotificationProcessor<
         DynamoUserStore,
         Outbox,
-        SystemClock,
+        DynamoMailLedger,
+        TestClock,
         DynamoIdempotencyStore,
     >,
-    welcome: welcome_email::WelcomeEmail<Outbox, SystemClock, DynamoIdempotencyStore>,
+    welcome:
+        welcome_email::WelcomeEmail<Outbox, DynamoMailLedger, TestClock, DynamoIdempotencyStore>,
     profiles: profile_creator::ProfileCreator<
         Counted<DynamoProfileStore>,
         S3BlobStore,
-        SystemClock,
+        TestClock,
         DynamoIdempotencyStore,
     >,
-}
-
-/// Each invocation may run this long (the lock's in-progress expiry).
-const FUNCTION_TIMEOUT_MS: u64 = 2_500;
-
-fn deadline() -> u64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap();
-    now.as_millis() as u64 + FUNCTION_TIMEOUT_MS
+    receipts: Arc<Receipts>,
 }
 
 fn answer<T: serde::Serialize, E: std::fmt::Display>(result: Result<T, E>) -> Invocation {
@@ -209,14 +285,28 @@ fn answer<T: serde::Serialize, E: std::fmt::Display>(result: Result<T, E>) -> In
     }
 }
 
-impl Invoke for InProcess {
-    async fn invoke(&self, function: &str, payload: Value) -> Result<Invocation, InvokeError> {
-        let sqs = || serde_json::from_value::<SqsEvent>(payload.clone()).unwrap();
+/// The in-process functions as an [`Invoke`] (shared by every run).
+#[derive(Clone)]
+struct Lambda(Arc<InProcess>);
+
+impl Invoke for Lambda {
+    async fn invoke(
+        &self,
+        function: &str,
+        payload: Value,
+        deadline_ms: u64,
+    ) -> Result<Invocation, InvokeError> {
+        let this = &self.0;
+        let sqs = || {
+            let event = serde_json::from_value::<SqsEvent>(payload.clone()).unwrap();
+            this.receipts.note(function, &event);
+            event
+        };
         Ok(match function {
-            "user-processor" => answer(self.users.handle(sqs(), deadline()).await),
-            "notification-processor" => answer(self.notifications.handle(sqs(), deadline()).await),
-            "welcome-email" => answer(self.welcome.handle(payload, deadline()).await),
-            "profile-creator" => answer(self.profiles.handle(payload, deadline()).await),
+            "user-processor" => answer(this.users.handle(sqs(), deadline_ms).await),
+            "notification-processor" => answer(this.notifications.handle(sqs(), deadline_ms).await),
+            "welcome-email" => answer(this.welcome.handle(payload, deadline_ms).await),
+            "profile-creator" => answer(this.profiles.handle(payload, deadline_ms).await),
             other => panic!("unknown function {other}"),
         })
     }
@@ -230,21 +320,45 @@ fn env<'a>(manifest: &'a Manifest, var: &str) -> &'a str {
         .unwrap_or_else(|| panic!("{var} not in the manifest"))
 }
 
-fn wire(
-    manifest: &Manifest,
-    sdk: &SdkConfig,
-    effects: &Arc<Effects>,
-    crash: &Arc<Mutex<HashSet<String>>>,
-) -> InProcess {
+/// The timeout `function` is deployed with.
+fn timeout(manifest: &Manifest, function: &str) -> Duration {
+    Duration::from_secs(manifest.function(function).unwrap().timeout_seconds)
+}
+
+/// What each scenario's functions are built from.
+struct Wiring<'a> {
+    manifest: &'a Manifest,
+    sdk: &'a SdkConfig,
+    effects: &'a Arc<Effects>,
+    crashes: &'a Arc<Crashes>,
+    clock: &'a TestClock,
+    receipts: &'a Arc<Receipts>,
+}
+
+fn wire(w: Wiring<'_>) -> InProcess {
+    let Wiring {
+        manifest,
+        sdk,
+        effects,
+        crashes,
+        clock,
+        receipts,
+    } = w;
     let dynamodb = eventline_aws::dynamodb::client(sdk);
     let s3 = eventline_aws::s3::client(sdk);
+    let sqs = eventline_aws::sqs::client(sdk);
+    let idempotency_table = env(manifest, "IDEMPOTENCY_TABLE");
     let idem = |scope: &str| -> Idem {
         Idempotency::new(
-            DynamoIdempotencyStore::new(dynamodb.clone(), env(manifest, "IDEMPOTENCY_TABLE")),
+            DynamoIdempotencyStore::new(dynamodb.clone(), idempotency_table),
             scope,
             Duration::from_secs(3600),
         )
     };
+    let dead_letters = |var: &str, scope: &str| -> Arc<dyn DeadLetterSink> {
+        Arc::new(SqsDeadLetters::new(sqs.clone(), env(manifest, var), scope))
+    };
+    let ledger = || DynamoMailLedger::new(dynamodb.clone(), idempotency_table);
     let bucket = env(manifest, "BUCKET_NAME");
     let outbox = || {
         Counted::new(
@@ -253,21 +367,19 @@ fn wire(
                 EmailAddress::parse(env(manifest, "MAIL_FROM")).unwrap(),
             ),
             effects,
-            crash,
+            crashes,
         )
     };
     let users = || DynamoUserStore::new(dynamodb.clone(), env(manifest, "USERS_TABLE"));
+    let batch = || BatchProcessor::new().with_concurrency(eventline_app::DEFAULT_CONCURRENCY);
     InProcess {
         users: user_processor::UserProcessor::new(
             user_processor::Ports {
-                users: Counted::new(users(), effects, crash),
+                users: Counted::new(users(), effects, crashes),
                 notifications: Counted::new(
-                    SqsNotificationQueue::new(
-                        eventline_aws::sqs::client(sdk),
-                        env(manifest, "NOTIFICATION_QUEUE_URL"),
-                    ),
+                    SqsNotificationQueue::new(sqs.clone(), env(manifest, "NOTIFICATION_QUEUE_URL")),
                     effects,
-                    crash,
+                    crashes,
                 ),
                 events: Counted::new(
                     EventBridgePublisher::new(
@@ -275,38 +387,296 @@ fn wire(
                         env(manifest, "EVENT_BUS_NAME"),
                     ),
                     effects,
-                    crash,
+                    crashes,
                 ),
-                clock: SystemClock,
+                clock: clock.clone(),
                 idempotency: idem(user_processor::IDEMPOTENCY_SCOPE),
             },
-            BatchProcessor::new().with_concurrency(eventline_app::DEFAULT_CONCURRENCY),
+            batch().with_dead_letters(dead_letters(
+                "SIGNUP_DLQ_URL",
+                user_processor::IDEMPOTENCY_SCOPE,
+            )),
+            timeout(manifest, "user-processor"),
         ),
         notifications: notification_processor::NotificationProcessor::new(
             notification_processor::Ports {
                 users: users(),
                 mailer: outbox(),
-                clock: SystemClock,
+                ledger: ledger(),
+                clock: clock.clone(),
                 idempotency: idem(notification_processor::IDEMPOTENCY_SCOPE),
             },
-            BatchProcessor::new().with_concurrency(eventline_app::DEFAULT_CONCURRENCY),
+            batch().with_dead_letters(dead_letters(
+                "NOTIFICATION_DLQ_URL",
+                notification_processor::IDEMPOTENCY_SCOPE,
+            )),
+            DEFAULT_DAILY_CAP,
+            timeout(manifest, "notification-processor"),
         ),
-        welcome: welcome_email::WelcomeEmail::new(welcome_email::Ports {
-            mailer: outbox(),
-            clock: SystemClock,
-            idempotency: idem(welcome_email::IDEMPOTENCY_SCOPE),
-        }),
-        profiles: profile_creator::ProfileCreator::new(profile_creator::Ports {
-            profiles: Counted::new(
-                DynamoProfileStore::new(dynamodb.clone(), env(manifest, "PROFILES_TABLE")),
-                effects,
-                crash,
-            ),
-            documents: S3BlobStore::new(s3.clone(), bucket),
-            clock: SystemClock,
-            idempotency: idem(profile_creator::IDEMPOTENCY_SCOPE),
-        }),
+        welcome: welcome_email::WelcomeEmail::new(
+            welcome_email::Ports {
+                mailer: outbox(),
+                ledger: ledger(),
+                clock: clock.clone(),
+                idempotency: idem(welcome_email::IDEMPOTENCY_SCOPE),
+                dead_letters: Some(dead_letters(
+                    "WELCOME_EMAIL_DLQ_URL",
+                    welcome_email::IDEMPOTENCY_SCOPE,
+                )),
+            },
+            DEFAULT_DAILY_CAP,
+            timeout(manifest, "welcome-email"),
+        ),
+        profiles: profile_creator::ProfileCreator::new(
+            profile_creator::Ports {
+                profiles: Counted::new(
+                    DynamoProfileStore::new(dynamodb.clone(), env(manifest, "PROFILES_TABLE")),
+                    effects,
+                    crashes,
+                ),
+                documents: S3BlobStore::new(s3.clone(), bucket),
+                clock: clock.clone(),
+                idempotency: idem(profile_creator::IDEMPOTENCY_SCOPE),
+                dead_letters: Some(dead_letters(
+                    "PROFILE_CREATOR_DLQ_URL",
+                    profile_creator::IDEMPOTENCY_SCOPE,
+                )),
+            },
+            timeout(manifest, "profile-creator"),
+        ),
+        receipts: receipts.clone(),
     }
+}
+
+/// One scenario's stack: template.yaml in a moto server of its own, the
+/// functions in-process behind the fault proxy, and what they did.
+struct Harness {
+    name: &'static str,
+    _stack: ProvisionedStack,
+    manifest: Manifest,
+    /// Straight to moto: the test's own calls, never faulted.
+    direct: SdkConfig,
+    proxy: FaultProxy,
+    effects: Arc<Effects>,
+    crashes: Arc<Crashes>,
+    receipts: Arc<Receipts>,
+    clock: TestClock,
+    lambda: Lambda,
+    sent: usize,
+    stats: BTreeMap<String, FunctionStats>,
+}
+
+impl Harness {
+    async fn deploy(name: &'static str, parameters: &[&str]) -> Self {
+        let stack = provision(&format!("chaos-{}", slug(name)), parameters);
+        let manifest = Manifest::load(&stack.manifest_path).unwrap();
+        let direct = eventline_tests::sdk_config_for(&stack.endpoint).await;
+        let proxy =
+            FaultProxy::start(stack.endpoint.trim_start_matches("http://").to_owned()).await;
+        let through_proxy = eventline_tests::sdk_config_for(&proxy.endpoint).await;
+        let (effects, crashes, receipts, clock) = Default::default();
+        let lambda = Lambda(Arc::new(wire(Wiring {
+            manifest: &manifest,
+            sdk: &through_proxy,
+            effects: &effects,
+            crashes: &crashes,
+            clock: &clock,
+            receipts: &receipts,
+        })));
+        Self {
+            name,
+            _stack: stack,
+            manifest,
+            direct,
+            proxy,
+            effects,
+            crashes,
+            receipts,
+            clock,
+            lambda,
+            sent: 0,
+            stats: BTreeMap::new(),
+        }
+    }
+
+    fn signup_queue(&self) -> String {
+        self.manifest
+            .function("user-processor")
+            .unwrap()
+            .sqs_sources[0]
+            .queue_url
+            .clone()
+    }
+
+    fn signup_dlq(&self) -> String {
+        self.manifest
+            .function("user-processor")
+            .unwrap()
+            .sqs_sources[0]
+            .dead_letter_queue_url
+            .clone()
+            .expect("SignupQueue has a DLQ")
+    }
+
+    /// Sends `bodies` to the SignupQueue, straight to moto.
+    async fn send(&mut self, bodies: &[String]) {
+        let sqs = aws_sdk_sqs::Client::new(&self.direct);
+        let queue = self.signup_queue();
+        for body in bodies {
+            sqs.send_message()
+                .queue_url(&queue)
+                .message_body(body)
+                .send()
+                .await
+                .unwrap();
+        }
+        self.sent += bodies.len();
+    }
+
+    /// Plays Lambda until every trigger queue is idle; `twice` delivers
+    /// every message and event once more after its success.
+    async fn run(&mut self, twice: bool) {
+        let mut runner = Runner::new(
+            self.manifest.clone(),
+            aws_sdk_sqs::Client::new(&self.direct),
+            self.lambda.clone(),
+            false,
+        )
+        .with_cold_start_allowance(Duration::ZERO);
+        if twice {
+            runner = runner.deliver_everything_twice();
+        }
+        let idle = runner
+            .run_until_idle(Duration::from_secs(4), Duration::from_secs(240))
+            .await;
+        assert!(idle, "{}: the pipeline did not go idle", self.name);
+        for (function, s) in runner.stats() {
+            let total = self.stats.entry(function).or_default();
+            total.invocations += s.invocations;
+            total.received += s.received;
+            total.succeeded += s.succeeded;
+            total.failed += s.failed;
+            total.retried += s.retried;
+            total.timed_out += s.timed_out;
+            total.sent_to_failure_destination += s.sent_to_failure_destination;
+        }
+    }
+
+    async fn figures(&self) -> Figures {
+        Figures {
+            scenario: self.name,
+            sent: self.sent,
+            deliveries: self.stats.values().map(|s| s.received).sum(),
+            faulted: self.proxy.faulted(),
+            state: StackState::read(&self.manifest, &self.direct)
+                .await
+                .unwrap(),
+            effects: self.effects.clone(),
+            stats: self.stats.clone(),
+        }
+    }
+
+    /// Deletes what DynamoDB's TTL would have deleted by the test clock's
+    /// now: items of the IdempotencyTable whose `expiration` has passed
+    /// (idempotency records, mail quotas; never the sent-mail markers,
+    /// which do not expire). Returns how many.
+    async fn expire_by_ttl(&self) -> usize {
+        let dynamodb = aws_sdk_dynamodb::Client::new(&self.direct);
+        let table = env(&self.manifest, "IDEMPOTENCY_TABLE");
+        let now_s = self.clock.now().unix_millis() / 1000;
+        let mut expired = 0;
+        let mut start = None;
+        loop {
+            let page = dynamodb
+                .scan()
+                .table_name(table)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .unwrap();
+            for item in page.items.unwrap_or_default() {
+                let expiration = item
+                    .get("expiration")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|n| n.parse::<u64>().ok());
+                if expiration.is_some_and(|e| e < now_s) {
+                    dynamodb
+                        .delete_item()
+                        .table_name(table)
+                        .key("id", item["id"].clone())
+                        .send()
+                        .await
+                        .unwrap();
+                    expired += 1;
+                }
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return expired;
+            }
+        }
+    }
+
+    /// Sends `bodies` straight to the SignupQueue's DLQ, as if they had
+    /// landed there earlier (e.g. during an outage).
+    async fn put_in_dlq(&self, bodies: &[String]) {
+        let sqs = aws_sdk_sqs::Client::new(&self.direct);
+        for body in bodies {
+            sqs.send_message()
+                .queue_url(self.signup_dlq())
+                .message_body(body)
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+
+    /// Moves every message of the SignupQueue's DLQ back to the queue, as a
+    /// redrive does; returns the messages moved with their attributes.
+    async fn redrive(&mut self) -> Vec<aws_sdk_sqs::types::Message> {
+        let sqs = aws_sdk_sqs::Client::new(&self.direct);
+        let (dlq, queue) = (self.signup_dlq(), self.signup_queue());
+        let mut moved = Vec::new();
+        loop {
+            let messages = sqs
+                .receive_message()
+                .queue_url(&dlq)
+                .max_number_of_messages(10)
+                .message_attribute_names("All")
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .unwrap()
+                .messages
+                .unwrap_or_default();
+            if messages.is_empty() {
+                break;
+            }
+            for m in messages {
+                sqs.send_message()
+                    .queue_url(&queue)
+                    .message_body(m.body.clone().unwrap_or_default())
+                    .send()
+                    .await
+                    .unwrap();
+                sqs.delete_message()
+                    .queue_url(&dlq)
+                    .receipt_handle(m.receipt_handle.clone().unwrap_or_default())
+                    .send()
+                    .await
+                    .unwrap();
+                moved.push(m);
+            }
+        }
+        self.sent += moved.len();
+        moved
+    }
+}
+
+fn slug(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect()
 }
 
 /// What a scenario ended with.
@@ -314,8 +684,10 @@ struct Figures {
     scenario: &'static str,
     sent: usize,
     deliveries: u64,
+    faulted: Faulted,
     state: StackState,
     effects: Arc<Effects>,
+    stats: BTreeMap<String, FunctionStats>,
 }
 
 impl Figures {
@@ -328,10 +700,11 @@ impl Figures {
         let dlq = self.state.dead_letters_in("user-processor DLQ");
         let cell = |n: usize, max: u32| format!("{n} (max {max}x)");
         println!(
-            "| {:<36} | {:>4} | {:>10} | {:>12} | {:>12} | {:>14} | {:>13} | {:>3} |",
+            "| {:<40} | {:>4} | {:>10} | {:>7} | {:>12} | {:>12} | {:>14} | {:>13} | {:>3} |",
             self.scenario,
             self.sent,
             self.deliveries,
+            self.faulted.total(),
             cell(users, max_user),
             cell(profiles, max_profiles),
             cell(welcome, max_welcome),
@@ -339,77 +712,25 @@ impl Figures {
             dlq
         );
     }
+
+    fn stats(&self, function: &str) -> FunctionStats {
+        self.stats.get(function).copied().unwrap_or_default()
+    }
+}
+
+fn header() {
+    println!(
+        "| {:<40} | sent | deliveries | faulted | {:>12} | {:>12} | {:>14} | {:>13} | DLQ |",
+        "scenario", "users", "profiles", "welcome emails", "notifications"
+    );
+    println!(
+        "|{:-<42}|------|------------|---------|{:-<14}|{:-<14}|{:-<16}|{:-<15}|-----|",
+        "", "", "", "", ""
+    );
 }
 
 fn signup(id: &str) -> String {
     serde_json::json!({"user_id": id, "email": format!("{id}@example.com"), "name": format!("User {id}")}).to_string()
-}
-
-/// Runs one scenario: deploy, send `bodies` to the SignupQueue, run until idle.
-async fn scenario(
-    name: &'static str,
-    parameters: &[&str],
-    bodies: Vec<String>,
-    configure: impl FnOnce(&Arc<Mutex<HashSet<String>>>),
-    twice: bool,
-    outage: Option<(Duration, Duration)>,
-) -> Figures {
-    let stack = provision(&format!("chaos-{}", name.replace(' ', "-")), parameters);
-    let manifest = Manifest::load(&stack.manifest_path).unwrap();
-    let direct = eventline_tests::sdk_config_for(&stack.endpoint).await;
-    let proxy = FaultProxy::start(stack.endpoint.trim_start_matches("http://").to_owned()).await;
-    let through_proxy = eventline_tests::sdk_config_for(&proxy.endpoint).await;
-    let effects = Arc::new(Effects::default());
-    let crash = Arc::new(Mutex::new(HashSet::new()));
-    configure(&crash);
-    let lambda = wire(&manifest, &through_proxy, &effects, &crash);
-
-    let sqs = aws_sdk_sqs::Client::new(&direct);
-    let signups = manifest.function("user-processor").unwrap().sqs_sources[0]
-        .queue_url
-        .clone();
-    let sent = bodies.len();
-    for body in bodies {
-        sqs.send_message()
-            .queue_url(&signups)
-            .message_body(body)
-            .send()
-            .await
-            .unwrap();
-    }
-    let mut runner = Runner::new(manifest.clone(), sqs, lambda, false);
-    if twice {
-        runner = runner.deliver_everything_twice();
-    }
-    let runner = Arc::new(runner);
-    let running = tokio::spawn({
-        let runner = runner.clone();
-        async move {
-            runner
-                .run_until_idle(Duration::from_secs(4), Duration::from_secs(180))
-                .await
-        }
-    });
-    if let Some((after, length)) = outage {
-        tokio::time::sleep(after).await;
-        proxy.set_down(true);
-        tokio::time::sleep(length).await;
-        proxy.set_down(false);
-    }
-    assert!(
-        running.await.unwrap(),
-        "{name}: the pipeline did not go idle"
-    );
-    let deliveries = runner.stats().values().map(|s| s.received).sum();
-    let state = StackState::read(&manifest, &direct).await.unwrap();
-    drop(stack);
-    Figures {
-        scenario: name,
-        sent,
-        deliveries,
-        state,
-        effects,
-    }
 }
 
 /// Every valid user ended with exactly one of each effect, and the stack's
@@ -443,48 +764,35 @@ fn assert_once_each(f: &Figures, users: usize) {
     }
 }
 
-fn header() {
-    println!(
-        "| {:<36} | sent | deliveries | {:>12} | {:>12} | {:>14} | {:>13} | DLQ |",
-        "scenario", "users", "profiles", "welcome emails", "notifications"
-    );
-    println!(
-        "|{:-<38}|------|------------|{:-<14}|{:-<14}|{:-<16}|{:-<15}|-----|",
-        "", "", "", "", ""
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_message_delivered_two_or_three_times_has_one_effect() {
     const USERS: usize = 6;
+    let mut h = Harness::deploy("duplicates (2-3 sends, 2 deliveries)", &[]).await;
     // Each signup is sent 2 or 3 times as separate messages, and the runner
     // delivers every message and event twice on top of that.
-    let bodies = (0..USERS)
+    let bodies: Vec<String> = (0..USERS)
         .flat_map(|i| std::iter::repeat_n(signup(&format!("d-{i}")), 2 + i % 2))
         .collect();
-    let f = scenario(
-        "duplicates (2-3 sends, 2 deliveries)",
-        &[],
-        bodies,
-        |_| {},
-        true,
-        None,
-    )
-    .await;
+    h.send(&bodies).await;
+    h.run(true).await;
+    let f = h.figures().await;
     header();
     f.print();
-    assert_once_each(&f, USERS);
+    // The fault: every message really came more than once.
+    let signups = f.stats("user-processor");
     assert!(
-        f.deliveries >= 2 * 15,
-        "duplicates were really delivered: {}",
-        f.deliveries
+        signups.retried >= bodies.len() as u64,
+        "every signup message was received again: {signups:?}"
     );
+    assert!(f.deliveries >= 2 * bodies.len() as u64);
+    assert_once_each(&f, USERS);
     assert_eq!(f.state.dead_letters_in("user-processor DLQ"), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poison_records_reach_the_dlq_and_good_ones_all_succeed() {
     const USERS: usize = 8;
+    let mut h = Harness::deploy("poison mixed with good (3 of 11)", &[]).await;
     let mut bodies: Vec<String> = (0..USERS).map(|i| signup(&format!("p-{i}"))).collect();
     let poison = [
         "{not json",
@@ -494,41 +802,42 @@ async fn poison_records_reach_the_dlq_and_good_ones_all_succeed() {
     for (i, p) in poison.iter().enumerate() {
         bodies.insert(2 * i + 1, (*p).to_owned());
     }
-    let f = scenario(
-        "poison mixed with good (3 of 11)",
-        &[],
-        bodies,
-        |_| {},
-        false,
-        None,
-    )
-    .await;
+    h.send(&bodies).await;
+    h.run(false).await;
+    let f = h.figures().await;
     header();
     f.print();
-    assert_once_each(&f, USERS);
     assert_eq!(
         f.state.dead_letters_in("user-processor DLQ"),
         poison.len() as u64
     );
+    assert_once_each(&f, USERS);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_in_the_middle_of_processing_loses_nothing() {
     const USERS: usize = 10;
-    let bodies = (0..USERS).map(|i| signup(&format!("o-{i}"))).collect();
-    // AWS becomes unreachable 300 ms in, for 4 s: calls in flight are cut,
-    // new ones refused. Enough receives to outlast it before the DLQ.
-    let f = scenario(
-        "AWS unreachable mid-batch for 4 s",
-        &["MaxReceiveCount=6"],
-        bodies,
-        |_| {},
-        false,
-        Some((Duration::from_millis(300), Duration::from_secs(4))),
-    )
-    .await;
+    let mut h = Harness::deploy("AWS unreachable mid-batch for 4 s", &["MaxReceiveCount=6"]).await;
+    // The 15th AWS call of the functions starts a 4 s outage: it and every
+    // call until the end are cut, new connections refused. Enough receives
+    // to outlast it before the DLQ.
+    let outage = h.proxy.inject(
+        Rule::any(Fault::Outage(Duration::from_secs(4)))
+            .after(14)
+            .times(1),
+    );
+    let bodies: Vec<String> = (0..USERS).map(|i| signup(&format!("o-{i}"))).collect();
+    h.send(&bodies).await;
+    h.run(false).await;
+    let f = h.figures().await;
     header();
     f.print();
+    assert_eq!(outage.faulted(), 1, "the outage started");
+    assert!(
+        f.faulted.cut + f.faulted.refused > 0,
+        "the outage cut or refused calls: {:?}",
+        f.faulted
+    );
     assert_once_each(&f, USERS);
     assert_eq!(f.state.dead_letters_in("user-processor DLQ"), 0);
 }
@@ -536,23 +845,307 @@ async fn an_outage_in_the_middle_of_processing_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_after_the_user_write_is_completed_by_the_retry_without_a_second_write() {
     const USERS: usize = 4;
-    let bodies = (0..USERS).map(|i| signup(&format!("c-{i}"))).collect();
-    let f = scenario(
-        "worker crash after the user write",
-        &[],
-        bodies,
-        |crash| {
-            crash
-                .lock()
-                .unwrap()
-                .extend(["c-0".to_owned(), "c-2".to_owned()]);
-        },
-        false,
-        None,
-    )
-    .await;
+    let mut h = Harness::deploy("worker crash after the user write", &[]).await;
+    h.crashes
+        .after_user_write_of
+        .lock()
+        .unwrap()
+        .insert("c-2".to_owned());
+    let bodies: Vec<String> = (0..USERS).map(|i| signup(&format!("c-{i}"))).collect();
+    h.send(&bodies).await;
+    h.run(false).await;
+    let f = h.figures().await;
     header();
     f.print();
+    assert_eq!(
+        h.crashes.happened.load(Ordering::SeqCst),
+        1,
+        "the worker crashed once"
+    );
+    assert!(
+        h.receipts
+            .retried("user-processor")
+            .contains(&signup("c-2")),
+        "the crashed record was retried"
+    );
     assert_once_each(&f, USERS);
     assert_eq!(f.state.dead_letters_in("user-processor DLQ"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_that_never_answers_fails_only_its_record_and_the_invocation_answers_in_time() {
+    const USERS: usize = 8;
+    let mut h = Harness::deploy("one user write never answers", &[]).await;
+    let users_table = env(&h.manifest, "USERS_TABLE").to_owned();
+    // The user write of s-3 hangs once: socket open, no answer, ever.
+    let slow = h.proxy.inject(
+        Rule::on("DynamoDB_20120810.PutItem", Fault::Hang)
+            .body_contains(&format!("\"TableName\":\"{users_table}\""))
+            .body_contains("{\"S\":\"s-3\"}")
+            .times(1),
+    );
+    let bodies: Vec<String> = (0..USERS).map(|i| signup(&format!("s-{i}"))).collect();
+    h.send(&bodies).await;
+    h.run(false).await;
+    let f = h.figures().await;
+    header();
+    f.print();
+    assert_eq!(slow.faulted(), 1, "the call hung");
+    assert_eq!(f.faulted.hung, 1);
+    // The invocation returned its partial batch response before the
+    // function timeout: the runner never had to cut it.
+    assert_eq!(f.stats("user-processor").timed_out, 0, "{:?}", f.stats);
+    // Only the record whose call hung came back.
+    assert_eq!(
+        h.receipts.retried("user-processor"),
+        BTreeSet::from([signup("s-3")])
+    );
+    assert_once_each(&f, USERS);
+    assert_eq!(f.state.dead_letters_in("user-processor DLQ"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn short_and_malformed_batch_answers_retry_the_records_they_leave_out() {
+    const USERS: usize = 10;
+    let mut h = Harness::deploy("batch APIs answer short or malformed", &[]).await;
+    let rules = [
+        Rule::on(
+            "AmazonSQS.SendMessageBatch",
+            Fault::Rewrite(Rewrite::SqsEntryMissing),
+        ),
+        Rule::on(
+            "AmazonSQS.SendMessageBatch",
+            Fault::Rewrite(Rewrite::SqsUnknownId),
+        ),
+        Rule::on(
+            "AWSEvents.PutEvents",
+            Fault::Rewrite(Rewrite::PutEventsShort),
+        ),
+        Rule::on(
+            "DynamoDB_20120810.BatchWriteItem",
+            Fault::Rewrite(Rewrite::DynamoDbAllUnprocessed),
+        ),
+    ]
+    .map(|rule| h.proxy.inject(rule.times(1)));
+    let bodies: Vec<String> = (0..USERS).map(|i| signup(&format!("b-{i}"))).collect();
+    h.send(&bodies).await;
+    h.run(false).await;
+    let f = h.figures().await;
+    header();
+    f.print();
+    for (i, rule) in rules.iter().enumerate() {
+        assert_eq!(rule.faulted(), 1, "rewrite {i} was applied");
+    }
+    assert_eq!(f.faulted.rewritten, 4);
+    // What the answers left out was retried, not deleted as done.
+    assert!(
+        !h.receipts.retried("user-processor").is_empty(),
+        "no signup was retried"
+    );
+    assert_once_each(&f, USERS);
+    assert_eq!(f.state.dead_letters_in("user-processor DLQ"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicates_older_than_every_idempotency_record_have_no_second_effect() {
+    const USERS: usize = 6;
+    let mut h = Harness::deploy("late duplicates (3 days, TTL expired)", &[]).await;
+    let bodies: Vec<String> = (0..USERS).map(|i| signup(&format!("l-{i}"))).collect();
+    h.send(&bodies).await;
+    h.run(false).await;
+    let published = h.effects.published.lock().unwrap().clone();
+    assert_eq!(published.len(), USERS);
+
+    // Three days later every idempotency record has expired and DynamoDB's
+    // TTL removed it; the same signups and the same events come again.
+    h.clock.advance(Duration::from_secs(3 * 24 * 3600));
+    let expired = h.expire_by_ttl().await;
+    h.send(&bodies).await;
+    let republished = EventBridgePublisher::new(
+        eventline_aws::eventbridge::client(&h.direct),
+        env(&h.manifest, "EVENT_BUS_NAME"),
+    )
+    .publish_all(&published)
+    .await;
+    assert!(republished.iter().all(Result::is_ok));
+    h.run(false).await;
+    let f = h.figures().await;
+    header();
+    f.print();
+    // The fault: the records that guarded the first run were gone, and
+    // every duplicate really reached its function.
+    assert!(
+        expired >= 3 * USERS,
+        "idempotency records expired: {expired}"
+    );
+    assert!(f.stats("user-processor").received >= 2 * USERS as u64);
+    assert!(f.stats("welcome-email").received >= 2 * USERS as u64);
+    assert!(f.stats("profile-creator").received >= 2 * USERS as u64);
+    assert_once_each(&f, USERS);
+    assert_eq!(f.state.dead_letters_in("user-processor DLQ"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dlq_redrive_days_later_processes_what_is_new_once_and_nothing_twice() {
+    const USERS: usize = 4;
+    let mut h = Harness::deploy("DLQ redrive 3 days later", &[]).await;
+    let mut bodies: Vec<String> = (0..USERS).map(|i| signup(&format!("r-{i}"))).collect();
+    let bad_email = "nope-not-an-address";
+    let poison = [
+        "{not json".to_owned(),
+        serde_json::json!({"user_id": "r-x", "email": bad_email, "name": "X"}).to_string(),
+    ];
+    bodies.extend(poison.iter().cloned());
+    h.send(&bodies).await;
+    h.run(false).await;
+    // A valid signup that landed in the DLQ earlier (never processed), and
+    // one already processed, are waiting there beside the poison.
+    let late = signup("r-late");
+    h.put_in_dlq(&[late.clone(), signup("r-1")]).await;
+
+    h.clock.advance(Duration::from_secs(3 * 24 * 3600));
+    h.expire_by_ttl().await;
+    let moved = h.redrive().await;
+    h.run(false).await;
+    let f = h.figures().await;
+    header();
+    f.print();
+
+    // The fault: four messages really were redriven, the poison with its
+    // reason (codes and names, never the value).
+    assert_eq!(moved.len(), 4, "messages redriven");
+    let rejected: Vec<_> = moved
+        .iter()
+        .filter(|m| poison.contains(m.body.as_ref().unwrap()))
+        .collect();
+    assert_eq!(rejected.len(), 2, "both poison records were dead-lettered");
+    for m in rejected {
+        let attributes = m.message_attributes.clone().unwrap_or_default();
+        for name in [
+            "eventline.error_code",
+            "eventline.function",
+            "eventline.first_seen",
+        ] {
+            assert!(
+                attributes.contains_key(name),
+                "{name} missing: {attributes:?}"
+            );
+        }
+        for value in attributes.values() {
+            let value = value.string_value.as_deref().unwrap_or_default();
+            assert!(!value.contains(bad_email), "a value leaked: {value}");
+        }
+    }
+    // r-late once, r-1 not again, the poison back in the DLQ.
+    assert_once_each(&f, USERS + 1);
+    assert_eq!(f.effects.of("user write").0, USERS + 1);
+    assert_eq!(
+        f.state.dead_letters_in("user-processor DLQ"),
+        poison.len() as u64
+    );
+}
+
+/// The soak: `SOAK_SIGNUPS` (default 10,000) messages through the
+/// pipeline, 10 % of them duplicates and 5 % poison, with an outage
+/// started mid-run; exact final counts and the throughput. `make soak`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "long: run with `make soak`"]
+async fn soak() {
+    let total: usize = std::env::var("SOAK_SIGNUPS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(10_000);
+    // Every 20th message is poison and every 10th (another position)
+    // repeats an earlier signup, spread over the whole run.
+    let (mut bodies, mut unique_users, mut poison_sent) = (Vec::with_capacity(total), 0, 0);
+    for i in 0..total {
+        if i % 20 == 19 {
+            bodies.push(
+                serde_json::json!({"user_id": format!("bad-{i}"), "email": "nope", "name": "X"})
+                    .to_string(),
+            );
+            poison_sent += 1;
+        } else if i % 10 == 4 {
+            bodies.push(signup(&format!("u-{}", (i * 7919) % unique_users)));
+        } else {
+            bodies.push(signup(&format!("u-{unique_users}")));
+            unique_users += 1;
+        }
+    }
+
+    let mut h = Harness::deploy("soak", &["MaxReceiveCount=6"]).await;
+    let queue = h.signup_queue();
+    let sqs = aws_sdk_sqs::Client::new(&h.direct);
+    let runner = Runner::new(h.manifest.clone(), sqs.clone(), h.lambda.clone(), false)
+        .with_cold_start_allowance(Duration::ZERO);
+    let started = std::time::Instant::now();
+    // Fed in waves: moto's SendMessage slows down as a queue grows.
+    const WAVE: usize = 500;
+    let outage = Arc::new(Mutex::new(None));
+    let feed = async {
+        for (n, wave) in bodies.chunks(WAVE).enumerate() {
+            while eventline_devstack::runner::queue_depth(&sqs, &queue)
+                .await
+                .unwrap_or(0)
+                > WAVE as u64 / 2
+            {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            if n == bodies.len() / WAVE / 2 {
+                // Mid-run: the next AWS call starts a 3 s outage.
+                *outage.lock().unwrap() = Some(
+                    h.proxy
+                        .inject(Rule::any(Fault::Outage(Duration::from_secs(3))).times(1)),
+                );
+            }
+            for body in wave {
+                sqs.send_message()
+                    .queue_url(&queue)
+                    .message_body(body)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    };
+    runner
+        .run_until(async {
+            feed.await;
+            let mut quiet = 0;
+            while quiet < 16 {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                quiet = if runner.pending_messages().await == 0 {
+                    quiet + 1
+                } else {
+                    0
+                };
+            }
+        })
+        .await;
+    let elapsed = started.elapsed();
+    h.sent = bodies.len();
+    h.stats = runner.stats();
+    let f = h.figures().await;
+    header();
+    f.print();
+    println!(
+        "soak: {} messages ({unique_users} users, {} duplicates, {poison_sent} poison), {:.1} s, {:.1} records/s, faulted calls {:?}",
+        bodies.len(),
+        bodies.len() - unique_users - poison_sent,
+        elapsed.as_secs_f64(),
+        bodies.len() as f64 / elapsed.as_secs_f64(),
+        f.faulted
+    );
+    let outage = outage
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("the outage was armed");
+    assert_eq!(outage.faulted(), 1, "the outage started");
+    assert!(f.faulted.cut + f.faulted.refused > 0);
+    assert_once_each(&f, unique_users);
+    assert_eq!(
+        f.state.dead_letters_in("user-processor DLQ"),
+        poison_sent as u64
+    );
 }
