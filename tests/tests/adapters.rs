@@ -1,5 +1,23 @@
 //! Every AWS adapter against a real moto server, through the real SDK
-//! clients, checking what was stored with independent SDK reads.
+//! clients, checking what was stored with independent SDK reads; and the
+//! adapters' contracts for answers moto never gives (short or malformed
+//! batch-API answers, a call that never answers) against a local stub.
+
+#[path = "adapters/stub.rs"]
+mod stub;
+
+#[path = "adapters/batch_answers.rs"]
+mod batch_answers;
+#[path = "adapters/dead_letters.rs"]
+mod dead_letters;
+#[path = "adapters/effects.rs"]
+mod effects;
+#[path = "adapters/idempotency.rs"]
+mod idempotency;
+#[path = "adapters/mail_ledger.rs"]
+mod mail_ledger;
+#[path = "adapters/timeouts.rs"]
+mod timeouts;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use eventline_app::mail::OutboxMailer;
@@ -8,7 +26,6 @@ use eventline_app::ports::{
 };
 use eventline_aws::dynamodb::{DynamoProfileStore, DynamoUserStore};
 use eventline_aws::eventbridge::EventBridgePublisher;
-use eventline_aws::idempotency::DynamoIdempotencyStore;
 use eventline_aws::s3::S3BlobStore;
 use eventline_aws::ses::SesMailer;
 use eventline_aws::sqs::SqsNotificationQueue;
@@ -16,11 +33,10 @@ use eventline_domain::{
     email, EmailAddress, Notification, NotificationKind, Profile, Signup, Timestamp, User,
     UserCreated, UserId,
 };
-use eventline_powertools::idempotency::{payload_hash, Acquire, IdempotencyStore, Record, Status};
 use eventline_tests::*;
 use serde_json::Value;
 
-fn user(id: &str, email: &str, name: &str) -> User {
+pub(crate) fn user(id: &str, email: &str, name: &str) -> User {
     let body = serde_json::json!({"user_id": id, "email": email, "name": name}).to_string();
     User::from_signup(
         Signup::parse(&body).unwrap(),
@@ -281,72 +297,6 @@ async fn ses_rejection_is_reported_without_the_address() {
     assert!(!err.to_string().contains(from.as_str()));
 }
 
-fn lock(id: &str, hash: &str, in_progress_until_ms: u64) -> Record {
-    Record {
-        id: id.into(),
-        status: Status::InProgress,
-        expiration: 2_000_000_000,
-        in_progress_expiration: in_progress_until_ms,
-        payload_hash: hash.into(),
-        result: None,
-    }
-}
-
-#[tokio::test]
-async fn dynamo_idempotency_store_takes_the_lock_with_one_conditional_write() {
-    let sdk = sdk_config().await;
-    let table = unique("idempotency");
-    create_table(&sdk, &table, "id").await;
-    let store = DynamoIdempotencyStore::new(eventline_aws::dynamodb::client(&sdk), &table);
-    let hash = payload_hash(["u1"]);
-    let ours = lock("fn#k", &hash, 5_000);
-
-    assert_eq!(
-        store.acquire(&ours, 1_000).await.unwrap(),
-        Acquire::Acquired
-    );
-    // A concurrent duplicate before the deadline sees the live lock.
-    assert_eq!(
-        store
-            .acquire(&lock("fn#k", &hash, 9_000), 4_999)
-            .await
-            .unwrap(),
-        Acquire::Existing(ours.clone())
-    );
-    // After the deadline a crashed attempt's lock lapses.
-    let retry = lock("fn#k", &hash, 9_000);
-    assert_eq!(
-        store.acquire(&retry, 5_001).await.unwrap(),
-        Acquire::Acquired
-    );
-
-    let mut done = retry.clone();
-    done.status = Status::Completed;
-    done.result = Some("null".into());
-    store.complete(&done).await.unwrap();
-    assert_eq!(
-        store
-            .acquire(&lock("fn#k", &hash, 99_000), 6_000)
-            .await
-            .unwrap(),
-        Acquire::Existing(done)
-    );
-
-    let item = get_item(&sdk, &table, "id", "fn#k").await;
-    assert_eq!(item["status"], AttributeValue::S("COMPLETED".into()));
-    assert_eq!(item["expiration"], AttributeValue::N("2000000000".into()));
-    assert_eq!(item["validation"], AttributeValue::S(hash));
-
-    store.release("fn#k").await.unwrap();
-    assert_eq!(
-        store
-            .acquire(&lock("fn#k", "other", 99_000), 7_000)
-            .await
-            .unwrap(),
-        Acquire::Acquired
-    );
-}
-
 #[tokio::test]
 async fn sqs_queue_sends_more_than_ten_notifications_in_batches_of_ten() {
     let sdk = sdk_config().await;
@@ -391,31 +341,4 @@ async fn eventbridge_publisher_publishes_more_than_ten_events_in_batches_of_ten(
     assert_eq!(results.len(), 12);
     assert!(results.iter().all(Result::is_ok));
     assert_eq!(drain_bodies(&sdk, &tap).await.len(), 12);
-}
-
-#[tokio::test]
-async fn dynamo_idempotency_store_completes_many_records_with_batch_writes() {
-    let sdk = sdk_config().await;
-    let table = unique("idempotency");
-    create_table(&sdk, &table, "id").await;
-    let store = DynamoIdempotencyStore::new(eventline_aws::dynamodb::client(&sdk), &table);
-    let records: Vec<Record> = (0..30)
-        .map(|i| Record {
-            status: Status::Completed,
-            result: Some("null".into()),
-            ..lock(&format!("fn#k{i}"), "h", 5_000)
-        })
-        .collect();
-
-    store.complete_all(&records).await.unwrap();
-
-    for record in &records {
-        assert_eq!(
-            store
-                .acquire(&lock(&record.id, "h", 9_000), 6_000)
-                .await
-                .unwrap(),
-            Acquire::Existing(record.clone())
-        );
-    }
 }
