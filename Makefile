@@ -5,9 +5,10 @@
 SHELL := /bin/bash
 VENV := .venv/bin
 MOTO_PORT ?= 5055
+SOAK_SIGNUPS ?= 10000
 ENDPOINT := http://127.0.0.1:$(MOTO_PORT)
 
-.PHONY: demo dev send chaos checkov help setup test lint fmt clippy sam-validate moto moto-stop provision watch invoke-all sam-build deploy ci clean-local
+.PHONY: demo dev send chaos soak checkov help setup test lint fmt clippy sam-validate moto moto-stop provision watch invoke-all sam-build deploy ci clean-local
 
 demo: ## Run the whole pipeline locally on sample signups, print a summary, clean up
 	@scripts/demo.sh
@@ -37,6 +38,11 @@ chaos: setup ## Fault tests (duplicates, poison, outage, crash, slow and partial
 	  status=$$?; awk '/^\|/ && !seen[$$0]++ { print } /^test result/ { print }' target/chaos.log; \
 	  if [ $$status -ne 0 ]; then grep -E "^(---- |thread .* panicked|failures:|    [a-z_]+$$)" target/chaos.log; \
 	    echo "make chaos: FAILED (exit $$status, full log: target/chaos.log)"; exit $$status; fi
+
+soak: setup ## Soak: $(SOAK_SIGNUPS) signups (10 % duplicates, 5 % poison, an outage mid-run) in-process over moto; exact counts and records/s
+	@set -o pipefail; mkdir -p target; \
+	  PATH="$(CURDIR)/.venv/bin:$$PATH" SOAK_SIGNUPS=$(SOAK_SIGNUPS) cargo test --quiet -p eventline-tests --test chaos -- --ignored --exact soak --nocapture 2>&1 \
+	  | tee target/soak.log | grep -E '^\||^soak:|^test result|panicked'
 
 checkov: setup ## checkov on template.yaml and its SAM translation (own venv .venv-checkov); fails on any failed check
 	@scripts/checkov.sh
