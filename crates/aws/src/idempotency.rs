@@ -183,19 +183,24 @@ impl DynamoIdempotencyStore {
                     }
                     _ => &[],
                 };
-                records
+                let store = |why: String| {
+                    Some(Err(CompleteError::Store(StoreError(format!(
+                        "DynamoDB TransactWriteItems idempotency cancelled: {why}"
+                    )))))
+                };
+                // Reasons pair with items by position; without one per record
+                // the pairing is lost and nothing is known about any record.
+                if reasons.len() != records.len() {
+                    let why = format!("{} reasons for {} records", reasons.len(), records.len());
+                    return records.iter().map(|_| store(why.clone())).collect();
+                }
+                reasons
                     .iter()
-                    .enumerate()
-                    .map(|(i, _)| match reasons.get(i).and_then(|r| r.code()) {
-                        Some("ConditionalCheckFailed") => Some(Err(CompleteError::LockLost)),
+                    .map(|reason| match reason.code().unwrap_or("None") {
+                        "ConditionalCheckFailed" => Some(Err(CompleteError::LockLost)),
                         // Not at fault: cancelled because of another record.
-                        Some("None") | None if reasons.len() == records.len() => None,
-                        Some(code) => Some(Err(CompleteError::Store(StoreError(format!(
-                            "DynamoDB TransactWriteItems idempotency failed: {code}"
-                        ))))),
-                        None => Some(Err(CompleteError::Store(StoreError(
-                            "DynamoDB TransactWriteItems idempotency failed: cancelled without a reason for this record".to_owned(),
-                        )))),
+                        "None" => None,
+                        code => store(code.to_owned()),
                     })
                     .collect()
             }

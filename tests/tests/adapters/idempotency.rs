@@ -252,3 +252,98 @@ async fn many_completions_go_in_one_transaction_per_hundred_records() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_cancelled_transaction_fails_each_record_by_its_reason_and_retries_the_rest_once() {
+    use super::stub::DYNAMODB_JSON;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // First transaction cancelled: record 0 lost its lock, record 1 hit a
+    // conflict, record 2 was not at fault. The retry (record 2 alone) passes.
+    let seen = AtomicUsize::new(0);
+    let stub = Stub::start(None, move |call| {
+        if call.target != "DynamoDB_20120810.TransactWriteItems" {
+            return Reply::Status(400, DYNAMODB_JSON, "{}".into());
+        }
+        if seen.fetch_add(1, Ordering::SeqCst) > 0 {
+            return Reply::Json(DYNAMODB_JSON, "{}".into());
+        }
+        Reply::Status(
+            400,
+            DYNAMODB_JSON,
+            serde_json::json!({
+                "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+                "Message": "Transaction cancelled",
+                "CancellationReasons": [
+                    {"Code": "ConditionalCheckFailed", "Message": "The conditional request failed"},
+                    {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"},
+                    {"Code": "None"},
+                ],
+            })
+            .to_string(),
+        )
+    })
+    .await;
+    let store = DynamoIdempotencyStore::new(
+        eventline_aws::dynamodb::client(&sdk_config_for(&stub.url).await),
+        "idempotency",
+    );
+    let records: Vec<Record> = (0..3)
+        .map(|i| completed(&lock(&format!("fn#k{i}"), "a1", 5_000)))
+        .collect();
+
+    let results = store.complete_all(&records).await;
+
+    let transactions: Vec<usize> = stub
+        .calls()
+        .iter()
+        .map(|c| c.body["TransactItems"].as_array().map_or(0, Vec::len))
+        .collect();
+    assert_eq!(transactions, [3, 1], "the stub answered both transactions");
+    assert_eq!(results.len(), 3);
+    assert_eq!(results[0], Err(CompleteError::LockLost));
+    assert!(
+        matches!(&results[1], Err(CompleteError::Store(e)) if e.0.contains("TransactionConflict")),
+        "{results:?}"
+    );
+    assert_eq!(results[2], Ok(()));
+}
+
+#[tokio::test]
+async fn a_cancellation_without_one_reason_per_record_fails_every_record() {
+    use super::stub::DYNAMODB_JSON;
+    let stub = Stub::start(None, |_| {
+        Reply::Status(
+            400,
+            DYNAMODB_JSON,
+            serde_json::json!({
+                "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+                "Message": "Transaction cancelled",
+                "CancellationReasons": [{"Code": "None"}],
+            })
+            .to_string(),
+        )
+    })
+    .await;
+    let store = DynamoIdempotencyStore::new(
+        eventline_aws::dynamodb::client(&sdk_config_for(&stub.url).await),
+        "idempotency",
+    );
+    let records: Vec<Record> = (0..2)
+        .map(|i| completed(&lock(&format!("fn#k{i}"), "a1", 5_000)))
+        .collect();
+
+    let results = store.complete_all(&records).await;
+
+    assert_eq!(
+        stub.calls().len(),
+        1,
+        "the stub answered, and nothing was retried blindly"
+    );
+    assert_eq!(results.len(), 2);
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, Err(CompleteError::Store(_)))),
+        "{results:?}"
+    );
+}

@@ -28,6 +28,8 @@ pub struct Call {
 pub enum Reply {
     /// Answers 200 with this JSON body (as `content_type`).
     Json(&'static str, String),
+    /// Answers this status with this JSON body (a service error).
+    Status(u16, &'static str, String),
     /// Reads the request and never answers (the socket stays open).
     Hang,
     /// Forwards the request to the upstream given to [`Stub::start`].
@@ -36,6 +38,8 @@ pub enum Reply {
 
 /// SQS's JSON protocol content type.
 pub const SQS_JSON: &str = "application/x-amz-json-1.0";
+/// DynamoDB's JSON protocol content type.
+pub const DYNAMODB_JSON: &str = "application/x-amz-json-1.0";
 /// EventBridge's JSON protocol content type.
 pub const EVENTS_JSON: &str = "application/x-amz-json-1.1";
 
@@ -170,13 +174,9 @@ async fn serve(
     };
     calls.lock().unwrap().push(call.clone());
     match answer(&call) {
-        Reply::Json(content_type, body) => {
-            let response = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nx-amzn-requestid: stub\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            stream.write_all(response.as_bytes()).await?;
-            stream.shutdown().await
+        Reply::Json(content_type, body) => respond(&mut stream, 200, content_type, &body).await,
+        Reply::Status(status, content_type, body) => {
+            respond(&mut stream, status, content_type, &body).await
         }
         Reply::Hang => {
             // Keep the socket open and silent until the test ends.
@@ -217,4 +217,18 @@ async fn serve(
             stream.shutdown().await
         }
     }
+}
+
+async fn respond(
+    stream: &mut TcpStream,
+    status: u16,
+    content_type: &str,
+    body: &str,
+) -> std::io::Result<()> {
+    let response = format!(
+        "HTTP/1.1 {status} Stub\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nx-amzn-requestid: stub\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(response.as_bytes()).await?;
+    stream.shutdown().await
 }
