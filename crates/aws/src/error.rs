@@ -6,6 +6,8 @@ use eventline_app::PortError;
 
 /// Whether to quote the service's error message in a [`PortError`].
 #[derive(Clone, Copy, PartialEq, Eq)]
+// Which variants are used depends on the enabled services (features).
+#[allow(dead_code)]
 pub(crate) enum Detail {
     /// Code and message (messages of this service never quote data).
     CodeAndMessage,
