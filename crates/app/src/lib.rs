@@ -84,6 +84,17 @@ impl IdempotencyConfig {
 pub(crate) struct Invocation {
     pub(crate) window: eventline_powertools::idempotency::Window,
     pub(crate) deadline: eventline_powertools::deadline::Deadline,
+    /// A tenth of the time (at most 1 s): what a staged handler reserves
+    /// for each stage after the current one.
+    pub(crate) slice: std::time::Duration,
+}
+
+impl Invocation {
+    /// The cut-off of a stage followed by `later` stages: it leaves each of
+    /// them a slice, so a slow call in one stage cannot starve the rest.
+    pub(crate) fn stage_cut_off(&self, later: u32) -> eventline_powertools::deadline::Deadline {
+        self.deadline.earlier_by(self.slice * later)
+    }
 }
 
 impl Invocation {
@@ -101,16 +112,15 @@ impl Invocation {
         } else {
             now_ms + timeout.as_millis() as u64
         };
+        let deadline =
+            eventline_powertools::deadline::Deadline::for_invocation(deadline_ms, now_ms, timeout);
         Self {
             window: eventline_powertools::idempotency::Window {
                 now_ms,
                 deadline_ms,
             },
-            deadline: eventline_powertools::deadline::Deadline::for_invocation(
-                deadline_ms,
-                now_ms,
-                timeout,
-            ),
+            slice: (deadline.remaining() / 10).min(std::time::Duration::from_secs(1)),
+            deadline,
         }
     }
 }

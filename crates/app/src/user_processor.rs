@@ -177,10 +177,10 @@ where
             .lock_all(&records, &spans, invocation, &mut outcomes)
             .await;
         let (unannounced, mut done) = self
-            .store_users(locked, &spans, invocation.deadline, &mut outcomes)
+            .store_users(locked, &spans, invocation, &mut outcomes)
             .await;
         done.extend(
-            self.announce(unannounced, &spans, invocation.deadline, &mut outcomes)
+            self.announce(unannounced, &spans, invocation, &mut outcomes)
                 .await,
         );
         self.complete(done, invocation.deadline, &mut outcomes)
@@ -193,7 +193,8 @@ where
     }
 
     /// Stage 1: parses each record and takes its lock. Duplicates of a
-    /// completed signup are done here.
+    /// completed signup are done here. Each record stops waiting at the
+    /// stage's cut-off on its own.
     async fn lock_all(
         &self,
         records: &[SqsMessage],
@@ -201,33 +202,24 @@ where
         invocation: Invocation,
         outcomes: &mut Outcomes,
     ) -> Vec<Locked> {
-        let begun = stage(
-            invocation.deadline,
-            join_all(
-                records
-                    .iter()
-                    .zip(spans)
-                    .map(|(r, span)| self.begin(r, invocation).instrument(span.clone())),
-            ),
+        let begun = each(
+            invocation.stage_cut_off(4),
+            records
+                .iter()
+                .zip(spans)
+                .map(|(r, span)| self.begin(r, invocation).instrument(span.clone())),
         )
         .await;
-        let begun = match begun {
-            Ok(begun) => begun,
-            Err(e) => {
-                // Locks taken before the stop lapse at their deadline.
-                fail_pending(outcomes, &e);
-                return Vec::new();
-            }
-        };
         let mut locked = Vec::new();
         for (index, begun) in begun.into_iter().enumerate() {
-            match begun {
+            match begun.and_then(|b| b) {
                 Ok(Some((lock, signup))) => locked.push(Locked {
                     index,
                     lock,
                     signup,
                 }),
                 Ok(None) => outcomes[index] = Some(Ok(())),
+                // A lock taken by a call we stopped waiting for lapses at its deadline.
                 Err(e) => outcomes[index] = Some(Err(e)),
             }
         }
@@ -240,29 +232,21 @@ where
         &self,
         locked: Vec<Locked>,
         spans: &[tracing::Span],
-        deadline: Deadline,
+        invocation: Invocation,
         outcomes: &mut Outcomes,
     ) -> (Vec<Stored>, Vec<(usize, idempotency::Lock)>) {
-        let stored = stage(
-            deadline,
-            join_all(locked.iter().map(|l| {
+        let stored = each(
+            invocation.stage_cut_off(3),
+            locked.iter().map(|l| {
                 self.store_user(&l.signup)
                     .instrument(spans[l.index].clone())
-            })),
+            }),
         )
         .await;
-        let stored = match stored {
-            Ok(stored) => stored,
-            Err(e) => {
-                let locks = locked.into_iter().map(|l| (l.index, l.lock)).collect();
-                self.abandon(locks, e, deadline, outcomes).await;
-                return (Vec::new(), Vec::new());
-            }
-        };
         let (mut unannounced, mut done, mut failed) = (Vec::new(), Vec::new(), Vec::new());
-        // join_all yields one result per future, in order.
+        // `each` yields one result per future, in order.
         for (l, result) in locked.into_iter().zip(stored) {
-            match result {
+            match result.and_then(|r| r) {
                 Ok(user) if user.is_announced() => {
                     let _record = spans[l.index].enter();
                     tracing::info!(user_id = %user.id, "signup already announced; nothing to do");
@@ -273,13 +257,10 @@ where
                     lock: l.lock,
                     user,
                 }),
-                Err(e) => {
-                    outcomes[l.index] = Some(Err(e));
-                    failed.push(l.lock);
-                }
+                Err(e) => fail(l.index, l.lock, e, outcomes, &mut failed),
             }
         }
-        self.release(failed, deadline).await;
+        self.release(failed, invocation.deadline).await;
         (unannounced, done)
     }
 
@@ -290,7 +271,7 @@ where
         &self,
         stored: Vec<Stored>,
         spans: &[tracing::Span],
-        deadline: Deadline,
+        invocation: Invocation,
         outcomes: &mut Outcomes,
     ) -> Vec<(usize, idempotency::Lock)> {
         if stored.is_empty() {
@@ -304,73 +285,57 @@ where
             .iter()
             .map(|s| UserCreated::from_user(&s.user))
             .collect();
+        // One call for all records: it ends for all of them at once.
         let sent = stage(
-            deadline,
+            invocation.stage_cut_off(2),
             join(
                 self.ports.notifications.enqueue_all(&notifications),
                 self.ports.events.publish_all(&events),
             ),
         )
         .await;
-        let (sent, published) = match sent {
-            Ok(results) => results,
-            Err(e) => {
-                let locks = stored.into_iter().map(|s| (s.index, s.lock)).collect();
-                self.abandon(locks, e, deadline, outcomes).await;
-                return Vec::new();
-            }
-        };
         let (mut effected, mut failed) = (Vec::new(), Vec::new());
         for (position, s) in stored.into_iter().enumerate() {
             // Only an explicit Ok for both entries counts: a missing result is a failure.
-            let result = confirmed(&sent, position, "SQS SendMessageBatch notifications")
-                .and(confirmed(&published, position, "EventBridge PutEvents"));
+            let result = match &sent {
+                Ok((sent, published)) => {
+                    confirmed(sent, position, "SQS SendMessageBatch notifications")
+                        .and(confirmed(published, position, "EventBridge PutEvents"))
+                        .map_err(Error::from)
+                }
+                Err(e) => Err(e.clone()),
+            };
             match result {
                 Ok(()) => effected.push(s),
-                Err(e) => {
-                    outcomes[s.index] = Some(Err(e.into()));
-                    failed.push(s.lock);
-                }
+                Err(e) => fail(s.index, s.lock, e, outcomes, &mut failed),
             }
         }
-        self.release(failed, deadline).await;
 
         let now = self.ports.clock.now();
-        let marked = stage(
-            deadline,
-            join_all(effected.iter().map(|s| {
+        let marked = each(
+            invocation.stage_cut_off(1),
+            effected.iter().map(|s| {
                 self.ports
                     .users
                     .mark_announced(&s.user.id, now)
                     .instrument(spans[s.index].clone())
-            })),
+            }),
         )
         .await;
-        let marked = match marked {
-            Ok(marked) => marked,
-            Err(e) => {
-                let locks = effected.into_iter().map(|s| (s.index, s.lock)).collect();
-                self.abandon(locks, e, deadline, outcomes).await;
-                return Vec::new();
-            }
-        };
-        let (mut announced, mut failed) = (Vec::new(), Vec::new());
+        let mut announced = Vec::new();
         for (s, result) in effected.into_iter().zip(marked) {
-            let _record = spans[s.index].enter();
-            match result {
+            match result.and_then(|r| r.map_err(Error::from)) {
                 Ok(()) => {
+                    let _record = spans[s.index].enter();
                     tracing::info!(user_id = %s.user.id, "signup processed");
                     announced.push((s.index, s.lock));
                 }
-                Err(e) => {
-                    // The effects went out; the retry repeats them with the
-                    // same ids (consumers deduplicate) and records them.
-                    outcomes[s.index] = Some(Err(e.into()));
-                    failed.push(s.lock);
-                }
+                // The effects went out; the retry repeats them with the same
+                // ids (consumers deduplicate) and records them.
+                Err(e) => fail(s.index, s.lock, e, outcomes, &mut failed),
             }
         }
-        self.release(failed, deadline).await;
+        self.release(failed, invocation.deadline).await;
         announced
     }
 
@@ -389,28 +354,6 @@ where
             locks.push((lock, &()));
         }
         self.ports.idempotency.complete_all(locks, deadline).await;
-    }
-
-    /// Fails `locks`' records with `error`; a panicked stage releases them
-    /// (in time), a stage stopped at the deadline leaves them to lapse.
-    async fn abandon(
-        &self,
-        locks: Vec<(usize, idempotency::Lock)>,
-        error: Error,
-        deadline: Deadline,
-        outcomes: &mut Outcomes,
-    ) {
-        let mut held = Vec::with_capacity(locks.len());
-        for (index, lock) in locks {
-            outcomes[index] = Some(Err(error.clone()));
-            held.push(lock);
-        }
-        if matches!(error, Error::Panicked) {
-            self.release(held, deadline).await;
-        } else {
-            // No time is left to release: each lock lapses at its deadline.
-            drop(held);
-        }
     }
 
     /// Releases locks of failed records, giving up at the deadline.
@@ -470,27 +413,45 @@ where
     }
 }
 
-/// Runs one stage for many records: until the deadline, with a panic
-/// turned into an error for the stage's records.
-async fn stage<F: Future>(deadline: Deadline, work: F) -> Result<F::Output, Error> {
-    match deadline.bound(AssertUnwindSafe(work).catch_unwind()).await {
+/// Runs `work` until `cut_off`, with a panic turned into an error.
+async fn stage<F: Future>(cut_off: Deadline, work: F) -> Result<F::Output, Error> {
+    match cut_off.bound(AssertUnwindSafe(work).catch_unwind()).await {
         Ok(Ok(output)) => Ok(output),
         Ok(Err(_)) => {
-            tracing::error!("a stage of the batch panicked");
+            tracing::error!("work panicked");
             Err(Error::Panicked)
         }
         Err(e) => {
-            tracing::warn!("a stage of the batch was still running at the deadline");
+            tracing::warn!("work was still running at its cut-off");
             Err(Error::Deadline(e))
         }
     }
 }
 
-/// Gives every record without an outcome `error`.
-fn fail_pending(outcomes: &mut Outcomes, error: &Error) {
-    for outcome in outcomes.iter_mut().filter(|o| o.is_none()) {
-        *outcome = Some(Err(error.clone()));
+/// Runs one stage's work for many records at once, each bounded on its
+/// own: a record whose call hangs or panics fails alone, and the others
+/// keep their results. One result per future, in order.
+async fn each<F: Future>(
+    cut_off: Deadline,
+    work: impl IntoIterator<Item = F>,
+) -> Vec<Result<F::Output, Error>> {
+    join_all(work.into_iter().map(|w| stage(cut_off, w))).await
+}
+
+/// Records `error` as the record's outcome. Its lock goes to `release`
+/// unless the error is the cut-off: a call we stopped waiting for may still
+/// land, and no time is left, so that lock lapses at its own deadline.
+fn fail(
+    index: usize,
+    lock: idempotency::Lock,
+    error: Error,
+    outcomes: &mut Outcomes,
+    release: &mut Vec<idempotency::Lock>,
+) {
+    if !matches!(error, Error::Deadline(_)) {
+        release.push(lock);
     }
+    outcomes[index] = Some(Err(error));
 }
 
 /// The batch API's answer for entry `position`; no answer is a failure.
@@ -902,6 +863,89 @@ mod tests {
         assert!(retry.batch_item_failures.is_empty());
         assert_eq!(bus.inner.published().len(), 1);
         assert!(f.users.users()[0].is_announced());
+    }
+
+    /// A user store whose insert for one user id never answers.
+    struct HangingUsers {
+        inner: Arc<MemoryUserStore>,
+        hang_for: &'static str,
+        hung: std::sync::atomic::AtomicUsize,
+    }
+
+    impl UserStore for HangingUsers {
+        async fn insert(&self, user: &User) -> Result<Inserted<User>, crate::PortError> {
+            if user.id.as_str() == self.hang_for {
+                self.hung.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                return std::future::pending().await;
+            }
+            self.inner.insert(user).await
+        }
+        async fn get(
+            &self,
+            id: &eventline_domain::UserId,
+        ) -> Result<Option<User>, crate::PortError> {
+            self.inner.get(id).await
+        }
+        async fn mark_announced(
+            &self,
+            id: &eventline_domain::UserId,
+            at: Timestamp,
+        ) -> Result<(), crate::PortError> {
+            self.inner.mark_announced(id, at).await
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_user_write_that_never_answers_fails_only_its_record() {
+        let f = Fixture::new();
+        let users = Arc::new(HangingUsers {
+            inner: f.users.clone(),
+            hang_for: "u2",
+            hung: Default::default(),
+        });
+        let processor = UserProcessor::new(
+            Ports {
+                users: users.clone(),
+                notifications: f.queue.clone(),
+                events: f.bus.clone(),
+                clock: FixedClock(Timestamp::from_unix_millis(1)),
+                idempotency: Idempotency::new(
+                    f.records.clone(),
+                    IDEMPOTENCY_SCOPE,
+                    Duration::from_secs(3600),
+                ),
+            },
+            BatchProcessor::new(),
+            Duration::from_secs(3),
+        );
+        let started = tokio::time::Instant::now();
+        let response = processor
+            .handle(
+                event(vec![
+                    record("m1", &signup("u1", "a@b.io")),
+                    record("m2", &signup("u2", "b@b.io")),
+                    record("m3", &signup("u3", "c@d.io")),
+                ]),
+                3_001,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            users.hung.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "the write hung"
+        );
+        assert!(started.elapsed() < Duration::from_secs(3));
+        assert_eq!(failures(&response), ["m2"]);
+        let announced: Vec<_> = f
+            .users
+            .users()
+            .iter()
+            .filter(|u| u.is_announced())
+            .map(|u| u.id.to_string())
+            .collect();
+        assert_eq!(announced, ["u1", "u3"]);
+        assert_eq!((f.queue.sent().len(), f.bus.published().len()), (2, 2));
     }
 
     #[tokio::test]

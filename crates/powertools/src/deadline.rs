@@ -50,6 +50,14 @@ impl Deadline {
         self.stop.saturating_duration_since(Instant::now())
     }
 
+    /// The same deadline moved `by` earlier: the cut-off of a step that
+    /// must leave `by` for the steps after it.
+    pub fn earlier_by(&self, by: Duration) -> Self {
+        Self {
+            stop: self.stop.checked_sub(by).unwrap_or(self.stop),
+        }
+    }
+
     /// Whether the deadline has passed.
     pub fn passed(&self) -> bool {
         Instant::now() >= self.stop
@@ -76,6 +84,14 @@ mod tests {
             .await;
         assert_eq!(slow, Err(DeadlineExceeded));
         assert!(deadline.passed());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_earlier_cut_off_leaves_time_for_later_steps() {
+        let deadline = Deadline::after(Duration::from_secs(5));
+        let step = deadline.earlier_by(Duration::from_secs(2));
+        assert_eq!(step.remaining(), Duration::from_secs(3));
+        assert_eq!(deadline.remaining(), Duration::from_secs(5));
     }
 
     #[tokio::test(start_paused = true)]
