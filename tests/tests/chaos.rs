@@ -1084,7 +1084,18 @@ async fn soak() {
         }
     }
 
-    let mut h = Harness::deploy("soak", &["MaxReceiveCount=6"]).await;
+    // Production's 10 s function timeout: at 3 s (the local default) moto,
+    // slowed by 10,000 messages on 2 cores, makes batches miss their
+    // deadline again and again until valid records reach the DLQs.
+    let mut h = Harness::deploy(
+        "soak",
+        &[
+            "MaxReceiveCount=6",
+            "FunctionTimeout=10",
+            "QueueVisibilityTimeout=30",
+        ],
+    )
+    .await;
     let queue = h.signup_queue();
     let sqs = aws_sdk_sqs::Client::new(&h.direct);
     let runner = Runner::new(h.manifest.clone(), sqs.clone(), h.lambda.clone(), false)
