@@ -455,7 +455,7 @@ async fn no_use_case_logs_emails_or_names() {
         "{text}"
     );
     assert!(
-        has(&|l| l["event_id"] == "e-u-9" && l["code"] == "RecipientQuotaExceeded"),
+        has(&|l| l["correlation_id"] == "e-u-9" && l["code"] == "RecipientQuotaExceeded"),
         "the capped mail's rejection was logged: {text}"
     );
     assert!(returned_errors.len() >= 6);

@@ -76,16 +76,20 @@ where
         first_seen_ms: Some(invocation.window.now_ms),
         reason,
     };
-    match sink.send(&letter).instrument(span).await {
-        Ok(()) => {
-            tracing::warn!(error = %error, code, event_id = %letter.source_message_id, "event rejected; sent to the dead-letter queue");
-            Ok(())
-        }
-        Err(e) => {
-            tracing::error!(error = %error, code, event_id = %letter.source_message_id, sink_error = %e, "event rejected, but the dead-letter queue refused it");
-            Err(error)
+    async {
+        match sink.send(&letter).await {
+            Ok(()) => {
+                tracing::warn!(error = %error, code, "event rejected; sent to the dead-letter queue");
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(error = %error, code, sink_error = %e, "event rejected, but the dead-letter queue refused it");
+                Err(error.clone())
+            }
         }
     }
+    .instrument(span)
+    .await
 }
 
 /// The payload hash of a `User Created` event: what identifies it (user id,
