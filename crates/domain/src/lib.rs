@@ -4,8 +4,12 @@
 //! This crate is pure. It does no I/O, knows nothing of AWS or of an async
 //! runtime, and reads no clock: time comes in as a [`Timestamp`] argument.
 //! Everything crossing a process boundary (SQS bodies, EventBridge details,
-//! stored items) has its JSON schema documented in `docs/messages.md` and is
-//! parsed here, once, into validated types ("parse, don't validate").
+//! stored items) has its JSON schema documented in the module that parses it
+//! ([`signup`]: SignupQueue bodies, [`notification`]: NotificationQueue
+//! bodies, [`event`]: the `User Created` detail, [`profile`]: the stored
+//! profile; the UsersTable item is mapped by eventline-aws's `dynamodb`
+//! adapter) and is parsed there, once, into validated types ("parse, don't
+//! validate").
 #![warn(missing_docs)]
 
 pub mod email;
