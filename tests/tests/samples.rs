@@ -1,0 +1,316 @@
+//! The sample events in `events/` are specifications: each one is the exact
+//! payload Lambda hands its function, and `events/README.md` states what the
+//! function answers and does with it. These tests hold both claims.
+//!
+//! Fixtures are compiled in next to the types they exercise, the way
+//! aws-lambda-events tests its own JSON (`include_bytes!`), and each is run
+//! through its use case with the in-memory ports, so no server is needed.
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use eventline_app::mail::OutboxMailer;
+use eventline_app::memory::{
+    FixedClock, MemoryBlobStore, MemoryDeadLetters, MemoryEventBus, MemoryMailLedger,
+    MemoryProfileStore, MemoryQueue, MemoryUserStore,
+};
+use eventline_app::{notification_processor, profile_creator, user_processor, welcome_email};
+use eventline_domain::{EmailAddress, Timestamp, UserCreated};
+use eventline_powertools::batch::BatchProcessor;
+use eventline_powertools::idempotency::{Idempotency, MemoryStore};
+use md5::{Digest, Md5};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+const USER_PROCESSOR_SQS: &[u8] = include_bytes!("../../events/user-processor.sqs.json");
+const NOTIFICATION_PROCESSOR_SQS: &[u8] =
+    include_bytes!("../../events/notification-processor.sqs.json");
+const WELCOME_EMAIL_EVENTBRIDGE: &[u8] =
+    include_bytes!("../../events/welcome-email.eventbridge.json");
+const PROFILE_CREATOR_EVENTBRIDGE: &[u8] =
+    include_bytes!("../../events/profile-creator.eventbridge.json");
+
+/// The samples' own time: just after the last `SentTimestamp` in them.
+const NOW_MS: u64 = 1_795_771_466_100;
+/// The functions' timeout.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+fn sqs(sample: &[u8]) -> SqsEvent {
+    serde_json::from_slice(sample).expect("an SQS sample is an SqsEvent")
+}
+
+fn eventbridge(sample: &[u8]) -> EventBridgeEvent {
+    serde_json::from_slice(sample).expect("an EventBridge sample is an EventBridgeEvent")
+}
+
+fn failures(response: &SqsBatchResponse) -> Vec<&str> {
+    response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect()
+}
+
+/// The in-memory world the samples run in: one of each store, shared by the
+/// functions as the deployed stack shares its tables, queue, bus and bucket.
+#[derive(Default)]
+struct World {
+    users: Arc<MemoryUserStore>,
+    notifications: Arc<MemoryQueue>,
+    bus: Arc<MemoryEventBus>,
+    profiles: Arc<MemoryProfileStore>,
+    bucket: Arc<MemoryBlobStore>,
+    ledger: Arc<MemoryMailLedger>,
+    records: Arc<MemoryStore>,
+    signup_dlq: Arc<MemoryDeadLetters>,
+}
+
+impl World {
+    fn clock() -> FixedClock {
+        FixedClock(Timestamp::from_unix_millis(NOW_MS))
+    }
+
+    fn guard(&self, scope: &str) -> Idempotency<Arc<MemoryStore>> {
+        Idempotency::new(self.records.clone(), scope, Duration::from_secs(3600))
+    }
+
+    fn outbox(&self) -> OutboxMailer<Arc<MemoryBlobStore>> {
+        OutboxMailer::new(
+            self.bucket.clone(),
+            EmailAddress::parse("no-reply@example.com").expect("a valid sender"),
+        )
+    }
+
+    async fn user_processor(&self, event: SqsEvent) -> SqsBatchResponse {
+        user_processor::UserProcessor::new(
+            user_processor::Ports {
+                users: self.users.clone(),
+                notifications: self.notifications.clone(),
+                events: self.bus.clone(),
+                clock: Self::clock(),
+                idempotency: self.guard(user_processor::IDEMPOTENCY_SCOPE),
+            },
+            BatchProcessor::new().with_dead_letters(self.signup_dlq.clone()),
+            TIMEOUT,
+        )
+        .handle(event, NOW_MS + 3_000)
+        .await
+        .expect("user-processor answers the batch")
+    }
+
+    async fn notification_processor(&self, event: SqsEvent) -> SqsBatchResponse {
+        notification_processor::NotificationProcessor::new(
+            notification_processor::Ports {
+                users: self.users.clone(),
+                mailer: self.outbox(),
+                ledger: self.ledger.clone(),
+                clock: Self::clock(),
+                idempotency: self.guard(notification_processor::IDEMPOTENCY_SCOPE),
+            },
+            BatchProcessor::new(),
+            5,
+            TIMEOUT,
+        )
+        .handle(event, NOW_MS + 3_000)
+        .await
+        .expect("notification-processor answers the batch")
+    }
+
+    /// welcome-email's answer as the runtime serialises it.
+    async fn welcome_email(&self, payload: Value) -> Value {
+        let result = welcome_email::WelcomeEmail::new(
+            welcome_email::Ports {
+                mailer: self.outbox(),
+                ledger: self.ledger.clone(),
+                clock: Self::clock(),
+                idempotency: self.guard(welcome_email::IDEMPOTENCY_SCOPE),
+                dead_letters: None,
+            },
+            5,
+            TIMEOUT,
+        )
+        .handle(payload, NOW_MS + 3_000)
+        .await;
+        serde_json::to_value(result.expect("welcome-email succeeds")).expect("JSON answer")
+    }
+
+    /// profile-creator's answer as the runtime serialises it.
+    async fn profile_creator(&self, payload: Value) -> Value {
+        let result = profile_creator::ProfileCreator::new(
+            profile_creator::Ports {
+                profiles: self.profiles.clone(),
+                documents: self.bucket.clone(),
+                clock: Self::clock(),
+                idempotency: self.guard(profile_creator::IDEMPOTENCY_SCOPE),
+                dead_letters: None,
+            },
+            TIMEOUT,
+        )
+        .handle(payload, NOW_MS + 3_000)
+        .await;
+        serde_json::to_value(result.expect("profile-creator succeeds")).expect("JSON answer")
+    }
+
+    fn object(&self, key: &str) -> Value {
+        let text = self
+            .bucket
+            .get(key)
+            .unwrap_or_else(|| panic!("no object {key}"));
+        serde_json::from_str(&text).expect("a JSON object")
+    }
+}
+
+#[test]
+fn sqs_samples_are_lambda_sqs_events_with_real_md5s_and_recognisable_ids() {
+    let mut digit = 0;
+    for sample in [USER_PROCESSOR_SQS, NOTIFICATION_PROCESSOR_SQS] {
+        let event = sqs(sample);
+        assert!(!event.records.is_empty());
+        for record in &event.records {
+            let body = record
+                .body
+                .as_deref()
+                .expect("every sample record has a body");
+            assert_eq!(
+                record.md5_of_body.as_deref(),
+                Some(hex::encode(Md5::digest(body.as_bytes())).as_str()),
+                "md5OfBody of {body}"
+            );
+            // `1111…`, `2222…`, … across the samples, in order.
+            digit += 1;
+            let id = record.message_id.as_deref().expect("a message id");
+            assert!(id.starts_with(&digit.to_string().repeat(8)), "{id}");
+            assert_eq!(record.event_source.as_deref(), Some("aws:sqs"));
+        }
+    }
+}
+
+#[test]
+fn eventbridge_samples_are_one_user_created_event_as_aws_delivers_it() {
+    let welcome = eventbridge(WELCOME_EMAIL_EVENTBRIDGE);
+    let profile = eventbridge(PROFILE_CREATOR_EVENTBRIDGE);
+    // One event matches both rules, so both targets receive the same one.
+    assert_eq!(welcome, profile);
+    assert_eq!(welcome.source, UserCreated::SOURCE);
+    assert_eq!(welcome.detail_type, UserCreated::DETAIL_TYPE);
+    // AWS includes `account` (moto's deliveries do not).
+    assert_eq!(welcome.account.as_deref(), Some("123456789012"));
+    let detail = UserCreated::from_detail(&welcome.detail).expect("a valid detail");
+    assert_eq!(detail.user_id.as_str(), "u-1001");
+}
+
+#[tokio::test]
+async fn user_processor_sample_dead_letters_record_2_and_stores_and_announces_the_others() {
+    let world = World::default();
+    let response = world.user_processor(sqs(USER_PROCESSOR_SQS)).await;
+
+    assert_eq!(
+        serde_json::to_value(&response).unwrap(),
+        json!({"batchItemFailures": []})
+    );
+    // Record 2 (`not-an-email`) can never succeed: it is dead-lettered at
+    // once, unchanged, with its reason as codes and field names.
+    let letters = world.signup_dlq.letters();
+    assert_eq!(letters.len(), 1);
+    let letter = &letters[0];
+    assert_eq!(
+        letter.source_message_id,
+        "22222222-2222-4222-8222-222222222222"
+    );
+    assert_eq!(letter.reason.code, "InvalidFields");
+    assert_eq!(letter.reason.fields, ["email"]);
+    assert_eq!(letter.first_seen_ms, Some(1_795_771_466_026));
+    assert_eq!(
+        letter.body,
+        r#"{"user_id":"u-1002","email":"not-an-email","name":"Grace Hopper"}"#
+    );
+    // u-1001 and u-1003 are stored, queued for notification, published as
+    // `User Created` and marked announced.
+    let mut users = world.users.users();
+    users.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+    let ids: Vec<_> = users.iter().map(|u| u.id.as_str()).collect();
+    assert_eq!(ids, ["u-1001", "u-1003"]);
+    assert!(users.iter().all(|u| u.is_announced()));
+    let mut queued: Vec<_> = world
+        .notifications
+        .sent()
+        .into_iter()
+        .map(|n| n.notification_id)
+        .collect();
+    queued.sort();
+    assert_eq!(
+        queued,
+        ["signup_confirmation.u-1001", "signup_confirmation.u-1003"]
+    );
+    let mut published: Vec<_> = world
+        .bus
+        .published()
+        .into_iter()
+        .map(|e| e.user_id.to_string())
+        .collect();
+    published.sort();
+    assert_eq!(published, ["u-1001", "u-1003"]);
+}
+
+#[tokio::test]
+async fn notification_processor_sample_sends_both_confirmations_once_the_users_exist() {
+    let world = World::default();
+    world.user_processor(sqs(USER_PROCESSOR_SQS)).await;
+
+    let response = world
+        .notification_processor(sqs(NOTIFICATION_PROCESSOR_SQS))
+        .await;
+
+    assert_eq!(failures(&response), Vec::<&str>::new());
+    assert_eq!(
+        serde_json::to_value(&response).unwrap(),
+        json!({"batchItemFailures": []})
+    );
+    assert_eq!(
+        world.bucket.keys(),
+        [
+            "outbox/signup_confirmation.u-1001.json",
+            "outbox/signup_confirmation.u-1003.json",
+        ]
+    );
+    assert_eq!(
+        world.object("outbox/signup_confirmation.u-1001.json")["to"],
+        "ada@example.com"
+    );
+    assert_eq!(
+        world.object("outbox/signup_confirmation.u-1003.json")["to"],
+        "alan@example.com"
+    );
+}
+
+#[tokio::test]
+async fn welcome_email_sample_succeeds_and_writes_the_welcome_email() {
+    let world = World::default();
+    let payload: Value = serde_json::from_slice(WELCOME_EMAIL_EVENTBRIDGE).unwrap();
+
+    assert_eq!(world.welcome_email(payload).await, Value::Null);
+
+    assert_eq!(world.bucket.keys(), ["outbox/welcome.u-1001.json"]);
+    let email = world.object("outbox/welcome.u-1001.json");
+    assert_eq!(email["to"], "ada@example.com");
+    assert!(email["text"]
+        .as_str()
+        .expect("a text part")
+        .starts_with("Hello Ada Lovelace,"));
+}
+
+#[tokio::test]
+async fn profile_creator_sample_succeeds_and_writes_the_default_profile() {
+    let world = World::default();
+    let payload: Value = serde_json::from_slice(PROFILE_CREATOR_EVENTBRIDGE).unwrap();
+
+    assert_eq!(world.profile_creator(payload).await, Value::Null);
+
+    let profiles = world.profiles.profiles();
+    assert_eq!(profiles.len(), 1);
+    assert_eq!(profiles[0].user_id.as_str(), "u-1001");
+    assert_eq!(world.bucket.keys(), ["profiles/u-1001.json"]);
+    let document = world.object("profiles/u-1001.json");
+    assert_eq!(document["user_id"], "u-1001");
+    assert_eq!(document["display_name"], "Ada Lovelace");
+}
