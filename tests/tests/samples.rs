@@ -131,7 +131,7 @@ impl World {
         )
         .handle(payload, NOW_MS + 3_000)
         .await;
-        serde_json::to_value(result.expect("welcome-email succeeds")).expect("JSON answer")
+        serde_json::to_value(result.as_ref().expect("welcome-email succeeds")).expect("JSON answer")
     }
 
     /// profile-creator's answer as the runtime serialises it.
@@ -148,7 +148,8 @@ impl World {
         )
         .handle(payload, NOW_MS + 3_000)
         .await;
-        serde_json::to_value(result.expect("profile-creator succeeds")).expect("JSON answer")
+        serde_json::to_value(result.as_ref().expect("profile-creator succeeds"))
+            .expect("JSON answer")
     }
 
     fn object(&self, key: &str) -> Value {
