@@ -17,7 +17,6 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The moto endpoint for this test run.
 pub fn endpoint() -> String {
@@ -272,24 +271,14 @@ pub async fn list_keys(sdk: &SdkConfig, bucket: &str, prefix: &str) -> Vec<Strin
 /// GETs a path of moto's own API (e.g. `/moto-api/data.json`) and parses it
 /// as JSON. Used only to observe what no AWS read API shows (sent SES mail).
 pub async fn moto_api_json(path: &str) -> serde_json::Value {
-    let endpoint = endpoint();
-    let authority = endpoint.trim_start_matches("http://").trim_end_matches('/');
-    let mut stream = tokio::net::TcpStream::connect(authority)
+    let url = format!("{}{path}", endpoint().trim_end_matches('/'));
+    reqwest::get(&url)
         .await
-        .expect("connect to moto");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
-    stream
-        .write_all(request.as_bytes())
+        .and_then(reqwest::Response::error_for_status)
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+        .json()
         .await
-        .expect("write request");
-    let mut response = Vec::new();
-    stream
-        .read_to_end(&mut response)
-        .await
-        .expect("read response");
-    let response = String::from_utf8_lossy(&response);
-    let (_, body) = response.split_once("\r\n\r\n").expect("HTTP response");
-    serde_json::from_str(body).expect("moto API JSON")
+        .expect("moto API JSON")
 }
 
 /// Reads an item by its string key, consistently; panics when it is absent.
