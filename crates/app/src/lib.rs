@@ -21,6 +21,8 @@ pub mod memory;
 pub mod notification_processor;
 pub mod ports;
 pub mod profile_creator;
+#[cfg(test)]
+mod test_support;
 mod user_created;
 pub mod user_processor;
 pub mod welcome_email;

@@ -9,8 +9,9 @@ use crate::memory::{
     FixedClock, MemoryBlobStore, MemoryDeadLetters, MemoryEventBus, MemoryMailLedger,
     MemoryProfileStore, MemoryQueue, MemoryUserStore,
 };
+use crate::test_support::{event, failures, record};
 use crate::{notification_processor, profile_creator, user_processor, welcome_email};
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use eventline_domain::{EmailAddress, Notification, NotificationKind, Timestamp, UserId};
 use eventline_powertools::batch::BatchProcessor;
 use eventline_powertools::idempotency::{Idempotency, MemoryStore};
@@ -37,14 +38,7 @@ const PERSONAL: [&str; 10] = [
 const TIMEOUT: Duration = Duration::from_secs(3);
 
 fn sqs(records: &[(&str, String)]) -> SqsEvent {
-    let mut event = SqsEvent::default();
-    for (id, body) in records {
-        let mut r = SqsMessage::default();
-        r.message_id = Some((*id).to_owned());
-        r.body = Some(body.clone());
-        event.records.push(r);
-    }
-    event
+    event(records.iter().map(|(id, body)| record(id, body)).collect())
 }
 
 fn guard(scope: &str) -> Idempotency<Arc<MemoryStore>> {
@@ -65,13 +59,9 @@ fn user_created(id: &str, email: &str, name: &str) -> Value {
            "detail":{"user_id":id,"email":email,"name":name,"created_at":"2026-11-27T09:24:26.123Z"}})
 }
 
-fn failed_ids(response: &SqsBatchResponse) -> Vec<String> {
-    let mut ids: Vec<String> = response
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.clone())
-        .collect();
-    ids.sort();
+fn failed_ids(response: &SqsBatchResponse) -> Vec<&str> {
+    let mut ids = failures(response);
+    ids.sort_unstable();
     ids
 }
 
@@ -116,8 +106,8 @@ async fn no_use_case_logs_emails_or_names() {
         TIMEOUT,
     );
     let ada = signup("u-1", "ada.lovelace@example.com", "Ada Lovelace");
-    let mut no_body = SqsMessage::default();
-    no_body.message_id = Some("m9".to_owned());
+    let mut no_body = record("m9", "");
+    no_body.body = None;
     let mut first = sqs(&[
         ("m1", ada.clone()),
         (

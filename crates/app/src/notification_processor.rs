@@ -160,17 +160,11 @@ mod tests {
     use crate::memory::{
         FixedClock, MemoryDeadLetters, MemoryMailLedger, MemoryMailer, MemoryUserStore,
     };
+    use crate::test_support::{event, failures, record};
     use eventline_domain::{NotificationKind, Signup, Timestamp, User, UserId};
     use eventline_powertools::idempotency::MemoryStore;
     use std::sync::Arc;
     use std::time::Duration;
-
-    fn record(id: &str, body: &str) -> SqsMessage {
-        let mut r = SqsMessage::default();
-        r.message_id = Some(id.to_owned());
-        r.body = Some(body.to_owned());
-        r
-    }
 
     fn notification(user: &str) -> String {
         Notification::new(
@@ -228,18 +222,12 @@ mod tests {
         (mailer, processor)
     }
 
-    fn batch(records: Vec<SqsMessage>) -> SqsEvent {
-        let mut e = SqsEvent::default();
-        e.records = records;
-        e
-    }
-
     #[tokio::test]
     async fn delivers_known_users_and_fails_unknown_ones_alone() {
         let (mailer, processor) = fixture().await;
         let response = processor
             .handle(
-                batch(vec![
+                event(vec![
                     record("m1", &notification("u1")),
                     record("m2", &notification("ghost")),
                     record("m3", r#"{"kind":"signup_confirmation"}"#),
@@ -248,12 +236,7 @@ mod tests {
             )
             .await
             .unwrap();
-        let failed: Vec<_> = response
-            .batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.as_str())
-            .collect();
-        assert_eq!(failed, ["m2", "m3"]);
+        assert_eq!(failures(&response), ["m2", "m3"]);
         let sent = mailer.sent();
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].message_id, "signup_confirmation.u1");
@@ -265,7 +248,7 @@ mod tests {
         let (mailer, processor) = fixture().await;
         for message_id in ["m1", "m1-redelivered"] {
             let response = processor
-                .handle(batch(vec![record(message_id, &notification("u1"))]), 3_000)
+                .handle(event(vec![record(message_id, &notification("u1"))]), 3_000)
                 .await
                 .unwrap();
             assert!(response.batch_item_failures.is_empty());
@@ -273,20 +256,12 @@ mod tests {
         assert_eq!(mailer.sent().len(), 1);
     }
 
-    fn failures(response: &SqsBatchResponse) -> Vec<&str> {
-        response
-            .batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.as_str())
-            .collect()
-    }
-
     #[tokio::test]
     async fn a_redrive_days_later_sends_nothing_again() {
         let ledger = Arc::new(MemoryMailLedger::default());
         let (mailer, processor) = fixture_with(BatchProcessor::new(), ledger.clone(), 0).await;
         processor
-            .handle(batch(vec![record("m1", &notification("u1"))]), 3_000)
+            .handle(event(vec![record("m1", &notification("u1"))]), 3_000)
             .await
             .unwrap();
         // Three days later, every idempotency record gone, the DLQ is redriven.
@@ -294,7 +269,7 @@ mod tests {
         let (late_mailer, late) = fixture_with(BatchProcessor::new(), ledger.clone(), later).await;
         let response = late
             .handle(
-                batch(vec![record("m1-redriven", &notification("u1"))]),
+                event(vec![record("m1-redriven", &notification("u1"))]),
                 later + 3_000,
             )
             .await
@@ -315,7 +290,7 @@ mod tests {
         .await;
         let response = processor
             .handle(
-                batch(vec![
+                event(vec![
                     record("m1", &notification("u1")),
                     record("m2", &notification("u2")),
                     record("m3", r#"{"kind":"signup_confirmation"}"#),

@@ -470,6 +470,7 @@ fn confirmed(
 mod tests {
     use super::*;
     use crate::memory::{FixedClock, MemoryEventBus, MemoryQueue, MemoryUserStore};
+    use crate::test_support::{event, failures, record};
     use eventline_domain::Timestamp;
     use eventline_powertools::idempotency::MemoryStore;
     use std::sync::Arc;
@@ -529,28 +530,8 @@ mod tests {
         }
     }
 
-    fn record(id: &str, body: &str) -> SqsMessage {
-        let mut r = SqsMessage::default();
-        r.message_id = Some(id.to_owned());
-        r.body = Some(body.to_owned());
-        r
-    }
-
-    fn event(records: Vec<SqsMessage>) -> SqsEvent {
-        let mut e = SqsEvent::default();
-        e.records = records;
-        e
-    }
-
     fn signup(id: &str, email: &str) -> String {
         serde_json::json!({"user_id": id, "email": email, "name": "Ada"}).to_string()
-    }
-
-    fn failures(r: &SqsBatchResponse) -> Vec<&str> {
-        r.batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.as_str())
-            .collect()
     }
 
     #[tokio::test]
