@@ -21,8 +21,6 @@ use eventline_app::PortError;
 use eventline_domain::{DisplayName, EmailAddress, Profile, Timestamp, User, UserId};
 use std::collections::HashMap;
 
-pub use aws_sdk_dynamodb::Client as DynamoDbClient;
-
 type Item = HashMap<String, AttributeValue>;
 
 /// Builds the DynamoDB client.

@@ -16,8 +16,6 @@ use eventline_domain::UserCreated;
 
 const OP: &str = "EventBridge PutEvents";
 
-pub use aws_sdk_eventbridge::Client as EventBridgeClient;
-
 /// Builds the EventBridge client.
 pub fn client(config: &aws_config::SdkConfig) -> Client {
     Client::new(config)

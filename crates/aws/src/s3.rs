@@ -6,8 +6,6 @@ use aws_sdk_s3::Client;
 use eventline_app::ports::BlobStore;
 use eventline_app::PortError;
 
-pub use aws_sdk_s3::Client as S3Client;
-
 /// Builds the S3 client. With an endpoint override (local emulator) it uses
 /// path-style addressing: virtual-host style would need DNS for
 /// `bucket.localhost`, which does not resolve.

@@ -14,8 +14,6 @@ use eventline_app::ports::NotificationQueue;
 use eventline_app::PortError;
 use eventline_domain::Notification;
 
-pub use aws_sdk_sqs::Client as SqsClient;
-
 /// Builds the SQS client.
 pub fn client(config: &aws_config::SdkConfig) -> Client {
     Client::new(config)
