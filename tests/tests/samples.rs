@@ -7,7 +7,7 @@
 //! through its use case with the in-memory ports, so no server is needed.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use aws_lambda_events::sqs::SqsEvent;
 use eventline_app::mail::OutboxMailer;
 use eventline_app::memory::{
     FixedClock, MemoryBlobStore, MemoryDeadLetters, MemoryEventBus, MemoryMailLedger,
@@ -43,14 +43,6 @@ fn eventbridge(sample: &[u8]) -> EventBridgeEvent {
     serde_json::from_slice(sample).expect("an EventBridge sample is an EventBridgeEvent")
 }
 
-fn failures(response: &SqsBatchResponse) -> Vec<&str> {
-    response
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.as_str())
-        .collect()
-}
-
 /// The in-memory world the samples run in: one of each store, shared by the
 /// functions as the deployed stack shares its tables, queue, bus and bucket.
 #[derive(Default)]
@@ -81,8 +73,9 @@ impl World {
         )
     }
 
-    async fn user_processor(&self, event: SqsEvent) -> SqsBatchResponse {
-        user_processor::UserProcessor::new(
+    /// user-processor's answer as the runtime serialises it.
+    async fn user_processor(&self, event: SqsEvent) -> Value {
+        let response = user_processor::UserProcessor::new(
             user_processor::Ports {
                 users: self.users.clone(),
                 notifications: self.notifications.clone(),
@@ -95,11 +88,13 @@ impl World {
         )
         .handle(event, NOW_MS + 3_000)
         .await
-        .expect("user-processor answers the batch")
+        .expect("user-processor answers the batch");
+        serde_json::to_value(&response).expect("JSON answer")
     }
 
-    async fn notification_processor(&self, event: SqsEvent) -> SqsBatchResponse {
-        notification_processor::NotificationProcessor::new(
+    /// notification-processor's answer as the runtime serialises it.
+    async fn notification_processor(&self, event: SqsEvent) -> Value {
+        let response = notification_processor::NotificationProcessor::new(
             notification_processor::Ports {
                 users: self.users.clone(),
                 mailer: self.outbox(),
@@ -113,7 +108,8 @@ impl World {
         )
         .handle(event, NOW_MS + 3_000)
         .await
-        .expect("notification-processor answers the batch")
+        .expect("notification-processor answers the batch");
+        serde_json::to_value(&response).expect("JSON answer")
     }
 
     /// welcome-email's answer as the runtime serialises it.
@@ -205,10 +201,7 @@ async fn user_processor_sample_dead_letters_record_2_and_stores_and_announces_th
     let world = World::default();
     let response = world.user_processor(sqs(USER_PROCESSOR_SQS)).await;
 
-    assert_eq!(
-        serde_json::to_value(&response).unwrap(),
-        json!({"batchItemFailures": []})
-    );
+    assert_eq!(response, json!({"batchItemFailures": []}));
     // Record 2 (`not-an-email`) can never succeed: it is dead-lettered at
     // once, unchanged, with its reason as codes and field names.
     let letters = world.signup_dlq.letters();
@@ -262,11 +255,7 @@ async fn notification_processor_sample_sends_both_confirmations_once_the_users_e
         .notification_processor(sqs(NOTIFICATION_PROCESSOR_SQS))
         .await;
 
-    assert_eq!(failures(&response), Vec::<&str>::new());
-    assert_eq!(
-        serde_json::to_value(&response).unwrap(),
-        json!({"batchItemFailures": []})
-    );
+    assert_eq!(response, json!({"batchItemFailures": []}));
     assert_eq!(
         world.bucket.keys(),
         [
