@@ -14,7 +14,7 @@ use crate::ports::{Clock, MailLedger, Mailer, UserStore};
 use crate::{Error, Invocation};
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use eventline_domain::{email, Notification};
-use eventline_powertools::batch::{BatchError, BatchProcessor};
+use eventline_powertools::batch::{BatchError, BatchProcessor, BatchResponse};
 use eventline_powertools::env::Env;
 use eventline_powertools::idempotency::{payload_hash, Idempotency, IdempotencyStore, Window};
 use std::num::NonZeroUsize;
@@ -97,7 +97,7 @@ impl<U: UserStore, M: Mailer, L: MailLedger, C: Clock, I: IdempotencyStore>
         &self,
         event: SqsEvent,
         deadline_ms: u64,
-    ) -> Result<SqsBatchResponse, BatchError> {
+    ) -> Result<BatchResponse, BatchError> {
         let invocation = Invocation::start(&self.ports.clock, deadline_ms, self.timeout);
         self.batch
             .process(event, invocation.deadline, |record| {

@@ -34,7 +34,7 @@ use crate::ports::{Clock, EventPublisher, Inserted, NotificationQueue, UserStore
 use crate::{Error, Invocation};
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use eventline_domain::{Notification, NotificationKind, Signup, User, UserCreated};
-use eventline_powertools::batch::{BatchError, BatchProcessor, RECORD_SPAN};
+use eventline_powertools::batch::{BatchError, BatchProcessor, BatchResponse, RECORD_SPAN};
 use eventline_powertools::deadline::Deadline;
 use eventline_powertools::env::Env;
 use eventline_powertools::idempotency::{self, payload_hash, Idempotency, IdempotencyStore};
@@ -141,7 +141,7 @@ where
         &self,
         event: SqsEvent,
         deadline_ms: u64,
-    ) -> Result<SqsBatchResponse, BatchError> {
+    ) -> Result<BatchResponse, BatchError> {
         let invocation = Invocation::start(&self.ports.clock, deadline_ms, self.timeout);
         self.batch
             .process_batch(event, invocation.deadline, |records| {
@@ -523,7 +523,7 @@ mod tests {
             &self,
             now: u64,
             records: Vec<SqsMessage>,
-        ) -> Result<SqsBatchResponse, BatchError> {
+        ) -> Result<BatchResponse, BatchError> {
             self.processor(now)
                 .handle(event(records), now + 3_000)
                 .await

@@ -361,8 +361,10 @@ impl IdempotencyStore for DynamoIdempotencyStore {
     }
 }
 
-/// The idempotency guard a function builds at cold start: records in the
-/// table of `config`, keys scoped by `scope`, replays counted in `metrics`.
+/// The idempotency guard a function builds at start-up: records in the
+/// table of `config`, keys scoped by `scope`, replays and lost completions
+/// counted in `metrics` (the guard reports events; the layer's observer
+/// names the metrics).
 pub fn guard(
     client: Client,
     config: eventline_app::IdempotencyConfig,
@@ -374,5 +376,7 @@ pub fn guard(
         scope,
         config.expires_after,
     )
-    .with_metrics(metrics.clone())
+    .observed_by(eventline_powertools::layer::idempotency_metrics(
+        metrics.clone(),
+    ))
 }

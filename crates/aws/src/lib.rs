@@ -63,13 +63,16 @@ pub mod sqs;
 pub use aws_config::SdkConfig;
 use std::time::Duration;
 
-/// What every function sets up once per cold start before its own wiring.
-pub struct ColdStart<C> {
+/// What every function sets up once, before its first invocation and its
+/// own wiring. (Named for what it holds, not "cold start": that name belongs
+/// to the `ColdStart` metric and the `cold_start` log field.)
+pub struct Startup<C> {
     /// The function's own settings.
     pub config: C,
     /// The idempotency settings every function shares.
     pub idempotency: eventline_app::IdempotencyConfig,
-    /// The function's metrics, flushed after each invocation.
+    /// The function's metrics, flushed after each invocation by
+    /// `eventline_powertools::layer`.
     pub metrics: std::sync::Arc<eventline_powertools::metrics::Metrics>,
     /// Region, credentials and endpoint for the SDK clients.
     pub sdk: SdkConfig,
@@ -78,20 +81,72 @@ pub struct ColdStart<C> {
 /// Starts logging, reads the function's settings with `read` plus the
 /// idempotency settings (failing with one message naming every missing or
 /// invalid variable), and loads metrics and the SDK configuration.
-pub async fn cold_start<C>(
+pub async fn startup<C>(
     read: impl FnOnce(&mut eventline_powertools::env::Env) -> C,
-) -> Result<ColdStart<C>, eventline_powertools::env::ConfigError> {
+) -> Result<Startup<C>, eventline_powertools::env::ConfigError> {
     eventline_powertools::logging::init();
     let mut env = eventline_powertools::env::Env::from_process();
     let config = read(&mut env);
     let idempotency = eventline_app::IdempotencyConfig::from_env(&mut env);
     env.finish()?;
-    Ok(ColdStart {
+    Ok(Startup {
         config,
         idempotency,
         metrics: std::sync::Arc::new(eventline_powertools::metrics::Metrics::from_env()),
         sdk: load_sdk_config().await,
     })
+}
+
+impl<C> Startup<C> {
+    /// The layer to wrap the handler service in: cold start, outcome and
+    /// the EMF flush of every invocation, in the function's metrics.
+    pub fn layer(&self) -> eventline_powertools::layer::MetricsLayer {
+        eventline_powertools::layer::MetricsLayer::new(self.metrics.clone())
+    }
+
+    /// The idempotency guard for keys of `scope`, its replays and lost
+    /// completions counted in the function's metrics.
+    #[cfg(feature = "dynamodb")]
+    pub fn guard(
+        &self,
+        scope: &str,
+    ) -> eventline_powertools::idempotency::Idempotency<idempotency::DynamoIdempotencyStore> {
+        idempotency::guard(
+            dynamodb::client(&self.sdk),
+            self.idempotency.clone(),
+            scope,
+            &self.metrics,
+        )
+    }
+
+    /// Where records of `function` that can never succeed go: the SQS queue
+    /// at `queue_url`.
+    #[cfg(feature = "sqs")]
+    pub fn dead_letters(
+        &self,
+        queue_url: &str,
+        function: &str,
+    ) -> std::sync::Arc<dead_letter::SqsDeadLetters> {
+        std::sync::Arc::new(dead_letter::SqsDeadLetters::new(
+            sqs::client(&self.sdk),
+            queue_url,
+            function,
+        ))
+    }
+
+    /// The batch processor of an SQS function: `concurrency` records at
+    /// once, rejected records sent to [`Startup::dead_letters`].
+    #[cfg(feature = "sqs")]
+    pub fn batch(
+        &self,
+        concurrency: std::num::NonZeroUsize,
+        dead_letter_queue_url: &str,
+        function: &str,
+    ) -> eventline_powertools::batch::BatchProcessor {
+        eventline_powertools::batch::BatchProcessor::new()
+            .with_concurrency(concurrency)
+            .with_dead_letters(self.dead_letters(dead_letter_queue_url, function))
+    }
 }
 
 /// Connecting to an AWS endpoint takes milliseconds; one that does not

@@ -35,9 +35,13 @@
 //! - a record without a `messageId` cannot be reported, and an unknown
 //!   identifier would fail the whole batch anyway, so the invocation errors
 //!   before running anything.
+//!
+//! The processor returns its [`BatchReport`] inside the [`BatchResponse`]
+//! and knows nothing of metrics, as in Powertools: whoever wants counts of
+//! processed, failed or dead-lettered records reads them from the report
+//! (the functions do it in [`crate::layer`], once per invocation).
 
 pub use crate::deadline::Deadline;
-use crate::metrics::Metrics;
 pub use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::BoxFuture;
 use futures::{stream, FutureExt, StreamExt};
@@ -242,12 +246,57 @@ impl BatchReport {
     }
 }
 
+/// What a processed batch answers: the partial batch response Lambda reads
+/// (it serializes as `{"batchItemFailures": [...]}` and dereferences to
+/// [`SqsBatchResponse`]), together with the [`BatchReport`] it was built
+/// from, so a layer around the handler can count outcomes without the
+/// processor knowing who counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchResponse {
+    response: SqsBatchResponse,
+    report: BatchReport,
+}
+
+impl BatchResponse {
+    /// Every record's outcome.
+    pub fn report(&self) -> &BatchReport {
+        &self.report
+    }
+
+    /// The partial batch response alone.
+    pub fn into_response(self) -> SqsBatchResponse {
+        self.response
+    }
+}
+
+impl From<BatchReport> for BatchResponse {
+    fn from(report: BatchReport) -> Self {
+        Self {
+            response: report.response(),
+            report,
+        }
+    }
+}
+
+impl std::ops::Deref for BatchResponse {
+    type Target = SqsBatchResponse;
+
+    fn deref(&self) -> &SqsBatchResponse {
+        &self.response
+    }
+}
+
+impl serde::Serialize for BatchResponse {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.response.serialize(serializer)
+    }
+}
+
 /// Runs a handler over the records of an SQS batch. Build it once per cold start.
 #[derive(Clone)]
 pub struct BatchProcessor {
     concurrency: NonZeroUsize,
     all_failed: AllFailed,
-    metrics: Option<Arc<Metrics>>,
     dead_letters: Option<Arc<dyn DeadLetterSink>>,
 }
 
@@ -274,15 +323,8 @@ impl BatchProcessor {
         Self {
             concurrency: NonZeroUsize::MIN,
             all_failed: AllFailed::Error,
-            metrics: None,
             dead_letters: None,
         }
-    }
-
-    /// Records `RecordsProcessed` and `RecordsFailed` of every batch in `metrics`.
-    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
-        self.metrics = Some(metrics);
-        self
     }
 
     /// Sends records that can never succeed to `sink` and reports them handled.
@@ -303,13 +345,14 @@ impl BatchProcessor {
         self
     }
 
-    /// Processes `event` and returns the partial batch response for Lambda.
+    /// Processes `event` and returns the partial batch response for Lambda,
+    /// with the report it was built from.
     pub async fn process<F, Fut, E>(
         &self,
         event: SqsEvent,
         deadline: Deadline,
         handler: F,
-    ) -> Result<SqsBatchResponse, BatchError>
+    ) -> Result<BatchResponse, BatchError>
     where
         F: Fn(SqsMessage) -> Fut,
         Fut: Future<Output = Result<(), E>>,
@@ -331,7 +374,7 @@ impl BatchProcessor {
         event: SqsEvent,
         deadline: Deadline,
         handler: F,
-    ) -> Result<SqsBatchResponse, BatchError>
+    ) -> Result<BatchResponse, BatchError>
     where
         F: Fn(Vec<SqsMessage>) -> Fut,
         Fut: Future<Output = Vec<Result<(), E>>>,
@@ -400,10 +443,7 @@ impl BatchProcessor {
     }
 
     /// Logs the summary and applies the all-failed policy.
-    fn respond(&self, report: BatchReport) -> Result<SqsBatchResponse, BatchError> {
-        if let Some(metrics) = &self.metrics {
-            metrics.record_batch(&report);
-        }
+    fn respond(&self, report: BatchReport) -> Result<BatchResponse, BatchError> {
         tracing::info!(
             records = report.records.len(),
             succeeded = report.succeeded(),
@@ -429,11 +469,11 @@ impl BatchProcessor {
                 first_error,
             });
         }
-        Ok(report.response())
+        Ok(BatchResponse::from(report))
     }
 
-    /// Processes `event` and returns every record's outcome (for callers that
-    /// record metrics or want to decide themselves).
+    /// Processes `event` and returns every record's outcome, without the
+    /// all-failed policy (for callers that want to decide themselves).
     pub async fn run<F, Fut, E>(
         &self,
         event: SqsEvent,

@@ -133,6 +133,19 @@ impl Env {
     }
 }
 
+/// The service name when neither variable names one (Powertools' value).
+pub const UNDEFINED_SERVICE: &str = "service_undefined";
+
+/// The service name logs and metrics share: `POWERTOOLS_SERVICE_NAME`, else
+/// `AWS_LAMBDA_FUNCTION_NAME`, else [`UNDEFINED_SERVICE`]; `var` returns
+/// only non-empty values. It lives here, not in logging or metrics, so that
+/// neither reaches into the other.
+pub fn service_name(var: &dyn Fn(&str) -> Option<String>) -> String {
+    var("POWERTOOLS_SERVICE_NAME")
+        .or_else(|| var("AWS_LAMBDA_FUNCTION_NAME"))
+        .unwrap_or_else(|| UNDEFINED_SERVICE.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,5 +173,20 @@ mod tests {
         assert_eq!(env.parsed_or::<u8>("N", 1), 3);
         assert_eq!(env.optional("NOPE"), None);
         assert_eq!(env.finish(), Ok(()));
+    }
+
+    #[test]
+    fn service_name_prefers_powertools_then_the_function_name() {
+        let both = |name: &str| match name {
+            "POWERTOOLS_SERVICE_NAME" => Some("signups".to_owned()),
+            "AWS_LAMBDA_FUNCTION_NAME" => Some("eventline-user-processor".to_owned()),
+            _ => None,
+        };
+        assert_eq!(service_name(&both), "signups");
+        let function = |name: &str| {
+            (name == "AWS_LAMBDA_FUNCTION_NAME").then(|| "eventline-user-processor".to_owned())
+        };
+        assert_eq!(service_name(&function), "eventline-user-processor");
+        assert_eq!(service_name(&|_| None), UNDEFINED_SERVICE);
     }
 }

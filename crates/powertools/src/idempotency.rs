@@ -38,6 +38,13 @@
 //!    ([`IdempotencyError::InProgress`]); the batch reports it and SQS
 //!    retries it later, by which time it replays.
 //!
+//! The guard knows nothing of metrics: it reports what happened to an
+//! [`Observer`] its owner gives it ([`Idempotency::observed_by`]), one
+//! [`Event`] per replay or per lost set of completions, and its callers see
+//! the same facts in what it returns ([`Begin::Replayed`], [`Run::Replayed`],
+//! [`Completion`]). The functions turn events into metrics where they wire
+//! the guard (`eventline_powertools::layer::idempotency_metrics`).
+//!
 //! Idempotency records are a replay window, not the memory of effects: a
 //! duplicate arriving after `expiration` runs the work again, so work whose
 //! effect must happen once *ever* records that fact durably with its own data
@@ -305,13 +312,40 @@ pub struct Completion {
     pub failed: Vec<String>,
 }
 
+/// Something the guard did that its owner may want to count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// A duplicate found a completed record and replayed its result.
+    Replayed,
+    /// Completions the store never wrote before the deadline (see
+    /// [`Completion::failed`]); their records stay in progress until then.
+    CompletionsLost {
+        /// How many.
+        records: usize,
+    },
+}
+
+/// Told of every [`Event`]; called inline, so it must be quick.
+pub type Observer = std::sync::Arc<dyn Fn(Event) + Send + Sync>;
+
 /// Runs work at most once per key. Build it once per cold start.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Idempotency<S> {
     store: S,
     scope: String,
     expires_after: Duration,
-    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
+    observer: Option<Observer>,
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for Idempotency<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Idempotency")
+            .field("store", &self.store)
+            .field("scope", &self.scope)
+            .field("expires_after", &self.expires_after)
+            .field("observed", &self.observer.is_some())
+            .finish()
+    }
 }
 
 impl<S: IdempotencyStore> Idempotency<S> {
@@ -323,14 +357,20 @@ impl<S: IdempotencyStore> Idempotency<S> {
             store,
             scope: scope.into(),
             expires_after,
-            metrics: None,
+            observer: None,
         }
     }
 
-    /// Counts every replay as `IdempotentReplays` in `metrics`.
-    pub fn with_metrics(mut self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
-        self.metrics = Some(metrics);
+    /// Tells `observer` of every replay and every lost set of completions.
+    pub fn observed_by(mut self, observer: impl Fn(Event) + Send + Sync + 'static) -> Self {
+        self.observer = Some(std::sync::Arc::new(observer));
         self
+    }
+
+    fn notify(&self, event: Event) {
+        if let Some(observer) = &self.observer {
+            observer(event);
+        }
     }
 
     /// Runs `work` unless it already ran for `key` (with the same
@@ -400,9 +440,7 @@ impl<S: IdempotencyStore> Idempotency<S> {
             Acquire::Acquired => Ok(Begin::Acquired(Lock { record })),
             Acquire::Existing(existing) => {
                 let value = replay(key, &record, existing)?.into_inner();
-                if let Some(metrics) = &self.metrics {
-                    metrics.add("IdempotentReplays", crate::metrics::Unit::Count, 1.0);
-                }
+                self.notify(Event::Replayed);
                 Ok(Begin::Replayed(value))
             }
         }
@@ -458,13 +496,9 @@ impl<S: IdempotencyStore> Idempotency<S> {
                 records = pending.len(),
                 "idempotency completions lost: records stay in progress until their deadline"
             );
-            if let Some(metrics) = &self.metrics {
-                metrics.add(
-                    "IdempotencyCompletionsLost",
-                    crate::metrics::Unit::Count,
-                    pending.len() as f64,
-                );
-            }
+            self.notify(Event::CompletionsLost {
+                records: pending.len(),
+            });
             completion.failed = pending.into_iter().map(|r| r.id).collect();
         }
         completion
@@ -999,6 +1033,38 @@ mod tests {
             "lost at the deadline, and said so"
         );
         assert_eq!(flaky.inner.get("fn#j").unwrap().status, Status::InProgress);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_observer_is_told_of_replays_and_lost_completions_only() {
+        let flaky = Arc::new(Flaky {
+            inner: MemoryStore::default(),
+            failures: AtomicU32::new(0),
+        });
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let seen = events.clone();
+        let idem = Idempotency::new(flaky.clone(), "fn", HOUR)
+            .observed_by(move |event| seen.lock().unwrap().push(event));
+        let runs = AtomicU32::new(0);
+        idem.once("k", payload_hash(["a"]), at(1_000), || count(&runs))
+            .await
+            .unwrap();
+        assert!(events.lock().unwrap().is_empty(), "a fresh run is no event");
+        idem.once("k", payload_hash(["a"]), at(2_000), || count(&runs))
+            .await
+            .unwrap();
+        flaky.failures.store(1_000, Ordering::SeqCst);
+        let lock = acquired(idem.begin("j", payload_hash(["a"]), at(0)).await.unwrap());
+        let completion = idem.complete_all(vec![(lock, &1u32)], soon()).await;
+        assert!(
+            flaky.failures.load(Ordering::SeqCst) < 1_000,
+            "the fault fired"
+        );
+        assert_eq!(completion.failed, ["fn#j"]);
+        assert_eq!(
+            *events.lock().unwrap(),
+            [Event::Replayed, Event::CompletionsLost { records: 1 }]
+        );
     }
 
     #[test]

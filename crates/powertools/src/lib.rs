@@ -13,6 +13,13 @@
 //! - [`idempotency`]: at-most-once work per key over at-least-once delivery,
 //!   with one conditional write per lock (DynamoDB store in `eventline-aws`).
 //! - [`eventbridge`]: checked unwrapping of EventBridge envelopes.
+//! - [`metrics`]: CloudWatch metrics in the Embedded Metric Format.
+//! - [`layer`]: one tower layer around each handler that records the cold
+//!   start and the invocation's outcome as metrics and flushes them.
+//!
+//! The modules form no cycle: `batch`, `idempotency` and `metrics` know
+//! nothing of each other (the processor returns a report, the guard reports
+//! events to an observer); only `layer` joins them, with the metric names.
 //!
 //! Nothing here knows about the eventline domain; it depends only on the
 //! Lambda event types and the runtime.
@@ -23,5 +30,6 @@ pub mod deadline;
 pub mod env;
 pub mod eventbridge;
 pub mod idempotency;
+pub mod layer;
 pub mod logging;
 pub mod metrics;

@@ -21,14 +21,16 @@
 //!  "service":"user-processor","function_name":"eventline-user-processor","RecordsProcessed":9,"RecordsFailed":1}
 //! ```
 //!
+//! This module is the EMF writer only: it knows no metric names. Which
+//! metrics an invocation records (`ColdStart`, the records' outcomes, the
+//! idempotency events) and when they are flushed is [`crate::layer`]'s job.
+//!
 //! [EMF specification]: https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
 
-use crate::batch::BatchReport;
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use serde_json::json;
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 use thiserror::Error;
@@ -42,9 +44,6 @@ const MAX_DIMENSIONS: usize = 30;
 /// CloudWatch: metric and dimension names are 1 to 255 characters.
 const MAX_NAME_LEN: usize = 255;
 const DEFAULT_NAMESPACE: &str = "eventline";
-
-/// `false` once the process has recorded its cold start.
-static COLD_START: AtomicBool = AtomicBool::new(true);
 
 /// A dimension [`Metrics::with_dimension`] refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -163,7 +162,7 @@ impl Metrics {
         let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         Self::new(
             var("POWERTOOLS_METRICS_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned()),
-            crate::logging::service_name(&var),
+            crate::env::service_name(&var),
             var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default(),
         )
     }
@@ -249,53 +248,6 @@ impl Metrics {
         }
     }
 
-    /// Adds `ColdStart` = 1 on the first call in the process, nothing after:
-    /// call it in every invocation.
-    pub fn record_cold_start(&self) {
-        if COLD_START.swap(false, Ordering::Relaxed) {
-            self.add("ColdStart", Unit::Count, 1.0);
-        }
-    }
-
-    /// Runs one invocation: `ColdStart` on the first of the process, then
-    /// everything recorded during it is flushed to stdout, where Lambda
-    /// sends it to CloudWatch Logs and CloudWatch extracts the metrics.
-    pub async fn around<T>(&self, invocation: impl std::future::Future<Output = T>) -> T {
-        self.record_cold_start();
-        let output = invocation.await;
-        self.flush_to_stdout();
-        output
-    }
-
-    /// Counts one event-triggered invocation as processed or failed.
-    pub fn record_outcome<T, E>(&self, result: &Result<T, E>) {
-        let name = if result.is_ok() {
-            "RecordsProcessed"
-        } else {
-            "RecordsFailed"
-        };
-        self.add(name, Unit::Count, 1.0);
-    }
-
-    /// Adds `RecordsProcessed` (records that succeeded), `RecordsFailed`
-    /// (records that failed or were skipped, i.e. will be retried),
-    /// `RecordsDeferred` (expected retries, e.g. in-progress duplicates) and
-    /// `RecordsDeadLettered` (sent to the DLQ as never able to succeed).
-    pub fn record_batch(&self, report: &BatchReport) {
-        self.add("RecordsProcessed", Unit::Count, report.succeeded() as f64);
-        self.add(
-            "RecordsFailed",
-            Unit::Count,
-            (report.failed() + report.skipped()) as f64,
-        );
-        self.add("RecordsDeferred", Unit::Count, report.deferred() as f64);
-        self.add(
-            "RecordsDeadLettered",
-            Unit::Count,
-            report.dead_lettered() as f64,
-        );
-    }
-
     /// Renders the values added since the last flush as EMF documents, one
     /// JSON object per string, and forgets them. Nothing added, no documents.
     pub fn flush(&self) -> Vec<String> {
@@ -336,11 +288,14 @@ impl Metrics {
     /// [`flush`](Self::flush)es to stdout, one document per line, where
     /// Lambda hands them to CloudWatch Logs. Call at the end of each invocation.
     pub fn flush_to_stdout(&self) {
-        let documents = self.flush();
-        let mut stdout = std::io::stdout().lock();
-        for document in documents {
+        self.flush_to(&mut std::io::stdout().lock());
+    }
+
+    /// [`flush`](Self::flush)es to `out`, one document per line.
+    pub fn flush_to(&self, out: &mut dyn Write) {
+        for document in self.flush() {
             // Metrics that cannot be written have nowhere better to go.
-            let _ = writeln!(stdout, "{document}");
+            let _ = writeln!(out, "{document}");
         }
     }
 }
@@ -405,7 +360,6 @@ impl Serialize for Number {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::RecordOutcome;
     use serde_json::Value;
     use std::collections::HashMap;
 
@@ -637,36 +591,6 @@ mod tests {
             json!([["service"]])
         );
         assert!(doc.get("function_name").is_none());
-    }
-
-    #[test]
-    fn cold_start_is_recorded_once_per_process() {
-        // The only test that touches the process-wide cold start flag.
-        let m = metrics();
-        m.record_cold_start();
-        m.record_cold_start();
-        let doc = valid_emf(&m.flush()[0]);
-        assert_eq!(doc["ColdStart"], 1);
-        m.record_cold_start();
-        assert!(m.flush().is_empty());
-    }
-
-    #[test]
-    fn batch_report_becomes_processed_and_failed_counts() {
-        let report = BatchReport {
-            records: vec![
-                ("1".to_owned(), RecordOutcome::Succeeded),
-                ("2".to_owned(), RecordOutcome::Failed("bad".to_owned())),
-                ("3".to_owned(), RecordOutcome::Skipped),
-                ("4".to_owned(), RecordOutcome::Succeeded),
-                ("5".to_owned(), RecordOutcome::Succeeded),
-            ],
-        };
-        let m = metrics();
-        m.record_batch(&report);
-        let doc = valid_emf(&m.flush()[0]);
-        assert_eq!(doc["RecordsProcessed"], 3);
-        assert_eq!(doc["RecordsFailed"], 2);
     }
 
     #[test]

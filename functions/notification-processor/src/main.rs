@@ -6,54 +6,35 @@
 #![recursion_limit = "256"]
 
 use eventline_app::notification_processor::{
-    Config, NotificationProcessor, Ports, IDEMPOTENCY_SCOPE,
+    Config, NotificationProcessor, Ports, IDEMPOTENCY_SCOPE as SCOPE,
 };
 use eventline_app::ports::SystemClock;
-use eventline_aws::{dead_letter, dynamodb, idempotency, mail_ledger, sqs, ColdStart};
-use eventline_powertools::batch::{BatchProcessor, SqsEvent};
-use lambda_runtime::{service_fn, Error, LambdaEvent};
-use std::sync::Arc;
+use eventline_aws::{dynamodb, mail_ledger};
+use eventline_powertools::batch::SqsEvent;
+use lambda_runtime::{service_fn, tower::Layer, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let ColdStart {
-        config,
-        idempotency: idempotency_config,
-        metrics,
-        sdk,
-    } = eventline_aws::cold_start(Config::from_env).await?;
-    let mail = config.mail.ok_or("mail settings are invalid")?;
+    let startup = eventline_aws::startup(Config::from_env).await?;
+    let (config, sdk) = (&startup.config, &startup.sdk);
+    let mail = config.mail.clone().ok_or("mail settings are invalid")?;
+    let ledger_table = &startup.idempotency.table;
 
-    let metrics = &metrics;
-    let dynamodb = dynamodb::client(&sdk);
-    let (daily_cap, timeout) = (mail.daily_cap, idempotency_config.function_timeout);
     let handler = &NotificationProcessor::new(
         Ports {
-            users: dynamodb::DynamoUserStore::new(dynamodb.clone(), config.users_table),
-            mailer: eventline_aws::mailer(&sdk, mail),
-            ledger: mail_ledger::DynamoMailLedger::new(dynamodb.clone(), &idempotency_config.table),
+            users: dynamodb::DynamoUserStore::new(dynamodb::client(sdk), &config.users_table),
+            ledger: mail_ledger::DynamoMailLedger::new(dynamodb::client(sdk), ledger_table),
             clock: SystemClock,
-            idempotency: idempotency::guard(
-                dynamodb,
-                idempotency_config,
-                IDEMPOTENCY_SCOPE,
-                metrics,
-            ),
+            idempotency: startup.guard(SCOPE),
+            mailer: eventline_aws::mailer(sdk, mail.clone()),
         },
-        BatchProcessor::new()
-            .with_concurrency(config.concurrency)
-            .with_dead_letters(Arc::new(dead_letter::SqsDeadLetters::new(
-                sqs::client(&sdk),
-                config.dead_letter_queue_url,
-                IDEMPOTENCY_SCOPE,
-            )))
-            .with_metrics(metrics.clone()),
-        daily_cap,
-        timeout,
+        startup.batch(config.concurrency, &config.dead_letter_queue_url, SCOPE),
+        mail.daily_cap,
+        startup.idempotency.function_timeout,
     );
 
-    lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
-        metrics.around(handler.handle(event.payload, event.context.deadline))
-    }))
-    .await
+    let service = service_fn(|event: LambdaEvent<SqsEvent>| {
+        handler.handle(event.payload, event.context.deadline)
+    });
+    lambda_runtime::run(startup.layer().layer(service)).await
 }

@@ -1,0 +1,360 @@
+//! What every invocation records, as one tower layer around the handler.
+//!
+//! [`MetricsLayer`] wraps a function's handler service, in the style of
+//! `lambda_runtime::layers` (trace, panic, otel), and for each invocation:
+//!
+//! 1. adds `ColdStart` = 1 on the first invocation the layer sees (it is
+//!    built once per process, so that is the process's cold start);
+//! 2. runs the handler, then counts its **outcome** ([`Outcome`]): for an SQS
+//!    batch the report's counts (`RecordsProcessed`, `RecordsFailed`,
+//!    `RecordsDeferred`, `RecordsDeadLettered`), for one event (EventBridge)
+//!    `RecordsProcessed` or `RecordsFailed` = 1 from the `Result`;
+//! 3. flushes everything added during the invocation as EMF to stdout.
+//!
+//! It wraps the handler service, not the `Runtime`: a runtime layer sees the
+//! invocation only as serialized bytes and cannot read the handler's
+//! outcome. A handler that panics is turned into an error by the runtime's
+//! own panic layer, outside this one: its values are flushed with the next
+//! invocation.
+//!
+//! This module is where eventline's metric names live. The building blocks
+//! below it know none: [`crate::metrics`] writes EMF, [`crate::batch`]
+//! returns a report, [`crate::idempotency`] reports events to an observer
+//! ([`idempotency_metrics`] turns them into `IdempotentReplays` and
+//! `IdempotencyCompletionsLost`). So the modules form no cycle: `layer`
+//! depends on `batch`, `idempotency` and `metrics`, and none of them on it
+//! or on each other.
+//!
+//! ```ignore
+//! let service = service_fn(|event: LambdaEvent<SqsEvent>| {
+//!     handler.handle(event.payload, event.context.deadline)
+//! });
+//! lambda_runtime::run(MetricsLayer::new(metrics).layer(service)).await
+//! ```
+
+use crate::batch::{BatchError, BatchResponse};
+use crate::idempotency;
+use crate::metrics::{Metrics, Unit};
+use lambda_runtime::tower::{Layer, Service};
+use pin_project_lite::pin_project;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+/// Counted once, on the first invocation of the process.
+pub const COLD_START: &str = "ColdStart";
+/// Records (or single events) handled: done with, deleted from the queue.
+pub const RECORDS_PROCESSED: &str = "RecordsProcessed";
+/// Records that failed or were skipped behind a failure: they will be
+/// retried (single events: the invocation failed).
+pub const RECORDS_FAILED: &str = "RecordsFailed";
+/// Records retried as expected traffic (e.g. a duplicate still in progress).
+pub const RECORDS_DEFERRED: &str = "RecordsDeferred";
+/// Records sent to the dead-letter queue as never able to succeed.
+pub const RECORDS_DEAD_LETTERED: &str = "RecordsDeadLettered";
+/// Duplicates answered from a completed idempotency record.
+pub const IDEMPOTENT_REPLAYS: &str = "IdempotentReplays";
+/// Idempotency completions the store never wrote before the deadline.
+pub const IDEMPOTENCY_COMPLETIONS_LOST: &str = "IdempotencyCompletionsLost";
+
+/// What a handler's result says about the records it handled.
+pub trait Outcome {
+    /// Adds the result's counts to `metrics`.
+    fn record(&self, metrics: &Metrics);
+}
+
+/// One event per invocation (EventBridge): processed or failed.
+impl<E> Outcome for Result<(), E> {
+    fn record(&self, metrics: &Metrics) {
+        let name = if self.is_ok() {
+            RECORDS_PROCESSED
+        } else {
+            RECORDS_FAILED
+        };
+        metrics.add(name, Unit::Count, 1.0);
+    }
+}
+
+/// An SQS batch: every record's outcome, from the batch report. A batch
+/// refused as a whole for having no usable ids counts nothing (its records
+/// were never run).
+impl Outcome for Result<BatchResponse, BatchError> {
+    fn record(&self, metrics: &Metrics) {
+        let (processed, failed, deferred, dead_lettered) = match self {
+            Ok(response) => {
+                let report = response.report();
+                (
+                    report.succeeded(),
+                    report.failed() + report.skipped(),
+                    report.deferred(),
+                    report.dead_lettered(),
+                )
+            }
+            Err(BatchError::AllFailed { count, .. }) => (0, *count, 0, 0),
+            Err(BatchError::MissingMessageId { .. }) => return,
+        };
+        for (name, count) in [
+            (RECORDS_PROCESSED, processed),
+            (RECORDS_FAILED, failed),
+            (RECORDS_DEFERRED, deferred),
+            (RECORDS_DEAD_LETTERED, dead_lettered),
+        ] {
+            metrics.add(name, Unit::Count, count as f64);
+        }
+    }
+}
+
+/// An observer for [`idempotency::Idempotency::observed_by`] that counts
+/// replays and lost completions in `metrics`.
+pub fn idempotency_metrics(metrics: Arc<Metrics>) -> impl Fn(idempotency::Event) + Send + Sync {
+    move |event| match event {
+        idempotency::Event::Replayed => metrics.add(IDEMPOTENT_REPLAYS, Unit::Count, 1.0),
+        idempotency::Event::CompletionsLost { records } => {
+            metrics.add(IDEMPOTENCY_COMPLETIONS_LOST, Unit::Count, records as f64);
+        }
+    }
+}
+
+/// Where the documents go after each invocation.
+#[derive(Clone)]
+enum Sink {
+    /// Lambda sends stdout to CloudWatch Logs, which extracts the metrics.
+    Stdout,
+    /// Kept in memory (tests).
+    #[cfg(test)]
+    Memory(Arc<std::sync::Mutex<Vec<u8>>>),
+}
+
+impl Sink {
+    fn flush(&self, metrics: &Metrics) {
+        match self {
+            Self::Stdout => metrics.flush_to_stdout(),
+            #[cfg(test)]
+            Self::Memory(buffer) => metrics.flush_to(
+                &mut *buffer
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            ),
+        }
+    }
+}
+
+/// Cold start, outcome and EMF flush around each invocation of a handler.
+/// Build it once per process.
+#[derive(Clone)]
+pub struct MetricsLayer {
+    metrics: Arc<Metrics>,
+    /// `true` until the first invocation; shared by every service it makes.
+    cold: Arc<AtomicBool>,
+    sink: Sink,
+}
+
+impl MetricsLayer {
+    /// Records in `metrics` (which the handler's parts may add to as well)
+    /// and flushes them to stdout after each invocation.
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Self {
+            metrics,
+            cold: Arc::new(AtomicBool::new(true)),
+            sink: Sink::Stdout,
+        }
+    }
+}
+
+impl<S> Layer<S> for MetricsLayer {
+    type Service = MetricsService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        MetricsService {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service [`MetricsLayer`] makes around a handler service.
+#[derive(Clone)]
+pub struct MetricsService<S> {
+    inner: S,
+    layer: MetricsLayer,
+}
+
+impl<S, Request> Service<Request> for MetricsService<S>
+where
+    S: Service<Request>,
+    Result<S::Response, S::Error>: Outcome,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = MetricsFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        if self.layer.cold.swap(false, Ordering::Relaxed) {
+            self.layer.metrics.add(COLD_START, Unit::Count, 1.0);
+        }
+        MetricsFuture {
+            inner: self.inner.call(request),
+            layer: self.layer.clone(),
+        }
+    }
+}
+
+pin_project! {
+    /// The handler's future; counts its outcome and flushes when it ends.
+    pub struct MetricsFuture<F> {
+        #[pin]
+        inner: F,
+        layer: MetricsLayer,
+    }
+}
+
+impl<F, R, E> Future for MetricsFuture<F>
+where
+    F: Future<Output = Result<R, E>>,
+    Result<R, E>: Outcome,
+{
+    type Output = Result<R, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let output = ready!(this.inner.poll(cx));
+        output.record(&this.layer.metrics);
+        this.layer.sink.flush(&this.layer.metrics);
+        Poll::Ready(output)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::{BatchProcessor, Deadline, SqsEvent, SqsMessage};
+    use lambda_runtime::tower::{service_fn, ServiceExt};
+    use serde_json::Value;
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    /// A layer whose documents land in the returned buffer.
+    fn layer() -> (MetricsLayer, Arc<Mutex<Vec<u8>>>) {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let mut layer = MetricsLayer::new(Arc::new(Metrics::new("eventline", "svc", "fn")));
+        layer.sink = Sink::Memory(buffer.clone());
+        (layer, buffer)
+    }
+
+    /// The documents flushed so far, parsed, and forgotten.
+    fn documents(buffer: &Mutex<Vec<u8>>) -> Vec<Value> {
+        let bytes = std::mem::take(&mut *buffer.lock().unwrap());
+        String::from_utf8(bytes)
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+
+    fn batch(ids: &[&str]) -> SqsEvent {
+        let mut event = SqsEvent::default();
+        event.records = ids
+            .iter()
+            .map(|id| {
+                let mut record = SqsMessage::default();
+                record.message_id = Some((*id).to_owned());
+                record.body = Some((*id).to_owned());
+                record
+            })
+            .collect();
+        event
+    }
+
+    fn later() -> Deadline {
+        Deadline::after(Duration::from_secs(30))
+    }
+
+    #[tokio::test]
+    async fn cold_start_is_counted_on_the_first_invocation_only_and_each_is_flushed() {
+        let (layer, buffer) = layer();
+        let mut service = layer.layer(service_fn(|_: ()| async { Ok::<(), String>(()) }));
+        service.ready().await.unwrap().call(()).await.unwrap();
+        let first = documents(&buffer);
+        assert_eq!(first.len(), 1, "one document per invocation");
+        assert_eq!(first[0][COLD_START], 1);
+        assert_eq!(first[0][RECORDS_PROCESSED], 1);
+
+        service.ready().await.unwrap().call(()).await.unwrap();
+        let second = documents(&buffer);
+        assert_eq!(second.len(), 1);
+        assert!(second[0].get(COLD_START).is_none(), "{}", second[0]);
+        assert_eq!(second[0][RECORDS_PROCESSED], 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_event_counts_as_failed_and_the_error_passes_through() {
+        let (layer, buffer) = layer();
+        let service = layer.layer(service_fn(|_: ()| async { Err::<(), _>("down") }));
+        assert_eq!(service.oneshot(()).await, Err("down"));
+        let doc = &documents(&buffer)[0];
+        assert_eq!(doc[RECORDS_FAILED], 1);
+        assert!(doc.get(RECORDS_PROCESSED).is_none(), "{doc}");
+    }
+
+    #[tokio::test]
+    async fn a_batch_counts_every_record_outcome_and_answers_its_failures() {
+        let (layer, buffer) = layer();
+        let service = layer.layer(service_fn(|event: SqsEvent| async move {
+            BatchProcessor::new()
+                .process(event, later(), |record| async move {
+                    match record.body.as_deref() {
+                        Some("bad") => Err("bad record".to_owned()),
+                        _ => Ok(()),
+                    }
+                })
+                .await
+        }));
+        let response = service.oneshot(batch(&["1", "bad", "3"])).await.unwrap();
+        assert_eq!(response.batch_item_failures.len(), 1);
+        assert_eq!(
+            serde_json::to_value(&response).unwrap(),
+            serde_json::json!({"batchItemFailures": [{"itemIdentifier": "bad"}]})
+        );
+        let doc = &documents(&buffer)[0];
+        assert_eq!(doc[RECORDS_PROCESSED], 2);
+        assert_eq!(doc[RECORDS_FAILED], 1);
+        assert_eq!(doc[RECORDS_DEFERRED], 0);
+        assert_eq!(doc[RECORDS_DEAD_LETTERED], 0);
+    }
+
+    #[tokio::test]
+    async fn a_batch_that_all_failed_counts_every_record_as_failed() {
+        let (layer, buffer) = layer();
+        let service = layer.layer(service_fn(|event: SqsEvent| async move {
+            BatchProcessor::new()
+                .process(event, later(), |_| async { Err("down".to_owned()) })
+                .await
+        }));
+        let result = service.oneshot(batch(&["1", "2"])).await;
+        assert!(
+            matches!(result, Err(BatchError::AllFailed { count: 2, .. })),
+            "{result:?}"
+        );
+        let doc = &documents(&buffer)[0];
+        assert_eq!(doc[RECORDS_PROCESSED], 0);
+        assert_eq!(doc[RECORDS_FAILED], 2);
+    }
+
+    #[test]
+    fn idempotency_events_become_replay_and_lost_completion_counts() {
+        let metrics = Arc::new(Metrics::new("eventline", "svc", "fn"));
+        let observe = idempotency_metrics(metrics.clone());
+        observe(idempotency::Event::Replayed);
+        observe(idempotency::Event::Replayed);
+        observe(idempotency::Event::CompletionsLost { records: 3 });
+        let doc: Value = serde_json::from_str(&metrics.flush()[0]).unwrap();
+        assert_eq!(doc[IDEMPOTENT_REPLAYS], serde_json::json!([1, 1]));
+        assert_eq!(doc[IDEMPOTENCY_COMPLETIONS_LOST], 3);
+    }
+}
