@@ -12,7 +12,7 @@
 use crate::mail::{deliver_once, Delivery, MailConfig};
 use crate::ports::{Clock, MailLedger, Mailer, UserStore};
 use crate::{Error, Invocation};
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use eventline_domain::{email, Notification};
 use eventline_powertools::batch::{BatchError, BatchProcessor, BatchResponse};
 use eventline_powertools::env::Env;

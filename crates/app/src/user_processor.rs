@@ -32,7 +32,7 @@
 
 use crate::ports::{Clock, EventPublisher, Inserted, NotificationQueue, UserStore};
 use crate::{Error, Invocation};
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use eventline_domain::{Notification, NotificationKind, Signup, User, UserCreated};
 use eventline_powertools::batch::{BatchError, BatchProcessor, BatchResponse, RECORD_SPAN};
 use eventline_powertools::deadline::Deadline;
