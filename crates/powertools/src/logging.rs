@@ -109,23 +109,30 @@
 //! current-thread runtime (plain `#[tokio::test]`): the default is per thread,
 //! so a multi-thread runtime's workers would not see it.
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 use serde_json::Value;
+use std::fmt;
 use std::io::{self, Write};
+use std::num::NonZeroU8;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
+use time::format_description::well_known::iso8601::{Config, EncodedConfig, TimePrecision};
+use time::format_description::well_known::Iso8601;
+use time::OffsetDateTime;
 use tracing::field::{Field, Visit};
 use tracing::{span, Event, Level, Metadata, Subscriber};
-use tracing_subscriber::filter::{EnvFilter, LevelFilter};
-use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::layer::{Context, Filter, Layer, SubscriberExt};
+use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::filter::{filter_fn, EnvFilter, FilterExt, LevelFilter};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields, MakeWriter};
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Registry;
 
+use crate::batch::RECORD_SPAN;
+
 /// The span `lambda_runtime` opens around each invocation.
 const INVOKE_SPAN: &str = "Lambda runtime invoke";
-/// The span the batch processor opens around each SQS record.
-const RECORD_SPAN: &str = "record";
 /// The span an EventBridge handler may open around its event.
 const EVENT_SPAN: &str = "event";
 
@@ -177,20 +184,29 @@ pub fn subscriber<W>(config: &LogConfig, writer: W) -> impl Subscriber + Send + 
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    let filter = LevelKeepingContextSpans(
-        EnvFilter::builder()
-            .with_default_directive(LevelFilter::INFO.into())
-            .parse_lossy(&config.filter),
-    );
+    let levels = EnvFilter::builder()
+        .with_default_directive(LevelFilter::INFO.into())
+        .parse_lossy(&config.filter);
+    // The caps come after the level filter, so no directive can lift one.
+    let filter = filter_fn(is_context_span)
+        .with_max_level_hint(LevelFilter::INFO)
+        .or(levels)
+        .and(filter_fn(within_cap).with_max_level_hint(LevelFilter::TRACE));
     let layer: Box<dyn Layer<Registry> + Send + Sync> = match config.format {
-        LogFormat::Json => JsonLayer {
-            service: config.service.clone(),
-            function_name: config.function_name.clone(),
-            writer,
-            first_request: OnceLock::new(),
+        LogFormat::Json => {
+            let first_request = Arc::new(OnceLock::new());
+            tracing_subscriber::fmt::layer()
+                .fmt_fields(SpanFields)
+                .event_format(PowertoolsJson {
+                    service: config.service.clone(),
+                    function_name: config.function_name.clone(),
+                    first_request: Arc::clone(&first_request),
+                })
+                .with_writer(writer)
+                .and_then(FirstRequest(first_request))
+                .with_filter(filter)
+                .boxed()
         }
-        .with_filter(filter)
-        .boxed(),
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_ansi(false)
             .with_writer(writer)
@@ -371,7 +387,8 @@ const PAYLOAD_CAPS: &[(&str, LevelFilter)] = &[
 ];
 
 /// The cap on `target`: that of the longest capped target it is, or is a
-/// submodule of; `None` if it is not capped.
+/// submodule of; `None` if it is not capped. (`Targets` would match by plain
+/// prefix, so `aws_sigv4` would also cap a crate named `aws_sigv4x`.)
 fn payload_cap(target: &str) -> Option<LevelFilter> {
     PAYLOAD_CAPS
         .iter()
@@ -384,161 +401,115 @@ fn payload_cap(target: &str) -> Option<LevelFilter> {
         .map(|(_, cap)| *cap)
 }
 
-/// The level filter, except that the context spans are always kept, so that
-/// lines logged inside them carry the request and correlation ids, and that
-/// the payload caps hold whatever the directives say.
-struct LevelKeepingContextSpans(EnvFilter);
+fn within_cap(meta: &Metadata<'_>) -> bool {
+    payload_cap(meta.target()).is_none_or(|cap| cap >= *meta.level())
+}
 
+/// The spans whose ids every line inside them carries; kept whatever the
+/// level. They are `INFO` spans (the filter's level hint relies on it).
 fn is_context_span(meta: &Metadata<'_>) -> bool {
-    meta.is_span() && matches!(meta.name(), INVOKE_SPAN | RECORD_SPAN | EVENT_SPAN)
+    meta.is_span()
+        && *meta.level() <= Level::INFO
+        && matches!(meta.name(), INVOKE_SPAN | RECORD_SPAN | EVENT_SPAN)
 }
 
-impl LevelKeepingContextSpans {
-    fn within_cap(&self, meta: &Metadata<'_>) -> bool {
-        payload_cap(meta.target()).is_none_or(|cap| cap >= *meta.level())
-    }
-}
+/// Notes the request id of the process's first invocation: the cold one.
+/// A layer, because the first invocation may log nothing.
+struct FirstRequest(Arc<OnceLock<String>>);
 
-impl<S> Filter<S> for LevelKeepingContextSpans {
-    fn enabled(&self, meta: &Metadata<'_>, cx: &Context<'_, S>) -> bool {
-        is_context_span(meta) || (self.within_cap(meta) && Filter::<S>::enabled(&self.0, meta, cx))
-    }
-
-    fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> tracing::subscriber::Interest {
-        if is_context_span(meta) {
-            tracing::subscriber::Interest::always()
-        } else if !self.within_cap(meta) {
-            // Target and level are static: this callsite can never pass.
-            tracing::subscriber::Interest::never()
-        } else {
-            Filter::<S>::callsite_enabled(&self.0, meta)
+impl<S: Subscriber> Layer<S> for FirstRequest {
+    fn on_new_span(&self, attrs: &span::Attributes<'_>, _: &span::Id, _: Context<'_, S>) {
+        if attrs.metadata().name() != INVOKE_SPAN || self.0.get().is_some() {
+            return;
+        }
+        let mut fields = Fields::default();
+        attrs.record(&mut fields);
+        if let Some(Value::String(request_id)) = fields.take("requestId") {
+            // Only the first one is kept.
+            let _ = self.0.set(request_id);
         }
     }
+}
 
-    fn max_level_hint(&self) -> Option<LevelFilter> {
-        // The context spans are INFO spans.
-        Filter::<S>::max_level_hint(&self.0).map(|hint| hint.max(LevelFilter::INFO))
+/// Keeps a span's fields (in [`FormattedFields`]) as a JSON array of
+/// `[name, value]` pairs, in the order recorded, for [`PowertoolsJson`].
+struct SpanFields;
+
+impl<'w> FormatFields<'w> for SpanFields {
+    fn format_fields<R: RecordFields>(&self, mut writer: Writer<'w>, fields: R) -> fmt::Result {
+        let mut collected = Fields::default();
+        fields.record(&mut collected);
+        writer.write_str(&collected.to_json()?)
     }
 
-    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
-        Filter::<S>::on_new_span(&self.0, attrs, id, ctx);
-    }
-
-    fn on_record(&self, id: &span::Id, values: &span::Record<'_>, ctx: Context<'_, S>) {
-        Filter::<S>::on_record(&self.0, id, values, ctx);
-    }
-
-    fn on_enter(&self, id: &span::Id, ctx: Context<'_, S>) {
-        Filter::<S>::on_enter(&self.0, id, ctx);
-    }
-
-    fn on_exit(&self, id: &span::Id, ctx: Context<'_, S>) {
-        Filter::<S>::on_exit(&self.0, id, ctx);
-    }
-
-    fn on_close(&self, id: span::Id, ctx: Context<'_, S>) {
-        Filter::<S>::on_close(&self.0, id, ctx);
+    fn add_fields(
+        &self,
+        current: &'w mut FormattedFields<Self>,
+        fields: &span::Record<'_>,
+    ) -> fmt::Result {
+        let mut collected = Fields::from_json(&current.fields);
+        fields.record(&mut collected);
+        current.fields = collected.to_json()?;
+        Ok(())
     }
 }
 
 /// Writes events as Powertools-shaped JSON lines.
-struct JsonLayer<W> {
+struct PowertoolsJson {
     service: String,
     function_name: Option<String>,
-    writer: W,
-    /// The request id of the process's first invocation: the cold one.
-    first_request: OnceLock<String>,
+    /// Set by [`FirstRequest`].
+    first_request: Arc<OnceLock<String>>,
 }
 
-/// A span's fields, under their log keys, kept in the span's extensions.
-#[derive(Default)]
-struct SpanFields(Vec<(&'static str, Value)>);
-
-impl<S, W> Layer<S> for JsonLayer<W>
+impl<S> FormatEvent<S, SpanFields> for PowertoolsJson
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
-    W: for<'w> MakeWriter<'w> + 'static,
 {
-    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(id) else { return };
-        let mut fields = SpanFields::default();
-        attrs.record(&mut Collector {
-            span: Some(span.name()),
-            fields: &mut fields.0,
-        });
-        if span.name() == INVOKE_SPAN {
-            if let Some(Value::String(request_id)) = get(&fields.0, REQUEST_ID) {
-                self.first_request.get_or_init(|| request_id.clone());
-            }
-        }
-        span.extensions_mut().insert(fields);
-    }
-
-    fn on_record(&self, id: &span::Id, values: &span::Record<'_>, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(id) else { return };
-        let mut extensions = span.extensions_mut();
-        if let Some(fields) = extensions.get_mut::<SpanFields>() {
-            values.record(&mut Collector {
-                span: Some(span.name()),
-                fields: &mut fields.0,
-            });
-        }
-    }
-
-    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let mut fields = Vec::new();
-        if let Some(scope) = ctx.event_scope(event) {
-            for span in scope.from_root() {
-                if let Some(span_fields) = span.extensions().get::<SpanFields>() {
-                    for (key, value) in &span_fields.0 {
-                        set(&mut fields, key, value.clone());
-                    }
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, SpanFields>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let mut fields = Fields::default();
+        for span in ctx
+            .event_scope()
+            .into_iter()
+            .flat_map(|scope| scope.from_root())
+        {
+            if let Some(stored) = span.extensions().get::<FormattedFields<SpanFields>>() {
+                for (name, value) in Fields::from_json(&stored.fields).0 {
+                    fields.set(log_key(span.name(), name), value);
                 }
             }
         }
-        event.record(&mut Collector {
-            span: None,
-            fields: &mut fields,
-        });
-        let line = self.render(*event.metadata().level(), SystemTime::now(), fields);
-        // A log line that cannot be written has nowhere better to go.
-        let _ = self
-            .writer
-            .make_writer_for(event.metadata())
-            .write_all(&line);
+        event.record(&mut fields);
+        let line = self.line(*event.metadata().level(), SystemTime::now(), fields);
+        // The fmt layer buffers the line and writes it at once, so lines never interleave.
+        writeln!(
+            writer,
+            "{}",
+            serde_json::to_string(&line).map_err(|_| fmt::Error)?
+        )
     }
 }
 
-impl<W> JsonLayer<W> {
-    /// One line, newline included, written at once so lines never interleave.
-    fn render(
-        &self,
-        level: Level,
-        now: SystemTime,
-        mut fields: Vec<(&'static str, Value)>,
-    ) -> Vec<u8> {
-        let message = take(&mut fields, "message").unwrap_or_else(|| Value::from(""));
-        let request_id = take(&mut fields, REQUEST_ID);
-        let trace_id = take(&mut fields, TRACE_ID);
-        let correlation_id = take(&mut fields, CORRELATION_ID);
-        let cold_start = self.is_cold_start(request_id.as_ref().and_then(Value::as_str));
-
-        let mut line = JsonLine::default();
-        line.entry("level", level.as_str());
-        line.entry("timestamp", rfc3339_millis(now));
-        line.entry("message", message);
-        line.entry("service", &self.service);
-        line.entry("cold_start", cold_start);
-        line.optional("function_name", self.function_name.as_ref());
-        line.optional(REQUEST_ID, request_id.as_ref());
-        line.optional(TRACE_ID, trace_id.as_ref());
-        line.optional(CORRELATION_ID, correlation_id.as_ref());
-        for (key, value) in &fields {
-            if !FIXED_KEYS.contains(key) {
-                line.entry(key, value);
-            }
+impl PowertoolsJson {
+    fn line(&self, level: Level, now: SystemTime, mut fields: Fields) -> Line<'_> {
+        let function_request_id = fields.take(REQUEST_ID);
+        Line {
+            level: level.as_str(),
+            timestamp: rfc3339_millis(now),
+            message: fields.take("message").unwrap_or_else(|| Value::from("")),
+            service: &self.service,
+            cold_start: self.is_cold_start(function_request_id.as_ref().and_then(Value::as_str)),
+            function_name: self.function_name.as_deref(),
+            function_request_id,
+            xray_trace_id: fields.take(TRACE_ID),
+            correlation_id: fields.take(CORRELATION_ID),
+            fields: OtherFields(fields),
         }
-        line.finish()
     }
 
     fn is_cold_start(&self, request_id: Option<&str>) -> bool {
@@ -552,59 +523,87 @@ impl<W> JsonLayer<W> {
     }
 }
 
-/// A JSON object written key by key, in the order given.
+/// One log line; the keys in the order of the module doc's table.
+#[derive(Serialize)]
+struct Line<'a> {
+    level: &'static str,
+    timestamp: String,
+    message: Value,
+    service: &'a str,
+    cold_start: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    function_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    function_request_id: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    xray_trace_id: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    correlation_id: Option<Value>,
+    #[serde(flatten)]
+    fields: OtherFields,
+}
+
+/// The span and event fields after the fixed keys, without any that would
+/// repeat one.
+struct OtherFields(Fields);
+
+impl Serialize for OtherFields {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(
+            (self.0)
+                .0
+                .iter()
+                .filter(|(key, _)| !FIXED_KEYS.contains(&key.as_str()))
+                .map(|(key, value)| (key, value)),
+        )
+    }
+}
+
+/// The log key of a span's field: the context spans' ids are renamed.
+fn log_key(span: &str, field: String) -> String {
+    let renamed = match (span, field.as_str()) {
+        (INVOKE_SPAN, "requestId") => REQUEST_ID,
+        (INVOKE_SPAN, "xrayTraceId") => TRACE_ID,
+        (INVOKE_SPAN, "tenantId") => "tenant_id",
+        (RECORD_SPAN, "message_id") | (EVENT_SPAN, "event_id") => CORRELATION_ID,
+        _ => return field,
+    };
+    renamed.to_owned()
+}
+
+/// Field values in the order first recorded; a later value of a name
+/// replaces the earlier one in place (fields are few).
 #[derive(Default)]
-struct JsonLine(Vec<u8>);
+struct Fields(Vec<(String, Value)>);
 
-impl JsonLine {
-    fn entry(&mut self, key: &str, value: impl Serialize) {
-        self.0.push(if self.0.is_empty() { b'{' } else { b',' });
-        // Serializing a str or a Value into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut self.0, key);
-        self.0.push(b':');
-        let _ = serde_json::to_writer(&mut self.0, &value);
-    }
-
-    fn optional(&mut self, key: &str, value: Option<impl Serialize>) {
-        if let Some(value) = value {
-            self.entry(key, value);
+impl Fields {
+    fn set(&mut self, key: String, value: Value) {
+        match self.0.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, old)) => *old = value,
+            None => self.0.push((key, value)),
         }
     }
 
-    fn finish(mut self) -> Vec<u8> {
-        if self.0.is_empty() {
-            self.0.push(b'{');
-        }
-        self.0.extend_from_slice(b"}\n");
-        self.0
+    fn take(&mut self, key: &str) -> Option<Value> {
+        let index = self.0.iter().position(|(k, _)| k == key)?;
+        Some(self.0.remove(index).1)
     }
-}
 
-/// Records fields under their log keys: the context spans' ids are renamed.
-struct Collector<'a> {
-    /// The span's name, `None` for an event.
-    span: Option<&'static str>,
-    fields: &'a mut Vec<(&'static str, Value)>,
-}
+    fn to_json(&self) -> Result<String, fmt::Error> {
+        serde_json::to_string(&self.0).map_err(|_| fmt::Error)
+    }
 
-impl Collector<'_> {
-    fn key(&self, field: &Field) -> &'static str {
-        match (self.span, field.name()) {
-            (Some(INVOKE_SPAN), "requestId") => REQUEST_ID,
-            (Some(INVOKE_SPAN), "xrayTraceId") => TRACE_ID,
-            (Some(INVOKE_SPAN), "tenantId") => "tenant_id",
-            (Some(RECORD_SPAN), "message_id") | (Some(EVENT_SPAN), "event_id") => CORRELATION_ID,
-            (_, name) => name,
-        }
+    /// What [`Fields::to_json`] wrote; empty if it is not that.
+    fn from_json(json: &str) -> Self {
+        Self(serde_json::from_str(json).unwrap_or_default())
     }
 
     fn put(&mut self, field: &Field, value: Value) {
-        let key = self.key(field);
-        set(self.fields, key, value);
+        self.set(field.name().to_owned(), value);
     }
 }
 
-impl Visit for Collector<'_> {
+impl Visit for Fields {
     fn record_f64(&mut self, field: &Field, value: f64) {
         self.put(field, Value::from(value));
     }
@@ -648,63 +647,31 @@ impl Visit for Collector<'_> {
         self.put(field, Value::from(text));
     }
 
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.put(field, Value::from(format!("{value:?}")));
     }
 }
 
-fn get<'a>(fields: &'a [(&'static str, Value)], key: &str) -> Option<&'a Value> {
-    fields.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
-}
+/// ISO 8601 as RFC 3339 profiles it, to the millisecond; UTC is written `Z`.
+const MILLISECONDS: EncodedConfig = Config::DEFAULT
+    .set_time_precision(TimePrecision::Second {
+        decimal_digits: NonZeroU8::new(3),
+    })
+    .encode();
 
-/// Sets `key`, replacing an earlier value in place (fields are few).
-fn set(fields: &mut Vec<(&'static str, Value)>, key: &'static str, value: Value) {
-    match fields.iter_mut().find(|(k, _)| *k == key) {
-        Some((_, old)) => *old = value,
-        None => fields.push((key, value)),
-    }
-}
-
-fn take(fields: &mut Vec<(&'static str, Value)>, key: &str) -> Option<Value> {
-    let index = fields.iter().position(|(k, _)| *k == key)?;
-    Some(fields.remove(index).1)
-}
-
-/// `2024-05-01T12:00:00.123Z`. Times before 1970 print as 1970.
+/// `2024-05-01T12:00:00.123Z`.
 fn rfc3339_millis(time: SystemTime) -> String {
-    let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since_epoch.as_secs();
-    let (year, month, day) = civil_from_days(secs / 86_400);
-    let second_of_day = secs % 86_400;
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        second_of_day / 3_600,
-        second_of_day % 3_600 / 60,
-        second_of_day % 60,
-        since_epoch.subsec_millis()
-    )
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
-/// `civil_from_days`, for non-negative day counts).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month, day)
+    // Fails only past the year 9999; an empty timestamp beats no line.
+    OffsetDateTime::from(time)
+        .format(&Iso8601::<MILLISECONDS>)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::HashMap;
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
     fn capture(config: LogConfig, log: impl FnOnce()) -> Capture {
         let logs = Capture::new();
