@@ -9,18 +9,17 @@
 //! - Releasing and completing are conditional on the lock still being the
 //!   caller's (`attempt` and status), so a stale attempt can clear or
 //!   overwrite nothing of a newer one. `BatchWriteItem` cannot carry
-//!   conditions, so completions go in `TransactWriteItems` calls (up to 100
-//!   records each); a cancelled transaction says per record why, and the
-//!   records that were not at fault are retried once in a new transaction.
+//!   conditions, so each completion is its own conditional `PutItem`, all
+//!   sent at once: one round trip, and each record's result stands alone
+//!   (in a `TransactWriteItems` one lost lock would cancel every other
+//!   completion, and moto copies every table for each transaction, which
+//!   makes local runs quadratic in the data).
 
 use crate::{sdk_error, Detail};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use aws_sdk_dynamodb::Client;
 use eventline_powertools::idempotency::{
     Acquire, CompleteError, IdempotencyStore, Record, Status, StoreError,
@@ -35,9 +34,6 @@ const FREE: &str = "attribute_not_exists(id) OR (#status = :completed AND expira
 
 /// The ownership condition of `eventline_powertools::idempotency::is_held_by`.
 const HELD: &str = "attempt = :attempt AND #status = :in_progress";
-
-/// Most items in one `TransactWriteItems` call.
-const MAX_TRANSACTION: usize = 100;
 
 /// Idempotency records in one DynamoDB table (key `id`).
 #[derive(Debug, Clone)]
@@ -128,10 +124,12 @@ impl DynamoIdempotencyStore {
         output.item.as_ref().map(Self::from_item).transpose()
     }
 
-    /// A conditional `Put` of `record`'s completed form, kept only if the
-    /// stored lock is still `record.attempt`'s.
-    fn completion(&self, record: &Record) -> Result<TransactWriteItem, StoreError> {
-        let put = Put::builder()
+    /// Writes `record`'s completed form with one `PutItem`, kept only if
+    /// the stored lock is still `record.attempt`'s.
+    async fn complete(&self, record: &Record) -> Result<(), CompleteError> {
+        let result = self
+            .client
+            .put_item()
             .table_name(&self.table)
             .set_item(Some(Self::to_item(record)))
             .condition_expression(HELD)
@@ -141,129 +139,25 @@ impl DynamoIdempotencyStore {
                 ":in_progress",
                 AttributeValue::S(Status::InProgress.as_str().to_owned()),
             )
-            .build()
-            .map_err(|e| StoreError(format!("completion could not be built: {e}")))?;
-        Ok(TransactWriteItem::builder().put(put).build())
-    }
-
-    /// One `TransactWriteItems` of `records` (at most 100, distinct ids):
-    /// one result per record, in order. On a cancelled transaction a record
-    /// whose condition failed has lost its lock; the others were not written
-    /// and are returned as `None`, to be retried.
-    async fn transact(&self, records: &[&Record]) -> Vec<Option<Result<(), CompleteError>>> {
-        let mut items = Vec::with_capacity(records.len());
-        for record in records {
-            match self.completion(record) {
-                Ok(item) => items.push(item),
-                Err(e) => {
-                    return records
-                        .iter()
-                        .map(|_| Some(Err(e.clone().into())))
-                        .collect()
-                }
-            }
-        }
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
             .send()
             .await;
         match result {
-            Ok(_) => records.iter().map(|_| Some(Ok(()))).collect(),
+            Ok(_) => Ok(()),
             Err(SdkError::ServiceError(e))
-                if matches!(
-                    e.err(),
-                    TransactWriteItemsError::TransactionCanceledException(_)
-                ) =>
+                if matches!(e.err(), PutItemError::ConditionalCheckFailedException(_)) =>
             {
-                let reasons = match e.err() {
-                    TransactWriteItemsError::TransactionCanceledException(c) => {
-                        c.cancellation_reasons()
-                    }
-                    _ => &[],
-                };
-                let store = |why: String| {
-                    Some(Err(CompleteError::Store(StoreError(format!(
-                        "DynamoDB TransactWriteItems idempotency cancelled: {why}"
-                    )))))
-                };
-                // Reasons pair with items by position; without one per record
-                // the pairing is lost and nothing is known about any record.
-                if reasons.len() != records.len() {
-                    let why = format!("{} reasons for {} records", reasons.len(), records.len());
-                    return records.iter().map(|_| store(why.clone())).collect();
-                }
-                reasons
-                    .iter()
-                    .map(|reason| match reason.code().unwrap_or("None") {
-                        "ConditionalCheckFailed" => Some(Err(CompleteError::LockLost)),
-                        // Not at fault: cancelled because of another record.
-                        "None" => None,
-                        code => store(code.to_owned()),
-                    })
-                    .collect()
+                Err(CompleteError::LockLost)
             }
-            Err(e) => {
-                let error = StoreError(
-                    sdk_error(
-                        "DynamoDB TransactWriteItems idempotency",
-                        &e,
-                        Detail::CodeAndMessage,
-                    )
-                    .to_string(),
-                );
-                records
-                    .iter()
-                    .map(|_| Some(Err(error.clone().into())))
-                    .collect()
-            }
+            Err(e) => Err(CompleteError::Store(StoreError(
+                sdk_error(
+                    "DynamoDB PutItem idempotency completion",
+                    &e,
+                    Detail::CodeAndMessage,
+                )
+                .to_string(),
+            ))),
         }
     }
-
-    /// Completes `records` (at most 100, distinct ids) in one transaction,
-    /// and those cancelled only because of others once more in a new one.
-    async fn complete_chunk(&self, records: &[&Record]) -> Vec<Result<(), CompleteError>> {
-        let mut results = self.transact(records).await;
-        let again: Vec<usize> = (0..records.len())
-            .filter(|&i| results[i].is_none())
-            .collect();
-        if !again.is_empty() {
-            let retry: Vec<&Record> = again.iter().map(|&i| records[i]).collect();
-            for (i, result) in again.into_iter().zip(self.transact(&retry).await) {
-                results[i] = Some(result.unwrap_or_else(|| {
-                    Err(CompleteError::Store(StoreError(
-                        "DynamoDB TransactWriteItems idempotency: cancelled twice because of other records".to_owned(),
-                    )))
-                }));
-            }
-        }
-        results
-            .into_iter()
-            .map(|r| {
-                r.unwrap_or_else(|| Err(CompleteError::Store(StoreError("no result".to_owned()))))
-            })
-            .collect()
-    }
-}
-
-/// Splits `records` into transactions of at most [`MAX_TRANSACTION`]
-/// records with distinct ids (a transaction may touch an item only once),
-/// keeping their order.
-fn transactions(records: &[Record]) -> Vec<Vec<&Record>> {
-    let mut chunks: Vec<Vec<&Record>> = Vec::new();
-    for record in records {
-        let fits = chunks.last().is_some_and(|chunk| {
-            chunk.len() < MAX_TRANSACTION && chunk.iter().all(|r| r.id != record.id)
-        });
-        if !fits {
-            chunks.push(Vec::new());
-        }
-        if let Some(chunk) = chunks.last_mut() {
-            chunk.push(record);
-        }
-    }
-    chunks
 }
 
 impl IdempotencyStore for DynamoIdempotencyStore {
@@ -316,13 +210,11 @@ impl IdempotencyStore for DynamoIdempotencyStore {
 
     /// One `TransactWriteItems` per 100 records, each completion conditional
     /// on the lock still being its attempt's. One result per record, in order.
+    /// One conditional `PutItem` per record, all at once (one round trip):
+    /// each record's completion stands alone, so one lost lock costs
+    /// nothing to the others.
     async fn complete_all(&self, records: &[Record]) -> Vec<Result<(), CompleteError>> {
-        let chunks = transactions(records);
-        futures::future::join_all(chunks.iter().map(|chunk| self.complete_chunk(chunk)))
-            .await
-            .into_iter()
-            .flatten()
-            .collect()
+        futures::future::join_all(records.iter().map(|record| self.complete(record))).await
     }
 
     /// Deletes the lock only if `record.attempt` still holds it; a record

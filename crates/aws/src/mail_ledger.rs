@@ -9,18 +9,22 @@
 //!   (UTC), with `expiration` two days after the day starts (TTL). The
 //!   recipient appears only as a hash: no item and no error holds an address.
 //!
-//! [`DynamoMailLedger::admit`] is one `TransactWriteItems`: a check that the
-//! sent marker does not exist, and an update of the quota item adding the
-//! message id under the condition that the set is absent, smaller than the
-//! cap, or already holds this id (a retry of the same message takes no
-//! second slot). Both conditions are evaluated the same way by DynamoDB and
-//! by moto (`size` of a string set is its number of elements; a missing
-//! attribute is caught first by `attribute_not_exists`).
+//! [`DynamoMailLedger::admit`] reads the sent marker (consistent `GetItem`),
+//! then updates the quota item, adding the message id under the condition
+//! that the set is absent, smaller than the cap, or already holds this id (a
+//! retry of the same message takes no second slot). The condition is
+//! evaluated the same way by DynamoDB and by moto (`size` of a string set is
+//! its number of elements; a missing attribute is caught first by
+//! `attribute_not_exists`). Two calls, not one transaction: the caller holds
+//! the idempotency lock of the message id, so no other attempt of the same
+//! message can write its marker between the read and the update; and moto
+//! copies every table for each transaction, which would make local runs
+//! quadratic in the data.
 
 use crate::{sdk_error, Detail};
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem, Update};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use eventline_app::ports::{Admission, MailLedger};
 use eventline_app::PortError;
@@ -58,20 +62,30 @@ impl DynamoMailLedger {
         format!("mail-quota#{hex}#{day}")
     }
 
-    fn admission(
+    /// Whether the sent marker of `message_id` exists (consistent read).
+    async fn was_sent(&self, message_id: &str) -> Result<bool, PortError> {
+        const OP: &str = "DynamoDB GetItem mail-sent marker";
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::S(Self::sent_key(message_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error(OP, &e, Detail::CodeOnly))?;
+        Ok(output.item.is_some_and(|item| !item.is_empty()))
+    }
+
+    /// Takes a slot of `email.to`'s quota for `day`, unless `cap` distinct
+    /// messages have one already; `false` when over the cap.
+    async fn take_slot(
         &self,
         email: &OutgoingEmail,
         day: &str,
         cap: u32,
         expiration: u64,
-    ) -> Result<Vec<TransactWriteItem>, PortError> {
-        let build = |e: aws_sdk_dynamodb::error::BuildError| PortError::new(ADMIT, e);
-        let unsent = ConditionCheck::builder()
-            .table_name(&self.table)
-            .key("id", AttributeValue::S(Self::sent_key(&email.message_id)))
-            .condition_expression("attribute_not_exists(id)")
-            .build()
-            .map_err(build)?;
+    ) -> Result<bool, PortError> {
         // With a cap of 0 nothing new is admitted (only a message already in
         // the set, which cannot exist then).
         let room = if cap == 0 {
@@ -79,7 +93,9 @@ impl DynamoMailLedger {
         } else {
             "attribute_not_exists(#ids) OR size(#ids) < :cap OR contains(#ids, :msg_id)"
         };
-        let mut slot = Update::builder()
+        let mut update = self
+            .client
+            .update_item()
             .table_name(&self.table)
             .key(
                 "id",
@@ -93,17 +109,22 @@ impl DynamoMailLedger {
             .expression_attribute_values(":msg_id", AttributeValue::S(email.message_id.clone()))
             .expression_attribute_values(":expiration", AttributeValue::N(expiration.to_string()));
         if cap > 0 {
-            slot = slot.expression_attribute_values(":cap", AttributeValue::N(cap.to_string()));
+            update = update.expression_attribute_values(":cap", AttributeValue::N(cap.to_string()));
         }
-        let slot = slot.build().map_err(build)?;
-        Ok(vec![
-            TransactWriteItem::builder().condition_check(unsent).build(),
-            TransactWriteItem::builder().update(slot).build(),
-        ])
+        match update.send().await {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
+            {
+                Ok(false)
+            }
+            // Codes only: a message could quote the key (a hash, but still).
+            Err(e) => Err(sdk_error(ADMIT, &e, Detail::CodeOnly)),
+        }
     }
 }
 
-const ADMIT: &str = "DynamoDB TransactWriteItems mail admission";
+const ADMIT: &str = "DynamoDB UpdateItem mail quota";
 
 impl MailLedger for DynamoMailLedger {
     async fn admit(
@@ -116,41 +137,14 @@ impl MailLedger for DynamoMailLedger {
             .filter(|_| day.len() == 10)
             .ok_or_else(|| PortError::new(ADMIT, "day is not a YYYY-MM-DD date"))?;
         let expiration = day_start.unix_seconds() + QUOTA_LIFETIME_SECONDS;
-        let items = self.admission(email, day, cap, expiration)?;
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Admission::Admitted),
-            Err(SdkError::ServiceError(e))
-                if matches!(
-                    e.err(),
-                    TransactWriteItemsError::TransactionCanceledException(_)
-                ) =>
-            {
-                let codes: Vec<&str> = match e.err() {
-                    TransactWriteItemsError::TransactionCanceledException(c) => c
-                        .cancellation_reasons()
-                        .iter()
-                        .map(|r| r.code().unwrap_or("None"))
-                        .collect(),
-                    _ => Vec::new(),
-                };
-                match codes.as_slice() {
-                    // A sent message is skipped whatever its quota says.
-                    ["ConditionalCheckFailed", ..] => Ok(Admission::AlreadySent),
-                    ["None", "ConditionalCheckFailed"] => Ok(Admission::OverQuota),
-                    _ => Err(PortError::new(
-                        ADMIT,
-                        format!("TransactionCanceledException: [{}]", codes.join(", ")),
-                    )),
-                }
-            }
-            // Codes only: a message could quote the key (a hash, but still).
-            Err(e) => Err(sdk_error(ADMIT, &e, Detail::CodeOnly)),
+        if self.was_sent(&email.message_id).await? {
+            // A sent message is skipped whatever its quota says.
+            return Ok(Admission::AlreadySent);
+        }
+        if self.take_slot(email, day, cap, expiration).await? {
+            Ok(Admission::Admitted)
+        } else {
+            Ok(Admission::OverQuota)
         }
     }
 

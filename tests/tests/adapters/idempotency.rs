@@ -196,7 +196,7 @@ async fn a_lost_lock_fails_only_its_own_completion() {
     assert_eq!(
         get_item(&sdk, &table, "id", "fn#ours").await["status"],
         AttributeValue::S("COMPLETED".into()),
-        "the record that was not at fault was completed in a second transaction"
+        "the record whose lock held was completed"
     );
     assert_eq!(
         get_item(&sdk, &table, "id", "fn#lost").await["attempt"],
@@ -205,7 +205,7 @@ async fn a_lost_lock_fails_only_its_own_completion() {
 }
 
 #[tokio::test]
-async fn many_completions_go_in_one_transaction_per_hundred_records() {
+async fn every_completion_is_one_conditional_put_all_sent_at_once() {
     let sdk = sdk_config().await;
     let table = unique("idempotency");
     create_table(&sdk, &table, "id").await;
@@ -216,7 +216,7 @@ async fn many_completions_go_in_one_transaction_per_hundred_records() {
         eventline_aws::dynamodb::client(&sdk_config_for(&proxy.url).await),
         &table,
     );
-    let locks: Vec<Record> = (0..130)
+    let locks: Vec<Record> = (0..30)
         .map(|i| lock(&format!("fn#k{i}"), &format!("a{i}"), 5_000))
         .collect();
     for l in &locks {
@@ -226,21 +226,27 @@ async fn many_completions_go_in_one_transaction_per_hundred_records() {
 
     let results = store.complete_all(&done).await;
 
-    let transactions: Vec<usize> = proxy
+    let completions: Vec<_> = proxy
         .calls()
-        .iter()
-        .filter(|c| c.target == "DynamoDB_20120810.TransactWriteItems")
-        .map(|c| c.body["TransactItems"].as_array().map_or(0, Vec::len))
+        .into_iter()
+        .skip(30)
+        .map(|c| (c.target.clone(), c.body["ConditionExpression"].clone()))
         .collect();
-    let mut sizes = transactions.clone();
-    sizes.sort();
-    assert_eq!(sizes, [30, 100], "two transactions: {transactions:?}");
     assert_eq!(
-        proxy.calls().len(),
-        130 + 2,
-        "130 conditional PutItem locks and 2 transactions, nothing else"
+        completions.len(),
+        30,
+        "one call per completion, nothing else"
     );
-    assert_eq!(results.len(), 130);
+    assert!(
+        completions
+            .iter()
+            .all(|(target, condition)| target == "DynamoDB_20120810.PutItem"
+                && condition
+                    .as_str()
+                    .is_some_and(|c| c.contains("attempt = :attempt"))),
+        "each completion is conditional on its attempt: {completions:?}"
+    );
+    assert_eq!(results.len(), 30);
     assert!(results.iter().all(Result::is_ok), "{results:?}");
     for record in &done {
         assert_eq!(
@@ -254,33 +260,37 @@ async fn many_completions_go_in_one_transaction_per_hundred_records() {
 }
 
 #[tokio::test]
-async fn a_cancelled_transaction_fails_each_record_by_its_reason_and_retries_the_rest_once() {
+async fn a_failed_completion_fails_only_its_own_record_by_its_reason() {
     use super::stub::DYNAMODB_JSON;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    // First transaction cancelled: record 0 lost its lock, record 1 hit a
-    // conflict, record 2 was not at fault. The retry (record 2 alone) passes.
-    let seen = AtomicUsize::new(0);
-    let stub = Stub::start(None, move |call| {
-        if call.target != "DynamoDB_20120810.TransactWriteItems" {
-            return Reply::Status(400, DYNAMODB_JSON, "{}".into());
+    // k0 lost its lock, k1's write fails (validation error: not retried),
+    // k2 is written.
+    let stub = Stub::start(None, |call| {
+        let id = call.body["Item"]["id"]["S"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let error = |kind: &str, message: &str| {
+            Reply::Status(
+                400,
+                DYNAMODB_JSON,
+                serde_json::json!({
+                    "__type": format!("com.amazonaws.dynamodb.v20120810#{kind}"),
+                    "Message": message,
+                })
+                .to_string(),
+            )
+        };
+        match id.as_str() {
+            "fn#k0" => error(
+                "ConditionalCheckFailedException",
+                "The conditional request failed",
+            ),
+            "fn#k1" => error(
+                "ValidationException",
+                "One or more parameter values were invalid",
+            ),
+            _ => Reply::Json(DYNAMODB_JSON, "{}".into()),
         }
-        if seen.fetch_add(1, Ordering::SeqCst) > 0 {
-            return Reply::Json(DYNAMODB_JSON, "{}".into());
-        }
-        Reply::Status(
-            400,
-            DYNAMODB_JSON,
-            serde_json::json!({
-                "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
-                "Message": "Transaction cancelled",
-                "CancellationReasons": [
-                    {"Code": "ConditionalCheckFailed", "Message": "The conditional request failed"},
-                    {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"},
-                    {"Code": "None"},
-                ],
-            })
-            .to_string(),
-        )
     })
     .await;
     let store = DynamoIdempotencyStore::new(
@@ -293,57 +303,12 @@ async fn a_cancelled_transaction_fails_each_record_by_its_reason_and_retries_the
 
     let results = store.complete_all(&records).await;
 
-    let transactions: Vec<usize> = stub
-        .calls()
-        .iter()
-        .map(|c| c.body["TransactItems"].as_array().map_or(0, Vec::len))
-        .collect();
-    assert_eq!(transactions, [3, 1], "the stub answered both transactions");
+    assert_eq!(stub.calls().len(), 3, "the stub answered each completion");
     assert_eq!(results.len(), 3);
     assert_eq!(results[0], Err(CompleteError::LockLost));
     assert!(
-        matches!(&results[1], Err(CompleteError::Store(e)) if e.0.contains("TransactionConflict")),
+        matches!(&results[1], Err(CompleteError::Store(e)) if e.0.contains("ValidationException")),
         "{results:?}"
     );
     assert_eq!(results[2], Ok(()));
-}
-
-#[tokio::test]
-async fn a_cancellation_without_one_reason_per_record_fails_every_record() {
-    use super::stub::DYNAMODB_JSON;
-    let stub = Stub::start(None, |_| {
-        Reply::Status(
-            400,
-            DYNAMODB_JSON,
-            serde_json::json!({
-                "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
-                "Message": "Transaction cancelled",
-                "CancellationReasons": [{"Code": "None"}],
-            })
-            .to_string(),
-        )
-    })
-    .await;
-    let store = DynamoIdempotencyStore::new(
-        eventline_aws::dynamodb::client(&sdk_config_for(&stub.url).await),
-        "idempotency",
-    );
-    let records: Vec<Record> = (0..2)
-        .map(|i| completed(&lock(&format!("fn#k{i}"), "a1", 5_000)))
-        .collect();
-
-    let results = store.complete_all(&records).await;
-
-    assert_eq!(
-        stub.calls().len(),
-        1,
-        "the stub answered, and nothing was retried blindly"
-    );
-    assert_eq!(results.len(), 2);
-    assert!(
-        results
-            .iter()
-            .all(|r| matches!(r, Err(CompleteError::Store(_)))),
-        "{results:?}"
-    );
 }
