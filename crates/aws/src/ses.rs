@@ -11,8 +11,6 @@ use eventline_app::ports::Mailer;
 use eventline_app::PortError;
 use eventline_domain::{EmailAddress, OutgoingEmail};
 
-pub use aws_sdk_sesv2::Client as SesClient;
-
 /// Builds the SES v2 client.
 pub fn client(config: &aws_config::SdkConfig) -> Client {
     Client::new(config)

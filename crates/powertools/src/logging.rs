@@ -147,7 +147,6 @@ const FIXED_KEYS: [&str; 5] = [
     "cold_start",
     "function_name",
 ];
-const UNDEFINED_SERVICE: &str = "service_undefined";
 
 /// Installs the global `tracing` subscriber configured from the environment
 /// ([`LogConfig::from_env`]), writing to stdout. Call once, first thing in
@@ -259,7 +258,7 @@ impl LogConfig {
         Self {
             format,
             filter,
-            service: service_name(&var),
+            service: crate::env::service_name(&var),
             function_name: var("AWS_LAMBDA_FUNCTION_NAME"),
         }
     }
@@ -293,14 +292,6 @@ impl LogConfig {
         self.function_name = Some(name.into());
         self
     }
-}
-
-/// `POWERTOOLS_SERVICE_NAME`, else `AWS_LAMBDA_FUNCTION_NAME`, else
-/// `service_undefined`; `var` returns only non-empty values.
-pub(crate) fn service_name(var: &dyn Fn(&str) -> Option<String>) -> String {
-    var("POWERTOOLS_SERVICE_NAME")
-        .or_else(|| var("AWS_LAMBDA_FUNCTION_NAME"))
-        .unwrap_or_else(|| UNDEFINED_SERVICE.to_owned())
 }
 
 /// Lambda's log levels as `EnvFilter` directives; an unknown level means `info`.
