@@ -35,6 +35,25 @@ const FREE: &str = "attribute_not_exists(id) OR (#status = :completed AND expira
 /// The ownership condition of `eventline_powertools::idempotency::is_held_by`.
 const HELD: &str = "attempt = :attempt AND #status = :in_progress";
 
+/// The names [`HELD`] refers to.
+fn held_names() -> HashMap<String, String> {
+    HashMap::from([("#status".to_owned(), "status".to_owned())])
+}
+
+/// The values [`HELD`] compares `record` with.
+fn held_values(record: &Record) -> Item {
+    HashMap::from([
+        (
+            ":attempt".to_owned(),
+            AttributeValue::S(record.attempt.clone()),
+        ),
+        (
+            ":in_progress".to_owned(),
+            AttributeValue::S(Status::InProgress.as_str().to_owned()),
+        ),
+    ])
+}
+
 /// Idempotency records in one DynamoDB table (key `id`).
 #[derive(Debug, Clone)]
 pub struct DynamoIdempotencyStore {
@@ -133,12 +152,8 @@ impl DynamoIdempotencyStore {
             .table_name(&self.table)
             .set_item(Some(Self::to_item(record)))
             .condition_expression(HELD)
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":attempt", AttributeValue::S(record.attempt.clone()))
-            .expression_attribute_values(
-                ":in_progress",
-                AttributeValue::S(Status::InProgress.as_str().to_owned()),
-            )
+            .set_expression_attribute_names(Some(held_names()))
+            .set_expression_attribute_values(Some(held_values(record)))
             .send()
             .await;
         match result {
@@ -226,12 +241,8 @@ impl IdempotencyStore for DynamoIdempotencyStore {
             .table_name(&self.table)
             .key("id", AttributeValue::S(record.id.clone()))
             .condition_expression(HELD)
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":attempt", AttributeValue::S(record.attempt.clone()))
-            .expression_attribute_values(
-                ":in_progress",
-                AttributeValue::S(Status::InProgress.as_str().to_owned()),
-            )
+            .set_expression_attribute_names(Some(held_names()))
+            .set_expression_attribute_values(Some(held_values(record)))
             .send()
             .await;
         match result {
