@@ -58,8 +58,7 @@ impl DynamoMailLedger {
     /// Key of `recipient`'s quota item for `day` (`YYYY-MM-DD`).
     pub fn quota_key(recipient: &str, day: &str) -> String {
         let digest = Sha256::digest(recipient.to_lowercase().as_bytes());
-        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        format!("mail-quota#{hex}#{day}")
+        format!("mail-quota#{digest:x}#{day}")
     }
 
     /// Whether the sent marker of `message_id` exists (consistent read).
