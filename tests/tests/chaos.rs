@@ -879,7 +879,15 @@ async fn a_crash_after_the_user_write_is_completed_by_the_retry_without_a_second
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_that_never_answers_fails_only_its_record_and_the_invocation_answers_in_time() {
     const USERS: usize = 8;
-    let mut h = Harness::deploy("one user write never answers", &[]).await;
+    // Production's 10 s timeout: a hung call holds its stage until the
+    // stage's cut-off, and each later stage keeps a tenth of the time (1 s
+    // here, 0.3 s at the local 3 s, too little for moto's PutEvents on a
+    // loaded 2-core machine). The visibility timeout stays above it.
+    let mut h = Harness::deploy(
+        "one user write never answers",
+        &["FunctionTimeout=10", "QueueVisibilityTimeout=12"],
+    )
+    .await;
     let users_table = env(&h.manifest, "USERS_TABLE").to_owned();
     // The user write of s-3 hangs once: socket open, no answer, ever.
     let slow = h.proxy.inject(
