@@ -202,9 +202,7 @@ class ChecksRecordedCallsAgainstTheTranslatedTemplate(unittest.TestCase):
         env = cls.stack.env
         up = "user-processor"
         cls.stack.client("dynamodb", up).put_item(TableName=env["USERS_TABLE"], Item={"user_id": {"S": "u-1"}})
-        cls.stack.client("dynamodb", up).batch_write_item(
-            RequestItems={env["IDEMPOTENCY_TABLE"]: [{"PutRequest": {"Item": {"id": {"S": "k"}}}}]}
-        )
+        cls.stack.client("dynamodb", up).put_item(TableName=env["IDEMPOTENCY_TABLE"], Item={"id": {"S": "k"}})
         cls.stack.client("sqs", up).send_message_batch(
             QueueUrl=env["NOTIFICATION_QUEUE_URL"], Entries=[{"Id": "1", "MessageBody": "{}"}]
         )
@@ -277,13 +275,13 @@ class ChecksRecordedCallsAgainstTheTranslatedTemplate(unittest.TestCase):
 
     def test_the_command_exits_non_zero_on_a_violation(self):
         mutated = copy.deepcopy(self.translated)
-        iam_check.drop_permission(mutated, "UserProcessorRole", "dynamodb:BatchWriteItem")
+        iam_check.drop_permission(mutated, "UserProcessorRole", "sqs:SendMessage")
         path = Path(self.tmp.name) / "mutated.json"
         path.write_text(json.dumps(mutated))
         with contextlib.redirect_stdout(io.StringIO()) as out:
             rc = iam_check.main(["--recording", str(self.stack.recording), "--manifest", str(self.stack.manifest_path), "--translated", str(path)])
         self.assertEqual(rc, 1)
-        self.assertIn("VIOLATION: user-processor made 1 call(s) needing dynamodb:BatchWriteItem", out.getvalue())
+        self.assertIn("VIOLATION: user-processor made 1 call(s) needing sqs:SendMessage", out.getvalue())
 
 
 if __name__ == "__main__":
