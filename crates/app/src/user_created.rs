@@ -12,7 +12,9 @@
 
 use crate::{Error, Invocation};
 use eventline_domain::{Timestamp, UserCreated};
-use eventline_powertools::batch::{DeadLetter, DeadLetterSink, Disposition, RecordError};
+use eventline_powertools::batch::{
+    dead_letter, DeadLetter, DeadLetterSink, Disposition, RecordError,
+};
 use eventline_powertools::eventbridge::unwrap_event;
 use eventline_powertools::idempotency::payload_hash;
 use futures::FutureExt;
@@ -68,7 +70,6 @@ where
     else {
         return Err(error);
     };
-    let code = reason.code;
     let letter = DeadLetter {
         source_message_id: event_id,
         body,
@@ -76,20 +77,12 @@ where
         first_seen_ms: Some(invocation.window.now_ms),
         reason,
     };
-    async {
-        match sink.send(&letter).await {
-            Ok(()) => {
-                tracing::warn!(error = %error, code, "event rejected; sent to the dead-letter queue");
-                Ok(())
-            }
-            Err(e) => {
-                tracing::error!(error = %error, code, sink_error = %e, "event rejected, but the dead-letter queue refused it");
-                Err(error.clone())
-            }
-        }
+    let message = error.to_string();
+    if dead_letter(sink, &letter, &message).instrument(span).await {
+        Ok(())
+    } else {
+        Err(error)
     }
-    .instrument(span)
-    .await
 }
 
 /// The payload hash of a `User Created` event: what identifies it (user id,

@@ -606,17 +606,30 @@ impl BatchProcessor {
                     first_seen_ms: source.first_seen_ms,
                     reason: rejection,
                 };
-                match sink.send(&letter).await {
-                    Ok(()) => {
-                        tracing::warn!(error = %reason.message, code, "record rejected; sent to the dead-letter queue");
-                        RecordOutcome::DeadLettered(code)
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %reason.message, code, sink_error = %e, "record rejected, but the dead-letter queue refused it; retrying");
-                        RecordOutcome::Failed(reason.message)
-                    }
+                if dead_letter(sink.as_ref(), &letter, &reason.message).await {
+                    RecordOutcome::DeadLettered(code)
+                } else {
+                    RecordOutcome::Failed(reason.message)
                 }
             }
+        }
+    }
+}
+
+/// Sends `letter` to `sink` and logs the outcome with `error` (the
+/// rejection's message); `true` when the sink stored it. Shared by the
+/// batch processor and the handlers of single events (EventBridge), so a
+/// rejection reads the same in the logs wherever it happened.
+pub async fn dead_letter(sink: &dyn DeadLetterSink, letter: &DeadLetter, error: &str) -> bool {
+    let code = letter.reason.code;
+    match sink.send(letter).await {
+        Ok(()) => {
+            tracing::warn!(error, code, "rejected; sent to the dead-letter queue");
+            true
+        }
+        Err(e) => {
+            tracing::error!(error, code, sink_error = %e, "rejected, but the dead-letter queue refused it; it stays on the retry path");
+            false
         }
     }
 }
