@@ -155,15 +155,19 @@ BASELINE_VENV = OUT / "venv-baseline"
 
 
 def baseline_python() -> Path:
-    """The interpreter for the Python baseline: a venv holding only bench/baseline/requirements.txt
-    (boto3, as in a Lambda deployment package), created on first use with the .venv's base Python.
+    """The interpreter for the Python peers: a venv holding only bench/baseline/requirements.txt
+    (boto3, and Powertools for the powertools/ peer, as in a Lambda deployment package), created on
+    first use with the .venv's base Python, and brought up to date when that file changes.
     The project .venv also holds awscrt and pyOpenSSL, which botocore imports when present."""
     py = BASELINE_VENV / "bin" / "python"
+    requirements = BENCH / "baseline" / "requirements.txt"
+    stamp = BASELINE_VENV / "requirements.installed"  # the requirements.txt it was installed from
     if not py.exists():
-        log(f"creating {BASELINE_VENV.relative_to(ROOT)} (boto3 only) ...")
+        log(f"creating {BASELINE_VENV.relative_to(ROOT)} (bench/baseline/requirements.txt only) ...")
         subprocess.run([sys.base_prefix + "/bin/python3", "-m", "venv", str(BASELINE_VENV)], check=True)
-        subprocess.run([str(BASELINE_VENV / "bin" / "pip"), "install", "-q", "-r",
-                        str(BENCH / "baseline" / "requirements.txt")], check=True)
+    if not stamp.is_file() or stamp.read_text() != requirements.read_text():
+        subprocess.run([str(BASELINE_VENV / "bin" / "pip"), "install", "-q", "-r", str(requirements)], check=True)
+        stamp.write_text(requirements.read_text())
     return py
 
 
