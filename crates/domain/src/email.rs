@@ -34,13 +34,7 @@ pub struct OutgoingEmail {
     pub html: String,
 }
 
-/// Escapes text for an HTML element body or a quoted attribute value.
-pub fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 16);
-    push_escaped(&mut out, text);
-    out
-}
-
+/// Appends `text` escaped for an HTML element body or a quoted attribute value.
 fn push_escaped(out: &mut String, text: &str) {
     for c in text.chars() {
         match c {
@@ -171,8 +165,10 @@ mod tests {
 
     #[test]
     fn escapes_every_special_character() {
+        let mut out = String::new();
+        push_escaped(&mut out, r#"<a href="x">Tom & 'Jerry'</a>"#);
         assert_eq!(
-            escape_html(r#"<a href="x">Tom & 'Jerry'</a>"#),
+            out,
             "&lt;a href=&quot;x&quot;&gt;Tom &amp; &#39;Jerry&#39;&lt;/a&gt;"
         );
     }
