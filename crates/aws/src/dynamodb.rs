@@ -19,9 +19,11 @@ use aws_sdk_dynamodb::Client;
 use eventline_app::ports::{Inserted, ProfileStore, UserStore};
 use eventline_app::PortError;
 use eventline_domain::{DisplayName, EmailAddress, Profile, Timestamp, User, UserId};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
-type Item = HashMap<String, AttributeValue>;
+pub(crate) type Item = HashMap<String, AttributeValue>;
 
 /// Builds the DynamoDB client.
 pub fn client(config: &aws_config::SdkConfig) -> Client {
@@ -32,26 +34,32 @@ fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
-fn get_s<'a>(
-    item: &'a Item,
-    name: &'static str,
-    operation: &'static str,
-) -> Result<&'a str, PortError> {
-    match item.get(name) {
-        Some(AttributeValue::S(v)) => Ok(v),
-        _ => Err(PortError::new(
-            operation,
-            format!("stored item has no string attribute '{name}'"),
-        )),
-    }
+/// An item struct as a DynamoDB item.
+pub(crate) fn to_item<T: Serialize>(value: &T) -> Result<Item, serde_dynamo::Error> {
+    serde_dynamo::aws_sdk_dynamodb_1::to_item(value)
 }
 
-fn get_timestamp(
-    item: &Item,
-    name: &'static str,
-    operation: &'static str,
-) -> Result<Timestamp, PortError> {
-    Timestamp::parse_rfc3339(get_s(item, name, operation)?)
+/// A stored item as its item struct. serde_dynamo panics on an attribute
+/// type this SDK does not know (`AttributeValue::Unknown`, a newer wire
+/// type), so such an item is refused before it gets there.
+pub(crate) fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, serde_dynamo::Error> {
+    fn unknown(value: &AttributeValue) -> bool {
+        match value {
+            AttributeValue::L(list) => list.iter().any(unknown),
+            AttributeValue::M(map) => map.values().any(unknown),
+            other => other.is_unknown(),
+        }
+    }
+    if item.values().any(unknown) {
+        return Err(serde::de::Error::custom(
+            "an attribute has a type this SDK does not know",
+        ));
+    }
+    serde_dynamo::aws_sdk_dynamodb_1::from_item(item)
+}
+
+fn timestamp(value: &str, name: &str, operation: &'static str) -> Result<Timestamp, PortError> {
+    Timestamp::parse_rfc3339(value)
         .ok_or_else(|| invalid(operation, format!("{name}: not an RFC 3339 timestamp")))
 }
 
@@ -59,13 +67,18 @@ fn invalid(operation: &'static str, e: impl std::fmt::Display) -> PortError {
     PortError::new(operation, format!("stored item is invalid: {e}"))
 }
 
+pub(crate) fn unwritable(operation: &'static str, e: serde_dynamo::Error) -> PortError {
+    PortError::new(operation, format!("item could not be built: {e}"))
+}
+
 /// Runs a create-if-absent `PutItem` and returns the existing item on conflict.
 async fn put_if_absent(
     client: &Client,
     table: &str,
-    item: Item,
+    item: &impl Serialize,
     operation: &'static str,
 ) -> Result<Option<Item>, PortError> {
+    let item = to_item(item).map_err(|e| unwritable(operation, e))?;
     let result = client
         .put_item()
         .table_name(table)
@@ -106,34 +119,45 @@ impl DynamoUserStore {
             table: table.into(),
         }
     }
+}
 
-    fn to_item(user: &User) -> Item {
-        let mut item = HashMap::from([
-            ("user_id".to_owned(), s(user.id.as_str())),
-            ("email".to_owned(), s(user.email.as_str())),
-            ("name".to_owned(), s(user.name.as_str())),
-            ("created_at".to_owned(), s(user.created_at.to_string())),
-        ]);
-        if let Some(at) = user.announced_at {
-            item.insert("announced_at".to_owned(), s(at.to_string()));
+/// A users item as stored; the attribute names and types are the table's.
+#[derive(Serialize, Deserialize)]
+struct UserItem {
+    user_id: String,
+    email: String,
+    name: String,
+    created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    announced_at: Option<String>,
+}
+
+impl UserItem {
+    fn new(user: &User) -> Self {
+        Self {
+            user_id: user.id.as_str().to_owned(),
+            email: user.email.as_str().to_owned(),
+            name: user.name.as_str().to_owned(),
+            created_at: user.created_at.to_string(),
+            announced_at: user.announced_at.map(|at| at.to_string()),
         }
-        item
     }
 
-    /// Reads a stored user. Email and name go through the lenient stored
-    /// constructors, not the signup rules: a user stored under older rules
-    /// must stay readable (and its duplicates recognised as such).
-    fn from_item(item: &Item) -> Result<User, PortError> {
+    /// Email and name go through the lenient stored constructors, not the
+    /// signup rules: a user stored under older rules must stay readable
+    /// (and its duplicates recognised as such).
+    fn read(item: Item) -> Result<User, PortError> {
         const OP: &str = "DynamoDB users item";
+        let stored: Self = from_item(item).map_err(|e| invalid(OP, e))?;
         Ok(User {
-            id: UserId::parse(get_s(item, "user_id", OP)?).map_err(|e| invalid(OP, e))?,
-            email: EmailAddress::from_stored(get_s(item, "email", OP)?),
-            name: DisplayName::from_stored(get_s(item, "name", OP)?),
-            created_at: get_timestamp(item, "created_at", OP)?,
-            announced_at: match item.get("announced_at") {
-                None | Some(AttributeValue::Null(true)) => None,
-                Some(_) => Some(get_timestamp(item, "announced_at", OP)?),
-            },
+            id: UserId::parse(&stored.user_id).map_err(|e| invalid(OP, e))?,
+            email: EmailAddress::from_stored(&stored.email),
+            name: DisplayName::from_stored(&stored.name),
+            created_at: timestamp(&stored.created_at, "created_at", OP)?,
+            announced_at: stored
+                .announced_at
+                .map(|at| timestamp(&at, "announced_at", OP))
+                .transpose()?,
         })
     }
 }
@@ -141,14 +165,14 @@ impl DynamoUserStore {
 impl UserStore for DynamoUserStore {
     async fn insert(&self, user: &User) -> Result<Inserted<User>, PortError> {
         const OP: &str = "DynamoDB PutItem users";
-        match put_if_absent(&self.client, &self.table, Self::to_item(user), OP).await? {
+        match put_if_absent(&self.client, &self.table, &UserItem::new(user), OP).await? {
             None => Ok(Inserted::New),
             // Some emulators do not return the item on a failed condition; read it then.
             Some(item) if item.is_empty() => match self.get(&user.id).await? {
                 Some(existing) => Ok(Inserted::Existing(existing)),
                 None => Err(PortError::new(OP, "condition failed but no item is stored")),
             },
-            Some(item) => Ok(Inserted::Existing(Self::from_item(&item)?)),
+            Some(item) => Ok(Inserted::Existing(UserItem::read(item)?)),
         }
     }
 
@@ -163,7 +187,7 @@ impl UserStore for DynamoUserStore {
             .send()
             .await
             .map_err(|e| sdk_error(OP, &e, Detail::CodeAndMessage))?;
-        output.item.as_ref().map(Self::from_item).transpose()
+        output.item.map(UserItem::read).transpose()
     }
 
     async fn mark_announced(&self, id: &UserId, at: Timestamp) -> Result<(), PortError> {
@@ -196,51 +220,50 @@ impl DynamoProfileStore {
             table: table.into(),
         }
     }
+}
 
-    fn to_item(p: &Profile) -> Item {
-        HashMap::from([
-            ("user_id".to_owned(), s(p.user_id.as_str())),
-            ("display_name".to_owned(), s(p.display_name.as_str())),
-            ("bio".to_owned(), s(p.bio.as_str())),
-            (
-                "avatar_url".to_owned(),
-                p.avatar_url
-                    .as_deref()
-                    .map_or(AttributeValue::Null(true), s),
-            ),
-            ("locale".to_owned(), s(p.locale.as_str())),
-            (
-                "marketing_opt_in".to_owned(),
-                AttributeValue::Bool(p.marketing_opt_in),
-            ),
-            ("created_at".to_owned(), s(p.created_at.to_string())),
-            (
-                "document_written".to_owned(),
-                AttributeValue::Bool(p.document_written),
-            ),
-        ])
+/// A profiles item as stored; the attribute names and types are the table's.
+/// A profile without a picture stores `avatar_url` as NULL.
+#[derive(Serialize, Deserialize)]
+struct ProfileItem {
+    user_id: String,
+    display_name: String,
+    bio: String,
+    avatar_url: Option<String>,
+    locale: String,
+    #[serde(default)]
+    marketing_opt_in: bool,
+    created_at: String,
+    #[serde(default)]
+    document_written: bool,
+}
+
+impl ProfileItem {
+    fn new(p: &Profile) -> Self {
+        Self {
+            user_id: p.user_id.as_str().to_owned(),
+            display_name: p.display_name.as_str().to_owned(),
+            bio: p.bio.clone(),
+            avatar_url: p.avatar_url.clone(),
+            locale: p.locale.clone(),
+            marketing_opt_in: p.marketing_opt_in,
+            created_at: p.created_at.to_string(),
+            document_written: p.document_written,
+        }
     }
 
-    fn from_item(item: &Item) -> Result<Profile, PortError> {
+    fn read(item: Item) -> Result<Profile, PortError> {
         const OP: &str = "DynamoDB profiles item";
+        let stored: Self = from_item(item).map_err(|e| invalid(OP, e))?;
         Ok(Profile {
-            user_id: UserId::parse(get_s(item, "user_id", OP)?).map_err(|e| invalid(OP, e))?,
-            display_name: DisplayName::from_stored(get_s(item, "display_name", OP)?),
-            bio: get_s(item, "bio", OP)?.to_owned(),
-            avatar_url: match item.get("avatar_url") {
-                Some(AttributeValue::S(url)) => Some(url.clone()),
-                _ => None,
-            },
-            locale: get_s(item, "locale", OP)?.to_owned(),
-            marketing_opt_in: matches!(
-                item.get("marketing_opt_in"),
-                Some(AttributeValue::Bool(true))
-            ),
-            created_at: get_timestamp(item, "created_at", OP)?,
-            document_written: matches!(
-                item.get("document_written"),
-                Some(AttributeValue::Bool(true))
-            ),
+            user_id: UserId::parse(&stored.user_id).map_err(|e| invalid(OP, e))?,
+            display_name: DisplayName::from_stored(&stored.display_name),
+            bio: stored.bio,
+            avatar_url: stored.avatar_url,
+            locale: stored.locale,
+            marketing_opt_in: stored.marketing_opt_in,
+            created_at: timestamp(&stored.created_at, "created_at", OP)?,
+            document_written: stored.document_written,
         })
     }
 }
@@ -248,7 +271,7 @@ impl DynamoProfileStore {
 impl ProfileStore for DynamoProfileStore {
     async fn insert(&self, profile: &Profile) -> Result<Inserted<Profile>, PortError> {
         const OP: &str = "DynamoDB PutItem profiles";
-        match put_if_absent(&self.client, &self.table, Self::to_item(profile), OP).await? {
+        match put_if_absent(&self.client, &self.table, &ProfileItem::new(profile), OP).await? {
             None => Ok(Inserted::New),
             Some(item) if item.is_empty() => {
                 let output = self
@@ -265,9 +288,9 @@ impl ProfileStore for DynamoProfileStore {
                 let item = output
                     .item
                     .ok_or_else(|| PortError::new(OP, "condition failed but no item is stored"))?;
-                Ok(Inserted::Existing(Self::from_item(&item)?))
+                Ok(Inserted::Existing(ProfileItem::read(item)?))
             }
-            Some(item) => Ok(Inserted::Existing(Self::from_item(&item)?)),
+            Some(item) => Ok(Inserted::Existing(ProfileItem::read(item)?)),
         }
     }
 
@@ -312,5 +335,112 @@ async fn mark(
             Err(PortError::new(operation, "no item is stored under this id"))
         }
         Err(e) => Err(sdk_error(operation, &e, Detail::CodeAndMessage)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ada(announced_at: Option<Timestamp>) -> User {
+        User {
+            id: UserId::parse("u1").unwrap(),
+            email: EmailAddress::from_stored("ada@example.com"),
+            name: DisplayName::from_stored("Ada"),
+            created_at: Timestamp::from_unix_millis(1_795_771_466_123),
+            announced_at,
+        }
+    }
+
+    fn strings(pairs: &[(&str, &str)]) -> Item {
+        pairs
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), s(*value)))
+            .collect()
+    }
+
+    #[test]
+    fn a_user_is_stored_as_strings_and_announced_at_only_once_announced() {
+        let stored = strings(&[
+            ("user_id", "u1"),
+            ("email", "ada@example.com"),
+            ("name", "Ada"),
+            ("created_at", "2026-11-27T09:24:26.123Z"),
+        ]);
+        assert_eq!(to_item(&UserItem::new(&ada(None))).unwrap(), stored);
+
+        let at = Timestamp::from_unix_millis(1_795_771_500_000);
+        let mut announced = stored.clone();
+        announced.insert("announced_at".into(), s("2026-11-27T09:25:00.000Z"));
+        assert_eq!(to_item(&UserItem::new(&ada(Some(at)))).unwrap(), announced);
+        assert_eq!(UserItem::read(announced).unwrap(), ada(Some(at)));
+    }
+
+    #[test]
+    fn a_null_announced_at_reads_as_not_announced() {
+        let mut item = to_item(&UserItem::new(&ada(None))).unwrap();
+        item.insert("announced_at".into(), AttributeValue::Null(true));
+        assert_eq!(UserItem::read(item).unwrap(), ada(None));
+    }
+
+    #[test]
+    fn a_user_item_missing_an_attribute_or_with_a_bad_time_is_refused() {
+        let mut item = to_item(&UserItem::new(&ada(None))).unwrap();
+        item.remove("email");
+        let err = UserItem::read(item).unwrap_err();
+        assert_eq!(err.operation, "DynamoDB users item");
+        assert!(err.message.contains("`email`"), "{}", err.message);
+
+        let mut item = to_item(&UserItem::new(&ada(None))).unwrap();
+        item.insert("created_at".into(), s("yesterday"));
+        let err = UserItem::read(item).unwrap_err();
+        assert!(err.message.contains("created_at"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_profile_keeps_its_attribute_types_and_a_missing_picture_is_null() {
+        let profile = Profile {
+            user_id: UserId::parse("u1").unwrap(),
+            display_name: DisplayName::from_stored("Ada"),
+            bio: String::new(),
+            avatar_url: None,
+            locale: "en".into(),
+            marketing_opt_in: false,
+            created_at: Timestamp::from_unix_millis(1_795_771_466_123),
+            document_written: true,
+        };
+        let item = to_item(&ProfileItem::new(&profile)).unwrap();
+
+        let mut expected = strings(&[
+            ("user_id", "u1"),
+            ("display_name", "Ada"),
+            ("bio", ""),
+            ("locale", "en"),
+            ("created_at", "2026-11-27T09:24:26.123Z"),
+        ]);
+        expected.insert("avatar_url".into(), AttributeValue::Null(true));
+        expected.insert("marketing_opt_in".into(), AttributeValue::Bool(false));
+        expected.insert("document_written".into(), AttributeValue::Bool(true));
+        assert_eq!(item, expected);
+        assert_eq!(ProfileItem::read(item).unwrap(), profile);
+    }
+
+    #[test]
+    fn a_profile_without_its_flags_reads_them_as_false() {
+        let mut item = strings(&[
+            ("user_id", "u1"),
+            ("display_name", "Ada"),
+            ("bio", ""),
+            ("locale", "en"),
+            ("created_at", "2026-11-27T09:24:26.123Z"),
+        ]);
+        item.insert("avatar_url".into(), s("https://example.com/a.png"));
+        let profile = ProfileItem::read(item).unwrap();
+        assert_eq!(
+            profile.avatar_url.as_deref(),
+            Some("https://example.com/a.png")
+        );
+        assert!(!profile.marketing_opt_in);
+        assert!(!profile.document_written);
     }
 }

@@ -15,6 +15,7 @@
 //!   completion, and moto copies every table for each transaction, which
 //!   makes local runs quadratic in the data).
 
+use crate::dynamodb::{from_item, to_item, Item};
 use crate::{sdk_error, Detail};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
@@ -24,9 +25,8 @@ use aws_sdk_dynamodb::Client;
 use eventline_powertools::idempotency::{
     Acquire, CompleteError, IdempotencyStore, Record, Status, StoreError,
 };
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-
-type Item = HashMap<String, AttributeValue>;
 
 /// The lock condition of `eventline_powertools::idempotency::is_free`, as a
 /// DynamoDB condition expression.
@@ -54,6 +54,51 @@ fn held_values(record: &Record) -> Item {
     ])
 }
 
+/// An idempotency record as stored, in Powertools' layout.
+#[derive(Serialize, Deserialize)]
+struct RecordItem {
+    id: String,
+    status: String,
+    expiration: u64,
+    in_progress_expiration: u64,
+    validation: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<String>,
+    /// Records written before attempts were stored own no lock anyone holds.
+    #[serde(default)]
+    attempt: String,
+}
+
+impl RecordItem {
+    fn item(r: &Record) -> Result<Item, StoreError> {
+        to_item(&Self {
+            id: r.id.clone(),
+            status: r.status.as_str().to_owned(),
+            expiration: r.expiration,
+            in_progress_expiration: r.in_progress_expiration,
+            validation: r.payload_hash.clone(),
+            data: r.result.clone(),
+            attempt: r.attempt.clone(),
+        })
+        .map_err(|e| StoreError(format!("record could not be built: {e}")))
+    }
+
+    fn read(item: Item) -> Result<Record, StoreError> {
+        let stored: Self =
+            from_item(item).map_err(|e| StoreError(format!("stored record is invalid: {e}")))?;
+        Ok(Record {
+            status: Status::parse(&stored.status)
+                .ok_or_else(|| StoreError("record has an unknown status".to_owned()))?,
+            id: stored.id,
+            expiration: stored.expiration,
+            in_progress_expiration: stored.in_progress_expiration,
+            payload_hash: stored.validation,
+            result: stored.data,
+            attempt: stored.attempt,
+        })
+    }
+}
+
 /// Idempotency records in one DynamoDB table (key `id`).
 #[derive(Debug, Clone)]
 pub struct DynamoIdempotencyStore {
@@ -68,61 +113,6 @@ impl DynamoIdempotencyStore {
             client,
             table: table.into(),
         }
-    }
-
-    fn to_item(r: &Record) -> Item {
-        let mut item = HashMap::from([
-            ("id".to_owned(), AttributeValue::S(r.id.clone())),
-            (
-                "status".to_owned(),
-                AttributeValue::S(r.status.as_str().to_owned()),
-            ),
-            (
-                "expiration".to_owned(),
-                AttributeValue::N(r.expiration.to_string()),
-            ),
-            (
-                "in_progress_expiration".to_owned(),
-                AttributeValue::N(r.in_progress_expiration.to_string()),
-            ),
-            (
-                "validation".to_owned(),
-                AttributeValue::S(r.payload_hash.clone()),
-            ),
-            ("attempt".to_owned(), AttributeValue::S(r.attempt.clone())),
-        ]);
-        if let Some(result) = &r.result {
-            item.insert("data".to_owned(), AttributeValue::S(result.clone()));
-        }
-        item
-    }
-
-    fn from_item(item: &Item) -> Result<Record, StoreError> {
-        let s = |name: &str| match item.get(name) {
-            Some(AttributeValue::S(v)) => Ok(v.clone()),
-            _ => Err(StoreError(format!(
-                "record has no string attribute '{name}'"
-            ))),
-        };
-        let n = |name: &str| match item.get(name) {
-            Some(AttributeValue::N(v)) => v
-                .parse::<u64>()
-                .map_err(|e| StoreError(format!("{name}: {e}"))),
-            _ => Err(StoreError(format!(
-                "record has no number attribute '{name}'"
-            ))),
-        };
-        Ok(Record {
-            id: s("id")?,
-            status: Status::parse(&s("status")?)
-                .ok_or_else(|| StoreError("record has an unknown status".to_owned()))?,
-            expiration: n("expiration")?,
-            in_progress_expiration: n("in_progress_expiration")?,
-            payload_hash: s("validation")?,
-            result: s("data").ok(),
-            // Records written before attempts were stored own no lock anyone holds.
-            attempt: s("attempt").unwrap_or_default(),
-        })
     }
 
     async fn read(&self, id: &str) -> Result<Option<Record>, StoreError> {
@@ -140,7 +130,7 @@ impl DynamoIdempotencyStore {
                         .to_string(),
                 )
             })?;
-        output.item.as_ref().map(Self::from_item).transpose()
+        output.item.map(RecordItem::read).transpose()
     }
 
     /// Writes `record`'s completed form with one `PutItem`, kept only if
@@ -150,7 +140,7 @@ impl DynamoIdempotencyStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(Self::to_item(record)))
+            .set_item(Some(RecordItem::item(record)?))
             .condition_expression(HELD)
             .set_expression_attribute_names(Some(held_names()))
             .set_expression_attribute_values(Some(held_values(record)))
@@ -181,7 +171,7 @@ impl IdempotencyStore for DynamoIdempotencyStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(Self::to_item(record)))
+            .set_item(Some(RecordItem::item(record)?))
             .condition_expression(FREE)
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":now", AttributeValue::N((now_ms / 1000).to_string()))
@@ -209,7 +199,7 @@ impl IdempotencyStore for DynamoIdempotencyStore {
                     _ => None,
                 };
                 let existing = match returned {
-                    Some(item) => Some(Self::from_item(&item)?),
+                    Some(item) => Some(RecordItem::read(item)?),
                     None => self.read(&record.id).await?,
                 };
                 // It may have lapsed or been released between the two calls: try again later.
@@ -223,9 +213,8 @@ impl IdempotencyStore for DynamoIdempotencyStore {
         }
     }
 
-    /// One `TransactWriteItems` per 100 records, each completion conditional
-    /// on the lock still being its attempt's. One result per record, in order.
-    /// One conditional `PutItem` per record, all at once (one round trip):
+    /// One result per record, in order, each completion conditional on the
+    /// lock still being its attempt's. One `PutItem` per record, all at once (one round trip):
     /// each record's completion stands alone, so one lost lock costs
     /// nothing to the others.
     async fn complete_all(&self, records: &[Record]) -> Vec<Result<(), CompleteError>> {
@@ -282,4 +271,65 @@ pub fn guard(
     .observed_by(eventline_powertools::layer::idempotency_metrics(
         metrics.clone(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_keeps_powertools_layout_and_old_records_read_without_attempt() {
+        let record = Record {
+            id: "fn#k".into(),
+            status: Status::InProgress,
+            expiration: 2_000_000_000,
+            in_progress_expiration: 1_999_999_000_123,
+            payload_hash: "h".into(),
+            result: None,
+            attempt: "a1".into(),
+        };
+        let mut item = RecordItem::item(&record).unwrap();
+        assert_eq!(
+            item,
+            HashMap::from([
+                ("id".to_owned(), AttributeValue::S("fn#k".into())),
+                ("status".to_owned(), AttributeValue::S("INPROGRESS".into())),
+                (
+                    "expiration".to_owned(),
+                    AttributeValue::N("2000000000".into())
+                ),
+                (
+                    "in_progress_expiration".to_owned(),
+                    AttributeValue::N("1999999000123".into())
+                ),
+                ("validation".to_owned(), AttributeValue::S("h".into())),
+                ("attempt".to_owned(), AttributeValue::S("a1".into())),
+            ])
+        );
+
+        item.remove("attempt");
+        item.insert("data".into(), AttributeValue::S("null".into()));
+        let old = RecordItem::read(item).unwrap();
+        assert_eq!(old.attempt, "");
+        assert_eq!(old.result.as_deref(), Some("null"));
+    }
+
+    #[test]
+    fn a_record_with_an_unknown_status_is_refused() {
+        let mut item = RecordItem::item(&Record {
+            id: "fn#k".into(),
+            status: Status::Completed,
+            expiration: 1,
+            in_progress_expiration: 1,
+            payload_hash: "h".into(),
+            result: None,
+            attempt: String::new(),
+        })
+        .unwrap();
+        item.insert("status".into(), AttributeValue::S("DONE".into()));
+        assert_eq!(
+            RecordItem::read(item),
+            Err(StoreError("record has an unknown status".into()))
+        );
+    }
 }

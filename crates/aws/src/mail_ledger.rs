@@ -21,6 +21,7 @@
 //! copies every table for each transaction, which would make local runs
 //! quadratic in the data.
 
+use crate::dynamodb::{to_item, unwritable};
 use crate::{sdk_error, Detail};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -29,10 +30,18 @@ use aws_sdk_dynamodb::Client;
 use eventline_app::ports::{Admission, MailLedger};
 use eventline_app::PortError;
 use eventline_domain::{OutgoingEmail, Timestamp};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 /// How long a day's quota item outlives the start of its day.
 const QUOTA_LIFETIME_SECONDS: u64 = 2 * 24 * 3600;
+
+/// The sent marker of one message, as stored.
+#[derive(Serialize)]
+struct SentMarker {
+    id: String,
+    sent: bool,
+}
 
 /// The mail ledger in one DynamoDB table (key `id`, TTL attribute `expiration`).
 #[derive(Debug, Clone)]
@@ -150,11 +159,15 @@ impl MailLedger for DynamoMailLedger {
     async fn record_sent(&self, message_id: &str) -> Result<(), PortError> {
         const OP: &str = "DynamoDB PutItem mail-sent marker";
         // No `expiration`: the table's TTL must never delete this fact.
+        let marker = to_item(&SentMarker {
+            id: Self::sent_key(message_id),
+            sent: true,
+        })
+        .map_err(|e| unwritable(OP, e))?;
         self.client
             .put_item()
             .table_name(&self.table)
-            .item("id", AttributeValue::S(Self::sent_key(message_id)))
-            .item("sent", AttributeValue::Bool(true))
+            .set_item(Some(marker))
             .send()
             .await
             .map_err(|e| sdk_error(OP, &e, Detail::CodeOnly))?;
