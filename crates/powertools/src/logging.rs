@@ -273,23 +273,9 @@ impl LogConfig {
         }
     }
 
-    /// Text lines at `INFO` for `service`.
-    pub fn text(service: impl Into<String>) -> Self {
-        Self {
-            format: LogFormat::Text,
-            ..Self::json(service)
-        }
-    }
-
     /// Replaces the filter directives (`"debug"`, `"warn,user_processor=info"`).
     pub fn with_filter(mut self, directives: impl Into<String>) -> Self {
         self.filter = directives.into();
-        self
-    }
-
-    /// Sets the `function_name` key.
-    pub fn with_function_name(mut self, name: impl Into<String>) -> Self {
-        self.function_name = Some(name.into());
         self
     }
 }
@@ -670,8 +656,19 @@ mod tests {
         logs
     }
 
+    /// Text lines at `INFO` for `service`.
+    fn text(service: &str) -> LogConfig {
+        LogConfig {
+            format: LogFormat::Text,
+            ..LogConfig::json(service)
+        }
+    }
+
     fn config() -> LogConfig {
-        LogConfig::json("user-processor").with_function_name("eventline-user-processor")
+        LogConfig {
+            function_name: Some("eventline-user-processor".to_owned()),
+            ..LogConfig::json("user-processor")
+        }
     }
 
     /// Logs `message` as the runtime and the batch processor would: inside
@@ -998,7 +995,7 @@ mod tests {
 
     #[test]
     fn caps_hold_in_text_format_and_for_spans() {
-        let logs = capture(LogConfig::text("svc").with_filter("trace"), || {
+        let logs = capture(text("svc").with_filter("trace"), || {
             let _span = tracing::debug_span!(
                 target: "aws_smithy_runtime::client::orchestrator",
                 "invoke",
@@ -1059,7 +1056,7 @@ mod tests {
 
     #[test]
     fn text_format_is_readable_and_shows_context() {
-        let logs = capture(LogConfig::text("svc"), || {
+        let logs = capture(text("svc"), || {
             log_in_record("r1", "m-1", "record failed");
             tracing::debug!("hidden");
         });
@@ -1130,7 +1127,7 @@ mod tests {
     fn config_defaults_to_text_at_info_for_an_undefined_service() {
         assert_eq!(
             from_vars(&[("AWS_LAMBDA_LOG_FORMAT", "Text")]),
-            LogConfig::text("service_undefined")
+            text("service_undefined")
         );
         let config = from_vars(&[
             ("RUST_LOG", "warn,user_processor=debug"),
