@@ -13,9 +13,9 @@ scripts/test.sh starts) and the manifest provision.py wrote for the end-to-end s
    X-Amz-Target / the query `Action` / the S3 REST method and path. Batch and transaction calls are
    expanded the way IAM authorises them (see `dynamodb_pairs`). A request without an app name
    (provisioning, the local runner, adapter tests) is not a function's call and is ignored.
-2. Policies: the SAM translation of template.yaml, made by provision.py's own `translate` with the
-   deployed stack's parameters; intrinsics resolved with provision.py's `Resolver` against the
-   stack's physical names (the manifest), so ARNs are the deployed ones.
+2. Policies: the SAM translation of template.yaml, made by provision's own translation
+   (scripts/stack/translate.py) with the deployed stack's parameters; intrinsics resolved by
+   `ManifestResolver` against the stack's physical names (the manifest), so ARNs are the deployed ones.
 3. Verdict: moto's IAM policy evaluator (`moto.iam.access_control.IAMPolicy`) decides each pair
    against every policy of the function's role (inline, attached AWS::IAM::Policy, managed). A pair
    is allowed when some policy PERMITS it and none DENIES it.
@@ -45,7 +45,9 @@ from typing import Any, Iterator
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
-import provision  # noqa: E402  (reused: template loading, SAM translation, intrinsic resolution)
+from stack import ProvisionError  # noqa: E402
+from stack.local import getatt_target  # noqa: E402
+from stack.translate import TEMPLATE, pseudo_parameters, translated_for  # noqa: E402
 
 DEFAULT_RECORDING = ROOT / "target" / "iam" / "recording.jsonl"
 DEFAULT_MANIFEST = ROOT / "target" / "e2e" / "stack.json"
@@ -350,43 +352,98 @@ def function_calls(entries: Iterator[dict], functions: dict[str, str], stack: St
 # ---------------------------------------------------------------------------------------------
 
 
-class _NoUploads:
-    """Stands in for the S3 client in provision.package_code: the artifact URIs are rewritten
-    exactly as for the deployed stack, nothing is uploaded."""
-
-    def __call__(self, _service: str) -> "_NoUploads":
-        return self
-
-    def create_bucket(self, **_: Any) -> None:
-        pass
-
-    def put_object(self, **_: Any) -> None:
-        pass
+def translated_template(manifest: dict, template_path: Path = TEMPLATE) -> dict:
+    """template.yaml through provision's SAM translation, with the deployed stack's parameters."""
+    return translated_for(manifest["stack_name"], manifest.get("parameters") or {}, template_path)
 
 
-def translated_template(manifest: dict, template_path: Path = provision.TEMPLATE) -> dict:
-    """template.yaml through provision.py's SAM translation, with the deployed stack's parameters."""
-    template = provision.load_template(template_path)
-    declared = template.get("Parameters") or {}
-    params = provision.resolve_parameters(
-        template, [f"{k}={v}" for k, v in (manifest.get("parameters") or {}).items() if k in declared]
-    )
-    provision.package_code(template, _NoUploads(), manifest["artifacts_bucket"], [])
-    return provision.translate(template, params, manifest["stack_name"])
+NO_VALUE = object()
 
 
-class StackResolver(provision.Resolver):
-    """provision.py's intrinsic resolver, with attributes computed from the manifest's physical ids
-    instead of asked from a live moto (the end-to-end server is gone when the check runs)."""
+class ManifestResolver:
+    """The one evaluation of CloudFormation intrinsics outside moto. provision asks moto's
+    CloudFormation for every value it needs (scripts/stack/resolve.py), but this check runs after the end-to-end moto
+    server is gone, on template.yaml as it is now (so a policy edited since the run is checked
+    without redeploying), whose policy documents moto never resolved. Refs and attributes come from
+    the deployed stack's physical names in the manifest; ARNs are built from them."""
 
     def __init__(self, translated: dict, manifest: dict, stack: Stack):
+        self.resources = translated.get("Resources") or {}
+        self.conditions = translated.get("Conditions") or {}
         declared = translated.get("Parameters") or {}
-        params = {k: str(v) for k, v in (manifest.get("parameters") or {}).items() if k in declared}
-        pseudo = provision.pseudo_parameters(manifest["stack_name"])
+        pseudo = pseudo_parameters(manifest["stack_name"])
         pseudo.update({"AWS::Region": stack.region, "AWS::AccountId": stack.account, "AWS::Partition": stack.partition})
         pseudo["AWS::StackId"] = f"arn:{stack.partition}:cloudformation:{stack.region}:{stack.account}:stack/{manifest['stack_name']}/local"
-        super().__init__(translated, {**pseudo, **params}, manifest.get("resources") or {}, None)
+        self.params = {**pseudo, **{k: str(v) for k, v in (manifest.get("parameters") or {}).items() if k in declared}}
+        for name, spec in declared.items():
+            self.params.setdefault(name, str(spec.get("Default")))
+        self.physical = manifest.get("resources") or {}
         self.stack = stack
+        self._cond_cache: dict[str, bool] = {}
+
+    def condition(self, name: str) -> bool:
+        if name not in self._cond_cache:
+            self._cond_cache[name] = bool(self.resolve(self.conditions[name]))
+        return self._cond_cache[name]
+
+    def ref(self, name: str) -> Any:
+        if name == "AWS::NoValue":
+            return NO_VALUE
+        if name in self.params:
+            return self.params[name]
+        if self.physical.get(name):
+            return self.physical[name]
+        raise IamCheckError(f"cannot resolve Ref {name}: the manifest has no physical id for it")
+
+    def sub(self, text: str, variables: dict) -> str:
+        def one(m: re.Match) -> str:
+            expr = m.group(1)
+            if expr.startswith("!"):
+                return "${" + expr[1:] + "}"
+            if expr in variables:
+                return str(self.resolve(variables[expr]))
+            if "." in expr and not expr.startswith("AWS::"):
+                return str(self.getatt(*expr.split(".", 1)))
+            return str(self.ref(expr))
+
+        return re.sub(r"\$\{([^}]+)\}", one, text)
+
+    def resolve(self, v: Any) -> Any:
+        if isinstance(v, list):
+            return [x for x in (self.resolve(i) for i in v) if x is not NO_VALUE]
+        if not isinstance(v, dict):
+            return v
+        if len(v) == 1:
+            ((k, a),) = v.items()
+            if k == "Ref":
+                return self.ref(a)
+            if k == "Fn::GetAtt":
+                lid, attr = a.split(".", 1) if isinstance(a, str) else a
+                return self.getatt(lid, self.resolve(attr))
+            if k == "Fn::Sub":
+                return self.sub(a, {}) if isinstance(a, str) else self.sub(a[0], a[1])
+            if k == "Fn::Join":
+                return a[0].join(str(x) for x in self.resolve(a[1]))
+            if k == "Fn::Select":
+                return self.resolve(a[1])[int(self.resolve(a[0]))]
+            if k == "Fn::Split":
+                return str(self.resolve(a[1])).split(a[0])
+            if k == "Fn::If":
+                return self.resolve(a[1] if self.condition(a[0]) else a[2])
+            if k == "Fn::Equals":
+                x, y = self.resolve(a)
+                return str(x) == str(y)
+            if k == "Fn::Not":
+                return not self.resolve(a[0])
+            if k == "Fn::And":
+                return all(self.resolve(a))
+            if k == "Fn::Or":
+                return any(self.resolve(a))
+            if k == "Condition":
+                return self.condition(a)
+            if k.startswith("Fn::"):
+                raise IamCheckError(f"cannot resolve {k} in a policy")
+        return {k: r for k, x in v.items() if (r := self.resolve(x)) is not NO_VALUE}
 
     def getatt(self, lid: str, attr: str) -> Any:
         rtype = self.resources.get(lid, {}).get("Type")
@@ -436,14 +493,14 @@ def aws_managed_policy(arn: str) -> dict:
 
 def role_of(function_res: dict) -> str:
     role = (function_res.get("Properties") or {}).get("Role")
-    ga = provision.getatt_target(role)
+    ga = getatt_target(role)
     if not ga or ga[1] != "Arn":
         raise IamCheckError(f"function role {json.dumps(role)} is not a role of this template (Fn::GetAtt X.Arn)")
     return ga[0]
 
 
 def policies_by_function(translated: dict, manifest: dict, stack: Stack) -> dict[str, RolePolicies]:
-    resolver = StackResolver(translated, manifest, stack)
+    resolver = ManifestResolver(translated, manifest, stack)
     resources = translated["Resources"]
     out = {}
     for fn in manifest["functions"]:
@@ -457,7 +514,7 @@ def policies_by_function(translated: dict, manifest: dict, stack: Stack) -> dict
         try:
             docs += [(f"{role_lid} inline {p.get('PolicyName')}", resolver.resolve(p["PolicyDocument"])) for p in props.get("Policies") or []]
             managed = resolver.resolve(props.get("ManagedPolicyArns") or [])
-        except provision.ProvisionError as e:
+        except IamCheckError as e:
             raise IamCheckError(
                 f"{role_lid}: {e}. Was the stack deployed from this template.yaml? Run the end-to-end test again."
             ) from e
@@ -680,7 +737,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"iam check self-test passed: without {PROOF_ACTION}, {PROOF_FUNCTION}'s calls are reported and nothing else")
             status = status or (1 if problems else 0)
         return status
-    except (IamCheckError, provision.ProvisionError) as e:
+    except (IamCheckError, ProvisionError) as e:
         print(f"iam_check.py: error: {e}", file=sys.stderr)
         return 1
 
