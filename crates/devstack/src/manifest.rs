@@ -1,5 +1,7 @@
 //! The description of a deployed local stack that `scripts/provision.py`
-//! writes to `.local/stack.json`, read back from the emulator after deploy.
+//! writes to `.local/stack.json`, read back from the emulator after deploy
+//! (`scripts/stack/manifest.py`). Only the fields the runner and the state
+//! summary use are read; the file holds more for iam_check and for people.
 
 use crate::DevstackError;
 use serde::Deserialize;
@@ -13,16 +15,8 @@ pub struct Manifest {
     pub endpoint: String,
     /// Region the stack was deployed in.
     pub region: String,
-    /// CloudFormation stack name.
-    pub stack_name: String,
     /// Every function with its triggers.
     pub functions: Vec<Function>,
-    /// Stack outputs.
-    #[serde(default)]
-    pub outputs: BTreeMap<String, String>,
-    /// What the local deploy changed from the translated template, and why.
-    #[serde(default)]
-    pub local_rewrites: Vec<String>,
 }
 
 /// One function and what triggers it.
@@ -76,8 +70,6 @@ fn enabled_by_default() -> bool {
 /// An EventBridge rule whose Lambda target is served through a tap queue.
 #[derive(Debug, Clone, Deserialize)]
 pub struct EventSource {
-    /// The rule's name.
-    pub rule_name: String,
     /// The SQS queue the rule delivers to locally.
     pub tap_queue_url: String,
     /// The rule target's DLQ (events EventBridge could not deliver).
@@ -109,5 +101,95 @@ impl Manifest {
     /// The function named `name`.
     pub fn function(&self, name: &str) -> Option<&Function> {
         self.functions.iter().find(|f| f.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The shape `scripts/stack/manifest.py` writes (values shortened),
+    /// with the fields only iam_check and people read.
+    #[test]
+    fn reads_what_provision_writes() {
+        let manifest: Manifest = serde_json::from_value(json!({
+            "endpoint": "http://127.0.0.1:5055",
+            "region": "us-east-1",
+            "account_id": "123456789012",
+            "stack_name": "eventline-local",
+            "parameters": {"Stage": "local"},
+            "functions": [
+                {
+                    "name": "user-processor",
+                    "logical_id": "UserProcessorFunction",
+                    "function_name": "eventline-local-UserProcessorFunction-X",
+                    "function_arn": "arn:aws:lambda:us-east-1:123456789012:function:x",
+                    "timeout_seconds": 3,
+                    "environment": {"USERS_TABLE": "eventline-local-users"},
+                    "sqs_sources": [{
+                        "queue_url": "https://sqs.us-east-1.amazonaws.com/123456789012/signups",
+                        "queue_arn": "arn:aws:sqs:us-east-1:123456789012:signups",
+                        "batch_size": 10,
+                        "maximum_batching_window_seconds": 0,
+                        "report_batch_item_failures": true,
+                        "dead_letter_queue_url": "https://sqs.us-east-1.amazonaws.com/123456789012/signups-dlq",
+                        "enabled": true
+                    }],
+                    "event_sources": [],
+                    "async_invoke": null,
+                    "log_group": "/aws/lambda/eventline-local-user-processor"
+                },
+                {
+                    "name": "welcome-email",
+                    "logical_id": "WelcomeEmailFunction",
+                    "function_name": "eventline-local-WelcomeEmailFunction-Y",
+                    "function_arn": "arn:aws:lambda:us-east-1:123456789012:function:y",
+                    "timeout_seconds": 3,
+                    "environment": {},
+                    "sqs_sources": [],
+                    "event_sources": [{
+                        "event_bus_name": "eventline-local-bus",
+                        "tap_queue_url": "https://sqs.us-east-1.amazonaws.com/123456789012/welcome-tap",
+                        "pattern": {"source": ["user.service"]},
+                        "dead_letter_queue_url": null
+                    }],
+                    "async_invoke": {
+                        "maximum_retry_attempts": 2,
+                        "on_failure_queue_url": "https://sqs.us-east-1.amazonaws.com/123456789012/failures"
+                    },
+                    "log_group": null
+                }
+            ],
+            "resources": {"SignupQueue": "https://sqs.us-east-1.amazonaws.com/123456789012/signups"},
+            "not_emulated": [],
+            "local_rewrites": []
+        }))
+        .unwrap();
+
+        let processor = manifest.function("user-processor").unwrap();
+        assert_eq!(processor.timeout_seconds, 3);
+        assert_eq!(
+            processor.environment["USERS_TABLE"],
+            "eventline-local-users"
+        );
+        let source = &processor.sqs_sources[0];
+        assert!(source.enabled && source.report_batch_item_failures);
+        assert_eq!(source.batch_size, 10);
+        assert_eq!(
+            source.dead_letter_queue_url.as_deref(),
+            Some("https://sqs.us-east-1.amazonaws.com/123456789012/signups-dlq")
+        );
+        let welcome = manifest.function("welcome-email").unwrap();
+        assert_eq!(
+            welcome.event_sources[0].tap_queue_url,
+            "https://sqs.us-east-1.amazonaws.com/123456789012/welcome-tap"
+        );
+        let retries = welcome.async_invoke.as_ref().unwrap();
+        assert_eq!(retries.maximum_retry_attempts, 2);
+        assert_eq!(
+            retries.on_failure_queue_url.as_deref(),
+            Some("https://sqs.us-east-1.amazonaws.com/123456789012/failures")
+        );
     }
 }

@@ -728,7 +728,6 @@ mod tests {
         let manifest: Manifest = serde_json::from_value(json!({
             "endpoint": "http://127.0.0.1:1",
             "region": "us-east-1",
-            "stack_name": "unit",
             "functions": [{"name": "f", "timeout_seconds": 1}]
         }))
         .unwrap();
