@@ -15,23 +15,18 @@ import contextlib
 import copy
 import io
 import json
-import os
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 import unittest
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import iam_check  # noqa: E402
+import provision  # noqa: E402
 from iam_check import Pair, Stack  # noqa: E402
+from stack.testing import MotoServer  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-VENV = ROOT / ".venv" / "bin"
 STACK = Stack(region="us-east-1", account="123456789012")
 
 
@@ -130,12 +125,6 @@ class MapsRequestsToIamActions(unittest.TestCase):
             self.assertEqual(len(list(iam_check.read_recording(path))), 3)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class RecordedStack:
     """A private moto server with recording on and the stack deployed into it."""
 
@@ -143,25 +132,8 @@ class RecordedStack:
         self.work = work
         self.recording = work / "recording.jsonl"
         self.manifest_path = work / "stack.json"
-        port = free_port()
-        self.endpoint = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "MOTO_ENABLE_RECORDING": "true", "MOTO_RECORDER_FILEPATH": str(self.recording)}
-        self.log = open(work / "moto.log", "w")
-        self.proc = subprocess.Popen(
-            [str(VENV / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], env=env, stdout=self.log, stderr=self.log
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(self.endpoint + "/moto-api/", timeout=1).read()
-                break
-            except OSError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    self.close()
-                    raise RuntimeError(f"moto did not start; see {work / 'moto.log'}")
-                time.sleep(0.1)
-        import provision
-
+        self.moto = MotoServer(work, {"MOTO_ENABLE_RECORDING": "true", "MOTO_RECORDER_FILEPATH": str(self.recording)})
+        self.endpoint = self.moto.endpoint
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             rc = provision.main(["--endpoint", self.endpoint, "--out", str(self.manifest_path), "--env-out", str(work / "functions.env")])
         if rc != 0:
@@ -184,12 +156,7 @@ class RecordedStack:
         )
 
     def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
+        self.moto.close()
 
 
 class ChecksRecordedCallsAgainstTheTranslatedTemplate(unittest.TestCase):
