@@ -1,22 +1,27 @@
 #!/usr/bin/env python3
-"""Cold-start benchmark: user-processor (Rust release binary) vs the classic Python/boto3 handler.
+"""Cold-start benchmark: user-processor (Rust release binary) vs its two Python peers, the classic
+boto3 handler and the same function written with Powertools for AWS Lambda.
 
-    .venv/bin/python bench/coldstart.py [--runs 30] [--binary LABEL=PATH ...] [--python LABEL=INTERPRETER ...]
-                                        [--no-python | --no-rust] [--set LABEL:KEY=VALUE ...] [--delay-ms 10]
+    .venv/bin/python bench/coldstart.py [--runs 30] [--warm 1] [--binary LABEL=PATH ...]
+                                        [--python LABEL=INTERPRETER ...] [--no-python | --no-rust]
+                                        [--no-powertools] [--set LABEL:KEY=VALUE ...] [--delay-ms 10]
 
 Starts a private moto server, provisions template.yaml into it (scripts/provision.py), and serves a
 fake Lambda Runtime API on 127.0.0.1. Each run spawns the function process fresh, with the function's
 environment from the manifest plus the variables Lambda sets, and hands it one 10-record SQS signup
-batch with fresh user ids. Per run it records
+batch with fresh user ids, then --warm more, one after the other. Per run it records
 
     init            spawn -> first GET /runtime/invocation/next
     first response  spawn -> the response POST for that first batch
-    invocation      event written -> response received
-    peak RSS        VmHWM of the process, read just before it is killed
+    invocation      event written -> response received, for the first (cold) batch
+    warm            the same for the later batches (same process, connections already open)
+    peak RSS        VmHWM of the process, read after the last batch, just before it is killed
 
-The Python baseline (bench/baseline/) runs by default in bench/.out/venv-baseline, a venv holding only
-boto3 (bench/baseline/requirements.txt), created on first use. --delay-ms puts bench/latency_proxy.py
-between the functions and moto and also reports the AWS calls of each batch.
+The Python peers (bench/baseline/: handler.py, the seed-style boto3 handler, labelled "python", and
+powertools/handler.py, labelled "powertools") run by default in bench/.out/venv-baseline, a venv
+holding only bench/baseline/requirements.txt, created on first use. --delay-ms puts
+bench/latency_proxy.py between the functions and moto and also reports the AWS calls of each batch
+(0 counts them without adding latency).
 
 Runs of the different implementations are interleaved (A B A B ...) so machine noise hits them
 alike; one unrecorded warm-up run per implementation goes first (page cache, moto's lazy imports).
@@ -42,16 +47,21 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--runs", type=int, default=30, help="recorded runs per implementation (default 30)")
     p.add_argument("--records", type=int, default=10, help="records in the SQS batch (default 10)")
+    p.add_argument("--warm", type=int, default=1,
+                   help="warm batches per process after the first one (default 1; 0: cold only)")
     p.add_argument("--binary", action="append", metavar="LABEL=PATH",
                    help="a Rust binary to measure (repeatable; default rust=target/release/user-processor)")
     p.add_argument("--set", action="append", default=[], metavar="LABEL:KEY=VALUE",
                    help="extra environment variable for one implementation (repeatable), e.g. "
                         "rust-bundle:SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt with --binary rust-bundle=...")
     p.add_argument("--python", action="append", metavar="LABEL=INTERPRETER",
-                   help="a Python interpreter for the baseline (repeatable; default python=bench/.out/venv-baseline/"
-                        "bin/python, a boto3-only venv created on first use)")
-    p.add_argument("--no-python", action="store_true", help="skip the Python baseline")
-    p.add_argument("--no-rust", action="store_true", help="only the Python baseline")
+                   help="a Python interpreter for the seed-style baseline (repeatable; default python=bench/.out/"
+                        "venv-baseline/bin/python, a venv of bench/baseline/requirements.txt created on first use; "
+                        "the Powertools peer always runs there)")
+    p.add_argument("--no-python", action="store_true", help="skip both Python peers")
+    p.add_argument("--no-powertools", action="store_true",
+                   help="skip the Powertools peer (bench/baseline/powertools/, label powertools)")
+    p.add_argument("--no-rust", action="store_true", help="only the Python peers")
     p.add_argument("--delay-ms", type=float, default=None,
                    help="put bench/latency_proxy.py between the functions and moto, adding this delay to every "
                         "AWS call (and count the calls of each first batch)")
@@ -68,14 +78,16 @@ def main() -> int:
             return 2
         binaries.append((label, path))
 
-    pythons = []
+    pythons = []  # (label, interpreter, task root): the Lambda task root holds handler.py
     if not args.no_python:
         for spec in args.python or [f"python={h.baseline_python()}"]:
             label, _, path = spec.partition("=")
             path = Path(path) if Path(path).is_absolute() else h.ROOT / path
             if path == h.BASELINE_VENV / "bin" / "python":
                 h.baseline_python()  # created on first use
-            pythons.append((label, path))
+            pythons.append((label, path, h.BENCH / "baseline"))
+    if not (args.no_python or args.no_powertools):
+        pythons.append(("powertools", h.baseline_python(), h.BENCH / "baseline" / "powertools"))
     extra_env: dict[str, dict[str, str]] = {}
     for spec in args.set:
         label, _, kv = spec.partition(":")
@@ -85,7 +97,7 @@ def main() -> int:
     load_before = h.machine()["loadavg"]
     moto = h.Moto("coldstart")
     proxy = None
-    calls: dict[str, list[int]] = {}
+    calls: dict[str, list[list[dict[str, int]]]] = {}  # label -> runs -> batches -> {operation: calls}
     try:
         h.log(f"moto on {moto.url}; provisioning template.yaml ...")
         manifest, env_file = h.provision(moto.url, "coldstart")
@@ -103,34 +115,42 @@ def main() -> int:
                                                                      "LAMBDA_TASK_ROOT": str(path.parent),
                                                                      **extra_env.get(label, {})})
             impls.append((label, [str(path)], env, None))
-        for label, interpreter in pythons:
-            base = h.BENCH / "baseline"
+        for label, interpreter, task_root in pythons:
             env = h.lambda_env(manifest, env_file, FUNCTION, endpoint=endpoint, extra={
-                "_HANDLER": "handler.handler", "LAMBDA_TASK_ROOT": str(base),
+                "_HANDLER": "handler.handler", "LAMBDA_TASK_ROOT": str(task_root),
                 "PYTHONDONTWRITEBYTECODE": "1",  # as on Lambda's read-only /var/task
                 **extra_env.get(label, {}),
             })
-            impls.append((label, [str(interpreter), str(base / "bootstrap.py")], env, base))
+            impls.append((label, [str(interpreter), str(h.BENCH / "baseline" / "bootstrap.py")], env, task_root))
 
         results: dict[str, list[h.ProcessResult]] = {label: [] for label, *_ in impls}
         errors: list[str] = []
         for i in range(-1, args.runs):  # -1: warm-up, not recorded
             for label, argv, env, cwd in impls:
-                event = json.dumps(h.signup_batch(queue_arn, args.records, tag=f"cs-{label}")).encode()
+                events = [json.dumps(h.signup_batch(queue_arn, args.records, tag=f"cs-{label}")).encode()
+                          for _ in range(1 + args.warm)]
+                per_batch: list[dict[str, int]] = []  # AWS calls of each batch, by operation
+
+                def between(_k: int) -> None:
+                    if proxy:
+                        per_batch.append(proxy.stats()["calls"])
+                        proxy.reset()
+                    h.drain_queues(moto.url)  # outside the timing: the next event is not offered yet
+
                 if proxy:
                     proxy.reset()
-                r = h.run_process(api, label, argv, env, [event], cwd=cwd,
+                r = h.run_process(api, label, argv, env, events, cwd=cwd, between=between,
                                   function_arn=fn["function_arn"], deadline_s=fn["timeout_seconds"])
-                body = r.invocations[0]["body"] if r.invocations else ""
-                if r.error is None and json.loads(body or "null") != {"batchItemFailures": []}:
-                    r.error = f"unexpected response {body[:300]}"
+                for inv in r.invocations:
+                    if r.error is None and json.loads(inv["body"] or "null") != {"batchItemFailures": []}:
+                        r.error = f"unexpected response {inv['body'][:300]}"
                 if r.error:
                     errors.append(f"{label} run {i}: {r.error}")
                     h.log(f"  {label} run {i}: ERROR {r.error}")
                 elif i >= 0:
                     results[label].append(r)
                     if proxy:
-                        calls.setdefault(label, []).append(proxy.stats()["total"])
+                        calls.setdefault(label, []).append(per_batch)
                 h.drain_queues(moto.url)
             if i >= 0 and (i + 1) % 10 == 0:
                 h.log(f"  {i + 1}/{args.runs} runs")
@@ -147,59 +167,118 @@ def main() -> int:
             "init_ms": h.summary([r.init_ms for r in rs]),
             "first_response_ms": h.summary([r.first_response_ms for r in rs]),
             "invocation_ms": h.summary([r.invocations[0]["wall_ms"] for r in rs]),
+            "warm_invocation_ms": h.summary([inv["wall_ms"] for r in rs for inv in r.invocations[1:]]),
             "peak_rss_mib": h.summary([r.peak_rss_kib / 1024 for r in rs if r.peak_rss_kib]),
-            "aws_calls": h.summary(calls[label]) if label in calls else None,
+            "aws_calls": h.summary([sum(b[0].values()) for b in calls[label]]) if label in calls else None,
+            "aws_calls_warm": (h.summary([sum(n.values()) for b in calls[label] for n in b[1:]])
+                               if label in calls and args.warm else None),
+            # median calls per operation over the warm batches (the first batch if --warm 0): what
+            # bench/cost.py prices
+            "aws_calls_by_operation": by_operation([n for b in calls[label] for n in (b[1:] or b[:1])])
+            if label in calls else None,
         }
     data = {
         "benchmark": "coldstart", "function": FUNCTION, "records": args.records, "runs": args.runs,
         "injected_delay_ms": args.delay_ms,
         "binaries": {label: {"path": str(path), "bytes": path.stat().st_size} for label, path in binaries},
         "extra_env": extra_env,
-        "pythons": {label: {"interpreter": str(path), "version": subprocess.run(
-            [str(path), "-c", "import sys, boto3; print(sys.version.split()[0], boto3.__version__)"],
-            capture_output=True, text=True).stdout.strip()} for label, path in pythons},
+        "pythons": {label: {"interpreter": str(path), "task_root": str(task_root), "version": subprocess.run(
+            [str(path), "-c", VERSIONS], env={"LAMBDA_TASK_ROOT": str(task_root)}, capture_output=True,
+            text=True).stdout.strip()} for label, path, task_root in pythons},
         "users_stored": stored, "errors": errors,
         "machine": h.machine(), "loadavg_before": load_before, "git": h.git_rev(),
         "command": " ".join([".venv/bin/python", "bench/coldstart.py"] + sys.argv[1:]),
         "results": table,
         "raw": {label: [{"init_ms": r.init_ms, "first_response_ms": r.first_response_ms,
-                         "invocation_ms": r.invocations[0]["wall_ms"], "peak_rss_kib": r.peak_rss_kib}
-                        for r in rs] for label, rs in results.items()},
+                         "invocation_ms": r.invocations[0]["wall_ms"],
+                         "warm_invocation_ms": [inv["wall_ms"] for inv in r.invocations[1:]],
+                         "peak_rss_kib": r.peak_rss_kib} for r in rs] for label, rs in results.items()},
+        "aws_calls_per_batch": calls,
     }
     out = h.write_json(args.json_out, data)
 
     via = "moto" if args.delay_ms is None else f"moto + {args.delay_ms:g} ms injected per AWS call"
-    print(f"\n### {args.title}: {FUNCTION}, {args.records}-record SQS batch, {via}, {args.runs} runs each "
+    warm = f", then {args.warm} warm" if args.warm else ""
+    print(f"\n### {args.title}: {FUNCTION}, {args.records}-record SQS batch{warm}, {via}, {args.runs} runs each "
           f"(median / p90)\n")
-    print("| implementation | binary | init ms | first response ms | invocation ms | peak RSS MiB |"
-          + (" AWS calls |" if calls else ""))
-    print("|---|---|---|---|---|---|" + ("---|" if calls else ""))
+    columns = ["init ms", "first response ms", "invocation ms"] + (["warm invocation ms"] if args.warm else []) \
+        + ["peak RSS MiB"] + (["AWS calls per batch (first" + (" / warm)" if args.warm else ")")] if calls else [])
+    print("| implementation | binary | " + " | ".join(columns) + " |")
+    print("|---|---|" + "---|" * len(columns))
     for label, t in table.items():
         if label in data["binaries"]:
             size = f"{data['binaries'][label]['bytes'] / 2**20:.1f} MiB"
         else:
-            py_version, _, boto_version = data["pythons"][label]["version"].partition(" ")
-            size = f"Python {py_version}, boto3 {boto_version}"
-        cells = [f"{fmt2(t[k])}" for k in ("init_ms", "first_response_ms", "invocation_ms", "peak_rss_mib")]
+            size = data["pythons"][label]["version"]
+        keys = ["init_ms", "first_response_ms", "invocation_ms"] + (["warm_invocation_ms"] if args.warm else []) \
+            + ["peak_rss_mib"]
+        cells = [fmt2(t[k]) for k in keys]
         if calls:
-            cells.append(f"{t['aws_calls']['median']:g}" if t["aws_calls"] else "—")
+            counts = [t[k]["median"] for k in ("aws_calls", "aws_calls_warm") if t[k]]
+            cells.append(" / ".join(f"{n:g}" for n in counts) if counts else "—")
         print(f"| {label} | {size} | " + " | ".join(cells) + " |")
-    for py_label, _ in pythons:
+    if calls:
+        print(f"\nAWS calls per {'warm' if args.warm else 'first'} batch by operation (median):\n")
+        for label, t in table.items():
+            ops = ", ".join(f"{op} {n:g}" for op, n in (t["aws_calls_by_operation"] or {}).items())
+            print(f"- {label}: {ops or '—'}")
+    for py_label, *_ in pythons:
         py = table[py_label]
         print()
         for label, t in table.items():
             if label not in data["binaries"]:
                 continue
-            for k, name, target in (("init_ms", "init", 50), ("first_response_ms", "first response", 15)):
-                if t[k]["median"] and py[k]["median"]:
-                    ratio = py[k]["median"] / t[k]["median"]
-                    verdict = "meets" if ratio >= target else "misses"
-                    print(f"- {label} vs {py_label}, {name}: {ratio:.1f}x faster (median; target >= {target}x: {verdict})")
-    print(f"\nusers stored in moto: {stored} (expected {(args.runs + 1) * args.records * len(impls)} incl. warm-up); "
+            for line in ratios(label, t, py_label, py):
+                print(line)
+    print(f"\nusers stored in moto: {stored} (expected {(args.runs + 1) * (1 + args.warm) * args.records * len(impls)} "
+          f"incl. warm-up); "
           f"errors: {len(errors)}; load average before/after: "
           f"{'/'.join(f'{x:.2f}' for x in load_before)} -> {'/'.join(f'{x:.2f}' for x in data['machine']['loadavg'])}")
     print(f"raw: {out.relative_to(h.ROOT)}")
     return 1 if errors else 0
+
+
+# Versions of each Python peer's interpreter and libraries, for the table and the JSON.
+# (Powertools only where the handler imports it: the seed-style peer shares its venv.)
+VERSIONS = """
+import os, sys, boto3
+found = [f"Python {sys.version.split()[0]}", f"boto3 {boto3.__version__}"]
+if "aws_lambda_powertools" in open(os.path.join(os.environ["LAMBDA_TASK_ROOT"], "handler.py")).read():
+    from aws_lambda_powertools.shared.version import VERSION
+    found.append(f"Powertools {VERSION}")
+print(", ".join(found))
+"""
+
+# Issue 11's targets for eventline against the Powertools peer (medians): init and first 10-record batch
+# at least this many times faster, peak RSS at most this fraction. Against the other peers: ratios only.
+TARGETS = {"powertools": {"init_ms": 50, "first_response_ms": 10, "peak_rss_mib": 1 / 4}}
+
+
+def ratios(label: str, t: dict, peer_label: str, peer: dict) -> list[str]:
+    """One line per figure: how `label` compares with `peer_label` (medians), with the verdict where a
+    target is set."""
+    lines = []
+    targets = TARGETS.get(peer_label, {})
+    for key, name in (("init_ms", "init"), ("first_response_ms", "first response"), ("peak_rss_mib", "peak RSS")):
+        ours, theirs = t[key]["median"], peer[key]["median"]
+        if not ours or not theirs:
+            continue
+        target = targets.get(key)
+        if key == "peak_rss_mib":
+            fraction = ours / theirs
+            verdict = f"; target <= {target:.2f}: {'meets' if fraction <= target else 'misses'}" if target else ""
+            lines.append(f"- {label} vs {peer_label}, {name}: {fraction:.2f} of it (median{verdict})")
+        else:
+            ratio = theirs / ours
+            verdict = f"; target >= {target}x: {'meets' if ratio >= target else 'misses'}" if target else ""
+            lines.append(f"- {label} vs {peer_label}, {name}: {ratio:.1f}x faster (median{verdict})")
+    return lines
+
+
+def by_operation(batches: list[dict[str, int]]) -> dict[str, float]:
+    """Median calls per operation over `batches` (an operation a batch did not call counts 0)."""
+    ops = sorted({op for b in batches for op in b})
+    return {op: h.summary([b.get(op, 0) for b in batches])["median"] for op in ops}
 
 
 def fmt2(s: dict) -> str:

@@ -24,7 +24,10 @@ user-processor:
 
 Records are processed one after the other, each with its own calls: 6 per record in the common case
 (idempotency PutItem, users PutItem, SendMessage, PutEvents, users UpdateItem, idempotency
-UpdateItem). Standard queues only (no FIFO group handling).
+UpdateItem). Standard queues only (no FIFO group handling). Powertools' standalone `validate`
+compiles the schema on every call (fastjsonschema; ~1-3 ms a record here): kept, as that is its
+documented use. Within one batch the first of two records with the same user id wins, in order; the
+Rust function runs records concurrently, so there either may win and the other is deferred.
 """
 
 from __future__ import annotations
@@ -108,14 +111,15 @@ def parse_signup(body: str) -> dict:
     return {"user_id": signup["user_id"], "email": f"{local}@{domain.lower()}", "name": signup["name"]}
 
 
-def now_rfc3339() -> str:
-    now = datetime.now(timezone.utc)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+def rfc3339(t: datetime | None = None) -> str:
+    """UTC, milliseconds, as the Rust Timestamp prints it: 2026-11-27T09:24:26.123Z."""
+    t = t or datetime.now(timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
 
 
 def store_user(signup: dict) -> dict:
     """Creates the user, or returns the one already stored under its id if it is the same signup."""
-    user = {**signup, "created_at": now_rfc3339()}
+    user = {**signup, "created_at": rfc3339()}
     try:
         dynamodb.put_item(
             TableName=USERS_TABLE,
@@ -163,7 +167,7 @@ def announce_signup(signup: dict) -> dict:
         TableName=USERS_TABLE,
         Key={"user_id": {"S": user_id}},
         UpdateExpression="SET announced_at = if_not_exists(announced_at, :now)",
-        ExpressionAttributeValues={":now": {"S": now_rfc3339()}},
+        ExpressionAttributeValues={":now": {"S": rfc3339()}},
     )
     logger.info("user announced", user_id=user_id)
     return {"user_id": user_id}
@@ -172,11 +176,11 @@ def announce_signup(signup: dict) -> dict:
 def dead_letter(record: SQSRecord, rejection: Rejected) -> None:
     """Sends the record's body, unchanged, to the DLQ with why (codes and names, never a value)."""
     first_ms = record.attributes.approximate_first_receive_timestamp
-    first_seen = datetime.fromtimestamp(int(first_ms) / 1000, timezone.utc) if first_ms else datetime.now(timezone.utc)
+    first_seen = datetime.fromtimestamp(int(first_ms) / 1000, timezone.utc) if first_ms else None
     attributes = {
         "eventline.error_code": rejection.code,
         "eventline.function": FUNCTION,
-        "eventline.first_seen": first_seen.strftime("%Y-%m-%dT%H:%M:%S.") + f"{first_seen.microsecond // 1000:03d}Z",
+        "eventline.first_seen": rfc3339(first_seen),
         "eventline.source_message_id": record.message_id,
     }
     if rejection.fields:
