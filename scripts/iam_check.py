@@ -364,8 +364,10 @@ class ManifestResolver:
     """The one evaluation of CloudFormation intrinsics outside moto. provision asks moto's
     CloudFormation for every value it needs (scripts/stack/resolve.py), but this check runs after the end-to-end moto
     server is gone, on template.yaml as it is now (so a policy edited since the run is checked
-    without redeploying), whose policy documents moto never resolved. Refs and attributes come from
-    the deployed stack's physical names in the manifest; ARNs are built from them."""
+    without redeploying), whose policy documents moto never resolved. Nor can moto's copy of the
+    deployed roles stand in: its CloudFormation stores inline policy documents as Python text and
+    does not attach managed policies. Refs and attributes come from the deployed stack's physical
+    names in the manifest; ARNs are built from them."""
 
     def __init__(self, translated: dict, manifest: dict, stack: Stack):
         self.resources = translated.get("Resources") or {}
