@@ -1,6 +1,6 @@
 //! Test support: SDK clients pointed at the project's moto server, unique
-//! resource names, resource creation, and the Lambda-shaped SQS event that a
-//! received message becomes.
+//! resource names, resource creation, the Lambda-shaped SQS event that a
+//! received message becomes, and invoking a function's service with it.
 //!
 //! The server's endpoint comes from `EVENTLINE_MOTO_ENDPOINT`, which
 //! `make test` (scripts/test.sh) sets after starting moto. Tests isolate by
@@ -206,6 +206,21 @@ pub async fn drain_bodies(sdk: &SdkConfig, queue_url: &str) -> Vec<String> {
             bodies.extend(m.body);
         }
     }
+}
+
+/// Invokes a function's Lambda service (the entrypoint its `main` runs, e.g.
+/// `eventline_powertools::sqs::service(...)`) with `payload`, as the runtime
+/// would with an invocation that must end at `deadline_ms` (Unix ms).
+pub async fn invoke<S, T>(service: S, payload: T, deadline_ms: u64) -> Result<S::Response, S::Error>
+where
+    S: lambda_runtime::Service<lambda_runtime::LambdaEvent<T>>,
+{
+    use lambda_runtime::tower::ServiceExt;
+    let mut context = lambda_runtime::Context::default();
+    context.deadline = deadline_ms;
+    service
+        .oneshot(lambda_runtime::LambdaEvent::new(payload, context))
+        .await
 }
 
 /// Deletes the messages of `event` that the response did not list as failed,

@@ -15,6 +15,10 @@
 //! calls > 0, the crash happened, duplicates were delivered) before it
 //! checks the outcome. `make chaos` runs them and prints the table.
 
+// The invocation future nests a use case's whole pipeline inside its entrypoint;
+// rustc needs more than the default depth to check that it is `Send`.
+#![recursion_limit = "256"]
+
 use aws_config::SdkConfig;
 use eventline_app::mail::{OutboxMailer, DEFAULT_DAILY_CAP};
 use eventline_app::ports::{
@@ -36,9 +40,12 @@ use eventline_devstack::state::StackState;
 use eventline_domain::{
     EmailAddress, Notification, OutgoingEmail, Profile, Timestamp, User, UserCreated, UserId,
 };
-use eventline_powertools::batch::{BatchProcessor, DeadLetterSink, SqsEvent};
+use eventline_powertools::batch::{BatchProcessor, DeadLetterSink};
 use eventline_powertools::idempotency::Idempotency;
+use eventline_powertools::sqs::SqsEvent;
+use eventline_powertools::{eventbridge, sqs};
 use eventline_tests::fault_proxy::{Fault, FaultProxy, Faulted, Rewrite, Rule};
+use eventline_tests::invoke;
 use eventline_tests::local::{provision, ProvisionedStack};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -275,12 +282,15 @@ struct InProcess {
     receipts: Arc<Receipts>,
 }
 
-fn answer<T: serde::Serialize, E: std::fmt::Display>(result: Result<T, E>) -> Invocation {
-    match result {
+/// What the runtime would answer for a service's `result`.
+fn answer<T: serde::Serialize, E: Into<lambda_runtime::Diagnostic>>(
+    result: Result<T, E>,
+) -> Invocation {
+    match result.map_err(Into::into) {
         Ok(v) => Invocation::Response(serde_json::to_value(v).unwrap()),
         Err(e) => Invocation::FunctionError {
-            error_type: "Error".into(),
-            message: e.to_string(),
+            error_type: e.error_type,
+            message: e.error_message,
         },
     }
 }
@@ -297,16 +307,32 @@ impl Invoke for Lambda {
         deadline_ms: u64,
     ) -> Result<Invocation, InvokeError> {
         let this = &self.0;
-        let sqs = || {
+        let event = || {
             let event = serde_json::from_value::<SqsEvent>(payload.clone()).unwrap();
             this.receipts.note(function, &event);
             event
         };
+        // Through the entrypoints the functions' mains run.
         Ok(match function {
-            "user-processor" => answer(this.users.handle(sqs(), deadline_ms).await),
-            "notification-processor" => answer(this.notifications.handle(sqs(), deadline_ms).await),
-            "welcome-email" => answer(this.welcome.handle(payload, deadline_ms).await),
-            "profile-creator" => answer(this.profiles.handle(payload, deadline_ms).await),
+            "user-processor" => {
+                let service = sqs::service(|m, deadline_ms| this.users.handle(m, deadline_ms));
+                answer(invoke(service, event(), deadline_ms).await)
+            }
+            "notification-processor" => {
+                let service =
+                    sqs::service(|m, deadline_ms| this.notifications.handle(m, deadline_ms));
+                answer(invoke(service, event(), deadline_ms).await)
+            }
+            "welcome-email" => {
+                let service =
+                    eventbridge::service(|p, deadline_ms| this.welcome.handle(p, deadline_ms));
+                answer(invoke(service, payload, deadline_ms).await)
+            }
+            "profile-creator" => {
+                let service =
+                    eventbridge::service(|p, deadline_ms| this.profiles.handle(p, deadline_ms));
+                answer(invoke(service, payload, deadline_ms).await)
+            }
             other => panic!("unknown function {other}"),
         })
     }

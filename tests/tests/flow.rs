@@ -16,6 +16,7 @@ use eventline_aws::sqs::SqsNotificationQueue;
 use eventline_domain::EmailAddress;
 use eventline_powertools::batch::BatchProcessor;
 use eventline_powertools::idempotency::Idempotency;
+use eventline_powertools::{eventbridge, sqs};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -136,20 +137,18 @@ async fn signups_flow_through_every_function_to_the_final_state() {
     let event = receive_as_lambda(&sdk, &signups).await;
     assert_eq!(event.records.len(), 3);
     let invalid_id = event.records[1].message_id.clone().unwrap();
-    let response = user_processor
-        .handle(event.clone(), deadline())
-        .await
-        .unwrap();
+    let service =
+        sqs::service(|messages, deadline_ms| user_processor.handle(messages, deadline_ms));
+    let response = invoke(service, event.clone(), deadline()).await.unwrap();
     assert!(response.batch_item_failures.is_empty());
     delete_succeeded(&sdk, &signups, &event, &response).await;
 
     // notification-processor gets what landed on the NotificationQueue.
     let event = receive_as_lambda(&sdk, &notifications).await;
     assert_eq!(event.records.len(), 2);
-    let response = notification_processor
-        .handle(event.clone(), deadline())
-        .await
-        .unwrap();
+    let service =
+        sqs::service(|messages, deadline_ms| notification_processor.handle(messages, deadline_ms));
+    let response = invoke(service, event.clone(), deadline()).await.unwrap();
     assert!(response.batch_item_failures.is_empty());
     delete_succeeded(&sdk, &notifications, &event, &response).await;
 
@@ -158,11 +157,10 @@ async fn signups_flow_through_every_function_to_the_final_state() {
     assert_eq!(events.len(), 2);
     for body in events {
         let payload: Value = serde_json::from_str(&body).unwrap();
-        welcome_email
-            .handle(payload.clone(), deadline())
-            .await
-            .unwrap();
-        profile_creator.handle(payload, deadline()).await.unwrap();
+        let welcome = eventbridge::service(|p, deadline_ms| welcome_email.handle(p, deadline_ms));
+        invoke(welcome, payload.clone(), deadline()).await.unwrap();
+        let profile = eventbridge::service(|p, deadline_ms| profile_creator.handle(p, deadline_ms));
+        invoke(profile, payload, deadline()).await.unwrap();
     }
 
     // Final state: two users, two profiles (row + document), two

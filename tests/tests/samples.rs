@@ -17,6 +17,8 @@ use eventline_app::{notification_processor, profile_creator, user_processor, wel
 use eventline_domain::{EmailAddress, Timestamp, UserCreated};
 use eventline_powertools::batch::BatchProcessor;
 use eventline_powertools::idempotency::{Idempotency, MemoryStore};
+use eventline_powertools::{eventbridge, sqs};
+use eventline_tests::invoke;
 use md5::{Digest, Md5};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -75,7 +77,7 @@ impl World {
 
     /// user-processor's answer as the runtime serialises it.
     async fn user_processor(&self, event: SqsEvent) -> Value {
-        let response = user_processor::UserProcessor::new(
+        let handler = user_processor::UserProcessor::new(
             user_processor::Ports {
                 users: self.users.clone(),
                 notifications: self.notifications.clone(),
@@ -85,16 +87,17 @@ impl World {
             },
             BatchProcessor::new().with_dead_letters(self.signup_dlq.clone()),
             TIMEOUT,
-        )
-        .handle(event, NOW_MS + 3_000)
-        .await
-        .expect("user-processor answers the batch");
+        );
+        let service = sqs::service(|messages, deadline_ms| handler.handle(messages, deadline_ms));
+        let response = invoke(service, event, NOW_MS + 3_000)
+            .await
+            .expect("user-processor answers the batch");
         serde_json::to_value(&response).expect("JSON answer")
     }
 
     /// notification-processor's answer as the runtime serialises it.
     async fn notification_processor(&self, event: SqsEvent) -> Value {
-        let response = notification_processor::NotificationProcessor::new(
+        let handler = notification_processor::NotificationProcessor::new(
             notification_processor::Ports {
                 users: self.users.clone(),
                 mailer: self.outbox(),
@@ -105,16 +108,17 @@ impl World {
             BatchProcessor::new(),
             5,
             TIMEOUT,
-        )
-        .handle(event, NOW_MS + 3_000)
-        .await
-        .expect("notification-processor answers the batch");
+        );
+        let service = sqs::service(|messages, deadline_ms| handler.handle(messages, deadline_ms));
+        let response = invoke(service, event, NOW_MS + 3_000)
+            .await
+            .expect("notification-processor answers the batch");
         serde_json::to_value(&response).expect("JSON answer")
     }
 
     /// welcome-email's answer as the runtime serialises it.
     async fn welcome_email(&self, payload: Value) -> Value {
-        let result = welcome_email::WelcomeEmail::new(
+        let handler = welcome_email::WelcomeEmail::new(
             welcome_email::Ports {
                 mailer: self.outbox(),
                 ledger: self.ledger.clone(),
@@ -124,15 +128,16 @@ impl World {
             },
             5,
             TIMEOUT,
-        )
-        .handle(payload, NOW_MS + 3_000)
-        .await;
+        );
+        let service =
+            eventbridge::service(|payload, deadline_ms| handler.handle(payload, deadline_ms));
+        let result = invoke(service, payload, NOW_MS + 3_000).await;
         serde_json::to_value(result.as_ref().expect("welcome-email succeeds")).expect("JSON answer")
     }
 
     /// profile-creator's answer as the runtime serialises it.
     async fn profile_creator(&self, payload: Value) -> Value {
-        let result = profile_creator::ProfileCreator::new(
+        let handler = profile_creator::ProfileCreator::new(
             profile_creator::Ports {
                 profiles: self.profiles.clone(),
                 documents: self.bucket.clone(),
@@ -141,9 +146,10 @@ impl World {
                 dead_letters: None,
             },
             TIMEOUT,
-        )
-        .handle(payload, NOW_MS + 3_000)
-        .await;
+        );
+        let service =
+            eventbridge::service(|payload, deadline_ms| handler.handle(payload, deadline_ms));
+        let result = invoke(service, payload, NOW_MS + 3_000).await;
         serde_json::to_value(result.as_ref().expect("profile-creator succeeds"))
             .expect("JSON answer")
     }

@@ -7,7 +7,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use eventline_app::memory::{FixedClock, MemoryEventBus, MemoryQueue, MemoryUserStore};
 use eventline_app::user_processor::{Ports, UserProcessor, IDEMPOTENCY_SCOPE};
 use eventline_domain::{email, Signup, Timestamp, User, UserCreated};
-use eventline_powertools::batch::{BatchProcessor, SqsEvent, SqsMessage};
+use eventline_powertools::batch::{BatchProcessor, Message};
 use eventline_powertools::idempotency::{Idempotency, MemoryStore};
 use std::hint::black_box;
 use std::sync::Arc;
@@ -36,18 +36,13 @@ fn domain(c: &mut Criterion) {
     group.finish();
 }
 
-fn batch(n: usize, offset: usize) -> SqsEvent {
-    let mut event = SqsEvent::default();
-    for i in 0..n {
-        let mut record = SqsMessage::default();
-        record.message_id = Some(format!("m-{}", offset + i));
-        record.body = Some(
-            serde_json::json!({"user_id": format!("u-{}", offset + i), "email": "ada@example.com", "name": "Ada"})
-                .to_string(),
-        );
-        event.records.push(record);
-    }
-    event
+fn batch(n: usize, offset: usize) -> Vec<Message> {
+    (offset..offset + n)
+        .map(|i| {
+            let body = serde_json::json!({"user_id": format!("u-{i}"), "email": "ada@example.com", "name": "Ada"});
+            Message::new(format!("m-{i}"), body.to_string())
+        })
+        .collect()
 }
 
 fn user_processor(c: &mut Criterion) {
@@ -82,7 +77,7 @@ fn user_processor(c: &mut Criterion) {
                 offset += 10;
                 batch(10, offset)
             },
-            |event| runtime.block_on(processor.handle(event, 5_000)).unwrap(),
+            |messages| runtime.block_on(processor.handle(messages, 5_000)).unwrap(),
             criterion::BatchSize::SmallInput,
         )
     });

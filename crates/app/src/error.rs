@@ -1,7 +1,7 @@
 //! Why one record or event could not be handled, and what that means for it.
 //!
 //! Messages name ids and rules, never emails or names, because the batch
-//! processor logs them. [`Error`] says, through
+//! processor logs them and the runtime logs an invocation's error. [`Error`] says, through
 //! [`RecordError::disposition`], whether a failure is transient (retry), an
 //! expected retry (a duplicate still in progress elsewhere: normal
 //! at-least-once traffic, not an alarm) or permanent (dead-letter it now,
@@ -120,14 +120,9 @@ impl RecordError for Error {
             | Self::Unaccounted => Disposition::Retry,
         }
     }
-}
 
-/// Lets a handler return [`Error`] to the runtime with a meaningful `errorType`.
-impl From<Error> for lambda_runtime::Diagnostic {
-    fn from(e: Error) -> Self {
-        Self {
-            error_type: e.kind().to_owned(),
-            error_message: e.to_string(),
-        }
+    /// [`Error::kind`]: what the EventBridge entrypoint reports to Lambda.
+    fn error_type(&self) -> &str {
+        self.kind()
     }
 }

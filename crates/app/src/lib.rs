@@ -2,15 +2,24 @@
 //! (small traits) they drive.
 //!
 //! ```text
-//! functions/*  ──wire──►  use cases (this crate)  ──call──►  ports (traits)
-//!                                │                              ▲
-//!                                ▼                              │ implement
-//!                        eventline-domain            eventline-aws / memory
+//! entrypoint (powertools sqs / eventbridge)
+//!      │ messages or payload, deadline
+//!      ▼
+//! use cases (this crate)  ──call──►  ports (traits)
+//!      │ report or Result                   ▲ implement
+//!      ▼                                    │
+//! eventline-domain               eventline-aws / memory
 //! ```
 //!
-//! Each use case takes its ports as generic parameters, so the same code runs
-//! against AWS in production and against [`memory`] in tests. Nothing here
-//! knows which AWS service sits behind a port.
+//! A use case speaks in transport-neutral terms: the SQS ones take the
+//! batch's [`Message`](eventline_powertools::batch::Message)s and answer a
+//! [`BatchReport`](eventline_powertools::batch::BatchReport), the EventBridge
+//! ones take the raw payload and answer a `Result`; the entrypoints in
+//! `eventline-powertools` map Lambda's events and answers, so this crate
+//! depends on no Lambda type. Each use case takes its ports as generic
+//! parameters, so the same code runs against AWS in production and against
+//! [`memory`] in tests. Nothing here knows which AWS service sits behind a
+//! port.
 #![warn(missing_docs)]
 
 pub mod error;
@@ -21,8 +30,6 @@ pub mod memory;
 pub mod notification_processor;
 pub mod ports;
 pub mod profile_creator;
-#[cfg(test)]
-mod test_support;
 mod user_created;
 pub mod user_processor;
 pub mod welcome_email;

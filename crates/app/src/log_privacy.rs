@@ -9,11 +9,9 @@ use crate::memory::{
     FixedClock, MemoryBlobStore, MemoryDeadLetters, MemoryEventBus, MemoryMailLedger,
     MemoryProfileStore, MemoryQueue, MemoryUserStore,
 };
-use crate::test_support::{event, failures, record};
 use crate::{notification_processor, profile_creator, user_processor, welcome_email};
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use eventline_domain::{EmailAddress, Notification, NotificationKind, Timestamp, UserId};
-use eventline_powertools::batch::BatchProcessor;
+use eventline_powertools::batch::{BatchProcessor, BatchReport, Message};
 use eventline_powertools::idempotency::{Idempotency, MemoryStore};
 use eventline_powertools::logging::{self, Capture, LogConfig};
 use serde_json::{json, Value};
@@ -37,8 +35,11 @@ const PERSONAL: [&str; 10] = [
 /// The function timeout the use cases fall back on.
 const TIMEOUT: Duration = Duration::from_secs(3);
 
-fn sqs(records: &[(&str, String)]) -> SqsEvent {
-    event(records.iter().map(|(id, body)| record(id, body)).collect())
+fn sqs(records: &[(&str, String)]) -> Vec<Message> {
+    records
+        .iter()
+        .map(|(id, body)| Message::new(*id, body.as_str()))
+        .collect()
 }
 
 fn guard(scope: &str) -> Idempotency<Arc<MemoryStore>> {
@@ -59,8 +60,8 @@ fn user_created(id: &str, email: &str, name: &str) -> Value {
            "detail":{"user_id":id,"email":email,"name":name,"created_at":"2026-11-27T09:24:26.123Z"}})
 }
 
-fn failed_ids(response: &SqsBatchResponse) -> Vec<&str> {
-    let mut ids = failures(response);
+fn failed_ids(report: &BatchReport) -> Vec<&str> {
+    let mut ids = report.unhandled();
     ids.sort_unstable();
     ids
 }
@@ -106,7 +107,7 @@ async fn no_use_case_logs_emails_or_names() {
         TIMEOUT,
     );
     let ada = signup("u-1", "ada.lovelace@example.com", "Ada Lovelace");
-    let mut no_body = record("m9", "");
+    let mut no_body = Message::new("m9", "");
     no_body.body = None;
     let mut first = sqs(&[
         ("m1", ada.clone()),
@@ -134,7 +135,7 @@ async fn no_use_case_logs_emails_or_names() {
             signup("ada.lovelace@example.com", "mallory@example.com", "Mallory"),
         ),
     ]);
-    first.records.push(no_body);
+    first.push(no_body);
     let response = signups.handle(first, 3_000).await.unwrap();
     assert_eq!(
         failed_ids(&response),

@@ -12,9 +12,8 @@
 use crate::mail::{deliver_once, Delivery, MailConfig};
 use crate::ports::{Clock, MailLedger, Mailer, UserStore};
 use crate::{Error, Invocation};
-use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use eventline_domain::{email, Notification};
-use eventline_powertools::batch::{BatchError, BatchProcessor, BatchResponse};
+use eventline_powertools::batch::{BatchError, BatchProcessor, BatchReport, Message};
 use eventline_powertools::env::Env;
 use eventline_powertools::idempotency::{payload_hash, Idempotency, IdempotencyStore, Window};
 use std::num::NonZeroUsize;
@@ -91,23 +90,23 @@ impl<U: UserStore, M: Mailer, L: MailLedger, C: Clock, I: IdempotencyStore>
         }
     }
 
-    /// Handles one SQS event; failed records are listed in the response.
-    /// `deadline_ms` is the invocation's deadline (Lambda context).
+    /// Handles one batch of notification messages and reports every
+    /// record's outcome. `deadline_ms` is the invocation's deadline (Unix ms).
     pub async fn handle(
         &self,
-        event: SqsEvent,
+        messages: Vec<Message>,
         deadline_ms: u64,
-    ) -> Result<BatchResponse, BatchError> {
+    ) -> Result<BatchReport, BatchError> {
         let invocation = Invocation::start(&self.ports.clock, deadline_ms, self.timeout);
         self.batch
-            .process(event, invocation.deadline, |record| {
+            .process(messages, invocation.deadline, |record| {
                 self.process_record(record, invocation.window)
             })
             .await
     }
 
     /// Handles one record, delivering its notification at most once.
-    async fn process_record(&self, record: SqsMessage, window: Window) -> Result<(), Error> {
+    async fn process_record(&self, record: Message, window: Window) -> Result<(), Error> {
         let body = record.body.as_deref().ok_or(Error::NoBody)?;
         let notification = Notification::parse(body)?;
         let hash = payload_hash([
@@ -160,7 +159,6 @@ mod tests {
     use crate::memory::{
         FixedClock, MemoryDeadLetters, MemoryMailLedger, MemoryMailer, MemoryUserStore,
     };
-    use crate::test_support::{event, failures, record};
     use eventline_domain::{NotificationKind, Signup, Timestamp, User, UserId};
     use eventline_powertools::idempotency::MemoryStore;
     use std::sync::Arc;
@@ -227,16 +225,16 @@ mod tests {
         let (mailer, processor) = fixture().await;
         let response = processor
             .handle(
-                event(vec![
-                    record("m1", &notification("u1")),
-                    record("m2", &notification("ghost")),
-                    record("m3", r#"{"kind":"signup_confirmation"}"#),
-                ]),
+                vec![
+                    Message::new("m1", notification("u1")),
+                    Message::new("m2", notification("ghost")),
+                    Message::new("m3", r#"{"kind":"signup_confirmation"}"#),
+                ],
                 3_000,
             )
             .await
             .unwrap();
-        assert_eq!(failures(&response), ["m2", "m3"]);
+        assert_eq!(response.unhandled(), ["m2", "m3"]);
         let sent = mailer.sent();
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].message_id, "signup_confirmation.u1");
@@ -248,10 +246,10 @@ mod tests {
         let (mailer, processor) = fixture().await;
         for message_id in ["m1", "m1-redelivered"] {
             let response = processor
-                .handle(event(vec![record(message_id, &notification("u1"))]), 3_000)
+                .handle(vec![Message::new(message_id, notification("u1"))], 3_000)
                 .await
                 .unwrap();
-            assert!(response.batch_item_failures.is_empty());
+            assert!(response.unhandled().is_empty());
         }
         assert_eq!(mailer.sent().len(), 1);
     }
@@ -261,7 +259,7 @@ mod tests {
         let ledger = Arc::new(MemoryMailLedger::default());
         let (mailer, processor) = fixture_with(BatchProcessor::new(), ledger.clone(), 0).await;
         processor
-            .handle(event(vec![record("m1", &notification("u1"))]), 3_000)
+            .handle(vec![Message::new("m1", notification("u1"))], 3_000)
             .await
             .unwrap();
         // Three days later, every idempotency record gone, the DLQ is redriven.
@@ -269,12 +267,12 @@ mod tests {
         let (late_mailer, late) = fixture_with(BatchProcessor::new(), ledger.clone(), later).await;
         let response = late
             .handle(
-                event(vec![record("m1-redriven", &notification("u1"))]),
+                vec![Message::new("m1-redriven", notification("u1"))],
                 later + 3_000,
             )
             .await
             .unwrap();
-        assert!(response.batch_item_failures.is_empty());
+        assert!(response.unhandled().is_empty());
         assert_eq!((mailer.sent().len(), late_mailer.sent().len()), (1, 0));
         assert!(ledger.is_sent("signup_confirmation.u1"));
     }
@@ -290,12 +288,12 @@ mod tests {
         .await;
         let response = processor
             .handle(
-                event(vec![
-                    record("m1", &notification("u1")),
-                    record("m2", &notification("u2")),
-                    record("m3", r#"{"kind":"signup_confirmation"}"#),
-                    record("m4", &notification("u3")),
-                ]),
+                vec![
+                    Message::new("m1", notification("u1")),
+                    Message::new("m2", notification("u2")),
+                    Message::new("m3", r#"{"kind":"signup_confirmation"}"#),
+                    Message::new("m4", notification("u3")),
+                ],
                 3_000,
             )
             .await
@@ -319,7 +317,7 @@ mod tests {
             "{codes:?}"
         );
         assert!(
-            failures(&response).is_empty(),
+            response.unhandled().is_empty(),
             "all handled: sent or dead-lettered"
         );
     }

@@ -32,9 +32,8 @@
 
 use crate::ports::{Clock, EventPublisher, Inserted, NotificationQueue, UserStore};
 use crate::{Error, Invocation};
-use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use eventline_domain::{Notification, NotificationKind, Signup, User, UserCreated};
-use eventline_powertools::batch::{BatchError, BatchProcessor, BatchResponse, RECORD_SPAN};
+use eventline_powertools::batch::{BatchError, BatchProcessor, BatchReport, Message, RECORD_SPAN};
 use eventline_powertools::deadline::Deadline;
 use eventline_powertools::env::Env;
 use eventline_powertools::idempotency::{self, payload_hash, Idempotency, IdempotencyStore};
@@ -135,16 +134,16 @@ where
         }
     }
 
-    /// Handles one SQS event; failed records are listed in the response.
-    /// `deadline_ms` is the invocation's deadline (Lambda context).
+    /// Handles one batch of signup messages and reports every record's
+    /// outcome. `deadline_ms` is the invocation's deadline (Unix ms).
     pub async fn handle(
         &self,
-        event: SqsEvent,
+        messages: Vec<Message>,
         deadline_ms: u64,
-    ) -> Result<BatchResponse, BatchError> {
+    ) -> Result<BatchReport, BatchError> {
         let invocation = Invocation::start(&self.ports.clock, deadline_ms, self.timeout);
         self.batch
-            .process_batch(event, invocation.deadline, |records| {
+            .process_batch(messages, invocation.deadline, |records| {
                 self.process_all(records, invocation)
             })
             .await
@@ -159,19 +158,14 @@ where
     /// records it does not confirm.
     async fn process_all(
         &self,
-        records: Vec<SqsMessage>,
+        records: Vec<Message>,
         invocation: Invocation,
     ) -> Vec<Result<(), Error>> {
         let mut outcomes: Outcomes = records.iter().map(|_| None).collect();
         // Each record's log lines carry its message id as correlation id.
         let spans: Vec<tracing::Span> = records
             .iter()
-            .map(|r| {
-                tracing::info_span!(
-                    RECORD_SPAN,
-                    message_id = r.message_id.as_deref().unwrap_or("")
-                )
-            })
+            .map(|r| tracing::info_span!(RECORD_SPAN, message_id = %r.id))
             .collect();
         let locked = self
             .lock_all(&records, &spans, invocation, &mut outcomes)
@@ -197,7 +191,7 @@ where
     /// stage's cut-off on its own.
     async fn lock_all(
         &self,
-        records: &[SqsMessage],
+        records: &[Message],
         spans: &[tracing::Span],
         invocation: Invocation,
         outcomes: &mut Outcomes,
@@ -369,7 +363,7 @@ where
     /// a signup already processed.
     async fn begin(
         &self,
-        record: &SqsMessage,
+        record: &Message,
         invocation: Invocation,
     ) -> Result<Option<(idempotency::Lock, Signup)>, Error> {
         let body = record.body.as_deref().ok_or(Error::NoBody)?;
@@ -470,7 +464,6 @@ fn confirmed(
 mod tests {
     use super::*;
     use crate::memory::{FixedClock, MemoryEventBus, MemoryQueue, MemoryUserStore};
-    use crate::test_support::{event, failures, record};
     use eventline_domain::Timestamp;
     use eventline_powertools::idempotency::MemoryStore;
     use std::sync::Arc;
@@ -519,14 +512,8 @@ mod tests {
             )
         }
 
-        async fn handle(
-            &self,
-            now: u64,
-            records: Vec<SqsMessage>,
-        ) -> Result<BatchResponse, BatchError> {
-            self.processor(now)
-                .handle(event(records), now + 3_000)
-                .await
+        async fn handle(&self, now: u64, records: Vec<Message>) -> Result<BatchReport, BatchError> {
+            self.processor(now).handle(records, now + 3_000).await
         }
     }
 
@@ -541,14 +528,14 @@ mod tests {
             .handle(
                 1,
                 vec![
-                    record("m1", &signup("u1", "a@b.io")),
-                    record("m2", r#"{"user_id":"u2","email":"nope","name":"Bob"}"#),
-                    record("m3", &signup("u3", "c@d.io")),
+                    Message::new("m1", signup("u1", "a@b.io")),
+                    Message::new("m2", r#"{"user_id":"u2","email":"nope","name":"Bob"}"#),
+                    Message::new("m3", signup("u3", "c@d.io")),
                 ],
             )
             .await
             .unwrap();
-        assert_eq!(failures(&response), ["m2"]);
+        assert_eq!(response.unhandled(), ["m2"]);
         let ids: Vec<_> = f.users.users().iter().map(|u| u.id.to_string()).collect();
         assert_eq!(ids, ["u1", "u3"]);
         let mut queued: Vec<_> = f
@@ -565,34 +552,34 @@ mod tests {
     #[tokio::test]
     async fn unparsable_and_empty_records_fail_alone() {
         let f = Fixture::new();
-        let mut empty = record("m3", "");
+        let mut empty = Message::new("m3", "");
         empty.body = None;
         let response = f
             .handle(
                 1,
                 vec![
-                    record("m1", "{not json"),
-                    record("m2", &signup("u2", "a@b.io")),
+                    Message::new("m1", "{not json"),
+                    Message::new("m2", signup("u2", "a@b.io")),
                     empty,
                 ],
             )
             .await
             .unwrap();
-        assert_eq!(failures(&response), ["m1", "m3"]);
+        assert_eq!(response.unhandled(), ["m1", "m3"]);
         assert_eq!(f.users.users().len(), 1);
     }
 
     #[tokio::test]
     async fn duplicate_signup_as_a_new_message_replays_without_side_effects() {
         let f = Fixture::new();
-        f.handle(1, vec![record("m1", &signup("u1", "a@b.io"))])
+        f.handle(1, vec![Message::new("m1", signup("u1", "a@b.io"))])
             .await
             .unwrap();
         let response = f
-            .handle(99, vec![record("m1-again", &signup("u1", " a@B.io"))])
+            .handle(99, vec![Message::new("m1-again", signup("u1", " a@B.io"))])
             .await
             .unwrap();
-        assert!(response.batch_item_failures.is_empty());
+        assert!(response.unhandled().is_empty());
         assert_eq!(f.users.writes(), 1);
         assert_eq!(
             f.users.users()[0].created_at,
@@ -613,14 +600,14 @@ mod tests {
             .handle(
                 1,
                 vec![
-                    record("m1", &signup("u1", "a@b.io")),
-                    record("m2", &signup("u1", "a@b.io")),
+                    Message::new("m1", signup("u1", "a@b.io")),
+                    Message::new("m2", signup("u1", "a@b.io")),
                 ],
             )
             .await
             .unwrap();
         assert_eq!(
-            failures(&response),
+            response.unhandled(),
             ["m2"],
             "the in-progress duplicate fails, to be retried"
         );
@@ -633,10 +620,10 @@ mod tests {
             (1, 1, 1)
         );
         let retry = f
-            .handle(5_000, vec![record("m2", &signup("u1", "a@b.io"))])
+            .handle(5_000, vec![Message::new("m2", signup("u1", "a@b.io"))])
             .await
             .unwrap();
-        assert!(retry.batch_item_failures.is_empty(), "the retry replays");
+        assert!(retry.unhandled().is_empty(), "the retry replays");
         assert_eq!(
             (
                 f.users.writes(),
@@ -650,11 +637,11 @@ mod tests {
     #[tokio::test]
     async fn different_signup_for_a_taken_id_fails_and_changes_nothing() {
         let f = Fixture::new();
-        f.handle(1, vec![record("m1", &signup("u1", "a@b.io"))])
+        f.handle(1, vec![Message::new("m1", signup("u1", "a@b.io"))])
             .await
             .unwrap();
         let err = f
-            .handle(2, vec![record("m2", &signup("u1", "mallory@evil.io"))])
+            .handle(2, vec![Message::new("m2", signup("u1", "mallory@evil.io"))])
             .await
             .unwrap_err();
         assert!(
@@ -670,14 +657,14 @@ mod tests {
     #[tokio::test]
     async fn conflict_is_caught_by_the_store_when_idempotency_records_have_expired() {
         let f = Fixture::new();
-        f.handle(1, vec![record("m1", &signup("u1", "a@b.io"))])
+        f.handle(1, vec![Message::new("m1", signup("u1", "a@b.io"))])
             .await
             .unwrap();
         let much_later = 1 + 3_601_000;
         let err = f
             .handle(
                 much_later,
-                vec![record("m2", &signup("u1", "mallory@evil.io"))],
+                vec![Message::new("m2", signup("u1", "mallory@evil.io"))],
             )
             .await
             .unwrap_err();
@@ -697,14 +684,14 @@ mod tests {
             .handle(
                 1,
                 vec![
-                    record("m1", &signup("u1", "a@b.io")),
-                    record("m2", &signup("u2", "b@b.io")),
+                    Message::new("m1", signup("u1", "a@b.io")),
+                    Message::new("m2", signup("u2", "b@b.io")),
                 ],
             )
             .await
             .unwrap();
         assert_eq!(
-            failures(&first),
+            first.unhandled(),
             ["m1"],
             "the batch send failed for u1's entry only"
         );
@@ -720,10 +707,10 @@ mod tests {
         );
 
         let retry = f
-            .handle(2, vec![record("m1", &signup("u1", "a@b.io"))])
+            .handle(2, vec![Message::new("m1", signup("u1", "a@b.io"))])
             .await
             .unwrap();
-        assert!(retry.batch_item_failures.is_empty());
+        assert!(retry.unhandled().is_empty());
         assert_eq!(f.users.writes(), 2, "no second write for u1");
         let queued: Vec<_> = f
             .queue
@@ -812,10 +799,10 @@ mod tests {
         let started = tokio::time::Instant::now();
         let response = processor_with(&f, bus.clone(), 1)
             .handle(
-                event(vec![
-                    record("m1", &signup("u1", "a@b.io")),
-                    record("m2", "{not json"),
-                ]),
+                vec![
+                    Message::new("m1", signup("u1", "a@b.io")),
+                    Message::new("m2", "{not json"),
+                ],
                 1 + 3_000,
             )
             .await
@@ -829,7 +816,7 @@ mod tests {
             "answered before the deadline"
         );
         assert_eq!(
-            failures(&response),
+            response.unhandled(),
             ["m1", "m2"],
             "m2 has no dead-letter sink here"
         );
@@ -838,10 +825,10 @@ mod tests {
         // timeout) completes the announcement.
         bus.hang.store(false, std::sync::atomic::Ordering::SeqCst);
         let retry = processor_with(&f, bus.clone(), 10_000)
-            .handle(event(vec![record("m1", &signup("u1", "a@b.io"))]), 13_000)
+            .handle(vec![Message::new("m1", signup("u1", "a@b.io"))], 13_000)
             .await
             .unwrap();
-        assert!(retry.batch_item_failures.is_empty());
+        assert!(retry.unhandled().is_empty());
         assert_eq!(bus.inner.published().len(), 1);
         assert!(f.users.users()[0].is_announced());
     }
@@ -902,11 +889,11 @@ mod tests {
         let started = tokio::time::Instant::now();
         let response = processor
             .handle(
-                event(vec![
-                    record("m1", &signup("u1", "a@b.io")),
-                    record("m2", &signup("u2", "b@b.io")),
-                    record("m3", &signup("u3", "c@d.io")),
-                ]),
+                vec![
+                    Message::new("m1", signup("u1", "a@b.io")),
+                    Message::new("m2", signup("u2", "b@b.io")),
+                    Message::new("m3", signup("u3", "c@d.io")),
+                ],
                 3_001,
             )
             .await
@@ -917,7 +904,7 @@ mod tests {
             "the write hung"
         );
         assert!(started.elapsed() < Duration::from_secs(3));
-        assert_eq!(failures(&response), ["m2"]);
+        assert_eq!(response.unhandled(), ["m2"]);
         let announced: Vec<_> = f
             .users
             .users()
@@ -936,16 +923,16 @@ mod tests {
         bus.short.store(true, std::sync::atomic::Ordering::SeqCst);
         let response = processor_with(&f, bus.clone(), 1)
             .handle(
-                event(vec![
-                    record("m1", &signup("u1", "a@b.io")),
-                    record("m2", &signup("u2", "b@b.io")),
-                ]),
+                vec![
+                    Message::new("m1", signup("u1", "a@b.io")),
+                    Message::new("m2", signup("u2", "b@b.io")),
+                ],
                 3_001,
             )
             .await
             .unwrap();
         assert_eq!(bus.faulted.load(std::sync::atomic::Ordering::SeqCst), 1);
-        assert_eq!(failures(&response), ["m2"], "no result for u2's event");
+        assert_eq!(response.unhandled(), ["m2"], "no result for u2's event");
         assert_eq!(
             f.records.get("user-processor#signup.u2"),
             None,
@@ -956,7 +943,7 @@ mod tests {
     #[tokio::test]
     async fn a_late_duplicate_of_an_announced_user_announces_nothing_again() {
         let f = Fixture::new();
-        f.handle(1, vec![record("m1", &signup("u1", "a@b.io"))])
+        f.handle(1, vec![Message::new("m1", signup("u1", "a@b.io"))])
             .await
             .unwrap();
         // Days later, the idempotency record long expired (and deleted by
@@ -966,11 +953,11 @@ mod tests {
         let response = f
             .handle(
                 days_later,
-                vec![record("m1-redriven", &signup("u1", "a@b.io"))],
+                vec![Message::new("m1-redriven", signup("u1", "a@b.io"))],
             )
             .await
             .unwrap();
-        assert!(response.batch_item_failures.is_empty());
+        assert!(response.unhandled().is_empty());
         assert_eq!((f.queue.sent().len(), f.bus.published().len()), (1, 1));
     }
 
@@ -978,15 +965,15 @@ mod tests {
     async fn the_seed_shape_with_id_is_accepted() {
         let f = Fixture::new();
         let seed = r#"{"id":"u1","email":"a@b.io","name":"Ada"}"#;
-        let response = f.handle(1, vec![record("m1", seed)]).await.unwrap();
-        assert!(response.batch_item_failures.is_empty());
+        let response = f.handle(1, vec![Message::new("m1", seed)]).await.unwrap();
+        assert!(response.unhandled().is_empty());
         assert_eq!(f.users.users()[0].id.as_str(), "u1");
     }
 
     #[tokio::test]
     async fn invalid_signups_and_conflicts_go_to_the_dead_letter_queue_at_once_with_their_reason() {
         let f = Fixture::new();
-        f.handle(1, vec![record("m0", &signup("u1", "a@b.io"))])
+        f.handle(1, vec![Message::new("m0", signup("u1", "a@b.io"))])
             .await
             .unwrap();
         let sink = Arc::new(crate::memory::MemoryDeadLetters::default());
@@ -1007,17 +994,17 @@ mod tests {
         );
         let response = processor
             .handle(
-                event(vec![
-                    record("m1", r#"{"user_id":"u2","email":"nope","name":""}"#),
-                    record("m2", &signup("u1", "mallory@evil.io")),
-                    record("m3", &signup("u3", "c@d.io")),
-                ]),
+                vec![
+                    Message::new("m1", r#"{"user_id":"u2","email":"nope","name":""}"#),
+                    Message::new("m2", signup("u1", "mallory@evil.io")),
+                    Message::new("m3", signup("u3", "c@d.io")),
+                ],
                 3_002,
             )
             .await
             .unwrap();
         assert!(
-            response.batch_item_failures.is_empty(),
+            response.unhandled().is_empty(),
             "handled: stored or dead-lettered"
         );
         let letters = sink.letters();
@@ -1062,10 +1049,10 @@ mod tests {
             .unwrap();
         assert!(matches!(lock, idempotency::Begin::Acquired(_)));
         let response = f
-            .handle(2, vec![record("m1", &signup("u1", "a@b.io"))])
+            .handle(2, vec![Message::new("m1", signup("u1", "a@b.io"))])
             .await
             .expect("an expected retry, not an error");
-        assert_eq!(failures(&response), ["m1"]);
+        assert_eq!(response.unhandled(), ["m1"]);
     }
 
     #[test]

@@ -1,11 +1,11 @@
-//! SQS batch processing with partial batch responses.
+//! Batch processing with partial batch responses, whatever the transport.
 //!
 //! Lambda's SQS event source mapping with `ReportBatchItemFailures` deletes
 //! every message of a batch except those the function lists in
 //! `batchItemFailures`; those become visible again after the visibility
 //! timeout and, after `maxReceiveCount` receives, move to the DLQ.
-//! [`BatchProcessor::process`] runs one handler per record and builds that
-//! list, so that:
+//! [`BatchProcessor::process`] runs one handler per [`Message`] and returns
+//! every record's outcome as a [`BatchReport`], so that:
 //!
 //! - **every record ends with an explicit outcome**; a record is reported
 //!   done only when its handler said so. A result that is missing, a
@@ -20,29 +20,29 @@
 //!   input, a payload conflict) is sent at once to the dead-letter sink, with
 //!   its reason as attributes, and reported handled; only if that send fails
 //!   does it take the retry path. Transient failures are retried;
-//! - on a **FIFO** queue, records run in order within their message group, and
-//!   after the first failure in a group the rest of that group is reported
-//!   failed without being run (processing them would break the group's order);
-//!   other groups carry on. A dead-lettered record does not break its group;
-//! - on a **standard** queue, records run concurrently up to a bound;
+//! - in a **FIFO** batch (one whose messages carry a group), records run in
+//!   order within their message group, and after the first failure in a
+//!   group the rest of that group is reported failed without being run
+//!   (processing them would break the group's order); other groups carry
+//!   on. A dead-lettered record does not break its group;
+//! - in a **standard** batch, records run concurrently up to a bound;
 //! - when every record **really** fails, the invocation returns an error by
 //!   default ([`AllFailed::Error`]), as Powertools does: Lambda's `Errors`
 //!   metric and alarms see it and the event source mapping backs off instead
 //!   of hammering a broken dependency. Expected retries
 //!   ([`Disposition::Expected`], e.g. a duplicate whose first copy is still
 //!   in progress) are normal at-least-once traffic: reported, never an
-//!   invocation error. [`AllFailed::Report`] lists them all instead;
-//! - a record without a `messageId` cannot be reported, and an unknown
-//!   identifier would fail the whole batch anyway, so the invocation errors
-//!   before running anything.
+//!   invocation error. [`AllFailed::Report`] lists them all instead.
 //!
-//! The processor returns its [`BatchReport`] inside the [`BatchResponse`]
-//! and knows nothing of metrics, as in Powertools: whoever wants counts of
-//! processed, failed or dead-lettered records reads them from the report
-//! (the functions do it in [`crate::layer`], once per invocation).
+//! Nothing here knows SQS or Lambda: the SQS entrypoint ([`crate::sqs`])
+//! turns an SQS event into messages and the report into the partial batch
+//! response, so a use case built on this module can be driven by any
+//! source. The processor knows nothing of metrics either, as in Powertools:
+//! whoever wants counts of processed, failed or dead-lettered records reads
+//! them from the report (the functions do it in [`crate::layer`], once per
+//! invocation).
 
 pub use crate::deadline::Deadline;
-pub use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::BoxFuture;
 use futures::{stream, FutureExt, StreamExt};
 use std::fmt::Display;
@@ -57,21 +57,36 @@ use tracing::Instrument;
 /// `message_id` as the correlation id.
 pub const RECORD_SPAN: &str = "record";
 
-/// A record with its position in the batch, its message id and what a dead
-/// letter would need of it.
-struct Indexed {
-    index: usize,
-    id: String,
-    source: Source,
-    record: SqsMessage,
+/// One record of a batch, as the processor and the handlers see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// Unique within the batch: what the partial batch response names.
+    pub id: String,
+    /// The payload, if the record carries one.
+    pub body: Option<String>,
+    /// The FIFO message group. A batch in which any message has one is
+    /// processed as FIFO: in order within each group.
+    pub group: Option<String>,
+    /// When the transport first delivered it (Unix ms), if known.
+    pub first_seen_ms: Option<u64>,
 }
 
-/// What the processor keeps of a record after handing it to the handler.
-#[derive(Debug, Clone)]
-struct Source {
-    body: String,
-    group: Option<String>,
-    first_seen_ms: Option<u64>,
+impl Message {
+    /// A message of no group, first seen at an unknown time.
+    pub fn new(id: impl Into<String>, body: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            body: Some(body.into()),
+            group: None,
+            first_seen_ms: None,
+        }
+    }
+}
+
+/// A message with its position in the batch.
+struct Indexed {
+    index: usize,
+    message: Message,
 }
 
 /// What to do when every record of a batch fails.
@@ -112,6 +127,12 @@ pub trait RecordError: Display {
     fn disposition(&self) -> Disposition {
         Disposition::Retry
     }
+
+    /// A short, stable name for the kind of failure: Lambda's `errorType`
+    /// when the error fails a whole invocation (one EventBridge event).
+    fn error_type(&self) -> &str {
+        "Error"
+    }
 }
 
 impl RecordError for String {}
@@ -120,13 +141,13 @@ impl RecordError for &str {}
 /// A record that can never succeed, on its way to the dead-letter queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetter {
-    /// The record's SQS message id.
+    /// The record's message id (an EventBridge event's id).
     pub source_message_id: String,
     /// The record's body, unchanged, so it can be redriven.
     pub body: String,
     /// The FIFO message group, if any.
     pub message_group_id: Option<String>,
-    /// When SQS first delivered it (Unix ms), if known.
+    /// When it was first delivered (Unix ms), if known.
     pub first_seen_ms: Option<u64>,
     /// Why.
     pub reason: Rejection,
@@ -139,17 +160,9 @@ pub trait DeadLetterSink: Send + Sync {
     fn send<'a>(&'a self, letter: &'a DeadLetter) -> BoxFuture<'a, Result<(), String>>;
 }
 
-/// A batch the processor refused or could not complete.
+/// A batch the processor could not complete.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum BatchError {
-    /// A record has no `messageId`, so a partial response cannot name it.
-    #[error(
-        "record {index} of the batch has no messageId; failing the whole batch so it is retried"
-    )]
-    MissingMessageId {
-        /// 0-based position in the batch.
-        index: usize,
-    },
     /// Every record failed and the policy is [`AllFailed::Error`].
     #[error("all {count} records of the batch failed (first: {first_error})")]
     AllFailed {
@@ -158,20 +171,6 @@ pub enum BatchError {
         /// The first record's error message.
         first_error: String,
     },
-}
-
-/// Lets a batch handler return [`BatchError`] to the runtime with a meaningful `errorType`.
-impl From<BatchError> for lambda_runtime::Diagnostic {
-    fn from(e: BatchError) -> Self {
-        let error_type = match e {
-            BatchError::MissingMessageId { .. } => "MissingMessageId",
-            BatchError::AllFailed { .. } => "AllRecordsFailed",
-        };
-        Self {
-            error_type: error_type.to_owned(),
-            error_message: e.to_string(),
-        }
-    }
 }
 
 /// How one record ended.
@@ -200,7 +199,7 @@ impl RecordOutcome {
 /// The per-record outcomes of one batch, in the batch's order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchReport {
-    /// `(messageId, outcome)` for every record.
+    /// `(message id, outcome)` for every record.
     pub records: Vec<(String, RecordOutcome)>,
 }
 
@@ -234,65 +233,18 @@ impl BatchReport {
         self.records.iter().filter(|(_, o)| f(o)).count()
     }
 
-    /// The partial batch response: every record that is not handled.
-    pub fn response(&self) -> SqsBatchResponse {
-        let mut response = SqsBatchResponse::default();
-        for (id, outcome) in &self.records {
-            if !outcome.is_handled() {
-                response.add_failure(id.clone());
-            }
-        }
-        response
+    /// The ids of the records that are not handled, in the batch's order:
+    /// those to retry, which a partial batch response lists.
+    pub fn unhandled(&self) -> Vec<&str> {
+        self.records
+            .iter()
+            .filter(|(_, outcome)| !outcome.is_handled())
+            .map(|(id, _)| id.as_str())
+            .collect()
     }
 }
 
-/// What a processed batch answers: the partial batch response Lambda reads
-/// (it serializes as `{"batchItemFailures": [...]}` and dereferences to
-/// [`SqsBatchResponse`]), together with the [`BatchReport`] it was built
-/// from, so a layer around the handler can count outcomes without the
-/// processor knowing who counts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BatchResponse {
-    response: SqsBatchResponse,
-    report: BatchReport,
-}
-
-impl BatchResponse {
-    /// Every record's outcome.
-    pub fn report(&self) -> &BatchReport {
-        &self.report
-    }
-
-    /// The partial batch response alone.
-    pub fn into_response(self) -> SqsBatchResponse {
-        self.response
-    }
-}
-
-impl From<BatchReport> for BatchResponse {
-    fn from(report: BatchReport) -> Self {
-        Self {
-            response: report.response(),
-            report,
-        }
-    }
-}
-
-impl std::ops::Deref for BatchResponse {
-    type Target = SqsBatchResponse;
-
-    fn deref(&self) -> &SqsBatchResponse {
-        &self.response
-    }
-}
-
-impl serde::Serialize for BatchResponse {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.response.serialize(serializer)
-    }
-}
-
-/// Runs a handler over the records of an SQS batch. Build it once per cold start.
+/// Runs a handler over the records of a batch. Build it once per cold start.
 #[derive(Clone)]
 pub struct BatchProcessor {
     concurrency: NonZeroUsize,
@@ -333,7 +285,7 @@ impl BatchProcessor {
         self
     }
 
-    /// Runs up to `n` records (standard queue) or message groups (FIFO) at once.
+    /// Runs up to `n` records (standard batch) or message groups (FIFO) at once.
     pub const fn with_concurrency(mut self, n: NonZeroUsize) -> Self {
         self.concurrency = n;
         self
@@ -345,46 +297,46 @@ impl BatchProcessor {
         self
     }
 
-    /// Processes `event` and returns the partial batch response for Lambda,
-    /// with the report it was built from.
+    /// Processes `messages` one handler call per record and returns every
+    /// record's outcome, under the all-failed policy.
     pub async fn process<F, Fut, E>(
         &self,
-        event: SqsEvent,
+        messages: Vec<Message>,
         deadline: Deadline,
         handler: F,
-    ) -> Result<BatchResponse, BatchError>
+    ) -> Result<BatchReport, BatchError>
     where
-        F: Fn(SqsMessage) -> Fut,
+        F: Fn(Message) -> Fut,
         Fut: Future<Output = Result<(), E>>,
         E: RecordError,
     {
-        let report = self.run(event, deadline, handler).await?;
+        let report = self.run(messages, deadline, handler).await;
         self.respond(report)
     }
 
-    /// Processes `event` with a handler that takes many records at once, so
-    /// it can use batch APIs (one `SendMessageBatch` for the whole batch…).
-    /// It returns one result per record, in order, and should itself stop
-    /// waiting at `deadline`. On a FIFO queue the handler is called one record
-    /// at a time, in group order, to keep the ordering guarantees of
-    /// [`BatchProcessor::process`]. A panic, a missing result or a handler
-    /// still running at the deadline fails the records it did not answer for.
+    /// Processes `messages` with a handler that takes many records at once,
+    /// so it can use batch APIs (one `SendMessageBatch` for the whole
+    /// batch…). It returns one result per record, in order, and should
+    /// itself stop waiting at `deadline`. In a FIFO batch the handler is
+    /// called one record at a time, in group order, to keep the ordering
+    /// guarantees of [`BatchProcessor::process`]. A panic, a missing result
+    /// or a handler still running at the deadline fails the records it did
+    /// not answer for.
     pub async fn process_batch<F, Fut, E>(
         &self,
-        event: SqsEvent,
+        messages: Vec<Message>,
         deadline: Deadline,
         handler: F,
-    ) -> Result<BatchResponse, BatchError>
+    ) -> Result<BatchReport, BatchError>
     where
-        F: Fn(Vec<SqsMessage>) -> Fut,
+        F: Fn(Vec<Message>) -> Fut,
         Fut: Future<Output = Vec<Result<(), E>>>,
         E: RecordError,
     {
-        let fifo = event.records.iter().any(is_fifo_record);
-        if fifo {
+        if is_fifo(&messages) {
             let report = self
-                .run(event, deadline, |record| {
-                    let results = handler(vec![record]);
+                .run(messages, deadline, |message| {
+                    let results = handler(vec![message]);
                     async move {
                         match results.await.into_iter().next() {
                             Some(result) => result.map_err(ResultOr::Handler),
@@ -394,15 +346,12 @@ impl BatchProcessor {
                         }
                     }
                 })
-                .await?;
+                .await;
             return self.respond(report);
         }
-        let records = checked(event)?;
-        let sources: Vec<(String, Source)> = records
-            .iter()
-            .map(|r| (r.id.clone(), r.source.clone()))
-            .collect();
-        let messages: Vec<SqsMessage> = records.into_iter().map(|r| r.record).collect();
+        // The handler consumes the messages; their copies stay here for
+        // the dead letters of rejected records.
+        let sources = messages.clone();
         let span = tracing::info_span!("batch", records = sources.len());
         let results = deadline
             .bound(AssertUnwindSafe(async { handler(messages).await }).catch_unwind())
@@ -428,14 +377,15 @@ impl BatchProcessor {
         let settled = sources
             .into_iter()
             .zip(results)
-            .map(|((id, source), result)| async move {
+            .map(|(message, result)| async move {
                 let result = result.unwrap_or_else(|| {
                     Err(Reason::retry(
                         "no result for this record (missing, or the deadline passed)",
                     ))
                 });
-                let span = tracing::info_span!(RECORD_SPAN, message_id = %id);
-                let outcome = self.settle(&id, source, result).instrument(span).await;
+                let span = tracing::info_span!(RECORD_SPAN, message_id = %message.id);
+                let id = message.id.clone();
+                let outcome = self.settle(message, result).instrument(span).await;
                 (id, outcome)
             });
         let records = futures::future::join_all(settled).await;
@@ -443,7 +393,7 @@ impl BatchProcessor {
     }
 
     /// Logs the summary and applies the all-failed policy.
-    fn respond(&self, report: BatchReport) -> Result<BatchResponse, BatchError> {
+    fn respond(&self, report: BatchReport) -> Result<BatchReport, BatchError> {
         tracing::info!(
             records = report.records.len(),
             succeeded = report.succeeded(),
@@ -469,43 +419,44 @@ impl BatchProcessor {
                 first_error,
             });
         }
-        Ok(BatchResponse::from(report))
+        Ok(report)
     }
 
-    /// Processes `event` and returns every record's outcome, without the
-    /// all-failed policy (for callers that want to decide themselves).
-    pub async fn run<F, Fut, E>(
+    /// Every record's outcome, before the all-failed policy.
+    async fn run<F, Fut, E>(
         &self,
-        event: SqsEvent,
+        messages: Vec<Message>,
         deadline: Deadline,
         handler: F,
-    ) -> Result<BatchReport, BatchError>
+    ) -> BatchReport
     where
-        F: Fn(SqsMessage) -> Fut,
+        F: Fn(Message) -> Fut,
         Fut: Future<Output = Result<(), E>>,
         E: RecordError,
     {
-        let records = checked(event)?;
-        let is_fifo = records.iter().any(|r| is_fifo_record(&r.record));
-        let mut outcomes: Vec<(usize, String, RecordOutcome)> = if is_fifo {
-            self.run_fifo(records, deadline, &handler).await
+        let fifo = is_fifo(&messages);
+        let records = messages
+            .into_iter()
+            .enumerate()
+            .map(|(index, message)| Indexed { index, message });
+        let mut outcomes: Vec<(usize, String, RecordOutcome)> = if fifo {
+            self.run_fifo(records.collect(), deadline, &handler).await
         } else {
             let handler = &handler;
             stream::iter(records)
                 .map(|r| async move {
-                    let outcome = self
-                        .run_one(handler, deadline, &r.id, r.source, r.record)
-                        .await;
-                    (r.index, r.id, outcome)
+                    let id = r.message.id.clone();
+                    let outcome = self.run_one(handler, deadline, r.message).await;
+                    (r.index, id, outcome)
                 })
                 .buffer_unordered(self.concurrency.get())
                 .collect()
                 .await
         };
         outcomes.sort_unstable_by_key(|(index, _, _)| *index);
-        Ok(BatchReport {
+        BatchReport {
             records: outcomes.into_iter().map(|(_, id, o)| (id, o)).collect(),
-        })
+        }
     }
 
     async fn run_fifo<F, Fut, E>(
@@ -515,14 +466,14 @@ impl BatchProcessor {
         handler: &F,
     ) -> Vec<(usize, String, RecordOutcome)>
     where
-        F: Fn(SqsMessage) -> Fut,
+        F: Fn(Message) -> Fut,
         Fut: Future<Output = Result<(), E>>,
         E: RecordError,
     {
         // Groups in order of first appearance; records keep their order inside a group.
         let mut groups: Vec<(Option<String>, Vec<Indexed>)> = Vec::new();
         for record in records {
-            let group = record.source.group.clone();
+            let group = record.message.group.clone();
             match groups.iter_mut().find(|(g, _)| *g == group) {
                 Some((_, members)) => members.push(record),
                 None => groups.push((group, vec![record])),
@@ -533,14 +484,14 @@ impl BatchProcessor {
                 let mut outcomes = Vec::with_capacity(members.len());
                 let mut broken = false;
                 for r in members {
+                    let id = r.message.id.clone();
                     let outcome = if broken {
                         RecordOutcome::Skipped
                     } else {
-                        self.run_one(handler, deadline, &r.id, r.source, r.record)
-                            .await
+                        self.run_one(handler, deadline, r.message).await
                     };
                     broken |= !outcome.is_handled();
-                    outcomes.push((r.index, r.id, outcome));
+                    outcomes.push((r.index, id, outcome));
                 }
                 outcomes
             })
@@ -554,20 +505,20 @@ impl BatchProcessor {
         &self,
         handler: &F,
         deadline: Deadline,
-        id: &str,
-        source: Source,
-        record: SqsMessage,
+        message: Message,
     ) -> RecordOutcome
     where
-        F: Fn(SqsMessage) -> Fut,
+        F: Fn(Message) -> Fut,
         Fut: Future<Output = Result<(), E>>,
         E: RecordError,
     {
-        let span = tracing::info_span!(RECORD_SPAN, message_id = %id);
+        let span = tracing::info_span!(RECORD_SPAN, message_id = %message.id);
+        // The handler consumes the message; its copy is what a dead letter needs.
+        let source = message.clone();
         // A panic must cost one record, not the batch. The handler's state is not
         // observed after a panic (the future is dropped), hence AssertUnwindSafe.
         let result = deadline
-            .bound(AssertUnwindSafe(async { handler(record).await }).catch_unwind())
+            .bound(AssertUnwindSafe(async { handler(message).await }).catch_unwind())
             .instrument(span.clone())
             .await;
         let result = match result {
@@ -575,11 +526,11 @@ impl BatchProcessor {
             Ok(Err(_)) => Err(Reason::retry("record handler panicked")),
             Err(_) => Err(Reason::retry("not finished by the invocation's deadline")),
         };
-        self.settle(id, source, result).instrument(span).await
+        self.settle(source, result).instrument(span).await
     }
 
     /// Turns a record's result into its outcome, dead-lettering rejections.
-    async fn settle(&self, id: &str, source: Source, result: Result<(), Reason>) -> RecordOutcome {
+    async fn settle(&self, message: Message, result: Result<(), Reason>) -> RecordOutcome {
         let reason = match result {
             Ok(()) => return RecordOutcome::Succeeded,
             Err(reason) => reason,
@@ -600,10 +551,10 @@ impl BatchProcessor {
                 };
                 let code = rejection.code;
                 let letter = DeadLetter {
-                    source_message_id: id.to_owned(),
-                    body: source.body,
-                    message_group_id: source.group,
-                    first_seen_ms: source.first_seen_ms,
+                    source_message_id: message.id,
+                    body: message.body.unwrap_or_default(),
+                    message_group_id: message.group,
+                    first_seen_ms: message.first_seen_ms,
                     reason: rejection,
                 };
                 if dead_letter(sink.as_ref(), &letter, &reason.message).await {
@@ -614,6 +565,11 @@ impl BatchProcessor {
             }
         }
     }
+}
+
+/// Whether `messages` form a FIFO batch.
+fn is_fifo(messages: &[Message]) -> bool {
+    messages.iter().any(|m| m.group.is_some())
 }
 
 /// Sends `letter` to `sink` and logs the outcome with `error` (the
@@ -689,75 +645,24 @@ impl<E: RecordError> RecordError for ResultOr<E> {
     }
 }
 
-/// The records with their positions and ids; refuses a batch with a record
-/// that has no `messageId`, before anything runs.
-fn checked(event: SqsEvent) -> Result<Vec<Indexed>, BatchError> {
-    let mut records = Vec::with_capacity(event.records.len());
-    for (index, record) in event.records.into_iter().enumerate() {
-        match record.message_id.clone().filter(|id| !id.is_empty()) {
-            Some(id) => records.push(Indexed {
-                index,
-                id,
-                source: Source {
-                    body: record.body.clone().unwrap_or_default(),
-                    group: record.attributes.get("MessageGroupId").cloned(),
-                    first_seen_ms: record
-                        .attributes
-                        .get("ApproximateFirstReceiveTimestamp")
-                        .and_then(|t| t.parse().ok()),
-                },
-                record,
-            }),
-            None => return Err(BatchError::MissingMessageId { index }),
-        }
-    }
-    Ok(records)
-}
-
-fn is_fifo_record(record: &SqsMessage) -> bool {
-    record
-        .event_source_arn
-        .as_deref()
-        .is_some_and(|arn| arn.ends_with(".fifo"))
-        || record.attributes.contains_key("MessageGroupId")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::Mutex;
 
-    fn record(id: &str, body: &str, group: Option<&str>) -> SqsMessage {
-        let mut r = SqsMessage::default();
-        r.message_id = Some(id.to_owned());
-        r.body = Some(body.to_owned());
-        if let Some(g) = group {
-            r.attributes
-                .insert("MessageGroupId".to_owned(), g.to_owned());
-            r.event_source_arn = Some("arn:aws:sqs:us-east-1:123456789012:q.fifo".to_owned());
+    fn record(id: &str, body: &str, group: Option<&str>) -> Message {
+        Message {
+            group: group.map(str::to_owned),
+            ..Message::new(id, body)
         }
-        r
     }
 
     fn soon() -> Deadline {
         Deadline::after(std::time::Duration::from_secs(30))
     }
 
-    fn event(records: Vec<SqsMessage>) -> SqsEvent {
-        let mut e = SqsEvent::default();
-        e.records = records;
-        e
-    }
-
-    fn failures(r: &SqsBatchResponse) -> Vec<&str> {
-        r.batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.as_str())
-            .collect()
-    }
-
     /// Fails bodies starting with "bad", panics on "panic".
-    async fn handler(record: SqsMessage) -> Result<(), String> {
+    async fn handler(record: Message) -> Result<(), String> {
         let body = record.body.unwrap_or_default();
         if body.starts_with("panic") {
             panic!("boom");
@@ -770,22 +675,22 @@ mod tests {
 
     #[tokio::test]
     async fn bad_record_fails_alone() {
-        let e = event(vec![
+        let e = vec![
             record("1", "ok", None),
             record("2", "bad", None),
             record("3", "ok", None),
-        ]);
+        ];
         let response = BatchProcessor::new()
             .process(e, soon(), handler)
             .await
             .unwrap();
-        assert_eq!(failures(&response), ["2"]);
+        assert_eq!(response.unhandled(), ["2"]);
     }
 
     #[tokio::test]
     async fn panicking_record_fails_alone() {
-        let e = event(vec![record("1", "panic", None), record("2", "ok", None)]);
-        let report = BatchProcessor::new().run(e, soon(), handler).await.unwrap();
+        let e = vec![record("1", "panic", None), record("2", "ok", None)];
+        let report = BatchProcessor::new().run(e, soon(), handler).await;
         assert_eq!(
             report.records,
             [
@@ -800,21 +705,17 @@ mod tests {
 
     #[tokio::test]
     async fn all_good_reports_an_empty_failure_list() {
-        let e = event(vec![record("1", "ok", None), record("2", "ok", None)]);
+        let e = vec![record("1", "ok", None), record("2", "ok", None)];
         let response = BatchProcessor::new()
             .process(e, soon(), handler)
             .await
             .unwrap();
-        assert!(response.batch_item_failures.is_empty());
-        assert_eq!(
-            serde_json::to_string(&response).unwrap(),
-            r#"{"batchItemFailures":[]}"#
-        );
+        assert!(response.unhandled().is_empty());
     }
 
     #[tokio::test]
     async fn all_failed_errors_by_default_and_reports_on_request() {
-        let e = || event(vec![record("1", "bad", None), record("2", "bad", None)]);
+        let e = || vec![record("1", "bad", None), record("2", "bad", None)];
         let err = BatchProcessor::new()
             .process(e(), soon(), handler)
             .await
@@ -831,16 +732,16 @@ mod tests {
             .process(e(), soon(), handler)
             .await
             .unwrap();
-        assert_eq!(failures(&response), ["1", "2"]);
+        assert_eq!(response.unhandled(), ["1", "2"]);
     }
 
     #[tokio::test]
     async fn batch_handler_results_map_back_to_their_records() {
-        let e = event(vec![
+        let e = vec![
             record("1", "ok", None),
             record("2", "bad", None),
             record("3", "ok", None),
-        ]);
+        ];
         let response = BatchProcessor::new()
             .process_batch(e, soon(), |records| async move {
                 records
@@ -853,23 +754,18 @@ mod tests {
             })
             .await
             .unwrap();
-        assert_eq!(failures(&response), ["2"]);
+        assert_eq!(response.unhandled(), ["2"]);
     }
 
     #[tokio::test]
     async fn batch_handler_missing_results_and_panics_fail_records() {
-        let e = || event(vec![record("1", "ok", None), record("2", "ok", None)]);
+        let e = || vec![record("1", "ok", None), record("2", "ok", None)];
         let short = BatchProcessor::new()
             .process_batch(e(), soon(), |_| async { vec![Ok::<(), String>(())] })
             .await
             .unwrap();
-        assert_eq!(failures(&short), ["2"]);
-        let fifo = || {
-            event(vec![
-                record("a1", "ok", Some("A")),
-                record("a2", "ok", Some("A")),
-            ])
-        };
+        assert_eq!(short.unhandled(), ["2"]);
+        let fifo = || vec![record("a1", "ok", Some("A")), record("a2", "ok", Some("A"))];
         let empty = BatchProcessor::new()
             .on_all_failed(AllFailed::Report)
             .process_batch(fifo(), soon(), |_| async {
@@ -878,7 +774,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            failures(&empty),
+            empty.unhandled(),
             ["a1", "a2"],
             "FIFO: no result is a failure too"
         );
@@ -891,17 +787,17 @@ mod tests {
             })
             .await
             .unwrap();
-        assert_eq!(failures(&panicked), ["1", "2"]);
+        assert_eq!(panicked.unhandled(), ["1", "2"]);
     }
 
     #[tokio::test]
     async fn batch_handler_on_fifo_keeps_group_order() {
-        let e = event(vec![
+        let e = vec![
             record("a1", "ok", Some("A")),
             record("a2", "bad", Some("A")),
             record("a3", "ok", Some("A")),
             record("b1", "ok", Some("B")),
-        ]);
+        ];
         let calls = Mutex::new(Vec::new());
         let response = BatchProcessor::new()
             .process_batch(e, soon(), |records| {
@@ -921,7 +817,7 @@ mod tests {
             })
             .await
             .unwrap();
-        assert_eq!(failures(&response), ["a2", "a3"]);
+        assert_eq!(response.unhandled(), ["a2", "a3"]);
         assert!(
             calls.into_inner().unwrap().iter().all(|n| *n == 1),
             "one record per call on FIFO"
@@ -931,52 +827,31 @@ mod tests {
     #[tokio::test]
     async fn empty_batch_succeeds() {
         let response = BatchProcessor::new()
-            .process(event(vec![]), soon(), handler)
+            .process(vec![], soon(), handler)
             .await
             .unwrap();
-        assert!(response.batch_item_failures.is_empty());
-    }
-
-    #[tokio::test]
-    async fn record_without_message_id_fails_the_batch_before_running_anything() {
-        let mut anonymous = record("", "ok", None);
-        anonymous.message_id = None;
-        let ran = Mutex::new(0);
-        let err = BatchProcessor::new()
-            .process(
-                event(vec![record("1", "ok", None), anonymous]),
-                soon(),
-                |_| {
-                    *ran.lock().unwrap() += 1;
-                    async { Ok::<(), String>(()) }
-                },
-            )
-            .await
-            .unwrap_err();
-        assert_eq!(err, BatchError::MissingMessageId { index: 1 });
-        assert_eq!(*ran.lock().unwrap(), 0);
+        assert!(response.unhandled().is_empty());
     }
 
     #[tokio::test]
     async fn fifo_failure_skips_the_rest_of_its_group_only() {
-        let e = event(vec![
+        let e = vec![
             record("a1", "ok", Some("A")),
             record("b1", "ok", Some("B")),
             record("a2", "bad", Some("A")),
             record("b2", "ok", Some("B")),
             record("a3", "ok", Some("A")),
             record("b3", "ok", Some("B")),
-        ]);
+        ];
         let ran = Mutex::new(Vec::new());
         let report = BatchProcessor::new()
             .with_concurrency(NonZeroUsize::new(4).unwrap())
             .run(e, soon(), |r| {
-                ran.lock().unwrap().push(r.message_id.clone().unwrap());
+                ran.lock().unwrap().push(r.id.clone());
                 handler(r)
             })
-            .await
-            .unwrap();
-        assert_eq!(failures(&report.response()), ["a2", "a3"]);
+            .await;
+        assert_eq!(report.unhandled(), ["a2", "a3"]);
         assert_eq!(report.skipped(), 1);
         let ran = ran.into_inner().unwrap();
         assert!(
@@ -990,7 +865,7 @@ mod tests {
     #[tokio::test]
     async fn standard_queue_runs_records_concurrently_up_to_the_bound() {
         let in_flight = Mutex::new((0usize, 0usize)); // (current, max)
-        let e = event((0..8).map(|i| record(&i.to_string(), "ok", None)).collect());
+        let e = (0..8).map(|i| record(&i.to_string(), "ok", None)).collect();
         BatchProcessor::new()
             .with_concurrency(NonZeroUsize::new(3).unwrap())
             .process(e, soon(), |_| async {
@@ -1036,7 +911,7 @@ mod tests {
         }
     }
 
-    async fn classify(record: SqsMessage) -> Result<(), Classified> {
+    async fn classify(record: Message) -> Result<(), Classified> {
         match record.body.as_deref() {
             Some(b) if b.starts_with("poison") => Err(Classified::Poison),
             Some(b) if b.starts_with("busy") => Err(Classified::Busy),
@@ -1068,22 +943,14 @@ mod tests {
     async fn a_record_that_can_never_succeed_is_dead_lettered_with_its_reason_and_handled() {
         let sink = Arc::new(Sink::default());
         let mut poison = record("2", "poison body", None);
-        poison.attributes.insert(
-            "ApproximateFirstReceiveTimestamp".into(),
-            "1700000000000".into(),
-        );
-        let e = event(vec![
-            record("1", "ok", None),
-            poison,
-            record("3", "bad", None),
-        ]);
+        poison.first_seen_ms = Some(1_700_000_000_000);
+        let e = vec![record("1", "ok", None), poison, record("3", "bad", None)];
         let report = BatchProcessor::new()
             .with_dead_letters(sink.clone())
             .run(e, soon(), classify)
-            .await
-            .unwrap();
+            .await;
         assert_eq!(
-            failures(&report.response()),
+            report.unhandled(),
             ["3"],
             "only the transient failure is retried"
         );
@@ -1111,45 +978,41 @@ mod tests {
     async fn a_rejected_record_stays_on_the_retry_path_when_the_dead_letter_queue_refuses_it() {
         let sink = Arc::new(Sink::default());
         sink.refuse.store(true, std::sync::atomic::Ordering::SeqCst);
-        let e = event(vec![record("1", "poison", None), record("2", "ok", None)]);
+        let e = vec![record("1", "poison", None), record("2", "ok", None)];
         let response = BatchProcessor::new()
             .with_dead_letters(sink.clone())
             .process(e, soon(), classify)
             .await
             .unwrap();
-        assert_eq!(failures(&response), ["1"]);
+        assert_eq!(response.unhandled(), ["1"]);
         assert!(sink.letters.lock().unwrap().is_empty());
     }
 
     #[tokio::test]
     async fn a_batch_of_expected_retries_is_reported_but_is_not_an_invocation_error() {
-        let e = event(vec![record("1", "busy", None), record("2", "busy", None)]);
+        let e = vec![record("1", "busy", None), record("2", "busy", None)];
         let response = BatchProcessor::new()
             .process(e, soon(), classify)
             .await
             .unwrap();
-        assert_eq!(failures(&response), ["1", "2"]);
-        let e = event(vec![record("1", "busy", None), record("2", "bad", None)]);
-        let report = BatchProcessor::new()
-            .run(e, soon(), classify)
-            .await
-            .unwrap();
+        assert_eq!(response.unhandled(), ["1", "2"]);
+        let e = vec![record("1", "busy", None), record("2", "bad", None)];
+        let report = BatchProcessor::new().run(e, soon(), classify).await;
         assert_eq!((report.deferred(), report.failed()), (1, 1));
     }
 
     #[tokio::test]
     async fn a_dead_lettered_record_does_not_break_its_fifo_group() {
         let sink = Arc::new(Sink::default());
-        let e = event(vec![
+        let e = vec![
             record("a1", "poison", Some("A")),
             record("a2", "ok", Some("A")),
-        ]);
+        ];
         let report = BatchProcessor::new()
             .with_dead_letters(sink.clone())
             .run(e, soon(), classify)
-            .await
-            .unwrap();
-        assert!(failures(&report.response()).is_empty());
+            .await;
+        assert!(report.unhandled().is_empty());
         assert_eq!(
             sink.letters.lock().unwrap()[0].message_group_id.as_deref(),
             Some("A")
@@ -1158,11 +1021,11 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn records_still_running_at_the_deadline_fail_alone_and_the_answer_comes_in_time() {
-        let e = event(vec![
+        let e = vec![
             record("fast", "ok", None),
             record("slow", "hang", None),
             record("fast2", "ok", None),
-        ]);
+        ];
         let started = tokio::time::Instant::now();
         let report = BatchProcessor::new()
             .with_concurrency(NonZeroUsize::new(3).unwrap())
@@ -1176,9 +1039,8 @@ mod tests {
                     Ok::<(), String>(())
                 },
             )
-            .await
-            .unwrap();
-        assert_eq!(failures(&report.response()), ["slow"]);
+            .await;
+        assert_eq!(report.unhandled(), ["slow"]);
         assert_eq!(
             report.records[1].1,
             RecordOutcome::Failed("not finished by the invocation's deadline".into())
@@ -1188,7 +1050,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_batch_handler_past_the_deadline_fails_every_record_it_did_not_answer() {
-        let e = event(vec![record("1", "ok", None), record("2", "ok", None)]);
+        let e = vec![record("1", "ok", None), record("2", "ok", None)];
         let response = BatchProcessor::new()
             .on_all_failed(AllFailed::Report)
             .process_batch(
@@ -1201,6 +1063,6 @@ mod tests {
             )
             .await
             .unwrap();
-        assert_eq!(failures(&response), ["1", "2"]);
+        assert_eq!(response.unhandled(), ["1", "2"]);
     }
 }

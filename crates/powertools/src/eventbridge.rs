@@ -1,14 +1,72 @@
-//! Checked unwrapping of EventBridge events delivered to a Lambda target.
+//! The EventBridge entrypoint, and checked unwrapping of the events it
+//! delivers to a Lambda target.
 //!
-//! Functions take the raw JSON payload and unwrap it here, so that a payload
-//! of the wrong shape or type becomes a clear, typed error (which Lambda's
-//! async-invoke retries and the target's DLQ then handle) rather than a
-//! runtime deserialisation failure whose message may echo the payload.
+//! [`service`] hands a use case the raw JSON payload and the invocation's
+//! deadline, and turns its error into the runtime's [`Diagnostic`] through
+//! [`RecordError`], so a use case needs no Lambda types. The use case
+//! unwraps the payload with [`unwrap_event`], so that a payload of the wrong
+//! shape or type becomes a clear, typed error (which Lambda's async-invoke
+//! retries and the target's DLQ then handle) rather than a runtime
+//! deserialisation failure whose message may echo the payload.
 
+use crate::batch::RecordError;
 use aws_lambda_events::eventbridge::EventBridgeEvent;
+use futures::future::Map;
+use futures::FutureExt;
+use lambda_runtime::tower::Service;
+use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Deserialize;
 use serde_json::Value;
+use std::future::Future;
+use std::task::{Context, Poll};
 use thiserror::Error;
+
+/// The Lambda service of an EventBridge target whose `handler` takes the
+/// raw payload and the invocation's deadline (Unix ms, from the context):
+/// `eventbridge::service(|payload, deadline_ms| use_case.handle(payload, deadline_ms))`.
+/// Its error becomes the invocation's error, `errorType` from
+/// [`RecordError::error_type`].
+pub fn service<F, Fut, E>(handler: F) -> EventBridgeService<F>
+where
+    F: Fn(Value, u64) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+    E: RecordError,
+{
+    EventBridgeService { handler }
+}
+
+/// The service [`service`] makes (a named type, as
+/// [`crate::sqs::SqsService`] is).
+#[derive(Debug, Clone)]
+pub struct EventBridgeService<F> {
+    handler: F,
+}
+
+impl<F, Fut, E> Service<LambdaEvent<Value>> for EventBridgeService<F>
+where
+    F: Fn(Value, u64) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+    E: RecordError,
+{
+    type Response = ();
+    type Error = Diagnostic;
+    type Future = Map<Fut, fn(Result<(), E>) -> Result<(), Diagnostic>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Diagnostic>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, event: LambdaEvent<Value>) -> Self::Future {
+        (self.handler)(event.payload, event.context.deadline).map(diagnose as fn(_) -> _)
+    }
+}
+
+fn diagnose<E: RecordError>(result: Result<(), E>) -> Result<(), Diagnostic> {
+    result.map_err(|e| Diagnostic {
+        error_type: e.error_type().to_owned(),
+        error_message: e.to_string(),
+    })
+}
 
 /// Why an EventBridge payload was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -76,6 +134,43 @@ mod tests {
         json!({"version":"0","id":"e-1","detail-type":detail_type,"source":source,
                "account":"123456789012","time":"2026-11-27T09:24:26Z","region":"us-east-1",
                "resources":[],"detail":{"k":"v"}})
+    }
+
+    /// Fails with a typed error, whatever the event.
+    struct Refused;
+
+    impl std::fmt::Display for Refused {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("refused")
+        }
+    }
+
+    impl RecordError for Refused {
+        fn error_type(&self) -> &str {
+            "Refused"
+        }
+    }
+
+    #[tokio::test]
+    async fn the_service_passes_payload_and_deadline_and_reports_the_error_type() {
+        use lambda_runtime::tower::ServiceExt;
+        let mut context = lambda_runtime::Context::default();
+        context.deadline = 42;
+        let seen = std::sync::Mutex::new(None);
+        let result = service(|payload, deadline_ms| {
+            *seen.lock().unwrap() = Some((payload, deadline_ms));
+            async { Err::<(), _>(Refused) }
+        })
+        .oneshot(LambdaEvent::new(json!({"k": 1}), context))
+        .await;
+        assert_eq!(
+            result,
+            Err(Diagnostic {
+                error_type: "Refused".to_owned(),
+                error_message: "refused".to_owned(),
+            })
+        );
+        assert_eq!(seen.into_inner().unwrap(), Some((json!({"k": 1}), 42)));
     }
 
     #[test]

@@ -19,22 +19,22 @@
 //!
 //! This module is where eventline's metric names live. The building blocks
 //! below it know none: [`crate::metrics`] writes EMF, [`crate::batch`]
-//! returns a report, [`crate::idempotency`] reports events to an observer
+//! returns a report (which the SQS entrypoint's [`BatchResponse`] carries),
+//! [`crate::idempotency`] reports events to an observer
 //! ([`idempotency_metrics`] turns them into `IdempotentReplays` and
 //! `IdempotencyCompletionsLost`). So the modules form no cycle: `layer`
-//! depends on `batch`, `idempotency` and `metrics`, and none of them on it
-//! or on each other.
+//! depends on `batch`, `sqs`, `idempotency` and `metrics`, and none of them
+//! on it or on each other.
 //!
 //! ```ignore
-//! let service = service_fn(|event: LambdaEvent<SqsEvent>| {
-//!     handler.handle(event.payload, event.context.deadline)
-//! });
+//! let service = sqs::service(|messages, deadline_ms| use_case.handle(messages, deadline_ms));
 //! lambda_runtime::run(MetricsLayer::new(metrics).layer(service)).await
 //! ```
 
-use crate::batch::{BatchError, BatchResponse};
+use crate::batch::BatchError;
 use crate::idempotency;
 use crate::metrics::{Metrics, Unit};
+use crate::sqs::{self, BatchResponse};
 use lambda_runtime::tower::{Layer, Service};
 use pin_project_lite::pin_project;
 use std::future::Future;
@@ -80,7 +80,7 @@ impl<E> Outcome for Result<(), E> {
 /// An SQS batch: every record's outcome, from the batch report. A batch
 /// refused as a whole for having no usable ids counts nothing (its records
 /// were never run).
-impl Outcome for Result<BatchResponse, BatchError> {
+impl Outcome for Result<BatchResponse, sqs::Error> {
     fn record(&self, metrics: &Metrics) {
         let (processed, failed, deferred, dead_lettered) = match self {
             Ok(response) => {
@@ -92,8 +92,8 @@ impl Outcome for Result<BatchResponse, BatchError> {
                     report.dead_lettered(),
                 )
             }
-            Err(BatchError::AllFailed { count, .. }) => (0, *count, 0, 0),
-            Err(BatchError::MissingMessageId { .. }) => return,
+            Err(sqs::Error::Batch(BatchError::AllFailed { count, .. })) => (0, *count, 0, 0),
+            Err(sqs::Error::MissingMessageId { .. }) => return,
         };
         for (name, count) in [
             (RECORDS_PROCESSED, processed),
@@ -233,8 +233,10 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::{BatchProcessor, Deadline, SqsEvent, SqsMessage};
+    use crate::batch::{BatchProcessor, Deadline, Message};
+    use crate::sqs::{SqsEvent, SqsMessage};
     use lambda_runtime::tower::{service_fn, ServiceExt};
+    use lambda_runtime::LambdaEvent;
     use serde_json::Value;
     use std::sync::Mutex;
     use std::time::Duration;
@@ -257,7 +259,8 @@ mod tests {
             .collect()
     }
 
-    fn batch(ids: &[&str]) -> SqsEvent {
+    /// The SQS event of records whose ids are their bodies.
+    fn batch(ids: &[&str]) -> LambdaEvent<SqsEvent> {
         let mut event = SqsEvent::default();
         event.records = ids
             .iter()
@@ -268,11 +271,24 @@ mod tests {
                 record
             })
             .collect();
-        event
+        LambdaEvent::new(event, lambda_runtime::Context::default())
     }
 
-    fn later() -> Deadline {
-        Deadline::after(Duration::from_secs(30))
+    /// Processes `messages`, failing those `fails` says fail.
+    async fn process(
+        messages: Vec<Message>,
+        fails: fn(&Message) -> bool,
+    ) -> Result<crate::batch::BatchReport, BatchError> {
+        let later = Deadline::after(Duration::from_secs(30));
+        BatchProcessor::new()
+            .process(messages, later, |message| async move {
+                if fails(&message) {
+                    Err("bad record".to_owned())
+                } else {
+                    Ok(())
+                }
+            })
+            .await
     }
 
     #[tokio::test]
@@ -305,15 +321,8 @@ mod tests {
     #[tokio::test]
     async fn a_batch_counts_every_record_outcome_and_answers_its_failures() {
         let (layer, buffer) = layer();
-        let service = layer.layer(service_fn(|event: SqsEvent| async move {
-            BatchProcessor::new()
-                .process(event, later(), |record| async move {
-                    match record.body.as_deref() {
-                        Some("bad") => Err("bad record".to_owned()),
-                        _ => Ok(()),
-                    }
-                })
-                .await
+        let service = layer.layer(sqs::service(|messages, _| {
+            process(messages, |m| m.body.as_deref() == Some("bad"))
         }));
         let response = service.oneshot(batch(&["1", "bad", "3"])).await.unwrap();
         assert_eq!(response.batch_item_failures.len(), 1);
@@ -331,14 +340,13 @@ mod tests {
     #[tokio::test]
     async fn a_batch_that_all_failed_counts_every_record_as_failed() {
         let (layer, buffer) = layer();
-        let service = layer.layer(service_fn(|event: SqsEvent| async move {
-            BatchProcessor::new()
-                .process(event, later(), |_| async { Err("down".to_owned()) })
-                .await
-        }));
+        let service = layer.layer(sqs::service(|messages, _| process(messages, |_| true)));
         let result = service.oneshot(batch(&["1", "2"])).await;
         assert!(
-            matches!(result, Err(BatchError::AllFailed { count: 2, .. })),
+            matches!(
+                result,
+                Err(sqs::Error::Batch(BatchError::AllFailed { count: 2, .. }))
+            ),
             "{result:?}"
         );
         let doc = &documents(&buffer)[0];

@@ -2,17 +2,22 @@
 //! Powertools for AWS Lambda (Python, TypeScript, Java, .NET) gives those
 //! languages and Rust lacks:
 //!
-//! - [`batch`]: one SQS batch processor that turns per-record results into
-//!   `batchItemFailures` (partial batch responses), keeps FIFO message groups
-//!   in order, bounds concurrency and turns a panicking record into a failed
-//!   record instead of a failed invocation.
+//! - [`batch`]: one batch processor that turns per-record results into a
+//!   report of every record's outcome (what a partial batch response lists),
+//!   keeps FIFO message groups in order, bounds concurrency and turns a
+//!   panicking record into a failed record instead of a failed invocation.
+//!   It knows no transport.
+//! - [`sqs`], [`eventbridge`]: the entrypoints. An SQS event becomes
+//!   messages for the batch processor and its report becomes
+//!   `batchItemFailures`; an EventBridge payload is handed over as it came
+//!   (with checked unwrapping of its envelope). Each builds the Lambda
+//!   service around a handler, so the use cases need no Lambda types.
 //! - [`env`]: configuration from environment variables, validated once at
 //!   cold start, reporting every missing variable by name.
 //! - [`logging`]: `tracing` set up the way Lambda's advanced logging controls
 //!   expect (`AWS_LAMBDA_LOG_FORMAT`, `AWS_LAMBDA_LOG_LEVEL`).
 //! - [`idempotency`]: at-most-once work per key over at-least-once delivery,
 //!   with one conditional write per lock (DynamoDB store in `eventline-aws`).
-//! - [`eventbridge`]: checked unwrapping of EventBridge envelopes.
 //! - [`metrics`]: CloudWatch metrics in the Embedded Metric Format.
 //! - [`layer`]: one tower layer around each handler that records the cold
 //!   start and the invocation's outcome as metrics and flushes them.
@@ -21,8 +26,8 @@
 //! nothing of each other (the processor returns a report, the guard reports
 //! events to an observer); only `layer` joins them, with the metric names.
 //!
-//! Nothing here knows about the eventline domain; it depends only on the
-//! Lambda event types and the runtime.
+//! Nothing here knows about the eventline domain; only the entrypoints and
+//! `layer` depend on the Lambda event types and the runtime.
 #![warn(missing_docs)]
 
 pub mod batch;
@@ -33,3 +38,4 @@ pub mod idempotency;
 pub mod layer;
 pub mod logging;
 pub mod metrics;
+pub mod sqs;

@@ -781,7 +781,7 @@ mod tests {
 
     #[tokio::test]
     async fn ids_come_from_the_real_runtime_and_batch_processor_spans() {
-        use crate::batch::{BatchProcessor, SqsEvent, SqsMessage};
+        use crate::batch::{BatchProcessor, Message};
         use tracing::Instrument;
 
         let logs = Capture::new();
@@ -789,14 +789,10 @@ mod tests {
         let mut context = lambda_runtime::Context::default();
         context.request_id = "r1".to_owned();
         context.xray_trace_id = Some("Root=1-abc".to_owned());
-        let mut record = SqsMessage::default();
-        record.message_id = Some("m-1".to_owned());
-        let mut event = SqsEvent::default();
-        event.records = vec![record];
 
         BatchProcessor::new()
             .process(
-                event,
+                vec![Message::new("m-1", "")],
                 crate::deadline::Deadline::after(std::time::Duration::from_secs(30)),
                 |_| async {
                     tracing::info!(user_id = "u-1", "user stored");

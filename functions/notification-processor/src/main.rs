@@ -10,8 +10,8 @@ use eventline_app::notification_processor::{
 };
 use eventline_app::ports::SystemClock;
 use eventline_aws::{dynamodb, mail_ledger};
-use eventline_powertools::batch::SqsEvent;
-use lambda_runtime::{service_fn, tower::Layer, Error, LambdaEvent};
+use eventline_powertools::sqs;
+use lambda_runtime::{tower::Layer, Error};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -33,8 +33,6 @@ async fn main() -> Result<(), Error> {
         startup.idempotency.function_timeout,
     );
 
-    let service = service_fn(|event: LambdaEvent<SqsEvent>| {
-        handler.handle(event.payload, event.context.deadline)
-    });
+    let service = sqs::service(|messages, deadline_ms| handler.handle(messages, deadline_ms));
     lambda_runtime::run(startup.layer().layer(service)).await
 }

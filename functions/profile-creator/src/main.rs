@@ -8,8 +8,8 @@
 use eventline_app::ports::SystemClock;
 use eventline_app::profile_creator::{Config, Ports, ProfileCreator, IDEMPOTENCY_SCOPE as SCOPE};
 use eventline_aws::{dynamodb, s3};
-use lambda_runtime::{service_fn, tower::Layer, Error, LambdaEvent};
-use serde_json::Value;
+use eventline_powertools::eventbridge;
+use lambda_runtime::{tower::Layer, Error};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -30,8 +30,6 @@ async fn main() -> Result<(), Error> {
         startup.idempotency.function_timeout,
     );
 
-    let service = service_fn(|event: LambdaEvent<Value>| {
-        handler.handle(event.payload, event.context.deadline)
-    });
+    let service = eventbridge::service(|payload, deadline_ms| handler.handle(payload, deadline_ms));
     lambda_runtime::run(startup.layer().layer(service)).await
 }

@@ -8,8 +8,7 @@
 use eventline_app::ports::SystemClock;
 use eventline_app::user_processor::{Config, Ports, UserProcessor, IDEMPOTENCY_SCOPE as SCOPE};
 use eventline_aws::{dynamodb, eventbridge, sqs};
-use eventline_powertools::batch::SqsEvent;
-use lambda_runtime::{service_fn, tower::Layer, Error, LambdaEvent};
+use lambda_runtime::{tower::Layer, Error};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -34,8 +33,8 @@ async fn main() -> Result<(), Error> {
         startup.idempotency.function_timeout,
     );
 
-    let service = service_fn(|event: LambdaEvent<SqsEvent>| {
-        handler.handle(event.payload, event.context.deadline)
+    let service = eventline_powertools::sqs::service(|messages, deadline_ms| {
+        handler.handle(messages, deadline_ms)
     });
     lambda_runtime::run(startup.layer().layer(service)).await
 }

@@ -8,8 +8,8 @@
 use eventline_app::ports::SystemClock;
 use eventline_app::welcome_email::{Config, Ports, WelcomeEmail, IDEMPOTENCY_SCOPE as SCOPE};
 use eventline_aws::{dynamodb, mail_ledger};
-use lambda_runtime::{service_fn, tower::Layer, Error, LambdaEvent};
-use serde_json::Value;
+use eventline_powertools::eventbridge;
+use lambda_runtime::{tower::Layer, Error};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -32,8 +32,6 @@ async fn main() -> Result<(), Error> {
         startup.idempotency.function_timeout,
     );
 
-    let service = service_fn(|event: LambdaEvent<Value>| {
-        handler.handle(event.payload, event.context.deadline)
-    });
+    let service = eventbridge::service(|payload, deadline_ms| handler.handle(payload, deadline_ms));
     lambda_runtime::run(startup.layer().layer(service)).await
 }
