@@ -1,0 +1,98 @@
+//! EventBridge (AWS JSON 1.1, `X-Amz-Target: AWSEvents.PutEvents`): one
+//! result per entry, in request order, with an `EventId` or an
+//! `ErrorCode`, and `FailedEntryCount`.
+//!
+//! Any bus is accepted and nothing is delivered: no rule runs. Checked as
+//! EventBridge does: 1–10 entries; an entry without `Source`,
+//! `DetailType` or `Detail` fails with `InvalidArgument`, one whose
+//! `Detail` is not a JSON object with `MalformedDetail`. Entries picked by
+//! `--fail-entry-rate` fail with `InternalFailure`.
+
+use crate::random::{EntryFaults, Ids};
+use crate::reply::{parse, Answer, ApiError};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Entry {
+    source: Option<String>,
+    detail_type: Option<String>,
+    detail: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PutEvents {
+    entries: Vec<Entry>,
+}
+
+fn entry_error(code: &str, message: &str) -> Value {
+    json!({ "ErrorCode": code, "ErrorMessage": message })
+}
+
+pub(crate) fn handle(
+    faults: &EntryFaults,
+    ids: &Ids,
+    operation: &str,
+    body: &[u8],
+) -> Result<Answer, ApiError> {
+    if operation != "PutEvents" {
+        return Err(ApiError::new(
+            400,
+            "UnknownOperationException",
+            format!("the fixed-latency backend does not implement EventBridge {operation}"),
+        ));
+    }
+    let request: PutEvents = parse(body)?;
+    let n = request.entries.len();
+    if n == 0 || n > 10 {
+        return Err(ApiError::validation(format!(
+            "1 validation error detected: Value at 'entries' failed to satisfy constraint: Member must have length between 1 and 10, has {n}"
+        )));
+    }
+    let mut injected = 0;
+    let entries: Vec<Value> = request
+        .entries
+        .iter()
+        .map(|e| {
+            let required = |v: &Option<String>, name: &str| {
+                v.as_deref().is_some_and(|s| !s.is_empty()).then_some(()).ok_or_else(|| {
+                    entry_error(
+                        "InvalidArgument",
+                        &format!("Parameter {name} is not valid. Reason: {name} is a required argument."),
+                    )
+                })
+            };
+            let checked = required(&e.source, "Source")
+                .and_then(|()| required(&e.detail_type, "DetailType"))
+                .and_then(|()| required(&e.detail, "Detail"))
+                .and_then(|()| {
+                    let detail = serde_json::from_str::<Value>(e.detail.as_deref().unwrap_or(""));
+                    match detail {
+                        Ok(Value::Object(_)) => Ok(()),
+                        _ => Err(entry_error("MalformedDetail", "Detail is malformed.")),
+                    }
+                });
+            match checked {
+                Err(error) => error,
+                Ok(()) if faults.next_fails() => {
+                    injected += 1;
+                    entry_error(
+                        "InternalFailure",
+                        "injected by the fixed-latency backend (--fail-entry-rate)",
+                    )
+                }
+                Ok(()) => json!({ "EventId": ids.uuid() }),
+            }
+        })
+        .collect();
+    let failed = entries
+        .iter()
+        .filter(|e| e.get("ErrorCode").is_some())
+        .count();
+    Ok(Answer {
+        json: json!({ "FailedEntryCount": failed, "Entries": entries }),
+        entries_failed: injected,
+    })
+}

@@ -1,0 +1,415 @@
+//! **fixed-latency-aws**: a stand-in for the AWS APIs the four functions
+//! call, for benchmarks. Every call is answered in AWS's wire shape after a
+//! fixed latency (`--latency-ms`, spent half before and half after the
+//! call takes effect, like a network round trip), all calls concurrently
+//! and with no emulator cost, so a batch's wall time measures the code's
+//! own critical path: round trips × latency + CPU.
+//!
+//! | service | protocol | operations |
+//! |---|---|---|
+//! | DynamoDB | JSON 1.0 | `PutItem`, `GetItem`, `UpdateItem`, `DeleteItem`, `BatchWriteItem`, `TransactWriteItems` |
+//! | SQS | JSON 1.0 | `SendMessage`, `SendMessageBatch` |
+//! | EventBridge | JSON 1.1 | `PutEvents` |
+//! | S3 | REST-XML, path style | `PutObject`, `GetObject`, `HeadObject` |
+//! | SES v2 | REST-JSON | `SendEmail` |
+//!
+//! DynamoDB keeps an item map per declared table (`--table NAME=KEY`), so
+//! conditional writes, the idempotency lock and reads behave as on AWS; S3
+//! keeps objects; SQS, EventBridge and SES keep nothing (the functions only
+//! send). `--fail-entry-rate R` fails a seeded-random share R of the
+//! entries of `SendMessageBatch`, `PutEvents` and `BatchWriteItem`, in the
+//! per-entry form each API uses.
+//!
+//! Control endpoints (not counted, not delayed):
+//! `GET /__backend/stats` (calls by operation, total, round trips, span,
+//! errors, injected entry failures, calls by SDK app name, items per
+//! table), `POST /__backend/reset` (counters; `?data=1` also forgets items
+//! and objects), `POST /__backend/latency?ms=N`.
+#![warn(missing_docs)]
+
+mod dynamodb;
+mod eventbridge;
+mod random;
+mod reply;
+mod s3;
+mod ses;
+mod sqs;
+mod stats;
+
+pub use dynamodb::TableSpec;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::http::request::Parts;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use reply::{JsonService, Reply, DYNAMODB, EVENTBRIDGE, SQS};
+use serde_json::{json, Value};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// How the backend answers.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Time from a request's arrival to its answer.
+    pub latency: Duration,
+    /// Share of batch entries that fail (0 to 1).
+    pub fail_entry_rate: f64,
+    /// Seed of the entry failures and of the ids handed out.
+    pub seed: u64,
+    /// The DynamoDB tables served.
+    pub tables: Vec<TableSpec>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            latency: Duration::from_millis(10),
+            fail_entry_rate: 0.0,
+            seed: 1,
+            tables: Vec::new(),
+        }
+    }
+}
+
+/// The command line, parsed.
+#[derive(Debug, Clone)]
+pub struct Args {
+    /// Where to listen.
+    pub addr: SocketAddr,
+    /// How to answer.
+    pub config: Config,
+}
+
+/// The command line's help.
+pub const USAGE: &str = "\
+usage: fixed-latency-aws [--host 127.0.0.1] [--port 0] [--latency-ms 10] [--fail-entry-rate 0]
+                         [--seed 1] [--table NAME=HASH_KEY[,RANGE_KEY]]...
+
+Answers the AWS calls of the eventline functions (DynamoDB, SQS, EventBridge, S3, SES v2) in AWS's
+shapes after a fixed latency, all calls concurrently. Point AWS_ENDPOINT_URL at it. Prints
+`PORT <n>` once listening (--port 0 picks a free port).
+  --latency-ms MS        time from a request's arrival to its answer (default 10)
+  --fail-entry-rate R    share of SendMessageBatch / PutEvents / BatchWriteItem entries that fail (0-1)
+  --seed N               seed of those failures and of the ids handed out (default 1)
+  --table NAME=KEY[,K2]  a DynamoDB table and its key attributes (repeat per table)
+Control: GET /__backend/stats, POST /__backend/reset[?data=1], POST /__backend/latency?ms=N";
+
+/// Parses the command line (without the program name); `None` for `--help`.
+pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String> {
+    let mut host = "127.0.0.1".to_owned();
+    let mut port = 0u16;
+    let mut config = Config::default();
+    let mut args = args.into_iter();
+    while let Some(flag) = args.next() {
+        if flag == "--help" || flag == "-h" {
+            return Ok(None);
+        }
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        let bad = |e: &dyn std::fmt::Display| format!("{flag} {value}: {e}");
+        match flag.as_str() {
+            "--host" => host = value,
+            "--port" => port = value.parse().map_err(|e| bad(&e))?,
+            "--latency-ms" => {
+                let ms: f64 = value.parse().map_err(|e| bad(&e))?;
+                config.latency = Duration::try_from_secs_f64(ms / 1000.0).map_err(|e| bad(&e))?;
+            }
+            "--fail-entry-rate" => {
+                config.fail_entry_rate = value.parse().map_err(|e| bad(&e))?;
+                if !(0.0..=1.0).contains(&config.fail_entry_rate) {
+                    return Err(bad(&"must be between 0 and 1"));
+                }
+            }
+            "--seed" => config.seed = value.parse().map_err(|e| bad(&e))?,
+            "--table" => config.tables.push(value.parse()?),
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    let addr = format!("{host}:{port}")
+        .parse()
+        .map_err(|e| format!("--host {host}: {e}"))?;
+    Ok(Some(Args { addr, config }))
+}
+
+struct Shared {
+    latency_ns: AtomicU64,
+    fail_entry_rate: f64,
+    faults: random::EntryFaults,
+    ids: random::Ids,
+    dynamodb: dynamodb::Store,
+    sqs: sqs::Queues,
+    s3: s3::Buckets,
+    stats: Mutex<stats::Stats>,
+    started: Instant,
+}
+
+impl Shared {
+    fn latency(&self) -> Duration {
+        Duration::from_nanos(self.latency_ns.load(Ordering::Relaxed))
+    }
+
+    fn stats(&self) -> std::sync::MutexGuard<'_, stats::Stats> {
+        self.stats.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn stats_json(&self) -> Value {
+        let mut out = self.stats().to_json();
+        out["latency_ms"] = json!(self.latency().as_secs_f64() * 1000.0);
+        out["fail_entry_rate"] = json!(self.fail_entry_rate);
+        out["items"] = json!(self.dynamodb.item_counts());
+        out["objects"] = json!(self.s3.count());
+        out
+    }
+}
+
+/// A running backend; stops when dropped.
+pub struct Server {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+}
+
+impl Server {
+    /// Listens on `addr` (port 0: a free one) and serves in the background.
+    pub async fn start(addr: SocketAddr, config: Config) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let latency_ns = u64::try_from(config.latency.as_nanos()).unwrap_or(u64::MAX);
+        let shared = Arc::new(Shared {
+            latency_ns: AtomicU64::new(latency_ns),
+            fail_entry_rate: config.fail_entry_rate,
+            faults: random::EntryFaults::new(config.fail_entry_rate, config.seed),
+            ids: random::Ids::new(config.seed),
+            dynamodb: dynamodb::Store::new(&config.tables),
+            sqs: sqs::Queues::new(),
+            s3: s3::Buckets::new(),
+            stats: Mutex::new(stats::Stats::default()),
+            started: Instant::now(),
+        });
+        let task = tokio::spawn(accept(listener, shared.clone()));
+        Ok(Self { addr, shared, task })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://<addr>`, for `AWS_ENDPOINT_URL`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// What `GET /__backend/stats` answers.
+    pub fn stats(&self) -> Value {
+        self.shared.stats_json()
+    }
+
+    /// Serves until the listener fails.
+    pub async fn wait(mut self) {
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn accept(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            // Out of file descriptors and the like: try again shortly.
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        // Answers must not wait for Nagle: the latency is the one configured.
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let service =
+                hyper::service::service_fn(move |request| handle(shared.clone(), request));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+async fn handle(
+    shared: Arc<Shared>,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let arrived = Instant::now();
+    let (parts, body) = request.into_parts();
+    let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
+        return Ok(response(Reply::new(
+            400,
+            "the request body could not be read",
+        )));
+    };
+    if parts.uri.path().starts_with("/__backend/") {
+        return Ok(response(control(&shared, &parts)));
+    }
+    let latency = shared.latency();
+    tokio::time::sleep_until((arrived + latency / 2).into()).await;
+    let (operation, reply) = answer(&shared, &parts, &body);
+    tokio::time::sleep_until((arrived + latency).into()).await;
+    shared.stats().record(stats::Call {
+        operation,
+        app: app_name(&parts),
+        start: arrived - shared.started,
+        end: Instant::now() - shared.started,
+        error: reply.error.clone(),
+        entries_failed: reply.entries_failed,
+    });
+    Ok(response(reply))
+}
+
+/// The operation a request names and its answer.
+fn answer(shared: &Shared, parts: &Parts, body: &Bytes) -> (String, Reply) {
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok());
+    if let Some(target) = target {
+        let (prefix, op) = target.split_once('.').unwrap_or((target, ""));
+        let (service, result): (JsonService, _) = match prefix {
+            "DynamoDB_20120810" => (DYNAMODB, shared.dynamodb.handle(&shared.faults, op, body)),
+            "AmazonSQS" => (
+                SQS,
+                shared.sqs.handle(&shared.faults, &shared.ids, op, body),
+            ),
+            "AWSEvents" => (
+                EVENTBRIDGE,
+                eventbridge::handle(&shared.faults, &shared.ids, op, body),
+            ),
+            _ => {
+                let e = reply::ApiError::new(
+                    400,
+                    "UnknownOperationException",
+                    format!("the fixed-latency backend does not implement {target}"),
+                );
+                return (format!("unknown.{target}"), DYNAMODB.reply(Err(e)));
+            }
+        };
+        let reply = service
+            .reply(result)
+            .header("x-amzn-requestid", shared.ids.uuid());
+        return (format!("{}.{op}", service.label), reply);
+    }
+    let path = parts.uri.path();
+    if path == ses::SEND_EMAIL_PATH && parts.method == hyper::Method::POST {
+        let reply =
+            ses::send_email(&shared.ids, body).header("x-amzn-requestid", shared.ids.uuid());
+        return ("SESv2.SendEmail".to_owned(), reply);
+    }
+    if path.starts_with("/v2/email/") {
+        let e = reply::ApiError::new(
+            404,
+            "NotFoundException",
+            "the fixed-latency backend implements SES v2 SendEmail only",
+        );
+        return ("SESv2.Unsupported".to_owned(), reply::rest_json(Err(e)));
+    }
+    (
+        s3::operation(&parts.method).to_owned(),
+        shared.s3.handle(&shared.ids, parts, body),
+    )
+}
+
+/// The caller's SDK app name (`app/<name>` in its user agent).
+fn app_name(parts: &Parts) -> Option<String> {
+    ["x-amz-user-agent", "user-agent"]
+        .iter()
+        .filter_map(|h| parts.headers.get(*h)?.to_str().ok())
+        .flat_map(str::split_whitespace)
+        .find_map(|token| token.strip_prefix("app/").map(str::to_owned))
+}
+
+fn control(shared: &Shared, parts: &Parts) -> Reply {
+    let query = parts.uri.query().unwrap_or("");
+    let param = |name: &str| {
+        query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+    };
+    let post = parts.method == hyper::Method::POST;
+    match parts.uri.path() {
+        "/__backend/stats" => {}
+        "/__backend/reset" if post => {
+            *shared.stats() = stats::Stats::default();
+            shared.faults.reset();
+            if matches!(param("data"), Some("1" | "true")) {
+                shared.dynamodb.clear();
+                shared.s3.clear();
+            }
+        }
+        "/__backend/latency" if post => {
+            let Some(ms) = param("ms").and_then(|v| v.parse::<f64>().ok()) else {
+                return Reply::new(400, "{\"message\":\"latency?ms=N\"}");
+            };
+            let Ok(latency) = Duration::try_from_secs_f64(ms / 1000.0) else {
+                return Reply::new(400, "{\"message\":\"latency must be a non-negative number\"}");
+            };
+            let ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
+            shared.latency_ns.store(ns, Ordering::Relaxed);
+        }
+        _ => return Reply::new(404, "{\"message\":\"GET /__backend/stats, POST /__backend/reset, POST /__backend/latency?ms=N\"}"),
+    }
+    Reply::new(200, shared.stats_json().to_string()).header("content-type", "application/json")
+}
+
+fn response(reply: Reply) -> Response<Full<Bytes>> {
+    let mut builder = Response::builder().status(reply.status);
+    for (name, value) in reply.headers {
+        builder = builder.header(name, value);
+    }
+    builder.body(Full::new(reply.body)).unwrap_or_else(|_| {
+        let mut fallback = Response::new(Full::new(Bytes::from_static(b"invalid answer")));
+        *fallback.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
+        fallback
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Result<Option<Args>, String> {
+        parse_args(line.split_whitespace().map(str::to_owned))
+    }
+
+    #[test]
+    fn the_command_line_sets_every_knob() {
+        let a = args("--port 0 --latency-ms 2.5 --fail-entry-rate 0.1 --seed 9 --table users=user_id --table t=pk,sk")
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.addr.port(), 0);
+        assert_eq!(a.config.latency, Duration::from_micros(2500));
+        assert_eq!(a.config.fail_entry_rate, 0.1);
+        assert_eq!(a.config.seed, 9);
+        assert_eq!(a.config.tables[1].key, ["pk", "sk"]);
+        assert!(args("--help").unwrap().is_none());
+        for bad in [
+            "--latency-ms",
+            "--fail-entry-rate 2",
+            "--table users",
+            "--table =k",
+            "--bogus 1",
+            "--latency-ms -1",
+        ] {
+            assert!(args(bad).is_err(), "{bad}");
+        }
+    }
+}

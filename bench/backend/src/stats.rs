@@ -1,0 +1,195 @@
+//! What the control endpoint reports: calls by operation, answered errors,
+//! injected entry failures, and the calls' timeline folded into round
+//! trips.
+//!
+//! A round trip is a maximal group of calls whose in-flight intervals
+//! (request arrived → answer handed back) overlap: calls a client makes at
+//! once form one, calls it makes one after the other form one each. The
+//! count is meaningful when the latency is much larger than the client's
+//! own time between two concurrent sends (at 0 ms almost no calls overlap).
+
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// One finished call.
+#[derive(Debug, Clone)]
+pub(crate) struct Call {
+    pub operation: String,
+    /// The SDK app name of the caller (`app/<name>` in its user agent).
+    pub app: Option<String>,
+    /// Since the backend started.
+    pub start: Duration,
+    pub end: Duration,
+    pub error: Option<String>,
+    pub entries_failed: u64,
+}
+
+/// Counters since the last reset.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    calls: BTreeMap<String, u64>,
+    errors: BTreeMap<String, u64>,
+    entries_failed: BTreeMap<String, u64>,
+    by_app: BTreeMap<String, BTreeMap<String, u64>>,
+    intervals: Vec<(Duration, Duration)>,
+}
+
+/// The calls' intervals folded together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Timeline {
+    pub round_trips: usize,
+    /// First arrival → last answer.
+    pub span: Duration,
+    /// Time with at least one call in flight.
+    pub busy: Duration,
+}
+
+/// Merges overlapping intervals; each merged group is one round trip.
+pub(crate) fn timeline(intervals: &[(Duration, Duration)]) -> Timeline {
+    let mut sorted = intervals.to_vec();
+    sorted.sort();
+    let mut out = Timeline::default();
+    let mut group: Option<(Duration, Duration)> = None;
+    for (start, end) in sorted {
+        group = match group {
+            Some((g_start, g_end)) if start <= g_end => Some((g_start, g_end.max(end))),
+            Some((g_start, g_end)) => {
+                out.round_trips += 1;
+                out.busy += g_end - g_start;
+                Some((start, end))
+            }
+            None => Some((start, end)),
+        };
+    }
+    if let Some((g_start, g_end)) = group {
+        out.round_trips += 1;
+        out.busy += g_end - g_start;
+    }
+    if let (Some(first), Some(last)) = (
+        intervals.iter().map(|i| i.0).min(),
+        intervals.iter().map(|i| i.1).max(),
+    ) {
+        out.span = last - first;
+    }
+    out
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+impl Stats {
+    pub fn record(&mut self, call: Call) {
+        *self.calls.entry(call.operation.clone()).or_default() += 1;
+        if let Some(code) = &call.error {
+            *self
+                .errors
+                .entry(format!("{} {code}", call.operation))
+                .or_default() += 1;
+        }
+        if call.entries_failed > 0 {
+            *self
+                .entries_failed
+                .entry(call.operation.clone())
+                .or_default() += call.entries_failed;
+        }
+        let app = call.app.unwrap_or_else(|| "-".to_owned());
+        *self
+            .by_app
+            .entry(app)
+            .or_default()
+            .entry(call.operation)
+            .or_default() += 1;
+        self.intervals.push((call.start, call.end));
+    }
+
+    /// The counters as the stats endpoint answers them.
+    pub fn to_json(&self) -> Value {
+        let t = timeline(&self.intervals);
+        json!({
+            "calls": self.calls,
+            "total": self.calls.values().sum::<u64>(),
+            "round_trips": t.round_trips,
+            "span_ms": if self.intervals.is_empty() { Value::Null } else { json!(ms(t.span)) },
+            "busy_ms": ms(t.busy),
+            "errors": self.errors,
+            "entries_failed": self.entries_failed,
+            "by_app": self.by_app,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(start_ms: u64, end_ms: u64) -> (Duration, Duration) {
+        (
+            Duration::from_millis(start_ms),
+            Duration::from_millis(end_ms),
+        )
+    }
+
+    #[test]
+    fn concurrent_calls_are_one_round_trip_and_sequential_ones_one_each() {
+        // A wave of three, then two in sequence, then a wave of two.
+        let calls = [
+            at(0, 10),
+            at(1, 11),
+            at(2, 12),
+            at(13, 23),
+            at(24, 34),
+            at(35, 45),
+            at(36, 46),
+        ];
+        let t = timeline(&calls);
+        assert_eq!(t.round_trips, 4);
+        assert_eq!(t.span, Duration::from_millis(46));
+        assert_eq!(t.busy, Duration::from_millis(12 + 10 + 10 + 11));
+    }
+
+    #[test]
+    fn a_call_inside_another_joins_its_round_trip() {
+        let t = timeline(&[at(0, 50), at(10, 20), at(30, 40), at(60, 70)]);
+        assert_eq!(t.round_trips, 2);
+    }
+
+    #[test]
+    fn no_calls_no_round_trips() {
+        assert_eq!(timeline(&[]), Timeline::default());
+    }
+
+    #[test]
+    fn stats_count_by_operation_error_and_app() {
+        let mut stats = Stats::default();
+        for (op, error, failed) in [
+            ("DynamoDB.PutItem", None, 0),
+            (
+                "DynamoDB.PutItem",
+                Some("ConditionalCheckFailedException"),
+                0,
+            ),
+            ("SQS.SendMessageBatch", None, 2),
+        ] {
+            stats.record(Call {
+                operation: op.into(),
+                app: Some("fn-a".into()),
+                start: Duration::ZERO,
+                end: Duration::from_millis(10),
+                error: error.map(str::to_owned),
+                entries_failed: failed,
+            });
+        }
+        let json = stats.to_json();
+        assert_eq!(json["calls"]["DynamoDB.PutItem"], 2);
+        assert_eq!(json["total"], 3);
+        assert_eq!(json["round_trips"], 1);
+        assert_eq!(
+            json["errors"]["DynamoDB.PutItem ConditionalCheckFailedException"],
+            1
+        );
+        assert_eq!(json["entries_failed"]["SQS.SendMessageBatch"], 2);
+        assert_eq!(json["by_app"]["fn-a"]["SQS.SendMessageBatch"], 1);
+    }
+}

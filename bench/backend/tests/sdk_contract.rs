@@ -1,0 +1,612 @@
+//! The backend's answers are ones the real SDK clients parse and the real
+//! adapters (crates/aws) act on as they act on AWS's: every operation the
+//! functions call, each per-entry failure form, and the counters.
+//!
+//! Each test starts its own backend in-process on a free port; the SDK
+//! clients have retries off, so each answer is the first one parsed.
+
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Put, PutRequest, ReturnValue,
+    ReturnValuesOnConditionCheckFailure, TransactWriteItem, WriteRequest,
+};
+use eventline_app::ports::{
+    Admission, BlobStore, EventPublisher, Inserted, MailLedger, Mailer, NotificationQueue,
+    ProfileStore, UserStore,
+};
+use eventline_aws::dynamodb::{DynamoProfileStore, DynamoUserStore};
+use eventline_aws::idempotency::DynamoIdempotencyStore;
+use eventline_aws::mail_ledger::DynamoMailLedger;
+use eventline_bench_backend::{Config, Server, TableSpec};
+use eventline_domain::{
+    Notification, NotificationKind, Profile, Signup, Timestamp, User, UserCreated, UserId,
+};
+use eventline_powertools::batch::{DeadLetter, DeadLetterSink, Rejection};
+use eventline_powertools::idempotency::{Acquire, CompleteError, IdempotencyStore, Record, Status};
+use std::time::Duration;
+
+const USERS: &str = "users";
+const PROFILES: &str = "profiles";
+const IDEMPOTENCY: &str = "idempotency";
+const QUEUE: &str = "https://sqs.us-east-1.amazonaws.com/123456789012/notifications";
+
+async fn backend(latency_ms: u64, fail_entry_rate: f64) -> (Server, aws_config::SdkConfig) {
+    let table = |name: &str, key: &str| TableSpec {
+        name: name.into(),
+        key: vec![key.into()],
+    };
+    let config = Config {
+        latency: Duration::from_millis(latency_ms),
+        fail_entry_rate,
+        seed: 42,
+        tables: vec![
+            table(USERS, "user_id"),
+            table(PROFILES, "user_id"),
+            table(IDEMPOTENCY, "id"),
+        ],
+    };
+    let server = Server::start("127.0.0.1:0".parse().unwrap(), config)
+        .await
+        .expect("the backend listens");
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(server.endpoint())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "static",
+        ))
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .app_name(aws_config::AppName::new("contract-test").unwrap())
+        .load()
+        .await;
+    (server, sdk)
+}
+
+fn user(id: &str) -> User {
+    let body = serde_json::json!({"user_id": id, "email": format!("{id}@example.com"), "name": "Ada Lovelace"});
+    User::from_signup(
+        Signup::parse(&body.to_string()).unwrap(),
+        Timestamp::from_unix_millis(1_795_771_466_123),
+    )
+}
+
+fn calls(server: &Server, operation: &str) -> u64 {
+    server.stats()["calls"][operation].as_u64().unwrap_or(0)
+}
+
+#[tokio::test]
+async fn user_and_profile_stores_create_once_and_mark_their_effects() {
+    let (server, sdk) = backend(0, 0.0).await;
+    let client = eventline_aws::dynamodb::client(&sdk);
+    let users = DynamoUserStore::new(client.clone(), USERS);
+    let ada = user("u1");
+
+    assert_eq!(users.insert(&ada).await.unwrap(), Inserted::New);
+    // The conflict answer carries the stored item (ALL_OLD), so no read follows.
+    assert_eq!(
+        users.insert(&ada).await.unwrap(),
+        Inserted::Existing(ada.clone())
+    );
+    assert_eq!(calls(&server, "DynamoDB.GetItem"), 0);
+    let at = Timestamp::from_unix_millis(1_795_771_500_000);
+    users.mark_announced(&ada.id, at).await.unwrap();
+    users
+        .mark_announced(&ada.id, Timestamp::from_unix_millis(1_795_771_900_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        users.get(&ada.id).await.unwrap().unwrap().announced_at,
+        Some(at)
+    );
+    let nobody = UserId::parse("nobody").unwrap();
+    assert!(users.mark_announced(&nobody, at).await.is_err());
+    assert_eq!(users.get(&nobody).await.unwrap(), None);
+
+    let profiles = DynamoProfileStore::new(client, PROFILES);
+    let profile = Profile::default_for(&UserCreated::from_user(&ada));
+    assert_eq!(profiles.insert(&profile).await.unwrap(), Inserted::New);
+    profiles.mark_document_written(&ada.id).await.unwrap();
+    match profiles.insert(&profile).await.unwrap() {
+        Inserted::Existing(stored) => assert!(stored.document_written),
+        Inserted::New => panic!("the second insert must find the profile"),
+    }
+
+    let stats = server.stats();
+    assert_eq!(stats["items"][USERS], 1);
+    assert_eq!(stats["items"][PROFILES], 1);
+    assert_eq!(
+        stats["errors"]["DynamoDB.PutItem ConditionalCheckFailedException"],
+        2
+    );
+    assert_eq!(stats["by_app"]["contract-test"]["DynamoDB.UpdateItem"], 4);
+}
+
+fn lock(attempt: &str, in_progress_until_ms: u64) -> Record {
+    Record {
+        id: "user-processor#k".into(),
+        status: Status::InProgress,
+        expiration: 2_000_000_000,
+        in_progress_expiration: in_progress_until_ms,
+        payload_hash: "h".into(),
+        result: None,
+        attempt: attempt.into(),
+    }
+}
+
+#[tokio::test]
+async fn the_idempotency_lock_is_owned_by_its_attempt() {
+    let (_server, sdk) = backend(0, 0.0).await;
+    let store = DynamoIdempotencyStore::new(eventline_aws::dynamodb::client(&sdk), IDEMPOTENCY);
+    let ours = lock("a1", 5_000);
+
+    assert_eq!(
+        store.acquire(&ours, 1_000).await.unwrap(),
+        Acquire::Acquired
+    );
+    assert_eq!(
+        store.acquire(&lock("a2", 9_000), 4_999).await.unwrap(),
+        Acquire::Existing(ours.clone())
+    );
+    // Another attempt can neither complete nor release it.
+    let theirs = Record {
+        status: Status::Completed,
+        result: Some("null".into()),
+        ..lock("a2", 9_000)
+    };
+    assert!(matches!(
+        store.complete_all(&[theirs]).await[..],
+        [Err(CompleteError::LockLost)]
+    ));
+    store.release(&lock("a2", 9_000)).await.unwrap();
+    assert_eq!(
+        store.acquire(&lock("a3", 9_000), 4_999).await.unwrap(),
+        Acquire::Existing(ours.clone())
+    );
+    // Ours completes it; then only its expiration frees it.
+    let done = Record {
+        status: Status::Completed,
+        result: Some("null".into()),
+        ..ours.clone()
+    };
+    assert!(matches!(
+        store.complete_all(std::slice::from_ref(&done)).await[..],
+        [Ok(())]
+    ));
+    assert_eq!(
+        store.acquire(&lock("a4", 9_000), 6_000).await.unwrap(),
+        Acquire::Existing(done.clone())
+    );
+    assert_eq!(
+        store
+            .acquire(&lock("a5", 9_000), 2_000_000_001_000)
+            .await
+            .unwrap(),
+        Acquire::Acquired
+    );
+    // A lapsed in-progress lock is taken over, and the holder releases its own.
+    let next = lock("a6", 2_000_000_009_000);
+    assert_eq!(
+        store.acquire(&next, 2_000_000_005_000).await.unwrap(),
+        Acquire::Acquired
+    );
+    store.release(&next).await.unwrap();
+    assert_eq!(
+        store.acquire(&lock("a7", 1), 1).await.unwrap(),
+        Acquire::Acquired
+    );
+}
+
+#[tokio::test]
+async fn the_mail_ledger_caps_distinct_messages_and_remembers_sent_ones() {
+    let (_server, sdk) = backend(0, 0.0).await;
+    let ledger = DynamoMailLedger::new(eventline_aws::dynamodb::client(&sdk), IDEMPOTENCY);
+    let event = UserCreated::from_user(&user("u2"));
+    let first = eventline_domain::email::welcome(&event);
+    let second = eventline_domain::OutgoingEmail {
+        message_id: "other".into(),
+        ..first.clone()
+    };
+    const DAY: &str = "2026-11-27";
+
+    assert_eq!(
+        ledger.admit(&first, DAY, 1).await.unwrap(),
+        Admission::Admitted
+    );
+    assert_eq!(
+        ledger.admit(&second, DAY, 1).await.unwrap(),
+        Admission::OverQuota
+    );
+    // A retry of the admitted message takes no second slot.
+    assert_eq!(
+        ledger.admit(&first, DAY, 1).await.unwrap(),
+        Admission::Admitted
+    );
+    ledger.record_sent(&first.message_id).await.unwrap();
+    assert_eq!(
+        ledger.admit(&first, DAY, 1).await.unwrap(),
+        Admission::AlreadySent
+    );
+    assert_eq!(
+        ledger.admit(&second, DAY, 0).await.unwrap(),
+        Admission::OverQuota
+    );
+}
+
+fn notifications(n: usize) -> Vec<Notification> {
+    (0..n)
+        .map(|i| {
+            Notification::new(
+                UserId::parse(&format!("u{i}")).unwrap(),
+                NotificationKind::SignupConfirmation,
+            )
+        })
+        .collect()
+}
+
+fn events(n: usize) -> Vec<UserCreated> {
+    (0..n)
+        .map(|i| UserCreated::from_user(&user(&format!("u{i}"))))
+        .collect()
+}
+
+#[tokio::test]
+async fn batch_answers_are_read_entry_by_entry() {
+    let (server, sdk) = backend(0, 0.0).await;
+    let queue =
+        eventline_aws::sqs::SqsNotificationQueue::new(eventline_aws::sqs::client(&sdk), QUEUE);
+    let bus = eventline_aws::eventbridge::EventBridgePublisher::new(
+        eventline_aws::eventbridge::client(&sdk),
+        "bus",
+    );
+
+    let sent = queue.enqueue_all(&notifications(12)).await;
+    assert!(sent.iter().all(Result::is_ok), "{sent:?}");
+    let published = bus.publish_all(&events(12)).await;
+    assert!(published.iter().all(Result::is_ok), "{published:?}");
+    assert_eq!(calls(&server, "SQS.SendMessageBatch"), 2);
+    assert_eq!(calls(&server, "EventBridge.PutEvents"), 2);
+
+    // FIFO queues answer sequence numbers; the SDK reads every member.
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let out = sqs
+        .send_message_batch()
+        .queue_url(format!("{QUEUE}.fifo"))
+        .entries(
+            aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                .id("a")
+                .message_body("{}")
+                .message_group_id("g")
+                .message_deduplication_id("d")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let ok = &out.successful()[0];
+    assert_eq!(ok.md5_of_message_body(), "99914b932bd37a50b983c5e7c90ae93b");
+    assert!(ok.sequence_number().is_some_and(|s| s.len() == 20));
+    // A FIFO send without a group is refused as SQS refuses it.
+    let refused = sqs
+        .send_message()
+        .queue_url(format!("{QUEUE}.fifo"))
+        .message_body("{}")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        aws_sdk_sqs::error::ProvideErrorMetadata::code(&refused),
+        Some("MissingParameter")
+    );
+}
+
+#[tokio::test]
+async fn injected_entry_failures_fail_only_their_entries() {
+    let (server, sdk) = backend(0, 0.5).await;
+    let queue =
+        eventline_aws::sqs::SqsNotificationQueue::new(eventline_aws::sqs::client(&sdk), QUEUE);
+    let bus = eventline_aws::eventbridge::EventBridgePublisher::new(
+        eventline_aws::eventbridge::client(&sdk),
+        "bus",
+    );
+
+    let sent = queue.enqueue_all(&notifications(10)).await;
+    let published = bus.publish_all(&events(10)).await;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let puts: Vec<WriteRequest> = (0..10)
+        .map(|i| {
+            WriteRequest::builder()
+                .put_request(
+                    PutRequest::builder()
+                        .item("id", AttributeValue::S(format!("k{i}")))
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        })
+        .collect();
+    let written = ddb
+        .batch_write_item()
+        .request_items(IDEMPOTENCY, puts)
+        .send()
+        .await
+        .unwrap();
+    let unprocessed = written
+        .unprocessed_items()
+        .and_then(|u| u.get(IDEMPOTENCY))
+        .map_or(0, Vec::len);
+
+    let failed = |results: &[Result<(), eventline_app::PortError>]| {
+        results.iter().filter(|r| r.is_err()).count()
+    };
+    let stats = server.stats();
+    // The fault fired, on some entries but not all, and each adapter saw exactly those.
+    assert_eq!(
+        stats["entries_failed"]["SQS.SendMessageBatch"],
+        failed(&sent) as u64
+    );
+    assert_eq!(
+        stats["entries_failed"]["EventBridge.PutEvents"],
+        failed(&published) as u64
+    );
+    assert_eq!(
+        stats["entries_failed"]["DynamoDB.BatchWriteItem"],
+        unprocessed as u64
+    );
+    for n in [failed(&sent), failed(&published), unprocessed] {
+        assert!((1..10).contains(&n), "{n} of 10 failed");
+    }
+    // Unprocessed writes were not applied.
+    assert_eq!(stats["items"][IDEMPOTENCY], 10 - unprocessed as u64);
+    // PutEvents counts its failures.
+    let out = aws_sdk_eventbridge::Client::new(&sdk)
+        .put_events()
+        .entries(
+            aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                .source("s")
+                .detail_type("t")
+                .detail("not json")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.failed_entry_count(), 1);
+    assert_eq!(out.entries()[0].error_code(), Some("MalformedDetail"));
+}
+
+#[tokio::test]
+async fn transactions_are_all_or_nothing_with_a_reason_per_action() {
+    let (_server, sdk) = backend(0, 0.0).await;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let item = |id: &str| AttributeValue::S(id.into());
+    ddb.put_item()
+        .table_name(USERS)
+        .item("user_id", item("taken"))
+        .send()
+        .await
+        .unwrap();
+    let put_if_absent = |id: &str| {
+        TransactWriteItem::builder()
+            .put(
+                Put::builder()
+                    .table_name(USERS)
+                    .item("user_id", item(id))
+                    .condition_expression("attribute_not_exists(user_id)")
+                    .return_values_on_condition_check_failure(
+                        ReturnValuesOnConditionCheckFailure::AllOld,
+                    )
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    };
+
+    let err = ddb
+        .transact_write_items()
+        .transact_items(put_if_absent("new"))
+        .transact_items(put_if_absent("taken"))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    let aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(cancelled) = err else {
+        panic!("expected a cancelled transaction, got {err:?}");
+    };
+    let reasons = cancelled.cancellation_reasons();
+    assert_eq!(reasons.len(), 2);
+    assert_eq!(reasons[0].code(), Some("None"));
+    assert_eq!(reasons[1].code(), Some("ConditionalCheckFailed"));
+    assert_eq!(reasons[1].item().unwrap()["user_id"], item("taken"));
+    // Nothing of a cancelled transaction is written.
+    let read = ddb
+        .get_item()
+        .table_name(USERS)
+        .key("user_id", item("new"))
+        .send()
+        .await
+        .unwrap();
+    assert!(read.item().is_none());
+
+    // Without the conflict it commits; a condition check writes nothing.
+    ddb.transact_write_items()
+        .transact_items(put_if_absent("new"))
+        .transact_items(
+            TransactWriteItem::builder()
+                .condition_check(
+                    ConditionCheck::builder()
+                        .table_name(USERS)
+                        .key("user_id", item("taken"))
+                        .condition_expression("attribute_exists(user_id)")
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let read = ddb
+        .get_item()
+        .table_name(USERS)
+        .key("user_id", item("new"))
+        .send()
+        .await
+        .unwrap();
+    assert!(read.item().is_some());
+
+    // One item twice in a transaction is refused before anything runs.
+    let err = ddb
+        .transact_write_items()
+        .transact_items(put_if_absent("x"))
+        .transact_items(put_if_absent("x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        aws_sdk_dynamodb::error::ProvideErrorMetadata::code(&err),
+        Some("ValidationException")
+    );
+}
+
+#[tokio::test]
+async fn writes_return_the_values_asked_for() {
+    let (_server, sdk) = backend(0, 0.0).await;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let key = AttributeValue::S("k".into());
+    let updated = ddb
+        .update_item()
+        .table_name(IDEMPOTENCY)
+        .key("id", key.clone())
+        .update_expression("SET n = if_not_exists(n, :zero) + :one")
+        .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+        .expression_attribute_values(":one", AttributeValue::N("1".into()))
+        .return_values(ReturnValue::AllNew)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        updated.attributes().unwrap()["n"],
+        AttributeValue::N("1".into())
+    );
+    let deleted = ddb
+        .delete_item()
+        .table_name(IDEMPOTENCY)
+        .key("id", key.clone())
+        .return_values(ReturnValue::AllOld)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.attributes().unwrap()["id"], key);
+    // Unknown tables and unused placeholders are refused as DynamoDB refuses them.
+    let missing = ddb
+        .get_item()
+        .table_name("nope")
+        .key("id", key.clone())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        aws_sdk_dynamodb::error::ProvideErrorMetadata::code(&missing),
+        Some("ResourceNotFoundException")
+    );
+    let unused = ddb
+        .put_item()
+        .table_name(IDEMPOTENCY)
+        .item("id", key)
+        .expression_attribute_values(":x", AttributeValue::S("x".into()))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        aws_sdk_dynamodb::error::ProvideErrorMetadata::code(&unused),
+        Some("ValidationException")
+    );
+}
+
+#[tokio::test]
+async fn objects_mail_and_dead_letters_are_accepted() {
+    let (server, sdk) = backend(0, 0.0).await;
+    let blobs = eventline_aws::s3::S3BlobStore::new(eventline_aws::s3::client(&sdk), "bucket");
+    blobs
+        .put(
+            "profiles/u 1.json",
+            "{\"a\":1}".to_owned(),
+            "application/json",
+        )
+        .await
+        .unwrap();
+    let s3 = eventline_aws::s3::client(&sdk);
+    let object = s3
+        .get_object()
+        .bucket("bucket")
+        .key("profiles/u 1.json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(object.content_type(), Some("application/json"));
+    assert_eq!(
+        object.body.collect().await.unwrap().into_bytes().as_ref(),
+        b"{\"a\":1}"
+    );
+    let missing = s3
+        .get_object()
+        .bucket("bucket")
+        .key("nope")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(missing.into_service_error().is_no_such_key());
+
+    let mailer = eventline_aws::ses::SesMailer::new(
+        eventline_aws::ses::client(&sdk),
+        eventline_domain::EmailAddress::parse("no-reply@example.com").unwrap(),
+    );
+    mailer
+        .send(&eventline_domain::email::welcome(&UserCreated::from_user(
+            &user("u3"),
+        )))
+        .await
+        .unwrap();
+
+    let letters = eventline_aws::dead_letter::SqsDeadLetters::new(
+        eventline_aws::sqs::client(&sdk),
+        format!("{QUEUE}-dlq"),
+        "user-processor",
+    );
+    let letter = DeadLetter {
+        body: "{}".into(),
+        reason: Rejection {
+            code: "INVALID_SIGNUP",
+            fields: vec!["email"],
+        },
+        source_message_id: "m1".into(),
+        first_seen_ms: Some(1),
+        message_group_id: None,
+    };
+    letters.send(&letter).await.unwrap();
+
+    let stats = server.stats();
+    assert_eq!(stats["calls"]["S3.PutObject"], 1);
+    assert_eq!(stats["calls"]["SESv2.SendEmail"], 1);
+    assert_eq!(stats["calls"]["SQS.SendMessage"], 1);
+    assert_eq!(stats["objects"], 1);
+}
+
+#[tokio::test]
+async fn concurrent_calls_count_as_one_round_trip() {
+    // A latency far above the time the client needs to send five calls at once.
+    let (server, sdk) = backend(200, 0.0).await;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let get = |id: String| {
+        ddb.get_item()
+            .table_name(USERS)
+            .key("user_id", AttributeValue::S(id))
+            .send()
+    };
+    let wave = futures::future::join_all((0..5).map(|i| get(format!("u{i}")))).await;
+    assert!(wave.iter().all(Result::is_ok));
+    get("after".into()).await.unwrap();
+
+    let stats = server.stats();
+    assert_eq!(stats["total"], 6);
+    assert_eq!(stats["round_trips"], 2);
+}
