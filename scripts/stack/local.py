@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import ProvisionError
@@ -34,13 +34,13 @@ class Tap:
 class Pending:
     """What the manifest needs from the template, as expressions moto will resolve (resolve.Answer)."""
 
-    exists: dict[str, Any]  # resource with a Condition -> whether it holds
-    bus_names: dict[str, Any]  # AWS::Events::EventBus -> its name (moto reports no physical id)
-    rule_buses: dict[str, Any]  # AWS::Events::Rule -> its bus (DescribeRule needs it)
-    esm_enabled: dict[str, Any]  # AWS::Lambda::EventSourceMapping -> Enabled as the template wants it
-    log_groups: dict[str, Any]  # AWS::Lambda::Function -> LoggingConfig.LogGroup (moto's Lambda drops it)
-    reapplied: dict[str, Any]  # a REAPPLIED_TYPES resource -> its properties
-    questions: Questions
+    exists: dict[str, Any] = field(default_factory=dict)  # resource with a Condition -> whether it holds
+    bus_names: dict[str, Any] = field(default_factory=dict)  # AWS::Events::EventBus -> its name (moto reports no physical id)
+    rule_buses: dict[str, Any] = field(default_factory=dict)  # AWS::Events::Rule -> its bus (DescribeRule needs it)
+    esm_enabled: dict[str, Any] = field(default_factory=dict)  # EventSourceMapping -> Enabled as the template wants it
+    log_groups: dict[str, Any] = field(default_factory=dict)  # AWS::Lambda::Function -> LoggingConfig.LogGroup (moto drops it)
+    reapplied: dict[str, Any] = field(default_factory=dict)  # a REAPPLIED_TYPES resource -> its properties
+    questions: Questions = field(default_factory=Questions)
 
 
 def getatt_target(value: Any) -> tuple[str, str] | None:
@@ -139,8 +139,8 @@ def disable_event_source_mappings(translated: dict, rewrites: list[str]) -> dict
 
 def ask_moto(translated: dict, esm_enabled: dict[str, Any], rewrites: list[str]) -> Pending:
     """Adds to the template the outputs that make moto resolve what the manifest needs from it."""
-    q = Questions()
-    pending = Pending({}, {}, {}, {}, {}, {}, q)
+    pending = Pending()
+    q = pending.questions
     for lid, res in translated["Resources"].items():
         cond, props, rtype = res.get("Condition"), res.get("Properties") or {}, res["Type"]
         if cond:
