@@ -131,5 +131,13 @@ class FromColdstart(unittest.TestCase):
                                                       calls={"DynamoDB.PutItem": 20}))
 
 
+class BuiltInFigures(unittest.TestCase):
+    def test_every_built_in_measurement_is_priced(self):
+        for label, fields in cost.MEASURED["implementations"].items():
+            r = cost.per_million(label, cost.Measured(**fields), cost.Settings())
+            self.assertGreater(r["total_one_region"], 0, label)
+            self.assertGreater(r["total_three_regions"], r["total_one_region"], label)
+
+
 if __name__ == "__main__":
     unittest.main()
