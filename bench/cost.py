@@ -3,14 +3,16 @@
 seed-style boto3 handler and the Powertools handler, bench/baseline/), from measured AWS calls and
 durations and public us-east-1 prices, in one region and in three.
 
-    .venv/bin/python bench/cost.py [--input bench/.out/coldstart-10ms.json] [--cold-share 0.01]
+    .venv/bin/python bench/cost.py [--input bench/.out/coldstart-fixed.json] [--cold-share 0.01]
                                    [--entries OPERATION=N ...] [--replicated-writes LABEL=N ...]
 
-Measurements come from a bench/coldstart.py JSON run behind the counting proxy (--delay-ms), which
-holds, per implementation, the median AWS calls of a warm batch by operation, the warm and cold
-invocation times and init. Without --input, bench/.out/coldstart-10ms.json (written by bench/run.sh)
-is used if it has call counts, else the built-in MEASURED figures below (their date and command are
-printed with the table). Prices are in PRICES, each with its source and the date it was read.
+Measurements come from a bench/coldstart.py JSON with call counts (run with --backend fixed, or
+behind the counting proxy with --delay-ms), which holds, per implementation, the median AWS calls of
+a warm batch by operation, the warm and cold invocation times and init. The fixed-latency backend's
+durations are the fair ones: against moto a batch's time is mostly moto's. Without --input, the
+first of bench/.out/coldstart-fixed.json and bench/.out/coldstart-10ms.json that has call counts is
+used, else the built-in MEASURED figures below (their date and command are printed with the table).
+Prices are in PRICES, each with its source and the date it was checked.
 
 What one signup costs (the common case: a new, valid signup in a full 10-record batch):
 
@@ -112,8 +114,11 @@ OPERATIONS = {
     "SQS.ChangeMessageVisibility": ("sqs", "call", 1),
     "SQS.ChangeMessageVisibilityBatch": ("sqs", "call", 1),
     "EventBridge.PutEvents": ("events", "item", 1),
+    "S3.PutObject": ("s3_put", "call", 1),
+    "S3.GetObject": ("s3_get", "call", 1),
+    "S3.HeadObject": ("s3_get", "call", 1),
+    # the names bench/latency_proxy.py used before it took bench/backend's
     "s3.PUT": ("s3_put", "call", 1),
-    "s3.POST": ("s3_put", "call", 1),
     "s3.GET": ("s3_get", "call", 1),
     "s3.HEAD": ("s3_get", "call", 1),
 }
@@ -150,20 +155,19 @@ CONSUMER_WRU = 4
 CONSUMER_S3_PUTS = 1
 
 # Built-in measurements, used when no coldstart JSON with call counts is found: medians of 10 runs,
-# warm batch of 10 new signups. Measured on 2026-12-02 16:00 UTC by
-# `BENCH_SRC=<export of d4104ba> .venv/bin/python bench/coldstart.py --runs 10 --delay-ms 10
-#  --binary rust=<release build of d4104ba> --json-out coldstart-10ms.json`
-# (moto + 10 ms per AWS call, load average ~4 on 2 cores: other builds and tests shared them).
-# Against moto every batch's duration is mostly moto's (docs/performance.md): an upper bound for Rust.
+# warm batch of 10 new signups, 10 ms per AWS call. Measured on 2026-12-02 16:04 UTC by
+# `BENCH_SRC=<export of d4104ba> .venv/bin/python bench/coldstart.py --runs 10 --backend fixed
+#  --binary rust=<release build of d4104ba> --json-out coldstart-fixed.json`
+# (load average ~2 on 2 cores: other builds and tests shared them).
 MEASURED = {
-    "source": "built-in: measured on 2026-12-02 by `.venv/bin/python bench/coldstart.py --runs 10 --delay-ms 10 "
-              "--json-out coldstart-10ms.json` (moto + 10 ms per AWS call; Rust at d4104ba)",
+    "source": "built-in: measured on 2026-12-02 by `.venv/bin/python bench/coldstart.py --runs 10 --backend fixed "
+              "--json-out coldstart-fixed.json` (fixed-latency backend, 10 ms per AWS call; Rust at d4104ba)",
     "implementations": {
-        "rust": {"records": 10, "warm_ms": 412.3, "init_ms": 11.8, "cold_ms": 460.6, "calls": {
+        "rust": {"records": 10, "warm_ms": 68.8, "init_ms": 14.3, "cold_ms": 75.1, "calls": {
             "DynamoDB.PutItem": 30, "DynamoDB.UpdateItem": 10, "EventBridge.PutEvents": 1, "SQS.SendMessageBatch": 1}},
-        "python": {"records": 10, "warm_ms": 429.0, "init_ms": 516.5, "cold_ms": 407.9, "calls": {
+        "python": {"records": 10, "warm_ms": 275.0, "init_ms": 406.6, "cold_ms": 290.1, "calls": {
             "DynamoDB.PutItem": 10, "SQS.SendMessage": 10}},
-        "powertools": {"records": 10, "warm_ms": 1418.0, "init_ms": 642.0, "cold_ms": 1475.1, "calls": {
+        "powertools": {"records": 10, "warm_ms": 876.1, "init_ms": 508.1, "cold_ms": 877.2, "calls": {
             "DynamoDB.PutItem": 20, "DynamoDB.UpdateItem": 20, "EventBridge.PutEvents": 10, "SQS.SendMessage": 10}},
     },
 }
@@ -329,18 +333,20 @@ def from_coldstart(data: dict) -> dict[str, Measured]:
 
 
 def load(path: Path | None) -> tuple[str, dict[str, Measured]]:
-    """The measurements: `path`, else bench/.out/coldstart-10ms.json if it has call counts, else MEASURED."""
+    """The measurements: `path`, else the first default run with call counts, else MEASURED."""
     if path is not None and not path.is_file():
         raise SystemExit(f"{path}: no such file")
-    p = path or OUT / "coldstart-10ms.json"
-    if p.is_file():
+    for p in [path] if path else [OUT / "coldstart-fixed.json", OUT / "coldstart-10ms.json"]:
+        if not p.is_file():
+            continue
         data = json.loads(p.read_text())
         found = from_coldstart(data)
         if found:
             rel = p.relative_to(ROOT) if p.is_relative_to(ROOT) else p
             return f"{rel}: `{data.get('command', '?')}` at {data.get('git', '?')}", found
         if path is not None:
-            raise SystemExit(f"{p}: no implementation with AWS call counts (run coldstart.py with --delay-ms)")
+            raise SystemExit(f"{p}: no implementation with AWS call counts "
+                             "(run coldstart.py with --backend fixed or --delay-ms)")
     return MEASURED["source"], {k: Measured(**v) for k, v in MEASURED["implementations"].items()}
 
 
@@ -382,8 +388,8 @@ def report(source: str, results: dict[str, dict], s: Settings) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--input", type=Path, help="a bench/coldstart.py JSON run with --delay-ms "
-                                               "(default bench/.out/coldstart-10ms.json, else built-in figures)")
+    ap.add_argument("--input", type=Path, help="a bench/coldstart.py JSON with call counts (default: bench/.out/"
+                                               "coldstart-fixed.json, coldstart-10ms.json, else built-in figures)")
     ap.add_argument("--cold-share", type=float, default=0.01,
                     help="share of batches that start a new execution environment (default 0.01: AWS reports "
                          "cold starts in under 1%% of invocations of production workloads)")
