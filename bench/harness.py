@@ -204,36 +204,110 @@ def count_items(endpoint: str, table: str) -> int:
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-class ProxyProcess:
-    """bench/latency_proxy.py in front of `upstream`, as a child process (stopped by its pid on close)."""
+class _ChildServer:
+    """A server run as a child process that prints "PORT <n>" once listening and has JSON control
+    endpoints under `prefix`; stopped (by its pid) on close."""
 
-    def __init__(self, upstream: str, delay_ms: float):
-        self.proc = subprocess.Popen(
-            [sys.executable, str(BENCH / "latency_proxy.py"), "--upstream", upstream,
-             "--delay-ms", str(delay_ms)],
-            stdout=subprocess.PIPE, text=True)
+    prefix = ""
+
+    def __init__(self, argv: list[str], what: str):
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline().split()
         if len(line) != 2 or line[0] != "PORT":
-            raise RuntimeError(f"latency_proxy.py did not start: {line}")
+            self.close()
+            raise RuntimeError(f"{what} did not start: {line}")
         self.url = f"http://127.0.0.1:{line[1]}"
 
     def _call(self, path: str, method: str = "GET") -> dict:
-        req = urllib.request.Request(self.url + path, method=method, data=b"" if method == "POST" else None)
+        req = urllib.request.Request(self.url + self.prefix + path, method=method,
+                                     data=b"" if method == "POST" else None)
         return json.loads(urllib.request.urlopen(req, timeout=10).read())
 
     def stats(self) -> dict:
-        return self._call("/__proxy/stats")
-
-    def reset(self) -> None:
-        self._call("/__proxy/reset", "POST")
+        """Calls by operation ("calls"), "total", "round_trips" (groups of overlapping calls) and
+        "span_ms" since the last reset; see the server's docs for the rest."""
+        return self._call("/stats")
 
     def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stdout:
+            self.proc.stdout.close()
+
+
+class ProxyProcess(_ChildServer):
+    """bench/latency_proxy.py in front of `upstream`, as a child process (stopped by its pid on close)."""
+
+    prefix = "/__proxy"
+
+    def __init__(self, upstream: str, delay_ms: float):
+        super().__init__([sys.executable, str(BENCH / "latency_proxy.py"), "--upstream", upstream,
+                          "--delay-ms", str(delay_ms)], "latency_proxy.py")
+
+    def reset(self) -> None:
+        self._call("/reset", "POST")
+
+
+# The fixed-latency backend (bench/backend): `cargo build --release -p eventline-bench-backend`.
+FIXED_BACKEND = ROOT / "target" / "release" / "fixed-latency-aws"
+
+
+class FixedBackend(_ChildServer):
+    """bench/backend's fixed-latency-aws as a child process: answers the functions' AWS calls after
+    `latency_ms`, all concurrently, with no emulator cost. `tables` maps each DynamoDB table to its
+    key attributes (from fixed_stack). Its stats also hold "items" per table and "entries_failed"."""
+
+    prefix = "/__backend"
+
+    def __init__(self, tables: dict[str, list[str]], latency_ms: float = 10.0, *,
+                 fail_entry_rate: float = 0.0, seed: int = 1, binary: Path = FIXED_BACKEND):
+        if not Path(binary).is_file():
+            raise RuntimeError(f"{binary} does not exist: cargo build --release -p eventline-bench-backend")
+        argv = [str(binary), "--latency-ms", str(latency_ms), "--fail-entry-rate", str(fail_entry_rate),
+                "--seed", str(seed)]
+        for name, key in sorted(tables.items()):
+            argv += ["--table", f"{name}={','.join(key)}"]
+        super().__init__(argv, "fixed-latency-aws")
+
+    def reset(self, data: bool = False) -> None:
+        """Counters back to zero (and the failure draws to their start); `data`: forget items too."""
+        self._call("/reset?data=1" if data else "/reset", "POST")
+
+    def set_latency(self, ms: float) -> None:
+        self._call(f"/latency?ms={ms}", "POST")
+
+    def items(self, table: str) -> int:
+        return self.stats()["items"].get(table, 0)
+
+
+def table_keys(endpoint: str) -> dict[str, list[str]]:
+    """Every DynamoDB table of the emulator at `endpoint` and its key attributes (hash, then range)."""
+    import boto3
+
+    ddb = boto3.client("dynamodb", endpoint_url=endpoint, region_name=REGION,
+                       aws_access_key_id="test", aws_secret_access_key="test")
+    keys = {}
+    for name in ddb.list_tables()["TableNames"]:
+        schema = ddb.describe_table(TableName=name)["Table"]["KeySchema"]
+        keys[name] = [k["AttributeName"] for k in sorted(schema, key=lambda k: k["KeyType"] != "HASH")]
+    return keys
+
+
+def fixed_stack(name: str) -> tuple[dict, dict[str, str], dict[str, list[str]]]:
+    """What the functions need to run against the fixed-latency backend: the same manifest and env file
+    as the moto benches (template.yaml provisioned into a short-lived private moto, ~5 s) and the key
+    attributes of its tables. moto is stopped before this returns; nothing is counted or timed."""
+    moto = Moto(f"{name}-provision")
+    try:
+        manifest, env_file = provision(moto.url, name)
+        return manifest, env_file, table_keys(moto.url)
+    finally:
+        moto.close()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,12 +6,13 @@ and delays each forwarded request, to stand in for the network round trip to a r
 
 Point a function's AWS_ENDPOINT_URL at the proxy. Every request is held --delay-ms before it is
 forwarded (each concurrently, so parallel calls overlap as they would on the network) and counted by
-service and operation: the X-Amz-Target header (DynamoDB, SQS JSON, EventBridge: "AmazonSQS.SendMessage"),
-else the query/form `Action` (query protocols), else "s3.<METHOD>" for S3 paths.
+service and operation: the X-Amz-Target header (DynamoDB, SQS JSON, EventBridge: "SQS.SendMessage"),
+else the query/form `Action` (query protocols), "SESv2.SendEmail", or S3's "S3.PutObject" / "S3.GetObject"
+(the names bench/backend's fixed-latency-aws counts under).
 Prints "PORT <n>" on stdout once listening. Control endpoints (not counted, not delayed):
     GET  /__proxy/stats   -> {"calls": {"DynamoDB.PutItem": 10, ...}, "total": n, "delay_ms": d,
                               "upstream_ms": {op: summed time waiting for moto}, "span_ms": first call
-                              arrival -> last response sent}
+                              arrival -> last response sent, "round_trips": groups of overlapping calls}
     POST /__proxy/reset   -> counts back to zero
     POST /__proxy/delay?ms=N
 """
@@ -44,9 +45,24 @@ def operation(method: str, path: str, headers, body: bytes) -> str:
         form = urllib.parse.parse_qs(body.decode(errors="replace"))
         if "Action" in form:
             return f"query.{form['Action'][0]}"
+    if path.startswith("/v2/email/outbound-emails") and method == "POST":
+        return "SESv2.SendEmail"
     if path.startswith("/v2/email"):
         return f"SESv2.{method}"
-    return f"s3.{method}"
+    return {"PUT": "S3.PutObject", "GET": "S3.GetObject", "HEAD": "S3.HeadObject"}.get(method, f"S3.{method}")
+
+
+def round_trips(intervals: list[tuple[float, float]]) -> int:
+    """Maximal groups of overlapping (arrival, answer) intervals: calls made at once are one round trip,
+    calls made one after the other one each."""
+    groups, end = 0, None
+    for start, stop in sorted(intervals):
+        if end is None or start > end:
+            groups += 1
+            end = stop
+        else:
+            end = max(end, stop)
+    return groups
 
 
 class Proxy(http.server.ThreadingHTTPServer):
@@ -61,6 +77,7 @@ class Proxy(http.server.ThreadingHTTPServer):
         self.upstream_ms: collections.Counter[str] = collections.Counter()  # summed upstream (moto) time
         self.first_ms: float | None = None   # first request arrival / last response sent, since reset
         self.last_ms: float | None = None
+        self.intervals: list[tuple[float, float]] = []  # (arrival, response sent) of every call
         self.lock = threading.Lock()
         self.local = threading.local()
 
@@ -108,6 +125,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             with s.lock:
                 s.calls.clear()
                 s.upstream_ms.clear()
+                s.intervals.clear()
                 s.first_ms = s.last_ms = None
         elif path.path == "/__proxy/delay":
             s.delay_s = float(urllib.parse.parse_qs(path.query)["ms"][0]) / 1000
@@ -115,6 +133,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             out = {"calls": dict(sorted(s.calls.items())), "total": sum(s.calls.values()),
                    "upstream_ms": {k: round(v, 3) for k, v in sorted(s.upstream_ms.items())},
                    "span_ms": None if s.first_ms is None else round(s.last_ms - s.first_ms, 3),
+                   "round_trips": round_trips(s.intervals),
                    "delay_ms": s.delay_s * 1000}
         self._send(200, "OK", [("Content-Type", "application/json")], json.dumps(out).encode())
 
@@ -149,9 +168,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         t_back = time.perf_counter() * 1000
         out = [(k, v) for k, v in resp.getheaders() if k.lower() not in HOP_BY_HOP]
         self._send(resp.status, resp.reason, out, data)
+        t_out = time.perf_counter() * 1000
         with self.server.lock:
             self.server.upstream_ms[op] += t_back - t_up
-            self.server.last_ms = max(self.server.last_ms or 0.0, time.perf_counter() * 1000)
+            self.server.last_ms = max(self.server.last_ms or 0.0, t_out)
+            self.server.intervals.append((t_in, t_out))
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = _proxy
 

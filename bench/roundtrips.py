@@ -1,17 +1,27 @@
 #!/usr/bin/env python3
-"""AWS round trips per batch: how many calls user-processor makes for a 10-record batch, and how long
-the invocation takes when every call costs a network round trip.
+"""AWS round trips per batch: how many calls user-processor makes for a 10-record batch, in how many
+round trips, and how long the invocation takes when every call costs a network round trip.
 
-    .venv/bin/python bench/roundtrips.py [--runs 10] [--warm 2] [--delays 0,10]
+    .venv/bin/python bench/roundtrips.py [--backend moto|fixed] [--runs 10] [--warm 2] [--delays 0,10]
 
-Starts a private moto server, provisions template.yaml into it, and puts bench/latency_proxy.py in
-front of it (the function's AWS_ENDPOINT_URL points at the proxy; provisioning and the harness talk to
-moto directly, so they are not counted). For each injected delay, each run spawns the release binary
-fresh under the fake Lambda Runtime API and gives it 1 + --warm batches of 10 fresh signups, one after
-the other. Per invocation it records the AWS calls by operation (proxy counters) and the wall time
-from the event being handed out to the response being received. The first invocation of a process
-is "cold" (connections to the endpoint are opened then), the others "warm".
-Prints Markdown tables; raw numbers go to bench/.out/roundtrips.json.
+Two backends answer the function's AWS calls:
+
+- `moto` (default): a private moto server with template.yaml provisioned into it, behind
+  bench/latency_proxy.py, which holds every call --delays ms before forwarding it. moto answers one
+  request at a time (and spends ~120 ms in a 10-entry PutEvents), so the wall time mostly measures moto.
+- `fixed`: bench/backend's fixed-latency-aws (build it with
+  `cargo build --release -p eventline-bench-backend`), which answers every call in AWS's shape after
+  exactly --delays ms, all calls concurrently, with no emulator cost: the wall time is the code's own
+  critical path (round trips x latency + CPU). The function gets the same environment as with moto
+  (template.yaml is provisioned into a short-lived moto for the manifest, then moto stops).
+  `--fail-entry-rate R` fails a seeded share of SendMessageBatch / PutEvents / BatchWriteItem entries.
+
+For each delay, each run spawns the release binary fresh under the fake Lambda Runtime API and gives it
+1 + --warm batches of fresh signups, one after the other. Per invocation it records the AWS calls by
+operation, the round trips (groups of overlapping calls) and the wall time from the event being handed
+out to the response being received. The first invocation of a process is "cold" (connections to the
+endpoint are opened then), the others "warm". Provisioning and queue draining are not counted.
+Prints Markdown tables; raw numbers go to bench/.out/roundtrips.json (or --json-out).
 """
 
 from __future__ import annotations
@@ -27,54 +37,100 @@ import harness as h  # noqa: E402
 FUNCTION = "user-processor"
 
 
+def calls_summary(rows: list[dict]) -> dict:
+    ops = sorted({op for row in rows for op in row})
+    return {
+        "total": h.summary([sum(row.values()) for row in rows]),
+        "by_operation": {op: h.summary([row.get(op, 0) for row in rows]) for op in ops},
+        "distinct_patterns": len({json.dumps(row, sort_keys=True) for row in rows}),
+    }
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--backend", choices=["moto", "fixed"], default="moto",
+                   help="moto behind the latency proxy (default), or the fixed-latency backend")
     p.add_argument("--runs", type=int, default=10, help="processes per delay (default 10)")
     p.add_argument("--warm", type=int, default=2, help="warm batches per process after the cold one (default 2)")
     p.add_argument("--records", type=int, default=10)
-    p.add_argument("--delays", default="0,10", help="injected ms per AWS call, comma-separated (default 0,10)")
+    p.add_argument("--delays", default="0,10", help="ms per AWS call, comma-separated (default 0,10)")
+    p.add_argument("--fail-entry-rate", type=float, default=0.0,
+                   help="fixed backend: share of batch-API entries that fail (default 0)")
+    p.add_argument("--seed", type=int, default=1, help="fixed backend: seed of those failures (default 1)")
     p.add_argument("--binary", default=str(h.ROOT / "target" / "release" / FUNCTION))
+    p.add_argument("--backend-binary", default=str(h.FIXED_BACKEND))
     p.add_argument("--json-out", default="roundtrips.json")
     args = p.parse_args()
     binary = Path(args.binary)
     if not binary.is_file():
         h.log(f"{binary} does not exist: cargo build --release --bin {FUNCTION}")
         return 2
+    fixed = args.backend == "fixed"
+    if fixed and not Path(args.backend_binary).is_file():
+        h.log(f"{args.backend_binary} does not exist: cargo build --release -p eventline-bench-backend")
+        return 2
+    if args.fail_entry_rate and not fixed:
+        h.log("--fail-entry-rate needs --backend fixed")
+        return 2
     delays = [float(d) for d in args.delays.split(",")]
 
     load_before = h.machine()["loadavg"]
-    moto = h.Moto("roundtrips")
+    moto = None
     results: dict[str, dict] = {}
     errors: list[str] = []
     try:
-        h.log(f"moto on {moto.url}; provisioning template.yaml ...")
-        manifest, env_file = h.provision(moto.url, "roundtrips")
+        if fixed:
+            h.log("provisioning template.yaml into a short-lived moto for the functions' environment ...")
+            manifest, env_file, tables = h.fixed_stack("roundtrips")
+        else:
+            moto = h.Moto("roundtrips")
+            h.log(f"moto on {moto.url}; provisioning template.yaml ...")
+            manifest, env_file = h.provision(moto.url, "roundtrips")
         fn = h.function_entry(manifest, FUNCTION)
+        users_table = fn["environment"]["USERS_TABLE"]
         queue_arn = fn["sqs_sources"][0]["queue_arn"]
         api = h.FakeRuntimeApi()
         for delay in delays:
-            proxy = h.ProxyProcess(moto.url, delay)
-            env = h.lambda_env(manifest, env_file, FUNCTION, endpoint=proxy.url, extra={"_HANDLER": "bootstrap"})
-            cold, warm, calls_cold, calls_warm, stats_all = [], [], [], [], []
+            if fixed:
+                server = h.FixedBackend(tables, delay, fail_entry_rate=args.fail_entry_rate, seed=args.seed,
+                                        binary=Path(args.backend_binary))
+            else:
+                server = h.ProxyProcess(moto.url, delay)
+            env = h.lambda_env(manifest, env_file, FUNCTION, endpoint=server.url, extra={"_HANDLER": "bootstrap"})
+            cold, warm, stats_cold, stats_warm, failed_records = [], [], [], [], []
             try:
                 for i in range(-1, args.runs):  # -1: warm-up process, not recorded
                     per_inv: list[dict] = []
+                    problems: list[str] = []
 
-                    def between(_k: int) -> None:
-                        per_inv.append(proxy.stats())
+                    def between(k: int) -> None:
+                        st = server.stats()
+                        per_inv.append(st)
+                        # Fixed backend, no failures injected: every record's user was really written.
+                        if fixed and not args.fail_entry_rate and st["items"].get(users_table) != args.records * (k + 1):
+                            problems.append(f"invocation {k}: {st['items'].get(users_table)} users stored, "
+                                            f"expected {args.records * (k + 1)}")
+                        if moto:
+                            h.drain_queues(moto.url)
+                        server.reset()
+
+                    if moto:
                         h.drain_queues(moto.url)
-                        proxy.reset()
-
-                    h.drain_queues(moto.url)
-                    proxy.reset()
+                        server.reset()
+                    else:
+                        server.reset(data=True)
                     events = [json.dumps(h.signup_batch(queue_arn, args.records, tag="rt")).encode()
                               for _ in range(1 + args.warm)]
-                    r = h.run_process(api, f"roundtrips-{delay:g}ms", [str(binary)], env, events,
+                    r = h.run_process(api, f"roundtrips-{args.backend}-{delay:g}ms", [str(binary)], env, events,
                                       function_arn=fn["function_arn"], deadline_s=fn["timeout_seconds"],
                                       between=between)
                     for inv in r.invocations:
-                        if r.error is None and json.loads(inv["body"] or "null") != {"batchItemFailures": []}:
+                        answer = json.loads(inv["body"] or "null") if r.error is None else None
+                        if r.error is None and args.fail_entry_rate:
+                            failed_records.append(len((answer or {}).get("batchItemFailures", [])))
+                        elif r.error is None and answer != {"batchItemFailures": []}:
                             r.error = f"unexpected response {inv['body'][:300]}"
+                    r.error = r.error or (problems[0] if problems else None)
                     if r.error:
                         errors.append(f"{delay:g} ms run {i}: {r.error}")
                         h.log(f"  {delay:g} ms run {i}: ERROR {r.error}")
@@ -83,70 +139,107 @@ def main() -> int:
                         continue
                     cold.append(r.invocations[0]["wall_ms"])
                     warm += [inv["wall_ms"] for inv in r.invocations[1:]]
-                    calls_cold.append(per_inv[0]["calls"])
-                    calls_warm += [st["calls"] for st in per_inv[1:]]
-                    stats_all += per_inv
+                    stats_cold.append(per_inv[0])
+                    stats_warm += per_inv[1:]
             finally:
-                proxy.close()
+                server.close()
 
-            def calls_summary(rows: list[dict]) -> dict:
-                ops = sorted({op for row in rows for op in row})
-                return {
-                    "total": h.summary([sum(row.values()) for row in rows]),
-                    "by_operation": {op: h.summary([row.get(op, 0) for row in rows]) for op in ops},
-                    "distinct_patterns": len({json.dumps(row, sort_keys=True) for row in rows}),
-                }
-
-            moto_ops: dict[str, list[float]] = {}
-            for st in stats_all:
-                for op, ms in st["upstream_ms"].items():
-                    moto_ops.setdefault(op, []).append(ms / st["calls"][op])
-            results[f"{delay:g}"] = {
+            stats_all = stats_cold + stats_warm
+            result = {
                 "delay_ms": delay,
-                "moto_ms_per_batch": h.summary([sum(st["upstream_ms"].values()) for st in stats_all]),
-                "moto_ms_per_call": {op: h.summary(v) for op, v in sorted(moto_ops.items())},
                 "aws_span_ms": h.summary([st["span_ms"] for st in stats_all]),
                 "cold_wall_ms": h.summary(cold), "warm_wall_ms": h.summary(warm),
-                "calls_cold": calls_summary(calls_cold), "calls_warm": calls_summary(calls_warm),
-                "raw": {"cold_wall_ms": cold, "warm_wall_ms": warm, "proxy_stats": stats_all},
+                "calls_cold": calls_summary([st["calls"] for st in stats_cold]),
+                "calls_warm": calls_summary([st["calls"] for st in stats_warm]),
+                "round_trips_cold": h.summary([st["round_trips"] for st in stats_cold]),
+                "round_trips_warm": h.summary([st["round_trips"] for st in stats_warm]),
+                "raw": {"cold_wall_ms": cold, "warm_wall_ms": warm, "stats": stats_all},
             }
+            if moto:
+                moto_ops: dict[str, list[float]] = {}
+                for st in stats_all:
+                    for op, ms in st["upstream_ms"].items():
+                        moto_ops.setdefault(op, []).append(ms / st["calls"][op])
+                result["moto_ms_per_batch"] = h.summary([sum(st["upstream_ms"].values()) for st in stats_all])
+                result["moto_ms_per_call"] = {op: h.summary(v) for op, v in sorted(moto_ops.items())}
+            if args.fail_entry_rate:
+                result["entries_failed"] = h.summary([sum(st["entries_failed"].values()) for st in stats_all])
+                result["failed_records"] = h.summary(failed_records)
+            results[f"{delay:g}"] = result
             h.log(f"  delay {delay:g} ms done")
     finally:
-        moto.close()
+        if moto:
+            moto.close()
 
     data = {
-        "benchmark": "roundtrips", "function": FUNCTION, "binary": str(binary), "records": args.records,
-        "runs": args.runs, "warm_per_run": args.warm, "errors": errors,
+        "benchmark": "roundtrips", "backend": args.backend, "function": FUNCTION, "binary": str(binary),
+        "records": args.records, "runs": args.runs, "warm_per_run": args.warm, "errors": errors,
+        "fail_entry_rate": args.fail_entry_rate, "seed": args.seed,
         "batch_concurrency": fn["environment"].get("BATCH_CONCURRENCY", "10 (default)"),
         "machine": h.machine(), "loadavg_before": load_before, "git": h.git_rev(),
         "command": " ".join([".venv/bin/python", "bench/roundtrips.py"] + sys.argv[1:]),
         "results": results,
     }
     out = h.write_json(args.json_out, data)
-
-    print(f"\n### AWS round trips: {FUNCTION}, {args.records}-record batch, {args.runs} processes x "
-          f"(1 cold + {args.warm} warm) invocations per delay\n")
-    print("| injected delay per call | AWS calls per batch (cold / warm) | by operation (warm, median) "
-          "| cold invocation ms (median / p90) | warm invocation ms (median / p90) |")
-    print("|---|---|---|---|---|")
-    for key, r in results.items():
-        ops = ", ".join(f"{op} {s['median']:g}" for op, s in r["calls_warm"]["by_operation"].items())
-        print(f"| {key} ms | {r['calls_cold']['total']['median']:g} / {r['calls_warm']['total']['median']:g} | {ops} "
-              f"| {h.fmt(r['cold_wall_ms']['median'])} / {h.fmt(r['cold_wall_ms']['p90'])} "
-              f"| {h.fmt(r['warm_wall_ms']['median'])} / {h.fmt(r['warm_wall_ms']['p90'])} |")
-    print("\nWhere the time goes (all invocations). moto wait = time the proxy waited for moto's answer; with "
-          "concurrent calls it includes queueing behind the others, so the sum exceeds the wall time:\n")
-    print("| injected delay | moto wait summed over the batch's calls, ms (median) | first call -> last answer ms (median) "
-          "| moto wait per call by operation, ms (median) |")
-    print("|---|---|---|---|")
-    for key, r in results.items():
-        ops = ", ".join(f"{op} {s['median']:.1f}" for op, s in r["moto_ms_per_call"].items())
-        print(f"| {key} ms | {h.fmt(r['moto_ms_per_batch']['median'])} | {h.fmt(r['aws_span_ms']['median'])} | {ops} |")
-    print("\nissue targets: <= 12 AWS calls per 10 records; <= 45 ms wall at 10 ms per call")
+    report(data)
     print(f"errors: {len(errors)}; load average before/after: "
           f"{'/'.join(f'{x:.2f}' for x in load_before)} -> {'/'.join(f'{x:.2f}' for x in data['machine']['loadavg'])}")
     print(f"raw: {out.relative_to(h.ROOT)}")
     return 1 if errors else 0
+
+
+def report(data: dict) -> None:
+    results, fixed = data["results"], data["backend"] == "fixed"
+    backend = ("fixed-latency backend (bench/backend)" if fixed
+               else "moto behind the latency proxy")
+    print(f"\n### AWS round trips: {data['function']}, {data['records']}-record batch, {backend}, "
+          f"{data['runs']} processes x (1 cold + {data['warm_per_run']} warm) invocations per delay\n")
+    if data["fail_entry_rate"]:
+        print(f"{data['fail_entry_rate']:g} of batch-API entries fail (seed {data['seed']})\n")
+
+    def med(s: dict) -> str:
+        return "—" if s["median"] is None else f"{s['median']:g}"
+
+    print(f"| {'latency' if fixed else 'injected delay'} per call | AWS calls per batch (cold / warm) "
+          "| round trips (cold / warm) | by operation (warm, median) "
+          "| cold invocation ms (median / p90) | warm invocation ms (median / p90) |")
+    print("|---|---|---|---|---|---|")
+    for key, r in results.items():
+        ops = ", ".join(f"{op} {med(s)}" for op, s in r["calls_warm"]["by_operation"].items())
+        print(f"| {key} ms | {med(r['calls_cold']['total'])} / {med(r['calls_warm']['total'])} "
+              f"| {med(r['round_trips_cold'])} / {med(r['round_trips_warm'])} | {ops} "
+              f"| {h.fmt(r['cold_wall_ms']['median'])} / {h.fmt(r['cold_wall_ms']['p90'])} "
+              f"| {h.fmt(r['warm_wall_ms']['median'])} / {h.fmt(r['warm_wall_ms']['p90'])} |")
+    if fixed:
+        print("\nThe critical path: round trips x latency is the floor the call structure sets; the rest of "
+              "the warm wall time is CPU (function, backend, loopback):\n")
+        print("| latency per call | warm round trips (median) | floor ms | warm invocation ms (median) "
+              "| above the floor ms | first call -> last answer ms (median) |")
+        print("|---|---|---|---|---|---|")
+        for key, r in results.items():
+            rt, wall = r["round_trips_warm"]["median"], r["warm_wall_ms"]["median"]
+            floor = None if rt is None else rt * r["delay_ms"]
+            above = None if floor is None or wall is None else wall - floor
+            print(f"| {key} ms | {med(r['round_trips_warm'])} | {h.fmt(floor)} | {h.fmt(wall)} | {h.fmt(above)} "
+                  f"| {h.fmt(r['aws_span_ms']['median'])} |")
+        if data["fail_entry_rate"]:
+            print("\n| latency per call | entries failed per batch (median) | records reported failed per batch "
+                  "(median) |")
+            print("|---|---|---|")
+            for key, r in results.items():
+                print(f"| {key} ms | {med(r['entries_failed'])} | {med(r['failed_records'])} |")
+        print("\nissue 11 targets (fixed backend, 10 ms per call, 10 records): <= 5 calls, <= 3 round trips, "
+              "<= 40 ms wall")
+    else:
+        print("\nWhere the time goes (all invocations). moto wait = time the proxy waited for moto's answer; "
+              "with concurrent calls it includes queueing behind the others, so the sum exceeds the wall time:\n")
+        print("| injected delay | moto wait summed over the batch's calls, ms (median) "
+              "| first call -> last answer ms (median) | moto wait per call by operation, ms (median) |")
+        print("|---|---|---|---|")
+        for key, r in results.items():
+            ops = ", ".join(f"{op} {s['median']:.1f}" for op, s in r["moto_ms_per_call"].items())
+            print(f"| {key} ms | {h.fmt(r['moto_ms_per_batch']['median'])} | {h.fmt(r['aws_span_ms']['median'])} "
+                  f"| {ops} |")
 
 
 if __name__ == "__main__":
