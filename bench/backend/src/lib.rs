@@ -35,6 +35,7 @@ mod s3;
 mod ses;
 mod sqs;
 mod stats;
+mod timer;
 
 pub use dynamodb::TableSpec;
 
@@ -147,6 +148,7 @@ struct Shared {
     s3: s3::Buckets,
     stats: Mutex<stats::Stats>,
     started: Instant,
+    timer: timer::Timer,
 }
 
 impl Shared {
@@ -191,6 +193,7 @@ impl Server {
             s3: s3::Buckets::new(),
             stats: Mutex::new(stats::Stats::default()),
             started: Instant::now(),
+            timer: timer::Timer::start(),
         });
         let task = tokio::spawn(accept(listener, shared.clone()));
         Ok(Self { addr, shared, task })
@@ -262,9 +265,9 @@ async fn handle(
         return Ok(response(control(&shared, &parts)));
     }
     let latency = shared.latency();
-    tokio::time::sleep_until((arrived + latency / 2).into()).await;
+    shared.timer.sleep_until(arrived + latency / 2).await;
     let (operation, reply) = answer(&shared, &parts, &body);
-    tokio::time::sleep_until((arrived + latency).into()).await;
+    shared.timer.sleep_until(arrived + latency).await;
     shared.stats().record(stats::Call {
         operation,
         app: app_name(&parts),
