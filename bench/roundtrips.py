@@ -3,6 +3,7 @@
 round trips, and how long the invocation takes when every call costs a network round trip.
 
     .venv/bin/python bench/roundtrips.py [--backend moto|fixed] [--runs 10] [--warm 2] [--delays 0,10]
+    .venv/bin/python bench/roundtrips.py --compare roundtrips.json roundtrips-fixed.json
 
 Two backends answer the function's AWS calls:
 
@@ -60,7 +61,13 @@ def main() -> int:
     p.add_argument("--binary", default=str(h.ROOT / "target" / "release" / FUNCTION))
     p.add_argument("--backend-binary", default=str(h.FIXED_BACKEND))
     p.add_argument("--json-out", default="roundtrips.json")
+    p.add_argument("--compare", nargs="+", metavar="JSON",
+                   help="only print calls, round trips and wall time side by side from earlier runs' JSON "
+                        "(names relative to bench/.out/)")
     args = p.parse_args()
+    if args.compare:
+        compare([json.loads((h.OUT / name).read_text()) for name in args.compare])
+        return 0
     binary = Path(args.binary)
     if not binary.is_file():
         h.log(f"{binary} does not exist: cargo build --release --bin {FUNCTION}")
@@ -188,6 +195,25 @@ def main() -> int:
     return 1 if errors else 0
 
 
+def compare(runs: list[dict]) -> None:
+    """One row per backend, batch size and latency: what each run measured for warm batches."""
+    print("\n### AWS calls and round trips per batch, by backend (warm invocations, medians)\n")
+    print("| backend | records | ms per call | AWS calls per batch | round trips | warm invocation ms "
+          "| floor: round trips x latency ms |")
+    print("|---|---|---|---|---|---|---|")
+    for data in runs:
+        backend = data.get("backend", "moto")
+        if data.get("fail_entry_rate"):
+            backend += f", {data['fail_entry_rate']:g} of batch entries fail"
+        for key, r in data["results"].items():
+            # At 0 ms calls made at once hardly overlap: round trips count only with a latency.
+            rt = r.get("round_trips_warm", {}).get("median") if r["delay_ms"] > 0 else None
+            # Only the fixed backend's answers all take the latency: there the product is the floor.
+            floor = rt * r["delay_ms"] if rt is not None and data.get("backend") == "fixed" else None
+            print(f"| {backend} | {data['records']} | {key} | {r['calls_warm']['total']['median']:g} "
+                  f"| {'—' if rt is None else f'{rt:g}'} | {h.fmt(r['warm_wall_ms']['median'])} | {h.fmt(floor)} |")
+
+
 def report(data: dict) -> None:
     results, fixed = data["results"], data["backend"] == "fixed"
     backend = ("fixed-latency backend (bench/backend)" if fixed
@@ -206,8 +232,10 @@ def report(data: dict) -> None:
     print("|---|---|---|---|---|---|")
     for key, r in results.items():
         ops = ", ".join(f"{op} {med(s)}" for op, s in r["calls_warm"]["by_operation"].items())
+        # At 0 ms calls made at once hardly overlap: round trips count only with a latency.
+        trips = f"{med(r['round_trips_cold'])} / {med(r['round_trips_warm'])}" if r["delay_ms"] > 0 else "—"
         print(f"| {key} ms | {med(r['calls_cold']['total'])} / {med(r['calls_warm']['total'])} "
-              f"| {med(r['round_trips_cold'])} / {med(r['round_trips_warm'])} | {ops} "
+              f"| {trips} | {ops} "
               f"| {h.fmt(r['cold_wall_ms']['median'])} / {h.fmt(r['cold_wall_ms']['p90'])} "
               f"| {h.fmt(r['warm_wall_ms']['median'])} / {h.fmt(r['warm_wall_ms']['p90'])} |")
     if fixed:
@@ -217,6 +245,8 @@ def report(data: dict) -> None:
               "| above the floor ms | first call -> last answer ms (median) |")
         print("|---|---|---|---|---|---|")
         for key, r in results.items():
+            if r["delay_ms"] <= 0:
+                continue
             rt, wall = r["round_trips_warm"]["median"], r["warm_wall_ms"]["median"]
             floor = None if rt is None else rt * r["delay_ms"]
             above = None if floor is None or wall is None else wall - floor

@@ -4,9 +4,11 @@
 #   bench/run.sh            full: brings the builds up to date (four release binaries, opt-level s/z, arm64
 #                           if its std is installed; ~45 min of builds on 2 cores the first time), then
 #                           cold starts (30 runs: vs Python, at 10 ms per AWS call, opt-levels, trust
-#                           store), round trips 10 x (1 cold + 2 warm) for 10 and 1 records; ~6 min
-#   bench/run.sh --quick    no builds except user-processor if missing; cold start 5 runs, round trips
-#                           3 x (1 + 1), sizes of what is built; ~1 min
+#                           store), round trips 10 x (1 cold + 2 warm) for 10 and 1 records on moto and
+#                           on the fixed-latency backend (bench/backend); ~7 min
+#   bench/run.sh --quick    no builds except user-processor and the fixed-latency backend if missing;
+#                           cold start 5 runs, round trips 3 x (1 + 1) on both backends (calls per batch
+#                           and round trips side by side), sizes of what is built; ~1 min
 #   bench/run.sh --no-build full runs on whatever is built
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +38,14 @@ elif [ "$build" = 0 ] && [ -n "$(find "$src/crates" "$src/functions" "$src/Cargo
   echo "warning: target/release/user-processor is older than the sources in $src; the numbers are for the old build" >&2
 fi
 
+# The fixed-latency backend (bench/backend) is a workspace member outside default-members.
+backend=target/release/fixed-latency-aws
+if [ "$build" = 1 ] || [ ! -x "$backend" ]; then
+  echo "building $backend (release)" >&2
+  (cd "$src" && nice -n 10 cargo build --release -p eventline-bench-backend --target-dir "$repo/target") \
+    >bench/.out/build-backend.log 2>&1
+fi
+
 {
   rev=$( [ -f "$src/.git-rev" ] && cut -c1-7 "$src/.git-rev" || git -C "$src" rev-parse --short HEAD)
   echo "## eventline benchmarks ($(date -u +%FT%TZ), source $src at $rev)"
@@ -47,6 +57,8 @@ if [ "$quick" = 1 ]; then
   bench/sizes.sh | say
   $py bench/coldstart.py --runs 5 --json-out coldstart-quick.json | say
   $py bench/roundtrips.py --runs 3 --warm 1 --json-out roundtrips-quick.json | say
+  $py bench/roundtrips.py --backend fixed --runs 3 --warm 1 --delays 10 --json-out roundtrips-fixed-quick.json | say
+  $py bench/roundtrips.py --compare roundtrips-quick.json roundtrips-fixed-quick.json | say
   echo "quick mode: small samples, indicative only; bench/run.sh for the full numbers" | say
   exit 0
 fi
@@ -62,6 +74,11 @@ $py bench/coldstart.py --runs 30 --delay-ms 10 --json-out coldstart-10ms.json | 
 # AWS calls and wall time per batch, 10 records and 1 record (1 record: calls in sequence = extra ms / 10)
 $py bench/roundtrips.py --runs 10 --warm 2 | say
 $py bench/roundtrips.py --runs 10 --warm 2 --records 1 --json-out roundtrips-1record.json | say
+# the same on the fixed-latency backend: the code's own critical path, without moto's cost
+$py bench/roundtrips.py --backend fixed --runs 10 --warm 2 --json-out roundtrips-fixed.json | say
+$py bench/roundtrips.py --backend fixed --runs 10 --warm 2 --records 1 --json-out roundtrips-fixed-1record.json | say
+$py bench/roundtrips.py --compare roundtrips.json roundtrips-1record.json roundtrips-fixed.json \
+  roundtrips-fixed-1record.json | say
 # opt-level 3 / "s" / "z"
 opt_bins=(--binary opt3=target/release/user-processor)
 for o in s z; do
