@@ -62,6 +62,17 @@ def wait_http(url: str, timeout: float = 20.0, proc: subprocess.Popen | None = N
     raise RuntimeError(f"nothing answers at {url} after {timeout} s")
 
 
+def stop(proc: subprocess.Popen) -> None:
+    """Terminates `proc` (by its pid), and kills it if it has not exited after 5 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 # ---------------------------------------------------------------------------------------------
 # moto + provisioning
 # ---------------------------------------------------------------------------------------------
@@ -84,13 +95,7 @@ class Moto:
         wait_http(self.url + "/moto-api/", proc=self.proc)
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop(self.proc)
         self._log.close()
 
 
@@ -229,13 +234,7 @@ class _ChildServer:
         return self._call("/stats")
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop(self.proc)
         if self.proc.stdout:
             self.proc.stdout.close()
 
