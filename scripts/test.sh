@@ -34,5 +34,7 @@ if [ $# -gt 0 ]; then
   exit 0
 fi
 echo "test: IAM checked by behaviour (docs/iam.md)"
-.venv/bin/python -m unittest discover -s scripts -p 'test_iam_check.py'
+.venv/bin/python -m unittest discover -s scripts -p 'test_*.py'
+echo "test: bench scripts' arithmetic"
+.venv/bin/python -m unittest discover -s bench -p 'test_*.py'
 .venv/bin/python scripts/iam_check.py --prove-failure
