@@ -4,7 +4,8 @@ boto3 handler and the same function written with Powertools for AWS Lambda.
 
     .venv/bin/python bench/coldstart.py [--runs 30] [--warm 1] [--binary LABEL=PATH ...]
                                         [--python LABEL=INTERPRETER ...] [--no-python | --no-rust]
-                                        [--no-powertools] [--set LABEL:KEY=VALUE ...] [--delay-ms 10]
+                                        [--no-powertools] [--set LABEL:KEY=VALUE ...]
+                                        [--backend moto|fixed] [--delay-ms 10]
 
 Starts a private moto server, provisions template.yaml into it (scripts/provision.py), and serves a
 fake Lambda Runtime API on 127.0.0.1. Each run spawns the function process fresh, with the function's
@@ -26,6 +27,9 @@ bench/latency_proxy.py between the functions and moto and also reports the AWS c
 Runs of the different implementations are interleaved (A B A B ...) so machine noise hits them
 alike; one unrecorded warm-up run per implementation goes first (page cache, moto's lazy imports).
 All queues are drained between runs (not timed): moto's SendMessage slows down as a queue grows.
+--backend fixed answers the AWS calls with bench/backend's fixed-latency-aws instead of moto (same
+manifest; --delay-ms is then its latency, default 10 ms, and the calls are always counted): the
+functions' own critical path, without moto answering one request at a time.
 Prints a Markdown table; raw numbers go to bench/.out/coldstart.json.
 """
 
@@ -62,9 +66,12 @@ def main() -> int:
     p.add_argument("--no-powertools", action="store_true",
                    help="skip the Powertools peer (bench/baseline/powertools/, label powertools)")
     p.add_argument("--no-rust", action="store_true", help="only the Python peers")
+    p.add_argument("--backend", choices=("moto", "fixed"), default="moto",
+                   help="what answers the functions' AWS calls: moto (default), or bench/backend's fixed-latency-aws "
+                        "(build it: cargo build --release -p eventline-bench-backend), which counts the calls")
     p.add_argument("--delay-ms", type=float, default=None,
-                   help="put bench/latency_proxy.py between the functions and moto, adding this delay to every "
-                        "AWS call (and count the calls of each first batch)")
+                   help="moto: put bench/latency_proxy.py between the functions and moto, adding this delay to every "
+                        "AWS call and counting the calls of each batch; fixed: the backend's latency (default 10)")
     p.add_argument("--title", default="Cold start", help="heading of the printed table")
     p.add_argument("--json-out", default="coldstart.json", help="file name under bench/.out/")
     args = p.parse_args()
@@ -95,19 +102,32 @@ def main() -> int:
         extra_env.setdefault(label, {})[key] = value
 
     load_before = h.machine()["loadavg"]
-    moto = h.Moto("coldstart")
-    proxy = None
+    moto = proxy = backend = None
+    counter = None  # what counts the AWS calls (the proxy or the fixed backend): stats(), reset()
     calls: dict[str, list[list[dict[str, int]]]] = {}  # label -> runs -> batches -> {operation: calls}
     try:
-        h.log(f"moto on {moto.url}; provisioning template.yaml ...")
-        manifest, env_file = h.provision(moto.url, "coldstart")
+        endpoint = None
+        if args.backend == "fixed":
+            h.log("provisioning template.yaml into a short-lived moto for the manifest ...")
+            manifest, env_file, tables = h.fixed_stack("coldstart")
+            backend = counter = h.FixedBackend(tables, args.delay_ms if args.delay_ms is not None else 10.0)
+            endpoint = backend.url
+        else:
+            moto = h.Moto("coldstart")
+            h.log(f"moto on {moto.url}; provisioning template.yaml ...")
+            manifest, env_file = h.provision(moto.url, "coldstart")
+            if args.delay_ms is not None:
+                proxy = counter = h.ProxyProcess(moto.url, args.delay_ms)
+                endpoint = proxy.url
         fn = h.function_entry(manifest, FUNCTION)
         queue_arn = fn["sqs_sources"][0]["queue_arn"]
+        users_table = fn["environment"]["USERS_TABLE"]
         api = h.FakeRuntimeApi()
-        endpoint = None
-        if args.delay_ms is not None:
-            proxy = h.ProxyProcess(moto.url, args.delay_ms)
-            endpoint = proxy.url
+
+        def drain() -> None:
+            """moto's SendMessage slows down as a queue grows: empty them (not timed)."""
+            if moto:
+                h.drain_queues(moto.url)
 
         impls = []  # (label, argv, env, cwd)
         for label, path in binaries:
@@ -132,13 +152,13 @@ def main() -> int:
                 per_batch: list[dict[str, int]] = []  # AWS calls of each batch, by operation
 
                 def between(_k: int) -> None:
-                    if proxy:
-                        per_batch.append(proxy.stats()["calls"])
-                        proxy.reset()
-                    h.drain_queues(moto.url)  # outside the timing: the next event is not offered yet
+                    if counter:
+                        per_batch.append(counter.stats()["calls"])
+                        counter.reset()
+                    drain()  # outside the timing: the next event is not offered yet
 
-                if proxy:
-                    proxy.reset()
+                if counter:
+                    counter.reset()
                 r = h.run_process(api, label, argv, env, events, cwd=cwd, between=between,
                                   function_arn=fn["function_arn"], deadline_s=fn["timeout_seconds"])
                 for inv in r.invocations:
@@ -149,17 +169,17 @@ def main() -> int:
                     h.log(f"  {label} run {i}: ERROR {r.error}")
                 elif i >= 0:
                     results[label].append(r)
-                    if proxy:
+                    if counter:
                         calls.setdefault(label, []).append(per_batch)
-                h.drain_queues(moto.url)
+                drain()
             if i >= 0 and (i + 1) % 10 == 0:
                 h.log(f"  {i + 1}/{args.runs} runs")
 
-        stored = h.count_items(moto.url, fn["environment"]["USERS_TABLE"])
+        stored = backend.items(users_table) if backend else h.count_items(moto.url, users_table)
     finally:
-        if proxy:
-            proxy.close()
-        moto.close()
+        for server in (proxy, backend, moto):
+            if server:
+                server.close()
 
     table = {}
     for label, rs in results.items():
@@ -179,7 +199,7 @@ def main() -> int:
         }
     data = {
         "benchmark": "coldstart", "function": FUNCTION, "records": args.records, "runs": args.runs,
-        "injected_delay_ms": args.delay_ms,
+        "backend": args.backend, "injected_delay_ms": args.delay_ms,
         "binaries": {label: {"path": str(path), "bytes": path.stat().st_size} for label, path in binaries},
         "extra_env": extra_env,
         "pythons": {label: {"interpreter": str(path), "task_root": str(task_root), "version": subprocess.run(
@@ -197,7 +217,10 @@ def main() -> int:
     }
     out = h.write_json(args.json_out, data)
 
-    via = "moto" if args.delay_ms is None else f"moto + {args.delay_ms:g} ms injected per AWS call"
+    if backend:
+        via = f"fixed-latency backend, {args.delay_ms if args.delay_ms is not None else 10.0:g} ms per AWS call"
+    else:
+        via = "moto" if args.delay_ms is None else f"moto + {args.delay_ms:g} ms injected per AWS call"
     warm = f", then {args.warm} warm" if args.warm else ""
     print(f"\n### {args.title}: {FUNCTION}, {args.records}-record SQS batch{warm}, {via}, {args.runs} runs each "
           f"(median / p90)\n")
@@ -230,7 +253,7 @@ def main() -> int:
                 continue
             for line in ratios(label, t, py_label, py):
                 print(line)
-    print(f"\nusers stored in moto: {stored} (expected {(args.runs + 1) * (1 + args.warm) * args.records * len(impls)} "
+    print(f"\nusers stored: {stored} (expected {(args.runs + 1) * (1 + args.warm) * args.records * len(impls)} "
           f"incl. warm-up); "
           f"errors: {len(errors)}; load average before/after: "
           f"{'/'.join(f'{x:.2f}' for x in load_before)} -> {'/'.join(f'{x:.2f}' for x in data['machine']['loadavg'])}")
