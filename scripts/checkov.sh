@@ -44,34 +44,22 @@ fi
 mkdir -p "$out"
 rm -f "$out/template.translated.json" "$out/results_json.json"
 
-# Translate offline, like `sam package` + the transform: CodeUri must be an s3:// URI for the
-# translator (the object never has to exist), pseudo parameters as `sam validate` uses them, and a
-# managed-policy map that is never consulted (the template names no managed policy in Policies).
-.venv/bin/python - template.yaml "$out/template.translated.json" <<'PY'
-import json, os, sys
-os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-from samcli.yamlhelper import yaml_parse
-from samtranslator.model.exceptions import InvalidDocumentException
-from samtranslator.translator.transform import transform
+# Translate offline with the same code provision uses (scripts/stack/translate.py): `sam package`'s
+# CodeUri rewrite, pseudo parameters, the static managed-policy map. No parameter values: the
+# template's defaults, as AWS would receive it.
+.venv/bin/python - "$out/template.translated.json" <<'PY'
+import json, sys
+sys.path.insert(0, "scripts")
+from stack import ProvisionError
+from stack.translate import artifacts_bucket, load_template, package_code, translate
 
-src, dst = sys.argv[1], sys.argv[2]
-template = json.loads(json.dumps(yaml_parse(open(src).read())))
-for logical_id, res in (template.get("Resources") or {}).items():
-    if res.get("Type") == "AWS::Serverless::Function" and "InlineCode" not in res.get("Properties", {}):
-        binary = ((res.get("Metadata") or {}).get("BuildProperties") or {}).get("Binary", logical_id)
-        res.setdefault("Properties", {})["CodeUri"] = f"s3://sam-artifacts-placeholder/{binary}.zip"
-
-class NoManagedPolicies:
-    def load(self):
-        return {}
-
-pseudo = {"AWS::AccountId": "123456789012", "AWS::Partition": "aws", "AWS::Region": "us-east-1",
-          "AWS::StackName": "eventline"}
 try:
-    translated = transform(template, pseudo, NoManagedPolicies())
-except InvalidDocumentException as e:
-    sys.exit(f"checkov: SAM translation of {src} failed: {e}\n  " + "\n  ".join(str(c) for c in e.causes))
-with open(dst, "w") as f:
+    template = load_template()
+    package_code(template, artifacts_bucket("eventline"), [])
+    translated = translate(template, {}, "eventline")
+except ProvisionError as e:
+    sys.exit(f"checkov: {e}")
+with open(sys.argv[1], "w") as f:
     json.dump(translated, f, indent=2)
     f.write("\n")
 PY
