@@ -12,8 +12,9 @@
 //!
 //! Not emulated: TTL deletion, capacity (`ConsumedCapacity` is never
 //! returned, nothing is throttled unless injected), item size limits,
-//! indexes, `Query`/`Scan`/reads in batches, transaction idempotency
-//! tokens, legacy parameters (`Expected`, `AttributesToGet`).
+//! the declared type of key attributes (any of S, N, B is taken), indexes,
+//! `Query`/`Scan`/reads in batches, transaction idempotency tokens, legacy
+//! parameters (`Expected`, `AttributesToGet`).
 
 mod attr;
 mod expr;
