@@ -223,6 +223,16 @@ where
         .await
 }
 
+/// A function's settings read from `vars` the way its `main` reads them from
+/// the environment (e.g. `settings(vars, user_processor::Config::from_env)`).
+pub fn settings<C, K: Into<String>, V: Into<String>>(
+    vars: impl IntoIterator<Item = (K, V)>,
+    read: fn(&mut eventline_powertools::env::Env) -> C,
+) -> eventline_app::Settings<C> {
+    eventline_app::Settings::from_env(eventline_powertools::env::Env::from_map(vars), read)
+        .expect("complete settings")
+}
+
 /// Deletes the messages of `event` that the response did not list as failed,
 /// as Lambda's event source mapping does with a partial batch response.
 pub async fn delete_succeeded(

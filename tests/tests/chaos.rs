@@ -5,12 +5,13 @@
 //! each shown, with counts, to lose nothing and do nothing twice in effect.
 //!
 //! Each scenario deploys template.yaml into a moto server of its own and
-//! drives the four use cases in-process (real AWS adapters, real SDK
-//! calls) with the devstack runner playing Lambda: SQS event source
-//! mappings with partial batch responses, visibility-timeout retries,
-//! redrive to the DLQ, async-invoke retries, the function timeout. Every
-//! side effect goes through a counting wrapper, so "in effect once" is
-//! measured, not assumed. The functions' AWS calls go through a fault
+//! drives the four use cases in-process (composed as the functions' mains
+//! compose them, from each function's deployed environment, over the real
+//! AWS adapters and SDK calls, through the same entrypoints) with the
+//! devstack runner playing Lambda: SQS event source mappings with partial
+//! batch responses, visibility-timeout retries, redrive to the DLQ,
+//! async-invoke retries, the function timeout. The adapters are wrapped so
+//! every side effect is counted: "in effect once" is measured, not assumed. The functions' AWS calls go through a fault
 //! proxy, and every scenario first proves its fault was injected (faulted
 //! calls > 0, the crash happened, duplicates were delivered) before it
 //! checks the outcome. `make chaos` runs them and prints the table.
@@ -20,33 +21,35 @@
 #![recursion_limit = "256"]
 
 use aws_config::SdkConfig;
-use eventline_app::mail::{OutboxMailer, DEFAULT_DAILY_CAP};
+use eventline_app::compose::{
+    self, BlobStores, Clocks, DeadLetters, EventPublishers, Guards, MailLedgers, Mailers,
+    NotificationQueues, ProfileStores, UserStores,
+};
+use eventline_app::mail::MailConfig;
 use eventline_app::ports::{
-    BlobStore, Clock, EventPublisher, Inserted, Mailer, NotificationQueue, PortError, ProfileStore,
+    Clock, EventPublisher, Inserted, Mailer, NotificationQueue, PortError, ProfileStore,
     SystemClock, UserStore,
 };
-use eventline_app::{notification_processor, profile_creator, user_processor, welcome_email};
-use eventline_aws::dead_letter::SqsDeadLetters;
-use eventline_aws::dynamodb::{DynamoProfileStore, DynamoUserStore};
+use eventline_app::{
+    notification_processor, profile_creator, user_processor, welcome_email, IdempotencyConfig,
+};
 use eventline_aws::eventbridge::EventBridgePublisher;
-use eventline_aws::idempotency::DynamoIdempotencyStore;
-use eventline_aws::mail_ledger::DynamoMailLedger;
-use eventline_aws::s3::S3BlobStore;
-use eventline_aws::sqs::SqsNotificationQueue;
+use eventline_aws::AwsAdapters;
 use eventline_devstack::invoke::{Invocation, Invoke, InvokeError};
 use eventline_devstack::manifest::Manifest;
 use eventline_devstack::runner::{FunctionStats, Runner};
 use eventline_devstack::state::StackState;
 use eventline_domain::{
-    EmailAddress, Notification, OutgoingEmail, Profile, Timestamp, User, UserCreated, UserId,
+    Notification, OutgoingEmail, Profile, Timestamp, User, UserCreated, UserId,
 };
-use eventline_powertools::batch::{BatchProcessor, DeadLetterSink};
+use eventline_powertools::batch::DeadLetterSink;
 use eventline_powertools::idempotency::Idempotency;
+use eventline_powertools::metrics::Metrics;
 use eventline_powertools::sqs::SqsEvent;
 use eventline_powertools::{eventbridge, sqs};
 use eventline_tests::fault_proxy::{Fault, FaultProxy, Faulted, Rewrite, Rule};
-use eventline_tests::invoke;
 use eventline_tests::local::{provision, ProvisionedStack};
+use eventline_tests::{invoke, settings};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -153,16 +156,6 @@ struct Counted<T> {
     crashes: Arc<Crashes>,
 }
 
-impl<T> Counted<T> {
-    fn new(inner: T, effects: &Arc<Effects>, crashes: &Arc<Crashes>) -> Self {
-        Self {
-            inner,
-            effects: effects.clone(),
-            crashes: crashes.clone(),
-        }
-    }
-}
-
 impl<T: UserStore> UserStore for Counted<T> {
     async fn insert(&self, user: &User) -> Result<Inserted<User>, PortError> {
         let result = self.inner.insert(user).await?;
@@ -241,45 +234,150 @@ impl<T: ProfileStore> ProfileStore for Counted<T> {
     }
 }
 
-impl<T: BlobStore> BlobStore for Counted<T> {
-    async fn put(
-        &self,
-        key: &str,
-        body: String,
-        content_type: &'static str,
-    ) -> Result<(), PortError> {
-        self.inner.put(key, body, content_type).await
+/// The adapters the scenarios run on: the inner ones' ports, each side
+/// effect counted (users, notifications, events, mail, profiles), on the
+/// test's clock. The use cases are composed from them exactly as the
+/// functions' `main`s compose theirs.
+struct Counting<A> {
+    inner: A,
+    effects: Arc<Effects>,
+    crashes: Arc<Crashes>,
+    clock: TestClock,
+}
+
+impl<A> Counting<A> {
+    fn counted<T>(&self, port: T) -> Counted<T> {
+        Counted {
+            inner: port,
+            effects: self.effects.clone(),
+            crashes: self.crashes.clone(),
+        }
     }
 }
 
-type Idem = Idempotency<DynamoIdempotencyStore>;
-type Outbox = Counted<OutboxMailer<S3BlobStore>>;
+impl<A: UserStores> UserStores for Counting<A> {
+    type Users = Counted<A::Users>;
+    fn user_store(&self, table: &str) -> Self::Users {
+        self.counted(self.inner.user_store(table))
+    }
+}
+
+impl<A: NotificationQueues> NotificationQueues for Counting<A> {
+    type Notifications = Counted<A::Notifications>;
+    fn notification_queue(&self, queue_url: &str) -> Self::Notifications {
+        self.counted(self.inner.notification_queue(queue_url))
+    }
+}
+
+impl<A: EventPublishers> EventPublishers for Counting<A> {
+    type Events = Counted<A::Events>;
+    fn event_publisher(&self, bus_name: &str) -> Self::Events {
+        self.counted(self.inner.event_publisher(bus_name))
+    }
+}
+
+impl<A: Mailers> Mailers for Counting<A> {
+    type Mailer = Counted<A::Mailer>;
+    fn mailer(&self, config: &MailConfig) -> Self::Mailer {
+        self.counted(self.inner.mailer(config))
+    }
+}
+
+impl<A: ProfileStores> ProfileStores for Counting<A> {
+    type Profiles = Counted<A::Profiles>;
+    fn profile_store(&self, table: &str) -> Self::Profiles {
+        self.counted(self.inner.profile_store(table))
+    }
+}
+
+impl<A: BlobStores> BlobStores for Counting<A> {
+    type Blobs = A::Blobs;
+    fn blob_store(&self, bucket: &str) -> Self::Blobs {
+        self.inner.blob_store(bucket)
+    }
+}
+
+impl<A: MailLedgers> MailLedgers for Counting<A> {
+    type Ledger = A::Ledger;
+    fn mail_ledger(&self, table: &str) -> Self::Ledger {
+        self.inner.mail_ledger(table)
+    }
+}
+
+impl<A: Guards> Guards for Counting<A> {
+    type Records = A::Records;
+    fn guard(&self, config: &IdempotencyConfig, scope: &str) -> Idempotency<Self::Records> {
+        self.inner.guard(config, scope)
+    }
+}
+
+impl<A: DeadLetters> DeadLetters for Counting<A> {
+    fn dead_letters(&self, queue_url: &str, function: &str) -> Arc<dyn DeadLetterSink> {
+        self.inner.dead_letters(queue_url, function)
+    }
+}
+
+impl<A> Clocks for Counting<A> {
+    type Clock = TestClock;
+    fn clock(&self) -> TestClock {
+        self.clock.clone()
+    }
+}
+
+type Adapters = Counting<AwsAdapters>;
 
 /// The four use cases in-process, as the runner's "Lambda".
 struct InProcess {
-    users: user_processor::UserProcessor<
-        Counted<DynamoUserStore>,
-        Counted<SqsNotificationQueue>,
-        Counted<EventBridgePublisher>,
-        TestClock,
-        DynamoIdempotencyStore,
-    >,
-    notifications: notification_processor::NotificationProcessor<
-        DynamoUserStore,
-        Outbox,
-        DynamoMailLedger,
-        TestClock,
-        DynamoIdempotencyStore,
-    >,
-    welcome:
-        welcome_email::WelcomeEmail<Outbox, DynamoMailLedger, TestClock, DynamoIdempotencyStore>,
-    profiles: profile_creator::ProfileCreator<
-        Counted<DynamoProfileStore>,
-        S3BlobStore,
-        TestClock,
-        DynamoIdempotencyStore,
-    >,
+    users: compose::UserProcessorOf<Adapters>,
+    notifications: compose::NotificationProcessorOf<Adapters>,
+    welcome: compose::WelcomeEmailOf<Adapters>,
+    profiles: compose::ProfileCreatorOf<Adapters>,
     receipts: Arc<Receipts>,
+}
+
+impl InProcess {
+    /// The functions of `manifest`'s stack, composed from `adapters` and
+    /// each function's deployed environment.
+    fn compose(adapters: &Adapters, manifest: &Manifest, receipts: &Arc<Receipts>) -> Self {
+        let environment = |function: &str| {
+            manifest
+                .function(function)
+                .unwrap_or_else(|| panic!("{function} not in the manifest"))
+                .environment
+                .clone()
+        };
+        Self {
+            users: compose::user_processor(
+                adapters,
+                &settings(
+                    environment("user-processor"),
+                    user_processor::Config::from_env,
+                ),
+            ),
+            notifications: compose::notification_processor(
+                adapters,
+                &settings(
+                    environment("notification-processor"),
+                    notification_processor::Config::from_env,
+                ),
+            ),
+            welcome: compose::welcome_email(
+                adapters,
+                &settings(
+                    environment("welcome-email"),
+                    welcome_email::Config::from_env,
+                ),
+            ),
+            profiles: compose::profile_creator(
+                adapters,
+                &settings(
+                    environment("profile-creator"),
+                    profile_creator::Config::from_env,
+                ),
+            ),
+            receipts: receipts.clone(),
+        }
+    }
 }
 
 /// What the runtime would answer for a service's `result`.
@@ -346,134 +444,6 @@ fn env<'a>(manifest: &'a Manifest, var: &str) -> &'a str {
         .unwrap_or_else(|| panic!("{var} not in the manifest"))
 }
 
-/// The timeout `function` is deployed with.
-fn timeout(manifest: &Manifest, function: &str) -> Duration {
-    Duration::from_secs(manifest.function(function).unwrap().timeout_seconds)
-}
-
-/// What each scenario's functions are built from.
-struct Wiring<'a> {
-    manifest: &'a Manifest,
-    sdk: &'a SdkConfig,
-    effects: &'a Arc<Effects>,
-    crashes: &'a Arc<Crashes>,
-    clock: &'a TestClock,
-    receipts: &'a Arc<Receipts>,
-}
-
-fn wire(w: Wiring<'_>) -> InProcess {
-    let Wiring {
-        manifest,
-        sdk,
-        effects,
-        crashes,
-        clock,
-        receipts,
-    } = w;
-    let dynamodb = eventline_aws::dynamodb::client(sdk);
-    let s3 = eventline_aws::s3::client(sdk);
-    let sqs = eventline_aws::sqs::client(sdk);
-    let idempotency_table = env(manifest, "IDEMPOTENCY_TABLE");
-    let idem = |scope: &str| -> Idem {
-        Idempotency::new(
-            DynamoIdempotencyStore::new(dynamodb.clone(), idempotency_table),
-            scope,
-            Duration::from_secs(3600),
-        )
-    };
-    let dead_letters = |var: &str, scope: &str| -> Arc<dyn DeadLetterSink> {
-        Arc::new(SqsDeadLetters::new(sqs.clone(), env(manifest, var), scope))
-    };
-    let ledger = || DynamoMailLedger::new(dynamodb.clone(), idempotency_table);
-    let bucket = env(manifest, "BUCKET_NAME");
-    let outbox = || {
-        Counted::new(
-            OutboxMailer::new(
-                S3BlobStore::new(s3.clone(), bucket),
-                EmailAddress::parse(env(manifest, "MAIL_FROM")).unwrap(),
-            ),
-            effects,
-            crashes,
-        )
-    };
-    let users = || DynamoUserStore::new(dynamodb.clone(), env(manifest, "USERS_TABLE"));
-    let batch = || BatchProcessor::new().with_concurrency(eventline_app::DEFAULT_CONCURRENCY);
-    InProcess {
-        users: user_processor::UserProcessor::new(
-            user_processor::Ports {
-                users: Counted::new(users(), effects, crashes),
-                notifications: Counted::new(
-                    SqsNotificationQueue::new(sqs.clone(), env(manifest, "NOTIFICATION_QUEUE_URL")),
-                    effects,
-                    crashes,
-                ),
-                events: Counted::new(
-                    EventBridgePublisher::new(
-                        eventline_aws::eventbridge::client(sdk),
-                        env(manifest, "EVENT_BUS_NAME"),
-                    ),
-                    effects,
-                    crashes,
-                ),
-                clock: clock.clone(),
-                idempotency: idem(user_processor::IDEMPOTENCY_SCOPE),
-            },
-            batch().with_dead_letters(dead_letters(
-                "SIGNUP_DLQ_URL",
-                user_processor::IDEMPOTENCY_SCOPE,
-            )),
-            timeout(manifest, "user-processor"),
-        ),
-        notifications: notification_processor::NotificationProcessor::new(
-            notification_processor::Ports {
-                users: users(),
-                mailer: outbox(),
-                ledger: ledger(),
-                clock: clock.clone(),
-                idempotency: idem(notification_processor::IDEMPOTENCY_SCOPE),
-            },
-            batch().with_dead_letters(dead_letters(
-                "NOTIFICATION_DLQ_URL",
-                notification_processor::IDEMPOTENCY_SCOPE,
-            )),
-            DEFAULT_DAILY_CAP,
-            timeout(manifest, "notification-processor"),
-        ),
-        welcome: welcome_email::WelcomeEmail::new(
-            welcome_email::Ports {
-                mailer: outbox(),
-                ledger: ledger(),
-                clock: clock.clone(),
-                idempotency: idem(welcome_email::IDEMPOTENCY_SCOPE),
-                dead_letters: Some(dead_letters(
-                    "WELCOME_EMAIL_DLQ_URL",
-                    welcome_email::IDEMPOTENCY_SCOPE,
-                )),
-            },
-            DEFAULT_DAILY_CAP,
-            timeout(manifest, "welcome-email"),
-        ),
-        profiles: profile_creator::ProfileCreator::new(
-            profile_creator::Ports {
-                profiles: Counted::new(
-                    DynamoProfileStore::new(dynamodb.clone(), env(manifest, "PROFILES_TABLE")),
-                    effects,
-                    crashes,
-                ),
-                documents: S3BlobStore::new(s3.clone(), bucket),
-                clock: clock.clone(),
-                idempotency: idem(profile_creator::IDEMPOTENCY_SCOPE),
-                dead_letters: Some(dead_letters(
-                    "PROFILE_CREATOR_DLQ_URL",
-                    profile_creator::IDEMPOTENCY_SCOPE,
-                )),
-            },
-            timeout(manifest, "profile-creator"),
-        ),
-        receipts: receipts.clone(),
-    }
-}
-
 /// One scenario's stack: template.yaml in a moto server of its own, the
 /// functions in-process behind the fault proxy, and what they did.
 struct Harness {
@@ -501,14 +471,18 @@ impl Harness {
             FaultProxy::start(stack.endpoint.trim_start_matches("http://").to_owned()).await;
         let through_proxy = eventline_tests::sdk_config_for(&proxy.endpoint).await;
         let (effects, crashes, receipts, clock) = Default::default();
-        let lambda = Lambda(Arc::new(wire(Wiring {
-            manifest: &manifest,
-            sdk: &through_proxy,
-            effects: &effects,
-            crashes: &crashes,
-            clock: &clock,
-            receipts: &receipts,
-        })));
+        let adapters = Counting {
+            inner: AwsAdapters::new(
+                &through_proxy,
+                Arc::new(Metrics::new("eventline", "chaos", "chaos")),
+            ),
+            effects: Arc::clone(&effects),
+            crashes: Arc::clone(&crashes),
+            clock: TestClock::clone(&clock),
+        };
+        let lambda = Lambda(Arc::new(InProcess::compose(
+            &adapters, &manifest, &receipts,
+        )));
         Self {
             name,
             _stack: stack,

@@ -3,25 +3,15 @@
 //! queues, invokes the handlers with Lambda-shaped events and deletes what
 //! the partial batch response says succeeded.
 
-use eventline_app::mail::OutboxMailer;
-use eventline_app::ports::SystemClock;
-use eventline_app::{notification_processor, profile_creator, user_processor, welcome_email};
-use eventline_aws::dead_letter::SqsDeadLetters;
-use eventline_aws::dynamodb::{DynamoProfileStore, DynamoUserStore};
-use eventline_aws::eventbridge::EventBridgePublisher;
-use eventline_aws::idempotency::DynamoIdempotencyStore;
-use eventline_aws::mail_ledger::DynamoMailLedger;
-use eventline_aws::s3::S3BlobStore;
-use eventline_aws::sqs::SqsNotificationQueue;
-use eventline_domain::EmailAddress;
-use eventline_powertools::batch::BatchProcessor;
-use eventline_powertools::idempotency::Idempotency;
+use eventline_app::{
+    compose, notification_processor, profile_creator, user_processor, welcome_email,
+};
+use eventline_aws::AwsAdapters;
+use eventline_powertools::metrics::Metrics;
 use eventline_powertools::{eventbridge, sqs};
+use eventline_tests::*;
+use serde_json::Value;
 use std::sync::Arc;
-use std::time::Duration;
-
-/// The functions' timeout, used when a deadline is unknown.
-const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Deadline for the handlers: the invocation ends in ten seconds.
 fn deadline() -> u64 {
@@ -30,8 +20,6 @@ fn deadline() -> u64 {
         .unwrap();
     now.as_millis() as u64 + 10_000
 }
-use eventline_tests::*;
-use serde_json::Value;
 
 #[tokio::test]
 async fn signups_flow_through_every_function_to_the_final_state() {
@@ -45,76 +33,39 @@ async fn signups_flow_through_every_function_to_the_final_state() {
     create_bucket(&sdk, &bucket).await;
     let signups = create_queue(&sdk, &unique("signups")).await;
     let signup_dlq = create_queue(&sdk, &unique("signups-dlq")).await;
+    let notification_dlq = create_queue(&sdk, &unique("notifications-dlq")).await;
+    let welcome_email_dlq = create_queue(&sdk, &unique("welcome-email-failures")).await;
+    let profile_creator_dlq = create_queue(&sdk, &unique("profile-creator-failures")).await;
     let notifications = create_queue(&sdk, &unique("notifications")).await;
     let bus = unique("bus");
     let tap = create_bus_with_tap(&sdk, &bus).await;
 
-    let dynamodb = eventline_aws::dynamodb::client(&sdk);
-    let s3 = eventline_aws::s3::client(&sdk);
-    let outbox = || {
-        OutboxMailer::new(
-            S3BlobStore::new(s3.clone(), &bucket),
-            EmailAddress::parse("no-reply@example.com").unwrap(),
-        )
-    };
-    let guard = |scope: &str| {
-        Idempotency::new(
-            DynamoIdempotencyStore::new(dynamodb.clone(), &idempotency_table),
-            scope,
-            Duration::from_secs(3600),
-        )
-    };
-    let user_processor = user_processor::UserProcessor::new(
-        user_processor::Ports {
-            users: DynamoUserStore::new(dynamodb.clone(), &users_table),
-            notifications: SqsNotificationQueue::new(
-                eventline_aws::sqs::client(&sdk),
-                &notifications,
-            ),
-            events: EventBridgePublisher::new(eventline_aws::eventbridge::client(&sdk), &bus),
-            clock: SystemClock,
-            idempotency: guard(user_processor::IDEMPOTENCY_SCOPE),
-        },
-        BatchProcessor::new().with_dead_letters(Arc::new(SqsDeadLetters::new(
-            eventline_aws::sqs::client(&sdk),
-            &signup_dlq,
-            user_processor::IDEMPOTENCY_SCOPE,
-        ))),
-        TIMEOUT,
+    let vars = [
+        ("USERS_TABLE", users_table.as_str()),
+        ("PROFILES_TABLE", &profiles_table),
+        ("NOTIFICATION_QUEUE_URL", &notifications),
+        ("EVENT_BUS_NAME", &bus),
+        ("BUCKET_NAME", &bucket),
+        ("MAIL_FROM", "no-reply@example.com"),
+        ("IDEMPOTENCY_TABLE", &idempotency_table),
+        ("FUNCTION_TIMEOUT_SECONDS", "10"),
+        ("SIGNUP_DLQ_URL", &signup_dlq),
+        ("NOTIFICATION_DLQ_URL", &notification_dlq),
+        ("WELCOME_EMAIL_DLQ_URL", &welcome_email_dlq),
+        ("PROFILE_CREATOR_DLQ_URL", &profile_creator_dlq),
+    ];
+    let adapters = AwsAdapters::new(&sdk, Arc::new(Metrics::new("eventline", "flow", "flow")));
+    let user_processor =
+        compose::user_processor(&adapters, &settings(vars, user_processor::Config::from_env));
+    let notification_processor = compose::notification_processor(
+        &adapters,
+        &settings(vars, notification_processor::Config::from_env),
     );
-    let ledger = || DynamoMailLedger::new(dynamodb.clone(), &idempotency_table);
-    let notification_processor = notification_processor::NotificationProcessor::new(
-        notification_processor::Ports {
-            users: DynamoUserStore::new(dynamodb.clone(), &users_table),
-            mailer: outbox(),
-            ledger: ledger(),
-            clock: SystemClock,
-            idempotency: guard(notification_processor::IDEMPOTENCY_SCOPE),
-        },
-        BatchProcessor::new(),
-        5,
-        TIMEOUT,
-    );
-    let welcome_email = welcome_email::WelcomeEmail::new(
-        welcome_email::Ports {
-            mailer: outbox(),
-            ledger: ledger(),
-            clock: SystemClock,
-            idempotency: guard(welcome_email::IDEMPOTENCY_SCOPE),
-            dead_letters: None,
-        },
-        5,
-        TIMEOUT,
-    );
-    let profile_creator = profile_creator::ProfileCreator::new(
-        profile_creator::Ports {
-            profiles: DynamoProfileStore::new(dynamodb.clone(), &profiles_table),
-            documents: S3BlobStore::new(s3.clone(), &bucket),
-            clock: SystemClock,
-            idempotency: guard(profile_creator::IDEMPOTENCY_SCOPE),
-            dead_letters: None,
-        },
-        TIMEOUT,
+    let welcome_email =
+        compose::welcome_email(&adapters, &settings(vars, welcome_email::Config::from_env));
+    let profile_creator = compose::profile_creator(
+        &adapters,
+        &settings(vars, profile_creator::Config::from_env),
     );
 
     // Two valid signups and one invalid one arrive on the SignupQueue.

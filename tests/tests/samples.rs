@@ -8,21 +8,16 @@
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_lambda_events::sqs::SqsEvent;
-use eventline_app::mail::OutboxMailer;
-use eventline_app::memory::{
-    FixedClock, MemoryBlobStore, MemoryDeadLetters, MemoryEventBus, MemoryMailLedger,
-    MemoryProfileStore, MemoryQueue, MemoryUserStore,
+use eventline_app::memory::{FixedClock, MemoryAdapters, SETTINGS};
+use eventline_app::{
+    compose, notification_processor, profile_creator, user_processor, welcome_email, Settings,
 };
-use eventline_app::{notification_processor, profile_creator, user_processor, welcome_email};
-use eventline_domain::{EmailAddress, Timestamp, UserCreated};
-use eventline_powertools::batch::BatchProcessor;
-use eventline_powertools::idempotency::{Idempotency, MemoryStore};
+use eventline_domain::{Timestamp, UserCreated};
+use eventline_powertools::env::Env;
 use eventline_powertools::{eventbridge, sqs};
 use eventline_tests::invoke;
 use md5::{Digest, Md5};
 use serde_json::{json, Value};
-use std::sync::Arc;
-use std::time::Duration;
 
 const USER_PROCESSOR_SQS: &[u8] = include_bytes!("../../events/user-processor.sqs.json");
 const NOTIFICATION_PROCESSOR_SQS: &[u8] =
@@ -34,8 +29,6 @@ const PROFILE_CREATOR_EVENTBRIDGE: &[u8] =
 
 /// The samples' own time: just after the last `SentTimestamp` in them.
 const NOW_MS: u64 = 1_795_771_466_100;
-/// The functions' timeout.
-const TIMEOUT: Duration = Duration::from_secs(10);
 
 fn sqs(sample: &[u8]) -> SqsEvent {
     serde_json::from_slice(sample).expect("an SQS sample is an SqsEvent")
@@ -46,48 +39,34 @@ fn eventbridge(sample: &[u8]) -> EventBridgeEvent {
 }
 
 /// The in-memory world the samples run in: one of each store, shared by the
-/// functions as the deployed stack shares its tables, queue, bus and bucket.
-#[derive(Default)]
-struct World {
-    users: Arc<MemoryUserStore>,
-    notifications: Arc<MemoryQueue>,
-    bus: Arc<MemoryEventBus>,
-    profiles: Arc<MemoryProfileStore>,
-    bucket: Arc<MemoryBlobStore>,
-    ledger: Arc<MemoryMailLedger>,
-    records: Arc<MemoryStore>,
-    signup_dlq: Arc<MemoryDeadLetters>,
+/// functions as the deployed stack shares its tables, queue, bus and bucket,
+/// at the samples' time.
+struct World(MemoryAdapters);
+
+impl std::ops::Deref for World {
+    type Target = MemoryAdapters;
+
+    fn deref(&self) -> &MemoryAdapters {
+        &self.0
+    }
+}
+
+/// A function's settings, as in the template (outbox mail, a 10 s timeout).
+fn settings<C>(read: fn(&mut Env) -> C) -> Settings<C> {
+    eventline_tests::settings(SETTINGS, read)
 }
 
 impl World {
-    fn clock() -> FixedClock {
-        FixedClock(Timestamp::from_unix_millis(NOW_MS))
-    }
-
-    fn guard(&self, scope: &str) -> Idempotency<Arc<MemoryStore>> {
-        Idempotency::new(self.records.clone(), scope, Duration::from_secs(3600))
-    }
-
-    fn outbox(&self) -> OutboxMailer<Arc<MemoryBlobStore>> {
-        OutboxMailer::new(
-            self.bucket.clone(),
-            EmailAddress::parse("no-reply@example.com").expect("a valid sender"),
-        )
+    fn new() -> Self {
+        Self(MemoryAdapters {
+            clock: FixedClock(Timestamp::from_unix_millis(NOW_MS)),
+            ..MemoryAdapters::default()
+        })
     }
 
     /// user-processor's answer as the runtime serialises it.
     async fn user_processor(&self, event: SqsEvent) -> Value {
-        let handler = user_processor::UserProcessor::new(
-            user_processor::Ports {
-                users: self.users.clone(),
-                notifications: self.notifications.clone(),
-                events: self.bus.clone(),
-                clock: Self::clock(),
-                idempotency: self.guard(user_processor::IDEMPOTENCY_SCOPE),
-            },
-            BatchProcessor::new().with_dead_letters(self.signup_dlq.clone()),
-            TIMEOUT,
-        );
+        let handler = compose::user_processor(&self.0, &settings(user_processor::Config::from_env));
         let service = sqs::service(|messages, deadline_ms| handler.handle(messages, deadline_ms));
         let response = invoke(service, event, NOW_MS + 3_000)
             .await
@@ -97,18 +76,8 @@ impl World {
 
     /// notification-processor's answer as the runtime serialises it.
     async fn notification_processor(&self, event: SqsEvent) -> Value {
-        let handler = notification_processor::NotificationProcessor::new(
-            notification_processor::Ports {
-                users: self.users.clone(),
-                mailer: self.outbox(),
-                ledger: self.ledger.clone(),
-                clock: Self::clock(),
-                idempotency: self.guard(notification_processor::IDEMPOTENCY_SCOPE),
-            },
-            BatchProcessor::new(),
-            5,
-            TIMEOUT,
-        );
+        let settings = settings(notification_processor::Config::from_env);
+        let handler = compose::notification_processor(&self.0, &settings);
         let service = sqs::service(|messages, deadline_ms| handler.handle(messages, deadline_ms));
         let response = invoke(service, event, NOW_MS + 3_000)
             .await
@@ -118,17 +87,7 @@ impl World {
 
     /// welcome-email's answer as the runtime serialises it.
     async fn welcome_email(&self, payload: Value) -> Value {
-        let handler = welcome_email::WelcomeEmail::new(
-            welcome_email::Ports {
-                mailer: self.outbox(),
-                ledger: self.ledger.clone(),
-                clock: Self::clock(),
-                idempotency: self.guard(welcome_email::IDEMPOTENCY_SCOPE),
-                dead_letters: None,
-            },
-            5,
-            TIMEOUT,
-        );
+        let handler = compose::welcome_email(&self.0, &settings(welcome_email::Config::from_env));
         let service =
             eventbridge::service(|payload, deadline_ms| handler.handle(payload, deadline_ms));
         let result = invoke(service, payload, NOW_MS + 3_000).await;
@@ -137,16 +96,8 @@ impl World {
 
     /// profile-creator's answer as the runtime serialises it.
     async fn profile_creator(&self, payload: Value) -> Value {
-        let handler = profile_creator::ProfileCreator::new(
-            profile_creator::Ports {
-                profiles: self.profiles.clone(),
-                documents: self.bucket.clone(),
-                clock: Self::clock(),
-                idempotency: self.guard(profile_creator::IDEMPOTENCY_SCOPE),
-                dead_letters: None,
-            },
-            TIMEOUT,
-        );
+        let settings = settings(profile_creator::Config::from_env);
+        let handler = compose::profile_creator(&self.0, &settings);
         let service =
             eventbridge::service(|payload, deadline_ms| handler.handle(payload, deadline_ms));
         let result = invoke(service, payload, NOW_MS + 3_000).await;
@@ -204,13 +155,13 @@ fn eventbridge_samples_are_one_user_created_event_as_aws_delivers_it() {
 
 #[tokio::test]
 async fn user_processor_sample_dead_letters_record_2_and_stores_and_announces_the_others() {
-    let world = World::default();
+    let world = World::new();
     let response = world.user_processor(sqs(USER_PROCESSOR_SQS)).await;
 
     assert_eq!(response, json!({"batchItemFailures": []}));
     // Record 2 (`not-an-email`) can never succeed: it is dead-lettered at
     // once, unchanged, with its reason as codes and field names.
-    let letters = world.signup_dlq.letters();
+    let letters = world.dead_letters.letters();
     assert_eq!(letters.len(), 1);
     let letter = &letters[0];
     assert_eq!(
@@ -243,7 +194,7 @@ async fn user_processor_sample_dead_letters_record_2_and_stores_and_announces_th
         ["signup_confirmation.u-1001", "signup_confirmation.u-1003"]
     );
     let mut published: Vec<_> = world
-        .bus
+        .events
         .published()
         .into_iter()
         .map(|e| e.user_id.to_string())
@@ -254,7 +205,7 @@ async fn user_processor_sample_dead_letters_record_2_and_stores_and_announces_th
 
 #[tokio::test]
 async fn notification_processor_sample_sends_both_confirmations_once_the_users_exist() {
-    let world = World::default();
+    let world = World::new();
     world.user_processor(sqs(USER_PROCESSOR_SQS)).await;
 
     let response = world
@@ -281,7 +232,7 @@ async fn notification_processor_sample_sends_both_confirmations_once_the_users_e
 
 #[tokio::test]
 async fn welcome_email_sample_succeeds_and_writes_the_welcome_email() {
-    let world = World::default();
+    let world = World::new();
     let payload: Value = serde_json::from_slice(WELCOME_EMAIL_EVENTBRIDGE).unwrap();
 
     assert_eq!(world.welcome_email(payload).await, Value::Null);
@@ -297,7 +248,7 @@ async fn welcome_email_sample_succeeds_and_writes_the_welcome_email() {
 
 #[tokio::test]
 async fn profile_creator_sample_succeeds_and_writes_the_default_profile() {
-    let world = World::default();
+    let world = World::new();
     let payload: Value = serde_json::from_slice(PROFILE_CREATOR_EVENTBRIDGE).unwrap();
 
     assert_eq!(world.profile_creator(payload).await, Value::Null);

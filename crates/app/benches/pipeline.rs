@@ -4,14 +4,12 @@
 //! `cargo bench -p eventline-app --bench pipeline` (numbers: docs/performance.md)
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use eventline_app::memory::{FixedClock, MemoryEventBus, MemoryQueue, MemoryUserStore};
-use eventline_app::user_processor::{Ports, UserProcessor, IDEMPOTENCY_SCOPE};
+use eventline_app::memory::{MemoryAdapters, SETTINGS};
+use eventline_app::{compose, user_processor, Settings};
 use eventline_domain::{email, Signup, Timestamp, User, UserCreated};
-use eventline_powertools::batch::{BatchProcessor, Message};
-use eventline_powertools::idempotency::{Idempotency, MemoryStore};
+use eventline_powertools::batch::Message;
+use eventline_powertools::env::Env;
 use std::hint::black_box;
-use std::sync::Arc;
-use std::time::Duration;
 
 const BODY: &str =
     r#"{"user_id":"u-1001","email":"ada.lovelace@example.com","name":"Ada Lovelace"}"#;
@@ -51,21 +49,9 @@ fn user_processor(c: &mut Criterion) {
         .enable_time()
         .build()
         .unwrap();
-    let processor = UserProcessor::new(
-        Ports {
-            users: Arc::new(MemoryUserStore::default()),
-            notifications: Arc::new(MemoryQueue::default()),
-            events: Arc::new(MemoryEventBus::default()),
-            clock: FixedClock(Timestamp::from_unix_millis(1)),
-            idempotency: Idempotency::new(
-                Arc::new(MemoryStore::default()),
-                IDEMPOTENCY_SCOPE,
-                Duration::from_secs(3600),
-            ),
-        },
-        BatchProcessor::new().with_concurrency(eventline_app::DEFAULT_CONCURRENCY),
-        Duration::from_secs(10),
-    );
+    let settings =
+        Settings::from_env(Env::from_map(SETTINGS), user_processor::Config::from_env).unwrap();
+    let processor = compose::user_processor(&MemoryAdapters::default(), &settings);
     let mut group = c.benchmark_group("user_processor");
     group.throughput(Throughput::Elements(10));
     let mut offset = 0;

@@ -20,8 +20,14 @@
 //! parameters, so the same code runs against AWS in production and against
 //! [`memory`] in tests. Nothing here knows which AWS service sits behind a
 //! port.
+//!
+//! [`compose`] wires each use case from its [`Settings`] and a set of
+//! adapters (the AWS ones in `eventline-aws`, [`memory::MemoryAdapters`]):
+//! the functions' `main`s, the tests and the benchmark all build their use
+//! cases through it.
 #![warn(missing_docs)]
 
+pub mod compose;
 pub mod error;
 #[cfg(test)]
 mod log_privacy;
@@ -43,6 +49,36 @@ pub const DEFAULT_CONCURRENCY: std::num::NonZeroUsize = match std::num::NonZeroU
     Some(n) => n,
     None => std::num::NonZeroUsize::MIN,
 };
+
+/// What a function reads at cold start: its own settings and the
+/// idempotency settings every function shares. The composition functions
+/// ([`compose`]) build a use case from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings<C> {
+    /// The function's own settings (its use case module's `Config`).
+    pub config: C,
+    /// The idempotency settings.
+    pub idempotency: IdempotencyConfig,
+}
+
+impl<C> Settings<C> {
+    /// Reads the function's settings with `read` (e.g.
+    /// `user_processor::Config::from_env`) and the idempotency settings
+    /// from `env`; fails with one message naming every missing or invalid
+    /// variable.
+    pub fn from_env(
+        mut env: eventline_powertools::env::Env,
+        read: impl FnOnce(&mut eventline_powertools::env::Env) -> C,
+    ) -> Result<Self, eventline_powertools::env::ConfigError> {
+        let config = read(&mut env);
+        let idempotency = IdempotencyConfig::from_env(&mut env);
+        env.finish()?;
+        Ok(Self {
+            config,
+            idempotency,
+        })
+    }
+}
 
 /// Settings every function shares: `IDEMPOTENCY_TABLE`, optional
 /// `IDEMPOTENCY_TTL_SECONDS` (how long a completed record replays; default

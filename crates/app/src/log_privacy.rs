@@ -3,20 +3,21 @@
 //! level Lambda can be set to, and no email address or name from the input
 //! may appear in what was logged, nor in the errors the handlers return
 //! (`lambda_runtime` logs a handler's `Err` with `{:?}` at `ERROR`).
+//!
+//! The use cases are composed as the functions compose them, over the
+//! in-memory adapters; the dead-letter queue refuses some rejections so that
+//! they take the error path as well as the dead-letter one.
 
-use crate::mail::OutboxMailer;
-use crate::memory::{
-    FixedClock, MemoryBlobStore, MemoryDeadLetters, MemoryEventBus, MemoryMailLedger,
-    MemoryProfileStore, MemoryQueue, MemoryUserStore,
+use crate::memory::{FixedClock, MemoryAdapters, SETTINGS};
+use crate::{
+    compose, notification_processor, profile_creator, user_processor, welcome_email, Settings,
 };
-use crate::{notification_processor, profile_creator, user_processor, welcome_email};
-use eventline_domain::{EmailAddress, Notification, NotificationKind, Timestamp, UserId};
-use eventline_powertools::batch::{BatchProcessor, BatchReport, Message};
-use eventline_powertools::idempotency::{Idempotency, MemoryStore};
+use eventline_domain::{Notification, NotificationKind, Profile, Timestamp, UserId};
+use eventline_powertools::batch::{BatchReport, Message};
+use eventline_powertools::env::Env;
 use eventline_powertools::logging::{self, Capture, LogConfig};
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Every email address and name the inputs below carry.
 const PERSONAL: [&str; 10] = [
@@ -32,9 +33,6 @@ const PERSONAL: [&str; 10] = [
     "Alan Turing",
 ];
 
-/// The function timeout the use cases fall back on.
-const TIMEOUT: Duration = Duration::from_secs(3);
-
 fn sqs(records: &[(&str, String)]) -> Vec<Message> {
     records
         .iter()
@@ -42,12 +40,19 @@ fn sqs(records: &[(&str, String)]) -> Vec<Message> {
         .collect()
 }
 
-fn guard(scope: &str) -> Idempotency<Arc<MemoryStore>> {
-    Idempotency::new(
-        Arc::new(MemoryStore::default()),
-        scope,
-        Duration::from_secs(3600),
-    )
+/// A function's settings: the in-memory ones, with `extra` on top.
+fn settings<C>(extra: &[(&'static str, &'static str)], read: fn(&mut Env) -> C) -> Settings<C> {
+    let vars = SETTINGS.iter().chain(extra).copied();
+    Settings::from_env(Env::from_map(vars), read).expect("complete settings")
+}
+
+/// `world`'s stores with a fresh idempotency store: each use case below
+/// starts with no records, as if every earlier one had expired.
+fn fresh(world: &MemoryAdapters) -> MemoryAdapters {
+    MemoryAdapters {
+        idempotency: Arc::default(),
+        ..world.clone()
+    }
 }
 
 fn signup(id: &str, email: &str, name: &str) -> String {
@@ -64,6 +69,18 @@ fn failed_ids(report: &BatchReport) -> Vec<&str> {
     let mut ids = report.unhandled();
     ids.sort_unstable();
     ids
+}
+
+/// Changes `user`'s stored profile with `edit`, as the user editing it would.
+fn edit_profile(world: &MemoryAdapters, user: &str, edit: impl FnOnce(&mut Profile)) {
+    let mut edited = world
+        .profiles
+        .profiles()
+        .into_iter()
+        .find(|p| p.user_id.as_str() == user)
+        .expect("the profile exists");
+    edit(&mut edited);
+    world.profiles.overwrite(edited);
 }
 
 /// What `lambda_runtime` would log for a handler's `Err`, and its message.
@@ -84,28 +101,33 @@ async fn no_use_case_logs_emails_or_names() {
     ))
     .expect("no other test installs a global subscriber");
     let mut returned_errors = Vec::new();
-    let clock = FixedClock(Timestamp::from_unix_millis(1));
-    let from = EmailAddress::parse("noreply@eventline.example").unwrap();
+    let world = MemoryAdapters {
+        clock: FixedClock(Timestamp::from_unix_millis(1)),
+        ..MemoryAdapters::default()
+    };
+    let dead_letters = world.dead_letters.clone();
+    // The dead-letter queue refuses these (by source message id; "" is the
+    // payload that is no event) so that their rejections fail or return
+    // their error as well; the d* records and e-u-9 below it accepts.
+    for (id, times) in [
+        ("m4", 1),
+        ("m8", 1),
+        ("m9", 1),
+        ("m11", 1),
+        ("n4", 1),
+        ("e-u-3", 2),
+        ("", 1),
+    ] {
+        dead_letters.faults.fail(id, times);
+    }
 
     // user-processor: created, replayed, conflicting, invalid, malformed,
     // bodiless, and failing at each port.
-    let users = Arc::new(MemoryUserStore::default());
-    let queue = Arc::new(MemoryQueue::default());
-    let bus = Arc::new(MemoryEventBus::default());
-    queue.faults.fail("u-2", 1);
-    bus.faults.fail("u-5", 1);
-    users.faults.fail("u-7", 1);
-    let signups = user_processor::UserProcessor::new(
-        user_processor::Ports {
-            users: users.clone(),
-            notifications: queue.clone(),
-            events: bus.clone(),
-            clock,
-            idempotency: guard(user_processor::IDEMPOTENCY_SCOPE),
-        },
-        BatchProcessor::new(),
-        TIMEOUT,
-    );
+    world.notifications.faults.fail("u-2", 1);
+    world.events.faults.fail("u-5", 1);
+    world.users.faults.fail("u-7", 1);
+    let up_settings = settings(&[], user_processor::Config::from_env);
+    let signups = compose::user_processor(&fresh(&world), &up_settings);
     let ada = signup("u-1", "ada.lovelace@example.com", "Ada Lovelace");
     let mut no_body = Message::new("m9", "");
     no_body.body = None;
@@ -139,8 +161,8 @@ async fn no_use_case_logs_emails_or_names() {
     let response = signups.handle(first, 3_000).await.unwrap();
     assert_eq!(
         failed_ids(&response),
-        ["m2", "m3", "m4", "m5", "m7", "m8", "m9"],
-        "every fault and invalid record failed alone"
+        ["m2", "m4", "m5", "m7", "m8", "m9"],
+        "every fault and refused rejection failed alone (m3 was dead-lettered)"
     );
     let response = signups
         .handle(
@@ -156,20 +178,12 @@ async fn no_use_case_logs_emails_or_names() {
 
     // notification-processor: delivered, replayed, unknown user, invalid
     // body, and a failing mail transport.
-    let blobs = Arc::new(MemoryBlobStore::default());
-    blobs.faults.fail("outbox/signup_confirmation.u-6.json", 1);
-    let notifications = notification_processor::NotificationProcessor::new(
-        notification_processor::Ports {
-            users: users.clone(),
-            mailer: OutboxMailer::new(blobs.clone(), from.clone()),
-            ledger: Arc::new(MemoryMailLedger::default()),
-            clock,
-            idempotency: guard(notification_processor::IDEMPOTENCY_SCOPE),
-        },
-        BatchProcessor::new(),
-        crate::mail::DEFAULT_DAILY_CAP,
-        TIMEOUT,
-    );
+    world
+        .bucket
+        .faults
+        .fail("outbox/signup_confirmation.u-6.json", 1);
+    let np_settings = settings(&[], notification_processor::Config::from_env);
+    let notifications = compose::notification_processor(&fresh(&world), &np_settings);
     let n = |id: &str| {
         Notification::new(
             UserId::parse(id).unwrap(),
@@ -199,25 +213,17 @@ async fn no_use_case_logs_emails_or_names() {
         .unwrap();
     assert!(failed_ids(&response).is_empty());
     assert!(
-        blobs
+        world
+            .bucket
             .get("outbox/signup_confirmation.u-1.json")
             .is_some_and(|mail| mail.contains("ada.lovelace@example.com")),
         "the mail itself carries the address the logs must not"
     );
 
     // welcome-email: sent, replayed, invalid, and a failing transport.
-    blobs.faults.fail("outbox/welcome.u-6.json", 1);
-    let welcome = welcome_email::WelcomeEmail::new(
-        welcome_email::Ports {
-            mailer: OutboxMailer::new(blobs.clone(), from.clone()),
-            ledger: Arc::new(MemoryMailLedger::default()),
-            clock,
-            idempotency: guard(welcome_email::IDEMPOTENCY_SCOPE),
-            dead_letters: None,
-        },
-        crate::mail::DEFAULT_DAILY_CAP,
-        TIMEOUT,
-    );
+    world.bucket.faults.fail("outbox/welcome.u-6.json", 1);
+    let welcome_settings = settings(&[], welcome_email::Config::from_env);
+    let welcome = compose::welcome_email(&fresh(&world), &welcome_settings);
     let ada_created = user_created("u-1", "ada.lovelace@example.com", "Ada Lovelace");
     welcome.handle(ada_created.clone(), 3_000).await.unwrap();
     welcome.handle(ada_created.clone(), 3_000).await.unwrap();
@@ -231,40 +237,19 @@ async fn no_use_case_logs_emails_or_names() {
 
     // profile-creator: created, replayed, already edited, invalid, and
     // failing at each store.
-    let profiles = Arc::new(MemoryProfileStore::default());
-    let documents = Arc::new(MemoryBlobStore::default());
-    profiles.faults.fail("u-5", 1);
-    documents.faults.fail("profiles/u-6.json", 1);
-    let creator = profile_creator::ProfileCreator::new(
-        profile_creator::Ports {
-            profiles: profiles.clone(),
-            documents: documents.clone(),
-            clock,
-            idempotency: guard(profile_creator::IDEMPOTENCY_SCOPE),
-            dead_letters: None,
-        },
-        TIMEOUT,
-    );
+    world.profiles.faults.fail("u-5", 1);
+    world.bucket.faults.fail("profiles/u-6.json", 1);
+    let pc_settings = settings(&[], profile_creator::Config::from_env);
+    let creator = compose::profile_creator(&fresh(&world), &pc_settings);
     creator.handle(ada_created.clone(), 3_000).await.unwrap();
     creator.handle(ada_created.clone(), 3_000).await.unwrap();
     // The user edits the profile; a late copy of the event, past its
     // idempotency record, must leave it alone.
-    let mut edited = profiles.profiles()[0].clone();
-    edited.bio = "edited".to_owned();
-    profiles.overwrite(edited);
-    profile_creator::ProfileCreator::new(
-        profile_creator::Ports {
-            profiles: profiles.clone(),
-            documents: documents.clone(),
-            clock,
-            idempotency: guard(profile_creator::IDEMPOTENCY_SCOPE),
-            dead_letters: None,
-        },
-        TIMEOUT,
-    )
-    .handle(ada_created, 3_000)
-    .await
-    .unwrap();
+    edit_profile(&world, "u-1", |p| p.bio = "edited".to_owned());
+    compose::profile_creator(&fresh(&world), &pc_settings)
+        .handle(ada_created, 3_000)
+        .await
+        .unwrap();
     for event in [
         user_created("u-3", "not-an-email", "Bad Input Name"),
         user_created("u-5", "alan.turing@example.com", "Alan Turing"),
@@ -275,22 +260,11 @@ async fn no_use_case_logs_emails_or_names() {
         returned_errors.push(as_logged(&error));
     }
 
-    // The same use cases with a dead-letter queue: what can never succeed
-    // (invalid, conflicting, over the mail cap) is dead-lettered with its
-    // reason instead of failing, and that path logs too.
-    let dead_letters = Arc::new(MemoryDeadLetters::default());
-    let signups = user_processor::UserProcessor::new(
-        user_processor::Ports {
-            users: users.clone(),
-            notifications: queue.clone(),
-            events: bus.clone(),
-            clock,
-            idempotency: guard(user_processor::IDEMPOTENCY_SCOPE),
-        },
-        BatchProcessor::new().with_dead_letters(dead_letters.clone()),
-        TIMEOUT,
-    );
-    signups
+    // The same use cases with the dead-letter queue accepting: what can
+    // never succeed (invalid, conflicting, over the mail cap) is
+    // dead-lettered with its reason instead of failing, and that path logs
+    // too.
+    compose::user_processor(&fresh(&world), &up_settings)
         .handle(
             sqs(&[
                 ("d1", signup("u-3", "not-an-email", "Bad Input Name")),
@@ -304,19 +278,7 @@ async fn no_use_case_logs_emails_or_names() {
         )
         .await
         .unwrap();
-    let notifications = notification_processor::NotificationProcessor::new(
-        notification_processor::Ports {
-            users: users.clone(),
-            mailer: OutboxMailer::new(blobs.clone(), from.clone()),
-            ledger: Arc::new(MemoryMailLedger::default()),
-            clock,
-            idempotency: guard(notification_processor::IDEMPOTENCY_SCOPE),
-        },
-        BatchProcessor::new().with_dead_letters(dead_letters.clone()),
-        crate::mail::DEFAULT_DAILY_CAP,
-        TIMEOUT,
-    );
-    notifications
+    compose::notification_processor(&fresh(&world), &np_settings)
         .handle(
             sqs(&[(
                 "d4",
@@ -327,17 +289,11 @@ async fn no_use_case_logs_emails_or_names() {
         .await
         .unwrap();
     // A cap of one mail per recipient: the second address owner is refused.
-    let capped = welcome_email::WelcomeEmail::new(
-        welcome_email::Ports {
-            mailer: OutboxMailer::new(Arc::new(MemoryBlobStore::default()), from.clone()),
-            ledger: Arc::new(MemoryMailLedger::default()),
-            clock,
-            idempotency: guard(welcome_email::IDEMPOTENCY_SCOPE),
-            dead_letters: Some(dead_letters.clone()),
-        },
-        1,
-        TIMEOUT,
+    let capped_settings = settings(
+        &[("MAIL_DAILY_CAP_PER_RECIPIENT", "1")],
+        welcome_email::Config::from_env,
     );
+    let capped = compose::welcome_email(&fresh(&world), &capped_settings);
     for event in [
         user_created("u-1", "ada.lovelace@example.com", "Ada Lovelace"),
         user_created("u-9", "ada.lovelace@example.com", "Ada Lovelace"),
@@ -347,39 +303,19 @@ async fn no_use_case_logs_emails_or_names() {
             returned_errors.push(as_logged(&error));
         }
     }
-    let profiles_with_dlq = Arc::new(MemoryProfileStore::default());
-    let creator = profile_creator::ProfileCreator::new(
-        profile_creator::Ports {
-            profiles: profiles_with_dlq.clone(),
-            documents: Arc::new(MemoryBlobStore::default()),
-            clock,
-            idempotency: guard(profile_creator::IDEMPOTENCY_SCOPE),
-            dead_letters: Some(dead_letters.clone()),
-        },
-        TIMEOUT,
-    );
     // A profile the user edited before the event arrived is left alone.
-    creator
+    compose::profile_creator(&fresh(&world), &pc_settings)
         .handle(
             user_created("u-8", "alan.turing@example.com", "Alan Turing"),
             3_000,
         )
         .await
         .unwrap();
-    let mut edited = profiles_with_dlq.profiles()[0].clone();
-    edited.bio = "edited before the event".to_owned();
-    edited.document_written = false;
-    profiles_with_dlq.overwrite(edited);
-    let late = profile_creator::ProfileCreator::new(
-        profile_creator::Ports {
-            profiles: profiles_with_dlq.clone(),
-            documents: Arc::new(MemoryBlobStore::default()),
-            clock,
-            idempotency: guard(profile_creator::IDEMPOTENCY_SCOPE),
-            dead_letters: Some(dead_letters.clone()),
-        },
-        TIMEOUT,
-    );
+    edit_profile(&world, "u-8", |p| {
+        p.bio = "edited before the event".to_owned();
+        p.document_written = false;
+    });
+    let late = compose::profile_creator(&fresh(&world), &pc_settings);
     for event in [
         user_created("u-8", "alan.turing@example.com", "Alan Turing"),
         user_created("u-3", "not-an-email", "Bad Input Name"),

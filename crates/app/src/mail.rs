@@ -45,31 +45,35 @@ pub struct MailConfig {
 pub const DEFAULT_DAILY_CAP: u32 = 5;
 
 impl MailConfig {
-    /// Reads the settings, recording problems in `env`.
-    pub fn from_env(env: &mut Env) -> Option<Self> {
+    /// Reads the settings, recording problems in `env`. Like
+    /// [`Env::required`], it answers a placeholder for a missing or invalid
+    /// value: [`Env::finish`] then refuses, so it is never used.
+    pub fn from_env(env: &mut Env) -> Self {
         let transport = match env.optional("MAIL_TRANSPORT").as_deref() {
-            None | Some("outbox") => Some(MailTransport::Outbox {
+            None | Some("outbox") => MailTransport::Outbox {
                 bucket: env.required("BUCKET_NAME"),
-            }),
-            Some("ses") => Some(MailTransport::Ses),
+            },
+            Some("ses") => MailTransport::Ses,
             Some(_) => {
                 env.reject("MAIL_TRANSPORT", "must be 'outbox' or 'ses'");
-                None
+                MailTransport::Ses
             }
         };
-        let from = EmailAddress::parse(&env.required("MAIL_FROM"));
-        if from.is_err() && env.optional("MAIL_FROM").is_some() {
-            env.reject("MAIL_FROM", "not a valid address");
-        }
+        let from = EmailAddress::parse(&env.required("MAIL_FROM")).unwrap_or_else(|_| {
+            if env.optional("MAIL_FROM").is_some() {
+                env.reject("MAIL_FROM", "not a valid address");
+            }
+            EmailAddress::from_stored("")
+        });
         let daily_cap = env.parsed_or("MAIL_DAILY_CAP_PER_RECIPIENT", DEFAULT_DAILY_CAP);
         if daily_cap == 0 {
             env.reject("MAIL_DAILY_CAP_PER_RECIPIENT", "must be at least 1");
         }
-        Some(Self {
-            transport: transport?,
-            from: from.ok()?,
+        Self {
+            transport,
+            from,
             daily_cap,
-        })
+        }
     }
 }
 
@@ -183,13 +187,13 @@ mod tests {
             env.finish().unwrap_err().to_string(),
             "missing environment variables: BUCKET_NAME"
         );
-        assert!(config.is_some());
+        assert!(matches!(config.transport, MailTransport::Outbox { .. }));
     }
 
     #[test]
     fn rejects_unknown_transports_and_bad_senders() {
         let mut env = Env::from_map([("MAIL_TRANSPORT", "pigeon"), ("MAIL_FROM", "nobody")]);
-        assert_eq!(MailConfig::from_env(&mut env), None);
+        MailConfig::from_env(&mut env);
         assert_eq!(
             env.finish().unwrap_err().to_string(),
             "invalid environment variables: MAIL_TRANSPORT: must be 'outbox' or 'ses'; \
@@ -200,7 +204,7 @@ mod tests {
     #[test]
     fn ses_needs_no_bucket() {
         let mut env = Env::from_map([("MAIL_TRANSPORT", "ses"), ("MAIL_FROM", "a@b.io")]);
-        let config = MailConfig::from_env(&mut env).unwrap();
+        let config = MailConfig::from_env(&mut env);
         assert_eq!(config.transport, MailTransport::Ses);
         assert_eq!(env.finish(), Ok(()));
     }

@@ -1,20 +1,25 @@
 //! In-memory implementations of every port, for handler tests, benchmarks
 //! and examples. Each records what it was given and can be told to fail for
 //! a key (a user id, message id or object key) a number of times, to
-//! exercise retries.
+//! exercise retries. [`MemoryAdapters`] hands them to the composition
+//! functions ([`crate::compose`]), with [`SETTINGS`] for every function.
 
+use crate::compose;
+use crate::mail::{EitherMailer, MailConfig, MailTransport, OutboxMailer};
 use crate::ports::{
     Admission, BlobStore, Clock, EventPublisher, Inserted, MailLedger, Mailer, NotificationQueue,
     PortError, ProfileStore, UserStore,
 };
+use crate::IdempotencyConfig;
 use eventline_domain::{
     Notification, OutgoingEmail, Profile, Timestamp, User, UserCreated, UserId,
 };
 use eventline_powertools::batch::{DeadLetter, DeadLetterSink};
+use eventline_powertools::idempotency::{Idempotency, MemoryStore};
 use futures::future::BoxFuture;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panicking test thread must not hide the state from the assertions.
@@ -310,6 +315,8 @@ impl MailLedger for MemoryMailLedger {
 #[derive(Debug, Default)]
 pub struct MemoryDeadLetters {
     letters: Mutex<Vec<DeadLetter>>,
+    /// Refusals to inject, keyed by the letter's source message id.
+    pub faults: Faults,
 }
 
 impl MemoryDeadLetters {
@@ -322,7 +329,10 @@ impl MemoryDeadLetters {
 impl DeadLetterSink for MemoryDeadLetters {
     fn send<'a>(&'a self, letter: &'a DeadLetter) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
-            yield_once().await;
+            self.faults
+                .check("memory dead letters send", &letter.source_message_id)
+                .await
+                .map_err(|e| e.to_string())?;
             lock(&self.letters).push(letter.clone());
             Ok(())
         })
@@ -369,12 +379,142 @@ impl BlobStore for MemoryBlobStore {
     }
 }
 
-/// A [`Clock`] that always says the same time.
+/// A [`Clock`] that always says the same time (by default the Unix epoch).
 #[derive(Debug, Clone, Copy)]
 pub struct FixedClock(pub Timestamp);
+
+impl Default for FixedClock {
+    fn default() -> Self {
+        Self(Timestamp::from_unix_millis(0))
+    }
+}
 
 impl Clock for FixedClock {
     fn now(&self) -> Timestamp {
         self.0
+    }
+}
+
+/// Every function's settings for [`MemoryAdapters`], as
+/// `eventline_powertools::env::Env::from_map(SETTINGS)`: the names are
+/// placeholders (the adapters share one store of each kind), the rest is
+/// the template's defaults (outbox mail, a 10 s function timeout).
+pub const SETTINGS: [(&str, &str); 13] = [
+    ("USERS_TABLE", "users"),
+    ("PROFILES_TABLE", "profiles"),
+    ("NOTIFICATION_QUEUE_URL", "notifications"),
+    ("EVENT_BUS_NAME", "bus"),
+    ("BUCKET_NAME", "bucket"),
+    ("MAIL_FROM", "no-reply@example.com"),
+    ("IDEMPOTENCY_TABLE", "idempotency"),
+    ("FUNCTION_TIMEOUT_SECONDS", "10"),
+    ("SIGNUP_DLQ_URL", "dead-letters"),
+    ("NOTIFICATION_DLQ_URL", "dead-letters"),
+    ("WELCOME_EMAIL_DLQ_URL", "dead-letters"),
+    ("PROFILE_CREATOR_DLQ_URL", "dead-letters"),
+    ("MAIL_TRANSPORT", "outbox"),
+];
+
+/// One in-memory adapter of each kind, shared: every factory of
+/// [`crate::compose`] hands out the same store whatever table, queue, bus
+/// or bucket it is asked for, as the deployed stack shares its resources
+/// between functions, and tests inspect them here. Clones share the stores;
+/// a clone with a field replaced (a fresh `idempotency`, a later `clock`)
+/// shares the rest.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryAdapters {
+    /// The UsersTable.
+    pub users: Arc<MemoryUserStore>,
+    /// The ProfilesTable.
+    pub profiles: Arc<MemoryProfileStore>,
+    /// The NotificationQueue.
+    pub notifications: Arc<MemoryQueue>,
+    /// The event bus.
+    pub events: Arc<MemoryEventBus>,
+    /// The bucket: profile documents and the mail outbox.
+    pub bucket: Arc<MemoryBlobStore>,
+    /// The SES transport (`MAIL_TRANSPORT=ses`).
+    pub ses: Arc<MemoryMailer>,
+    /// Sent markers and quotas.
+    pub ledger: Arc<MemoryMailLedger>,
+    /// Idempotency records.
+    pub idempotency: Arc<MemoryStore>,
+    /// Every function's dead-letter queue.
+    pub dead_letters: Arc<MemoryDeadLetters>,
+    /// The time.
+    pub clock: FixedClock,
+}
+
+impl compose::UserStores for MemoryAdapters {
+    type Users = Arc<MemoryUserStore>;
+    fn user_store(&self, _table: &str) -> Self::Users {
+        self.users.clone()
+    }
+}
+
+impl compose::ProfileStores for MemoryAdapters {
+    type Profiles = Arc<MemoryProfileStore>;
+    fn profile_store(&self, _table: &str) -> Self::Profiles {
+        self.profiles.clone()
+    }
+}
+
+impl compose::NotificationQueues for MemoryAdapters {
+    type Notifications = Arc<MemoryQueue>;
+    fn notification_queue(&self, _queue_url: &str) -> Self::Notifications {
+        self.notifications.clone()
+    }
+}
+
+impl compose::EventPublishers for MemoryAdapters {
+    type Events = Arc<MemoryEventBus>;
+    fn event_publisher(&self, _bus_name: &str) -> Self::Events {
+        self.events.clone()
+    }
+}
+
+impl compose::BlobStores for MemoryAdapters {
+    type Blobs = Arc<MemoryBlobStore>;
+    fn blob_store(&self, _bucket: &str) -> Self::Blobs {
+        self.bucket.clone()
+    }
+}
+
+impl compose::Mailers for MemoryAdapters {
+    type Mailer = EitherMailer<OutboxMailer<Arc<MemoryBlobStore>>, Arc<MemoryMailer>>;
+    fn mailer(&self, config: &MailConfig) -> Self::Mailer {
+        match config.transport {
+            MailTransport::Outbox { .. } => {
+                EitherMailer::Left(OutboxMailer::new(self.bucket.clone(), config.from.clone()))
+            }
+            MailTransport::Ses => EitherMailer::Right(self.ses.clone()),
+        }
+    }
+}
+
+impl compose::MailLedgers for MemoryAdapters {
+    type Ledger = Arc<MemoryMailLedger>;
+    fn mail_ledger(&self, _table: &str) -> Self::Ledger {
+        self.ledger.clone()
+    }
+}
+
+impl compose::Guards for MemoryAdapters {
+    type Records = Arc<MemoryStore>;
+    fn guard(&self, config: &IdempotencyConfig, scope: &str) -> Idempotency<Self::Records> {
+        Idempotency::new(self.idempotency.clone(), scope, config.expires_after)
+    }
+}
+
+impl compose::DeadLetters for MemoryAdapters {
+    fn dead_letters(&self, _queue_url: &str, _function: &str) -> Arc<dyn DeadLetterSink> {
+        self.dead_letters.clone()
+    }
+}
+
+impl compose::Clocks for MemoryAdapters {
+    type Clock = FixedClock;
+    fn clock(&self) -> FixedClock {
+        self.clock
     }
 }

@@ -26,8 +26,8 @@ use std::time::Duration;
 pub struct Config {
     /// DynamoDB table of users.
     pub users_table: String,
-    /// How mail is sent (`None` when the settings are invalid; see [`Env::finish`]).
-    pub mail: Option<MailConfig>,
+    /// How mail is sent.
+    pub mail: MailConfig,
     /// Where records that can never succeed go, with their reason.
     pub dead_letter_queue_url: String,
     /// Records processed at once.

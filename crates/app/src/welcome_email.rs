@@ -24,8 +24,8 @@ use std::time::Duration;
 /// Settings: the mail settings ([`MailConfig`]) and `WELCOME_EMAIL_DLQ_URL`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    /// How mail is sent (`None` when the settings are invalid; see [`Env::finish`]).
-    pub mail: Option<MailConfig>,
+    /// How mail is sent.
+    pub mail: MailConfig,
     /// Where events that can never succeed go, with their reason.
     pub dead_letter_queue_url: String,
 }

@@ -11,6 +11,7 @@
 //! | `MailLedger` | [`mail_ledger::DynamoMailLedger`] | `dynamodb` |
 //! | `DeadLetterSink` (batch) | [`dead_letter::SqsDeadLetters`] | `sqs` |
 //!
+//! [`AwsAdapters`] makes each of them for `eventline_app::compose`.
 //! Each service is a cargo feature so a function links only the clients it
 //! uses (smaller binary, faster cold start). Clients are built once per cold
 //! start from one [`aws_config::SdkConfig`] ([`load_sdk_config`]); the SDK
@@ -43,6 +44,7 @@ mod error;
 ))]
 pub(crate) use error::{sdk_error, Detail};
 
+mod adapters;
 #[cfg(feature = "sqs")]
 pub mod dead_letter;
 #[cfg(feature = "dynamodb")]
@@ -60,6 +62,7 @@ pub mod ses;
 #[cfg(feature = "sqs")]
 pub mod sqs;
 
+pub use adapters::AwsAdapters;
 pub use aws_config::SdkConfig;
 use std::time::Duration;
 
@@ -67,10 +70,8 @@ use std::time::Duration;
 /// own wiring. (Named for what it holds, not "cold start": that name belongs
 /// to the `ColdStart` metric and the `cold_start` log field.)
 pub struct Startup<C> {
-    /// The function's own settings.
-    pub config: C,
-    /// The idempotency settings every function shares.
-    pub idempotency: eventline_app::IdempotencyConfig,
+    /// The function's settings and the idempotency settings.
+    pub settings: eventline_app::Settings<C>,
     /// The function's metrics, flushed after each invocation by
     /// `eventline_powertools::layer`.
     pub metrics: std::sync::Arc<eventline_powertools::metrics::Metrics>,
@@ -85,13 +86,10 @@ pub async fn startup<C>(
     read: impl FnOnce(&mut eventline_powertools::env::Env) -> C,
 ) -> Result<Startup<C>, eventline_powertools::env::ConfigError> {
     eventline_powertools::logging::init();
-    let mut env = eventline_powertools::env::Env::from_process();
-    let config = read(&mut env);
-    let idempotency = eventline_app::IdempotencyConfig::from_env(&mut env);
-    env.finish()?;
+    let settings =
+        eventline_app::Settings::from_env(eventline_powertools::env::Env::from_process(), read)?;
     Ok(Startup {
-        config,
-        idempotency,
+        settings,
         metrics: std::sync::Arc::new(eventline_powertools::metrics::Metrics::from_env()),
         sdk: load_sdk_config().await,
     })
@@ -104,48 +102,10 @@ impl<C> Startup<C> {
         eventline_powertools::layer::MetricsLayer::new(self.metrics.clone())
     }
 
-    /// The idempotency guard for keys of `scope`, its replays and lost
-    /// completions counted in the function's metrics.
-    #[cfg(feature = "dynamodb")]
-    pub fn guard(
-        &self,
-        scope: &str,
-    ) -> eventline_powertools::idempotency::Idempotency<idempotency::DynamoIdempotencyStore> {
-        idempotency::guard(
-            dynamodb::client(&self.sdk),
-            self.idempotency.clone(),
-            scope,
-            &self.metrics,
-        )
-    }
-
-    /// Where records of `function` that can never succeed go: the SQS queue
-    /// at `queue_url`.
-    #[cfg(feature = "sqs")]
-    pub fn dead_letters(
-        &self,
-        queue_url: &str,
-        function: &str,
-    ) -> std::sync::Arc<dead_letter::SqsDeadLetters> {
-        std::sync::Arc::new(dead_letter::SqsDeadLetters::new(
-            sqs::client(&self.sdk),
-            queue_url,
-            function,
-        ))
-    }
-
-    /// The batch processor of an SQS function: `concurrency` records at
-    /// once, rejected records sent to [`Startup::dead_letters`].
-    #[cfg(feature = "sqs")]
-    pub fn batch(
-        &self,
-        concurrency: std::num::NonZeroUsize,
-        dead_letter_queue_url: &str,
-        function: &str,
-    ) -> eventline_powertools::batch::BatchProcessor {
-        eventline_powertools::batch::BatchProcessor::new()
-            .with_concurrency(concurrency)
-            .with_dead_letters(self.dead_letters(dead_letter_queue_url, function))
+    /// The function's adapters for `eventline_app::compose`: its SDK
+    /// clients, the idempotency guards counting in its metrics.
+    pub fn adapters(&self) -> AwsAdapters {
+        AwsAdapters::new(&self.sdk, self.metrics.clone())
     }
 }
 
@@ -210,25 +170,4 @@ pub async fn load_sdk_config() -> SdkConfig {
     )
     .load()
     .await
-}
-
-/// The mailer [`eventline_app::mail::MailConfig`] asks for: the S3 outbox or SES v2.
-#[cfg(all(feature = "s3", feature = "sesv2"))]
-pub fn mailer(
-    sdk: &SdkConfig,
-    config: eventline_app::mail::MailConfig,
-) -> eventline_app::mail::EitherMailer<
-    eventline_app::mail::OutboxMailer<s3::S3BlobStore>,
-    ses::SesMailer,
-> {
-    use eventline_app::mail::{EitherMailer, MailTransport, OutboxMailer};
-    match config.transport {
-        MailTransport::Outbox { bucket } => EitherMailer::Left(OutboxMailer::new(
-            s3::S3BlobStore::new(s3::client(sdk), bucket),
-            config.from,
-        )),
-        MailTransport::Ses => {
-            EitherMailer::Right(ses::SesMailer::new(ses::client(sdk), config.from))
-        }
-    }
 }

@@ -59,7 +59,7 @@ impl From<Error> for Diagnostic {
 
 /// The batch's messages, in order; refuses a batch with a record that has
 /// no `messageId`.
-pub fn messages(event: SqsEvent) -> Result<Vec<Message>, Error> {
+fn messages(event: SqsEvent) -> Result<Vec<Message>, Error> {
     event
         .records
         .into_iter()
