@@ -77,6 +77,27 @@ class MotoResolvesTheQuestions(unittest.TestCase):
             {"Name": "answers-bus", "Resource": ["arn:aws:sqs:us-east-1:123456789012:answers-q/x"], "Retries": 2},
         )
 
+    def test_an_if_with_object_branches_is_asked_branch_by_branch(self):
+        # As UsersGlobalTable's Replicas: a stack output holds a string, not an object; and the branch
+        # not taken may name a resource its condition left out (moto must not resolve it).
+        resources = {
+            "Queue": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "branches-q"}},
+            "OnlyInB": {"Type": "AWS::SQS::Queue", "Condition": "IsB", "Properties": {"QueueName": "branches-b"}},
+        }
+        answers, asked = self.deploy(
+            "branches",
+            resources,
+            lambda q: q.ask(
+                [
+                    {"Fn::If": ["IsA", {"Region": {"Ref": "AWS::Region"}, "Mode": {"Ref": "Mode"}}, {"Ref": "AWS::NoValue"}]},
+                    {"Fn::If": ["IsB", {"Arn": {"Fn::GetAtt": ["OnlyInB", "Arn"]}}, {"Ref": "AWS::NoValue"}]},
+                    {"Fn::If": ["IsB", {"Ref": "AWS::NoValue"}, {"Name": {"Fn::GetAtt": ["Queue", "QueueName"]}}]},
+                ],
+                "IsA",
+            ),
+        )
+        self.assertEqual(answers(asked), [{"Region": "us-east-1", "Mode": "a"}, {"Name": "branches-q"}])
+
     def test_a_moto_object_instead_of_a_value_is_an_error_naming_the_fix(self):
         resources = {"Bus": {"Type": "AWS::Events::EventBus", "Properties": {"Name": "object-bus"}}}
         answers, asked = self.deploy("objects", resources, lambda q: q.ask({"Ref": "Bus"}))
@@ -84,13 +105,19 @@ class MotoResolvesTheQuestions(unittest.TestCase):
             answers(asked)
 
 
-def provision_into(work: Path, endpoint: str, *parameters: str) -> dict:
+def provision_into(work: Path, endpoint: str, *parameters: str, regions: str | None = None) -> dict:
+    """The manifest provision.py wrote (with `regions`: by region)."""
     args = ["--endpoint", endpoint, "--reset", "--out", str(work / "stack.json"), "--env-out", str(work / "functions.env")]
     for p in parameters:
         args += ["--parameter", p]
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    if regions:
+        args += ["--regions", regions]
+    err = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
         if provision.main(args) != 0:
-            raise RuntimeError("provision.py failed")
+            raise RuntimeError(f"provision.py failed: {err.getvalue()}")
+    if regions:
+        return {r: json.loads((work / r / "stack.json").read_text()) for r in regions.split(",")}
     return json.loads((work / "stack.json").read_text())
 
 
@@ -146,6 +173,85 @@ class TheManifestIsReadBackFromMoto(unittest.TestCase):
         with tempfile.TemporaryDirectory() as d:
             ses = provision_into(Path(d), self.moto.endpoint, "MailTransport=ses")
         self.assertTrue(ses["resources"]["SesSendPolicy"])
+
+
+class ThreeRegionsInOneMoto(unittest.TestCase):
+    """`--regions`: the same template once per region, the first the primary (docs/multi-region.md)."""
+
+    REGIONS = ["us-west-2", "us-east-1", "eu-west-1"]
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.work = Path(cls.tmp.name)
+        cls.moto = MotoServer(cls.work)
+        cls.manifests = provision_into(cls.work, cls.moto.endpoint, regions=",".join(cls.REGIONS))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.moto.close()
+        cls.tmp.cleanup()
+
+    def aws(self, region: str) -> deploy.Aws:
+        return deploy.Aws(self.moto.endpoint, region)
+
+    def test_each_region_names_the_primary_and_its_two_peers(self):
+        for region, manifest in self.manifests.items():
+            self.assertEqual(manifest["region"], region)
+            params = manifest["parameters"]
+            self.assertEqual(params["PrimaryRegion"], "us-west-2")
+            self.assertEqual({params["PeerRegion1"], params["PeerRegion2"]}, set(self.REGIONS) - {region})
+            queue = manifest["functions"][0]["sqs_sources"][0]["queue_url"]
+            self.assertIn(f"sqs.{region}.amazonaws.com", queue)
+
+    def test_the_global_table_is_one_table_with_a_stream_in_every_region(self):
+        expected = {"logical_id": "UsersGlobalTable", "table_name": "eventline-local-users", "regions": self.REGIONS}
+        for region, manifest in self.manifests.items():
+            self.assertEqual(manifest["global_tables"], [expected], region)
+            table = self.aws(region)("dynamodb").describe_table(TableName="eventline-local-users")["Table"]
+            self.assertEqual(table["KeySchema"], [{"AttributeName": "user_id", "KeyType": "HASH"}])
+            self.assertEqual(table["StreamSpecification"], {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+        primary = self.manifests["us-west-2"]
+        self.assertEqual(primary["resources"]["UsersGlobalTable"], "eventline-local-users")
+        self.assertIn("UsersGlobalTable", [r["logical_id"] for r in primary["not_emulated"]])
+        self.assertTrue(any(r.startswith("UsersGlobalTable (AWS::DynamoDB::GlobalTable)") for r in primary["local_rewrites"]))
+        # Only the primary's stack declares it, as on AWS.
+        self.assertNotIn("UsersGlobalTable", self.manifests["eu-west-1"]["resources"])
+        self.assertNotIn("UsersTable", self.manifests["eu-west-1"]["resources"])
+
+    def test_each_env_file_is_its_regions(self):
+        for region in self.REGIONS:
+            env = dict(
+                line.split("=", 1) for line in (self.work / region / "functions.env").read_text().splitlines()
+            )
+            self.assertEqual((env["AWS_REGION"], env["AWS_DEFAULT_REGION"]), (region, region))
+            self.assertEqual(sorted(env["REGIONS"].split(",")), sorted(self.REGIONS))
+
+    def test_each_bus_forwards_to_the_two_peer_buses(self):
+        for region in self.REGIONS:
+            events = self.aws(region)("events")
+            targets = set()
+            for rule in events.list_rules(EventBusName="eventline-local-bus")["Rules"]:
+                if "-forward-to-" in rule["Name"]:
+                    for t in events.list_targets_by_rule(Rule=rule["Name"], EventBusName="eventline-local-bus")["Targets"]:
+                        targets.add(t["Arn"])
+            self.assertEqual(
+                targets,
+                {f"arn:aws:events:{peer}:123456789012:event-bus/eventline-local-bus" for peer in self.REGIONS if peer != region},
+            )
+
+    def test_the_code_placeholders_have_a_bucket_per_region(self):
+        for region in self.REGIONS:
+            s3 = self.aws(region)("s3")
+            where = s3.get_bucket_location(Bucket=f"eventline-local-{region}-artifacts")["LocationConstraint"]
+            self.assertEqual(where or "us-east-1", region)
+
+    def test_a_region_set_the_template_cannot_hold_is_refused(self):
+        for bad in ("us-west-2", "us-west-2,us-east-1,eu-west-1,ap-south-1", "us-west-2,us-west-2"):
+            with self.assertRaises(RuntimeError, msg=bad):
+                provision_into(self.work / "bad", self.moto.endpoint, regions=bad)
+        # Refused before the reset: the stacks are still there.
+        self.aws("eu-west-1")("cloudformation").describe_stacks(StackName="eventline-local")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
     resolve    how moto's CloudFormation resolves them (extra stack outputs)
     deploy     create the stack in moto, wait, read it back, apply what moto's CloudFormation skips
     manifest   what the local runner, the tests, the benches and iam_check read (.local/stack.json)
+    regions    `provision.py --regions`: one stack per region, their parameters and files
     check      `provision.py --check`: probe the deployed stack
 
 docs/local.md ("Provisioning from template.yaml") describes each step.
@@ -17,7 +18,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-REGION = "us-east-1"
+REGION = "us-east-1"  # the region of a single-region stack
 ACCOUNT_ID = "123456789012"
 PARTITION = "aws"
 DUMMY_KEY = "test"

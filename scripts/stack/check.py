@@ -40,7 +40,7 @@ def check(manifest_path: Path, endpoint: str | None) -> int:
     if not manifest_path.is_file():
         raise ProvisionError(f"no manifest at {manifest_path}: provision first (or pass --out)")
     manifest = json.loads(manifest_path.read_text())
-    aws = Aws(endpoint or manifest["endpoint"])
+    aws = Aws(endpoint or manifest["endpoint"], manifest["region"])
     aws.ping()
     failures: list[str] = []
     checked = check_sqs_sources(aws, manifest, failures) + check_taps(aws, manifest, failures)

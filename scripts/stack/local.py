@@ -16,8 +16,9 @@ from .resolve import Questions
 LAMBDA_DEFAULT_TIMEOUT = 3
 
 # Resource types moto's CloudFormation skips that provision applies through the service API after
-# CREATE_COMPLETE (deploy.apply_skipped_resources), because the local runner reads them back.
-REAPPLIED_TYPES = {"AWS::Lambda::EventInvokeConfig"}
+# CREATE_COMPLETE (deploy.apply_skipped_resources), because the local runner reads them back or the
+# functions need them: a global table becomes one table per replica region (devstack replicates).
+REAPPLIED_TYPES = {"AWS::Lambda::EventInvokeConfig", "AWS::DynamoDB::GlobalTable"}
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from . import ACCOUNT_ID, DUMMY_KEY, REGION, ProvisionError
+from . import ACCOUNT_ID, DUMMY_KEY, ProvisionError
 from .deploy import Aws
 from .local import LAMBDA_DEFAULT_TIMEOUT, Pending, Tap
 from .resolve import Answers
@@ -60,8 +60,10 @@ def build(
     answers: Answers,
     not_emulated: list[dict],
     rewrites: list[str],
+    global_tables: list[dict] | None = None,
 ) -> tuple[dict, list[str]]:
-    """The manifest, and warnings about what AWS would treat differently."""
+    """The manifest, and warnings about what AWS would treat differently. `global_tables`: those this
+    stack declared (written only when there are some; regions.py shares them with the replicas' stacks)."""
     lam = aws("lambda")
     queues = QueueIndex(aws, translated, physical)
     esm_lid = {physical[lid]: lid for lid in pending.esm_enabled if physical.get(lid)}
@@ -101,7 +103,7 @@ def build(
 
     manifest = {
         "endpoint": aws.endpoint,
-        "region": REGION,
+        "region": aws.region,
         "account_id": ACCOUNT_ID,
         "stack_name": stack["StackName"],
         "parameters": {p["ParameterKey"]: p["ParameterValue"] for p in stack.get("Parameters") or []},
@@ -110,6 +112,8 @@ def build(
         "not_emulated": not_emulated,
         "local_rewrites": rewrites,
     }
+    if global_tables:
+        manifest["global_tables"] = global_tables
     return manifest, warnings
 
 
@@ -202,8 +206,10 @@ def env_string(value: Any) -> str:
     return str(value)
 
 
-def env_file_text(manifest: dict) -> str:
-    """One env file for all functions (`cargo lambda watch --env-file` serves them all with it)."""
+def env_file_text(manifest: dict, default_region: bool = False) -> str:
+    """One env file for all functions (`cargo lambda watch --env-file` serves them all with it).
+    `default_region`: also set AWS_DEFAULT_REGION (a stack of several regions, so that no tool in the
+    function's process can fall back to another region than its own)."""
     merged: dict[str, tuple[str, str]] = {}
     for fn in manifest["functions"]:
         for key, value in fn["environment"].items():
@@ -220,6 +226,7 @@ def env_file_text(manifest: dict) -> str:
         {
             "AWS_ENDPOINT_URL": manifest["endpoint"],
             "AWS_REGION": manifest["region"],
+            **({"AWS_DEFAULT_REGION": manifest["region"]} if default_region else {}),
             "AWS_ACCESS_KEY_ID": DUMMY_KEY,
             "AWS_SECRET_ACCESS_KEY": DUMMY_KEY,
         }
@@ -233,7 +240,7 @@ def env_file_text(manifest: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def summary(manifest: dict, translated: dict, artifacts_bucket: str, elapsed: float) -> str:
+def summary(manifest: dict, translated: dict, artifacts_bucket: str, elapsed: float, show_region: bool = False) -> str:
     physical = manifest["resources"]
 
     def named(rtype: str) -> str:
@@ -241,8 +248,9 @@ def summary(manifest: dict, translated: dict, artifacts_bucket: str, elapsed: fl
             (physical[lid] or "?").rsplit("/", 1)[-1] for lid in physical if translated["Resources"][lid]["Type"] == rtype
         )
 
+    where = f" in {manifest['region']}" if show_region else ""
     lines = [
-        f"stack {manifest['stack_name']}: CREATE_COMPLETE in moto at {manifest['endpoint']} "
+        f"stack {manifest['stack_name']}{where}: CREATE_COMPLETE in moto at {manifest['endpoint']} "
         f"({len(physical)} resources, {elapsed:.1f} s)",
         f"  parameters: {', '.join(f'{k}={v}' for k, v in manifest['parameters'].items())}",
         f"  functions : {', '.join(f['name'] for f in manifest['functions'])}",
@@ -253,6 +261,8 @@ def summary(manifest: dict, translated: dict, artifacts_bucket: str, elapsed: fl
         f"  rules     : {named('AWS::Events::Rule')}",
         f"  local rewrites: {len(manifest['local_rewrites'])} (see manifest / docs/local.md)",
     ]
+    for table in manifest.get("global_tables") or []:
+        lines.append(f"  global table: {table['table_name']} (replicas in {', '.join(table['regions'])})")
     if manifest["not_emulated"]:
         lines.append("  not emulated: " + ", ".join(f"{r['logical_id']} ({r['type']})" for r in manifest["not_emulated"]))
     return "\n".join(lines)

@@ -30,6 +30,16 @@ class Answer:
     key: str
 
 
+@dataclass(frozen=True)
+class Choice:
+    """An `Fn::If` whose branches are objects or lists (a stack output holds a string only): whether
+    its condition holds, and each branch asked on its own, under the condition that selects it."""
+
+    holds: Answer
+    then: Any
+    otherwise: Any
+
+
 def intrinsic(value: Any) -> bool:
     if not (isinstance(value, dict) and len(value) == 1):
         return False
@@ -42,6 +52,7 @@ class Questions:
 
     def __init__(self) -> None:
         self.outputs: dict[str, dict] = {}
+        self.conditions: dict[str, dict] = {}  # added to the template: a branch's condition and the resource's
         self._conditions: dict[str, Answer] = {}
 
     def _output(self, body: dict) -> Answer:
@@ -53,6 +64,13 @@ class Questions:
         """`value` with each intrinsic function in it replaced by an Answer. `condition`: the
         condition of the resource it belongs to (moto does not evaluate an output whose condition is
         false, so it never resolves a reference to a resource that was not created)."""
+        if intrinsic(value) and "Fn::If" in value and any(isinstance(b, (dict, list)) and not intrinsic(b) for b in value["Fn::If"][1:]):
+            cond, then, otherwise = value["Fn::If"]
+            return Choice(
+                self.holds(cond),
+                self.ask(then, self._branch(condition, cond, negate=False)),
+                self.ask(otherwise, self._branch(condition, cond, negate=True)),
+            )
         if intrinsic(value):
             if next(iter(value)) in LIST_FUNCTIONS:
                 raise ProvisionError(f"cannot resolve {json.dumps(value)} through a stack output: it is a list")
@@ -62,6 +80,20 @@ class Questions:
         if isinstance(value, dict):
             return {k: self.ask(v, condition) for k, v in value.items()}
         return value
+
+    def _branch(self, resource: str | None, cond: str, negate: bool) -> str:
+        """A condition under which one branch of `Fn::If [cond, ...]` is evaluated, so that moto never
+        resolves a branch that refers to a resource its condition left out."""
+        expr: dict = {"Condition": cond}
+        if negate:
+            expr = {"Fn::Not": [expr]}
+        if resource:
+            expr = {"Fn::And": [{"Condition": resource}, expr]}
+        elif not negate:
+            return cond
+        name = f"{OUTPUT_PREFIX}Branch{len(self.conditions) + 1}"
+        self.conditions[name] = expr
+        return name
 
     def holds(self, condition: str) -> Answer:
         """Whether `condition` is true: its output exists."""
@@ -77,11 +109,22 @@ class Questions:
         if clash:
             raise ProvisionError(f"local rewrite: the template already has outputs named {', '.join(clash)}")
         outputs.update(self.outputs)
+        conditions = translated.setdefault("Conditions", {})
+        clash = sorted(set(conditions) & set(self.conditions))
+        if clash:
+            raise ProvisionError(f"local rewrite: the template already has conditions named {', '.join(clash)}")
+        conditions.update(self.conditions)
         keys = list(self.outputs)
         rewrites.append(
             f"Outputs: added {keys[0]}..{keys[-1]} ({len(keys)}), the template expressions the manifest needs that "
             f"moto's APIs do not answer (skipped resources' properties, LoggingConfig, bus names, conditions), so "
             f"that moto's CloudFormation resolves them and nothing else evaluates intrinsics"
+            + (
+                f"; conditions {', '.join(self.conditions)} added, under which each branch of an Fn::If with object "
+                f"branches is asked"
+                if self.conditions
+                else ""
+            )
         )
 
 
@@ -97,6 +140,8 @@ class Answers:
 
     def __call__(self, value: Any) -> Any:
         """`value` with every Answer replaced by the value moto resolved (NO_VALUE ones dropped)."""
+        if isinstance(value, Choice):
+            return self(value.then) if self.holds(value.holds) else self(value.otherwise)
         if isinstance(value, Answer):
             if value.key not in self.outputs:
                 return NO_VALUE

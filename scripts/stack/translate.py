@@ -67,22 +67,24 @@ def resolve_parameters(template: dict, overrides: list[str]) -> dict[str, str]:
     return values
 
 
-def pseudo_parameters(stack_name: str) -> dict[str, str]:
+def pseudo_parameters(stack_name: str, region: str = REGION) -> dict[str, str]:
     # Mirrors samcli (IntrinsicsSymbolTable.DEFAULT_PSEUDO_PARAM_VALUES, used by `sam validate`), with
-    # the real stack name and moto's URL suffix.
+    # the real stack name and region and moto's URL suffix.
     return {
         "AWS::AccountId": ACCOUNT_ID,
         "AWS::Partition": PARTITION,
-        "AWS::Region": REGION,
+        "AWS::Region": region,
         "AWS::StackName": stack_name,
-        "AWS::StackId": f"arn:{PARTITION}:cloudformation:{REGION}:{ACCOUNT_ID}:stack/{stack_name}/local",
+        "AWS::StackId": f"arn:{PARTITION}:cloudformation:{region}:{ACCOUNT_ID}:stack/{stack_name}/local",
         "AWS::URLSuffix": "amazonaws.com",
     }
 
 
-def artifacts_bucket(stack_name: str) -> str:
-    """Where `package_code` points the code (one name per stack, so iam_check can translate alike)."""
-    return re.sub(r"[^a-z0-9-]", "-", f"{stack_name}-artifacts".lower())[:63]
+def artifacts_bucket(stack_name: str, region: str | None = None) -> str:
+    """Where `package_code` points the code (one name per stack, so iam_check can translate alike).
+    S3 bucket names are global: a stack deployed in several regions (`region` given) gets one per region."""
+    name = f"{stack_name}-{region}-artifacts" if region else f"{stack_name}-artifacts"
+    return re.sub(r"[^a-z0-9-]", "-", name.lower())[:63]
 
 
 def package_code(template: dict, bucket: str, rewrites: list[str]) -> list[str]:
@@ -114,7 +116,7 @@ def package_code(template: dict, bucket: str, rewrites: list[str]) -> list[str]:
     return keys
 
 
-def translate(template: dict, parameters: dict[str, str], stack_name: str) -> dict:
+def translate(template: dict, parameters: dict[str, str], stack_name: str, region: str = REGION) -> dict:
     from samtranslator.model.exceptions import InvalidDocumentException
     from samtranslator.translator.transform import transform
 
@@ -125,7 +127,7 @@ def translate(template: dict, parameters: dict[str, str], stack_name: str) -> di
         def load(self) -> dict[str, str]:
             return {}
 
-    values = {**pseudo_parameters(stack_name), **parameters}
+    values = {**pseudo_parameters(stack_name, region), **parameters}
     try:
         return transform(copy.deepcopy(template), copy.deepcopy(values), StaticManagedPolicyLoader())
     except InvalidDocumentException as e:
