@@ -251,6 +251,25 @@ impl<'a> Fields<'a> {
         self.check(parse(raw))
     }
 
+    /// Validates `field` with `parse` when it is present: `Some(None)` when
+    /// absent or null, `None` when its problem was recorded.
+    pub(crate) fn parse_optional<T>(
+        &mut self,
+        field: &'static str,
+        parse: impl FnOnce(&str) -> Result<T, FieldError>,
+    ) -> Option<Option<T>> {
+        match self.optional_text(field) {
+            Ok(None) => Some(None),
+            Ok(Some(raw)) => self.check(parse(raw)).map(Some),
+            Err(e) => self.fail(e),
+        }
+    }
+
+    /// Whether a problem was recorded.
+    pub(crate) fn has_errors(&self) -> bool {
+        !self.errors.is_empty()
+    }
+
     /// Records the problem in `result`, if any.
     pub(crate) fn check<T>(&mut self, result: Result<T, FieldError>) -> Option<T> {
         result.map_err(|e| self.errors.push(e)).ok()

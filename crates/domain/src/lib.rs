@@ -12,6 +12,7 @@
 //! validate").
 #![warn(missing_docs)]
 
+pub mod correlation;
 pub mod email;
 pub mod error;
 pub mod event;
@@ -19,15 +20,18 @@ pub mod notification;
 pub mod profile;
 #[cfg(test)]
 mod proptests;
+pub mod region;
 pub mod signup;
 pub mod time;
 pub mod user;
 
+pub use correlation::CorrelationId;
 pub use email::OutgoingEmail;
 pub use error::{FieldError, FieldErrors, ParseError};
 pub use event::UserCreated;
 pub use notification::{Notification, NotificationKind};
 pub use profile::Profile;
+pub use region::{Region, RegionError, RegionSet};
 pub use signup::{DisplayName, EmailAddress, Signup, UserId};
 pub use time::Timestamp;
 pub use user::{User, UserConflict};

@@ -2,9 +2,14 @@
 //!
 //! Body schema on the NotificationQueue:
 //! `{"notification_id": "signup_confirmation.u-123", "user_id": "u-123", "kind": "signup_confirmation"}`
+//!
+//! The signup's correlation id travels beside the body, as the message
+//! attribute `correlation_id` (String), not in it: it says why the
+//! notification was sent, not what it is, so it is neither in the id nor in
+//! what deduplicates it.
 
 use crate::error::{object_from_json, FieldError, Fields, ParseError};
-use crate::UserId;
+use crate::{CorrelationId, UserId};
 use serde::Serialize;
 use std::fmt;
 
@@ -49,6 +54,11 @@ pub struct Notification {
     pub user_id: UserId,
     /// What to tell them.
     pub kind: NotificationKind,
+    /// The correlation id of the signup that caused it, sent as a message
+    /// attribute (never in the body, so [`Notification::parse`] leaves it
+    /// `None`).
+    #[serde(skip)]
+    pub correlation_id: Option<CorrelationId>,
 }
 
 impl Notification {
@@ -58,7 +68,14 @@ impl Notification {
             notification_id: format!("{kind}.{user_id}"),
             user_id,
             kind,
+            correlation_id: None,
         }
+    }
+
+    /// The notification carrying the signup's correlation id.
+    pub fn correlated(mut self, correlation_id: CorrelationId) -> Self {
+        self.correlation_id = Some(correlation_id);
+        self
     }
 
     /// Parses a NotificationQueue message body. The id must be the one
@@ -104,7 +121,13 @@ mod tests {
             body,
             r#"{"notification_id":"signup_confirmation.u-1","user_id":"u-1","kind":"signup_confirmation"}"#
         );
-        assert_eq!(Notification::parse(&body), Ok(n));
+        assert_eq!(Notification::parse(&body), Ok(n.clone()));
+        let correlated = n.clone().correlated(CorrelationId::parse("m-1").unwrap());
+        assert_eq!(
+            correlated.to_json(),
+            body,
+            "the correlation id is not in the body"
+        );
     }
 
     #[test]

@@ -263,6 +263,16 @@ fn detail(p: &Person, created_at: &str) -> Value {
     json!({"user_id": p.id, "email": p.email, "name": p.name, "created_at": created_at})
 }
 
+/// A detail as user-processor publishes it: with where, whose home and why.
+fn published_detail(p: &Person, created_at: &str) -> Value {
+    let mut d = detail(p, created_at);
+    d["origin_region"] = json!("us-west-2");
+    d["home_region"] = json!("eu-west-1");
+    d["event_key"] = json!(format!("user-created/{}", p.id));
+    d["correlation_id"] = json!("11111111-1111-4111-8111-111111111111");
+    d
+}
+
 const SIGNUP_FIELDS: [&str; 3] = ["user_id", "email", "name"];
 
 proptest! {
@@ -369,6 +379,40 @@ proptest! {
     }
 
     #[test]
+    fn published_details_near_valid_never_panic_or_leak_and_name_the_field(
+        p in person(),
+        (created_at, _) in valid_timestamp(),
+        c in prop::sample::select(MULTIBYTE.to_vec()),
+        field in prop::sample::select(vec!["origin_region", "home_region", "event_key", "correlation_id"]),
+    ) {
+        let valid = published_detail(&p, &created_at);
+        let event = UserCreated::from_detail(&valid).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let published: Value = serde_json::from_str(&event.to_detail_json())
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        for key in ["origin_region", "home_region", "event_key", "correlation_id"] {
+            prop_assert_eq!(&published[key], &valid[key]);
+        }
+        let text = valid[field].as_str().unwrap_or_default().to_owned();
+        for at in boundaries(&text) {
+            for value in [json!(insert_at(&text, at, c)), json!(&text[..at]), json!(42)] {
+                let mut mutated = valid.clone();
+                mutated[field] = value;
+                match UserCreated::from_detail(&mutated) {
+                    Ok(event) => {
+                        let round: Value = serde_json::from_str(&event.to_detail_json())
+                            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                        prop_assert_eq!(UserCreated::from_detail(&round).ok(), Some(event));
+                    }
+                    Err(e) => {
+                        assert_no_echo(&e, &p)?;
+                        prop_assert_eq!(e.fields(), vec![field]);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn a_user_created_without_created_at_needs_the_envelope_time(
         p in person(),
         millis in 0u64..=Timestamp::MAX.unix_millis(),
@@ -405,6 +449,9 @@ fn json_value() -> impl Strategy<Value = Value> {
                     Just("created_at".to_owned()),
                     Just("kind".to_owned()),
                     Just("notification_id".to_owned()),
+                    Just("origin_region".to_owned()),
+                    Just("event_key".to_owned()),
+                    Just("correlation_id".to_owned()),
                     "[a-z_]{1,10}"
                 ],
                 inner,
