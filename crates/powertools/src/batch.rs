@@ -45,6 +45,7 @@
 pub use crate::deadline::Deadline;
 use futures::future::BoxFuture;
 use futures::{stream, FutureExt, StreamExt};
+use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::future::Future;
 use std::num::NonZeroUsize;
@@ -53,9 +54,14 @@ use std::sync::Arc;
 use thiserror::Error;
 use tracing::Instrument;
 
-/// The span every record's work runs in; the logging layer reads its
-/// `message_id` as the correlation id.
+/// The span every record's work runs in ([`record_span`]): its fields are
+/// `message_id` and `correlation_id`, which the logging layer puts on every
+/// line logged inside it.
 pub const RECORD_SPAN: &str = "record";
+
+/// The string attribute that carries a message's correlation id (the id of
+/// the message that started the chain of work it belongs to).
+pub const CORRELATION_ATTRIBUTE: &str = "correlation_id";
 
 /// One record of a batch, as the processor and the handlers see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,18 +75,59 @@ pub struct Message {
     pub group: Option<String>,
     /// When the transport first delivered it (Unix ms), if known.
     pub first_seen_ms: Option<u64>,
+    /// The producer's string attributes (SQS message attributes of type
+    /// `String`), by name.
+    pub attributes: BTreeMap<String, String>,
 }
 
 impl Message {
-    /// A message of no group, first seen at an unknown time.
+    /// A message of no group and no attributes, first seen at an unknown time.
     pub fn new(id: impl Into<String>, body: impl Into<String>) -> Self {
         Self {
             id: id.into(),
             body: Some(body.into()),
             group: None,
             first_seen_ms: None,
+            attributes: BTreeMap::new(),
         }
     }
+
+    /// The message with the string attribute `name` set to `value`.
+    pub fn with_attribute(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.attributes.insert(name.into(), value.into());
+        self
+    }
+
+    /// The chain of work this message belongs to: its
+    /// [`CORRELATION_ATTRIBUTE`] when the producer set one that
+    /// [`is_correlation_id`], else its own id (it starts a chain).
+    pub fn correlation_id(&self) -> &str {
+        self.attributes
+            .get(CORRELATION_ATTRIBUTE)
+            .map(String::as_str)
+            .filter(|id| is_correlation_id(id))
+            .unwrap_or(&self.id)
+    }
+}
+
+/// Whether `value` may be logged as a correlation id: 1–128 characters of
+/// `[A-Za-z0-9._:-]` (`eventline_domain::CorrelationId`'s rule). Anything
+/// else (a sentence, an address) is not logged: the producer's attribute is
+/// input.
+pub fn is_correlation_id(value: &str) -> bool {
+    (1..=128).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// The [`RECORD_SPAN`] of `message`: its id and its correlation id.
+pub fn record_span(message: &Message) -> tracing::Span {
+    tracing::info_span!(
+        RECORD_SPAN,
+        message_id = %message.id,
+        correlation_id = %message.correlation_id()
+    )
 }
 
 /// A message with its position in the batch.
@@ -383,7 +430,7 @@ impl BatchProcessor {
                         "no result for this record (missing, or the deadline passed)",
                     ))
                 });
-                let span = tracing::info_span!(RECORD_SPAN, message_id = %message.id);
+                let span = record_span(&message);
                 let id = message.id.clone();
                 let outcome = self.settle(message, result).instrument(span).await;
                 (id, outcome)
@@ -512,7 +559,7 @@ impl BatchProcessor {
         Fut: Future<Output = Result<(), E>>,
         E: RecordError,
     {
-        let span = tracing::info_span!(RECORD_SPAN, message_id = %message.id);
+        let span = record_span(&message);
         // The handler consumes the message; its copy is what a dead letter needs.
         let source = message.clone();
         // A panic must cost one record, not the batch. The handler's state is not
@@ -659,6 +706,63 @@ mod tests {
 
     fn soon() -> Deadline {
         Deadline::after(std::time::Duration::from_secs(30))
+    }
+
+    #[test]
+    fn a_message_correlates_by_its_attribute_or_else_by_its_own_id() {
+        assert_eq!(Message::new("m-2", "x").correlation_id(), "m-2");
+        let caused = Message::new("m-2", "x").with_attribute(CORRELATION_ATTRIBUTE, "m-1");
+        assert_eq!(caused.correlation_id(), "m-1");
+        let long = "x".repeat(129);
+        for not_an_id in ["", "ada@example.com", "Ada Lovelace", long.as_str()] {
+            let message = Message::new("m-2", "x").with_attribute(CORRELATION_ATTRIBUTE, not_an_id);
+            assert_eq!(
+                message.correlation_id(),
+                "m-2",
+                "{not_an_id:?} is not logged"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn every_line_of_a_record_names_its_message_and_its_correlation_id() {
+        use crate::logging::{self, Capture, LogConfig};
+        let logs = Capture::new();
+        let _guard = tracing::subscriber::set_default(logging::subscriber(
+            &LogConfig::json("svc"),
+            logs.clone(),
+        ));
+        let messages = vec![
+            Message::new("m-1", "ok"),
+            Message::new("m-2", "bad").with_attribute(CORRELATION_ATTRIBUTE, "m-1"),
+        ];
+        BatchProcessor::new()
+            .process(messages, soon(), |m| async move {
+                tracing::info!("working");
+                handler(m).await
+            })
+            .await
+            .unwrap();
+        let lines: Vec<_> = logs
+            .json_lines()
+            .into_iter()
+            .filter(|l| l.get("message_id").is_some())
+            .map(|l| {
+                let text = |k: &str| l[k].as_str().unwrap_or_default().to_owned();
+                (text("message_id"), text("correlation_id"), text("message"))
+            })
+            .collect();
+        let line = |id: &str, correlation: &str, message: &str| {
+            (id.to_owned(), correlation.to_owned(), message.to_owned())
+        };
+        assert_eq!(
+            lines,
+            [
+                line("m-1", "m-1", "working"),
+                line("m-2", "m-1", "working"),
+                line("m-2", "m-1", "record failed"),
+            ]
+        );
     }
 
     /// Fails bodies starting with "bad", panics on "panic".

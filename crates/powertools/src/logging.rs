@@ -21,10 +21,13 @@
 //! | `function_name` | `AWS_LAMBDA_FUNCTION_NAME` (absent if unset) |
 //! | `function_request_id` | `requestId` of the runtime's `Lambda runtime invoke` span |
 //! | `xray_trace_id` | `xrayTraceId` of that span |
-//! | `correlation_id` | `message_id` of the batch processor's `record` span (the SQS `messageId`), or `event_id` of an `event` span |
+//! | `correlation_id` | the `correlation_id` field of the batch processor's `record` span or of an `event` span; else the span's `message_id` (the SQS `messageId`) or `event_id` |
 //!
 //! The last three are present on lines logged inside those spans. The
 //! runtime's span also carries `tenantId` when there is one (`tenant_id`).
+//! A `record` or `event` span with a `correlation_id` of its own (the chain
+//! of work it belongs to, e.g. the signup that caused a notification) keeps
+//! its `message_id` or `event_id` under that name.
 //! Then come the fields of any other enclosing span (outermost first) and the
 //! event's own fields, flattened at the top level (`"user_id":"u-1"`); an
 //! inner field replaces an outer one of the same name, and a field named like
@@ -456,8 +459,10 @@ where
             .flat_map(|scope| scope.from_root())
         {
             if let Some(stored) = span.extensions().get::<FormattedFields<SpanFields>>() {
-                for (name, value) in Fields::from_json(&stored.fields).0 {
-                    fields.set(log_key(span.name(), name), value);
+                let span_fields = Fields::from_json(&stored.fields);
+                let correlated = span_fields.0.iter().any(|(k, _)| k == CORRELATION_ID);
+                for (name, value) in span_fields.0 {
+                    fields.set(log_key(span.name(), name, correlated), value);
                 }
             }
         }
@@ -536,13 +541,15 @@ impl Serialize for OtherFields {
     }
 }
 
-/// The log key of a span's field: the context spans' ids are renamed.
-fn log_key(span: &str, field: String) -> String {
+/// The log key of a span's field: the context spans' ids are renamed. A
+/// record's or event's id is its correlation id unless the span has one of
+/// its own (`correlated`); then the id keeps its name.
+fn log_key(span: &str, field: String, correlated: bool) -> String {
     let renamed = match (span, field.as_str()) {
         (INVOKE_SPAN, "requestId") => REQUEST_ID,
         (INVOKE_SPAN, "xrayTraceId") => TRACE_ID,
         (INVOKE_SPAN, "tenantId") => "tenant_id",
-        (RECORD_SPAN, "message_id") | (EVENT_SPAN, "event_id") => CORRELATION_ID,
+        (RECORD_SPAN, "message_id") | (EVENT_SPAN, "event_id") if !correlated => CORRELATION_ID,
         _ => return field,
     };
     renamed.to_owned()
@@ -828,6 +835,36 @@ mod tests {
             tracing::info!("user created");
         });
         assert_eq!(logs.json_lines()[0]["correlation_id"], "e-1");
+    }
+
+    #[test]
+    fn a_span_with_its_own_correlation_id_keeps_its_message_or_event_id() {
+        let logs = capture(config(), || {
+            let record = tracing::info_span!("record", message_id = "m-2", correlation_id = "m-1");
+            record.in_scope(|| tracing::info!("notification delivered"));
+            let event = tracing::info_span!(
+                "event",
+                event_id = "e-1",
+                correlation_id = tracing::field::Empty
+            );
+            event.in_scope(|| tracing::info!("before the detail is read"));
+            event.record("correlation_id", "m-1");
+            event.in_scope(|| tracing::info!("profile created"));
+        });
+        let lines = logs.json_lines();
+        let ids = |i: usize, key: &str| lines[i].get(key).cloned().unwrap_or_default();
+        assert_eq!(
+            (ids(0, "correlation_id"), ids(0, "message_id")),
+            ("m-1".into(), "m-2".into())
+        );
+        assert_eq!(
+            (ids(1, "correlation_id"), ids(1, "event_id")),
+            ("e-1".into(), Value::Null)
+        );
+        assert_eq!(
+            (ids(2, "correlation_id"), ids(2, "event_id")),
+            ("m-1".into(), "e-1".into())
+        );
     }
 
     #[test]

@@ -15,6 +15,10 @@
 //!   the message's group: the processor then keeps each group in order.
 //! - `ApproximateFirstReceiveTimestamp` becomes the message's first-seen
 //!   time, which a dead letter carries.
+//! - Message attributes of type `String` (or `String.<label>`) become the
+//!   message's attributes; the others (numbers, binaries) are left out.
+//!   One of them may carry the correlation id
+//!   ([`crate::batch::CORRELATION_ATTRIBUTE`]).
 //! - The answer lists every record the report does not call handled, and
 //!   keeps the report beside it so [`crate::layer`] can count outcomes.
 
@@ -85,11 +89,22 @@ fn message(record: SqsMessage) -> Option<Message> {
         .attributes
         .get("ApproximateFirstReceiveTimestamp")
         .and_then(|t| t.parse().ok());
+    let attributes = record
+        .message_attributes
+        .into_iter()
+        .filter(|(_, a)| {
+            a.data_type
+                .as_deref()
+                .is_some_and(|t| t == "String" || t.starts_with("String."))
+        })
+        .filter_map(|(name, a)| Some((name, a.string_value?)))
+        .collect();
     Some(Message {
         id,
         body: record.body,
         group,
         first_seen_ms,
+        attributes,
     })
 }
 
@@ -204,6 +219,36 @@ mod tests {
         let mut e = SqsEvent::default();
         e.records = records;
         LambdaEvent::new(e, lambda_runtime::Context::default())
+    }
+
+    fn attribute(data_type: &str, value: &str) -> aws_lambda_events::sqs::SqsMessageAttribute {
+        let mut a = aws_lambda_events::sqs::SqsMessageAttribute::default();
+        a.data_type = Some(data_type.to_owned());
+        a.string_value = Some(value.to_owned());
+        a
+    }
+
+    #[test]
+    fn string_message_attributes_become_the_messages_attributes() {
+        let mut r = record(Some("m2"), "x");
+        for (name, data_type, value) in [
+            ("correlation_id", "String", "m1"),
+            ("label", "String.trace", "t"),
+            ("count", "Number", "3"),
+        ] {
+            r.message_attributes
+                .insert(name.to_owned(), attribute(data_type, value));
+        }
+        let mut e = SqsEvent::default();
+        e.records = vec![r];
+        let message = messages(e).unwrap().remove(0);
+        assert_eq!(
+            message,
+            Message::new("m2", "x")
+                .with_attribute("correlation_id", "m1")
+                .with_attribute("label", "t")
+        );
+        assert_eq!(message.correlation_id(), "m1");
     }
 
     #[test]
