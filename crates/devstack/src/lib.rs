@@ -24,10 +24,20 @@
 //! Functions run in `cargo lambda watch` and are called through the Lambda
 //! Invoke API it serves ([`invoke::Invoker`]), so what runs is the very
 //! binary `cargo lambda invoke` and `sam build` use.
+//!
+//! A stack provisioned in several regions of one moto server
+//! (`provision.py --regions`) runs as [`regions::Regions`]: a runner per
+//! region, each invoking that region's own function processes, and a
+//! [`replicator::Replicator`] emulating the global table moto lacks, by
+//! copying each users-table change to the other regions from the streams,
+//! last writer wins ([`replication`]).
 #![warn(missing_docs)]
 
 pub mod invoke;
 pub mod manifest;
+pub mod regions;
+pub mod replication;
+pub mod replicator;
 pub mod runner;
 pub mod shape;
 pub mod state;

@@ -17,6 +17,24 @@ pub struct Manifest {
     pub region: String,
     /// Every function with its triggers.
     pub functions: Vec<Function>,
+    /// The stack's parameter values.
+    #[serde(default)]
+    pub parameters: BTreeMap<String, String>,
+    /// Logical id → physical id of every resource (`null` where moto made none).
+    #[serde(default)]
+    pub resources: BTreeMap<String, Option<String>>,
+    /// Global tables this region holds a replica of (`provision.py --regions`).
+    #[serde(default)]
+    pub global_tables: Vec<GlobalTable>,
+}
+
+/// A global table and the regions of its replicas.
+#[derive(Debug, Clone, Deserialize)]
+pub struct GlobalTable {
+    /// The table name, the same in every region.
+    pub table_name: String,
+    /// The regions holding a replica.
+    pub regions: Vec<String>,
 }
 
 /// One function and what triggers it.
@@ -109,6 +127,28 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    #[test]
+    fn reads_the_global_tables_of_a_region_of_several() {
+        let manifest: Manifest = serde_json::from_value(json!({
+            "endpoint": "http://127.0.0.1:5055",
+            "region": "eu-west-1",
+            "functions": [],
+            "resources": {"UsersGlobalTable": null},
+            "global_tables": [{
+                "logical_id": "UsersGlobalTable",
+                "table_name": "eventline-local-users",
+                "regions": ["us-west-2", "us-east-1", "eu-west-1"]
+            }]
+        }))
+        .unwrap();
+        assert_eq!(
+            manifest.global_tables[0].table_name,
+            "eventline-local-users"
+        );
+        assert_eq!(manifest.global_tables[0].regions.len(), 3);
+        assert_eq!(manifest.resources["UsersGlobalTable"], None);
+    }
+
     /// The shape `scripts/stack/manifest.py` writes (values shortened),
     /// with the fields only iam_check and people read.
     #[test]
@@ -167,6 +207,11 @@ mod tests {
         }))
         .unwrap();
 
+        assert!(manifest.global_tables.is_empty());
+        assert_eq!(
+            manifest.resources["SignupQueue"].as_deref(),
+            Some("https://sqs.us-east-1.amazonaws.com/123456789012/signups")
+        );
         let processor = manifest.function("user-processor").unwrap();
         assert_eq!(processor.timeout_seconds, 3);
         assert_eq!(

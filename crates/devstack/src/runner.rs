@@ -56,6 +56,10 @@ struct Shared<I> {
     cold_start_allowance: Duration,
     /// Functions that have answered once (their init phase is over).
     warm: Mutex<HashSet<String>>,
+    /// Events delivered (first attempts), by function and `detail.origin_region`.
+    origins: Mutex<BTreeMap<String, BTreeMap<String, u64>>>,
+    /// Put before each progress line (a region, when several run at once).
+    label: String,
 }
 
 impl<I> Shared<I> {
@@ -66,7 +70,7 @@ impl<I> Shared<I> {
 
     fn say(&self, line: String) {
         if self.verbose {
-            println!("{line}");
+            println!("{}{line}", self.label);
         }
     }
 }
@@ -178,6 +182,8 @@ impl<I: Invoke> Runner<I> {
                     .collect(),
                 cold_start_allowance: LAMBDA_INIT_LIMIT,
                 warm: Mutex::new(HashSet::new()),
+                origins: Mutex::new(BTreeMap::new()),
+                label: String::new(),
             }),
             manifest,
         }
@@ -205,6 +211,31 @@ impl<I: Invoke> Runner<I> {
         self
     }
 
+    /// Puts `label` before each progress line (e.g. the region, when several
+    /// regions run at once). Call before running.
+    pub fn with_label(mut self, label: impl Into<String>) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.label = label.into();
+        }
+        self
+    }
+
+    /// Events delivered to each function (first attempts only), by the
+    /// `detail.origin_region` they carry (`-` for none): whether an event was
+    /// published in this region or forwarded from another.
+    pub fn event_origins(&self) -> BTreeMap<String, BTreeMap<String, u64>> {
+        self.shared
+            .origins
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Whether an invocation is running or a trigger queue holds a message.
+    pub async fn busy(&self) -> bool {
+        self.shared.in_flight.load(Ordering::SeqCst) > 0 || self.pending_messages().await != 0
+    }
+
     /// Current counters, by function name.
     pub fn stats(&self) -> BTreeMap<String, FunctionStats> {
         self.shared
@@ -226,24 +257,9 @@ impl<I: Invoke> Runner<I> {
     /// flight or delayed) for `quiet`, or `limit` has passed. Returns whether
     /// it went idle (false: the limit was hit).
     pub async fn run_until_idle(&self, quiet: Duration, limit: Duration) -> bool {
-        let started = Instant::now();
         let mut idle = false;
         self.run_until(async {
-            let mut quiet_since: Option<Instant> = None;
-            while started.elapsed() < limit {
-                tokio::time::sleep(Duration::from_millis(250)).await;
-                let busy = self.shared.in_flight.load(Ordering::SeqCst) > 0
-                    || self.pending_messages().await != 0;
-                match (busy, quiet_since) {
-                    (true, _) => quiet_since = None,
-                    (false, None) => quiet_since = Some(Instant::now()),
-                    (false, Some(t)) if t.elapsed() >= quiet => {
-                        idle = true;
-                        return;
-                    }
-                    (false, Some(_)) => {}
-                }
-            }
+            idle = until_quiet(quiet, limit, || self.busy()).await;
         })
         .await;
         idle
@@ -293,6 +309,55 @@ impl<I: Invoke> Runner<I> {
         }
         tasks
     }
+}
+
+/// The per-function table of a run's summary, one line per function.
+pub fn stats_table(stats: &BTreeMap<String, FunctionStats>) -> String {
+    let mut out = format!(
+        "  {:<24} {:>11} {:>9} {:>10} {:>7} {:>9} {:>8} {:>15}\n",
+        "function",
+        "invocations",
+        "received",
+        "succeeded",
+        "failed",
+        "timed out",
+        "retried",
+        "to OnFailure"
+    );
+    for (name, s) in stats {
+        out += &format!(
+            "  {name:<24} {:>11} {:>9} {:>10} {:>7} {:>9} {:>8} {:>15}\n",
+            s.invocations,
+            s.received,
+            s.succeeded,
+            s.failed,
+            s.timed_out,
+            s.retried,
+            s.sent_to_failure_destination
+        );
+    }
+    out
+}
+
+/// Resolves once `busy` has answered false for `quiet` (true), or after
+/// `limit` (false). Asks every 250 ms.
+pub async fn until_quiet<F: std::future::Future<Output = bool>>(
+    quiet: Duration,
+    limit: Duration,
+    mut busy: impl FnMut() -> F,
+) -> bool {
+    let started = Instant::now();
+    let mut quiet_since: Option<Instant> = None;
+    while started.elapsed() < limit {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        match (busy().await, quiet_since) {
+            (true, _) => quiet_since = None,
+            (false, None) => quiet_since = Some(Instant::now()),
+            (false, Some(t)) if t.elapsed() >= quiet => return true,
+            (false, Some(_)) => {}
+        }
+    }
+    false
 }
 
 /// Visible + in-flight + delayed messages of a queue.
@@ -550,6 +615,19 @@ async fn deliver_event<I: Invoke>(
         .and_then(Value::as_str)
         .unwrap_or("?")
         .to_owned();
+    if attempt == 1 {
+        let origin = payload
+            .pointer("/detail/origin_region")
+            .and_then(Value::as_str)
+            .unwrap_or("-")
+            .to_owned();
+        let mut origins = shared.origins.lock().unwrap_or_else(|p| p.into_inner());
+        *origins
+            .entry(function.to_owned())
+            .or_default()
+            .entry(origin)
+            .or_default() += 1;
+    }
     let outcome = shared.invoke(function, payload.clone()).await;
     let timed_out = matches!(outcome, Ok(Invocation::TimedOut { .. }));
     let not_delivered = outcome.as_ref().err().map(ToString::to_string);
@@ -592,7 +670,14 @@ async fn deliver_event<I: Invoke>(
         "{function:<24} event {event_id}: failed (attempt {attempt}, retries exhausted): {error_type}: {error_message}"
     ));
     if let Some(url) = &retries.on_failure_queue_url {
-        let record = failure_record(function, attempt, &payload, &error_type, &error_message);
+        let record = failure_record(
+            &shared.region,
+            function,
+            attempt,
+            &payload,
+            &error_type,
+            &error_message,
+        );
         if let Err(e) = shared
             .sqs
             .send_message()
@@ -610,6 +695,7 @@ async fn deliver_event<I: Invoke>(
 
 /// The record Lambda sends to an asynchronous invocation's OnFailure destination.
 pub fn failure_record(
+    region: &str,
     function: &str,
     attempts: u32,
     payload: &Value,
@@ -619,7 +705,7 @@ pub fn failure_record(
     json!({
         "version": "1.0",
         "requestContext": {
-            "functionArn": format!("arn:aws:lambda:us-east-1:123456789012:function:{function}:$LATEST"),
+            "functionArn": format!("arn:aws:lambda:{region}:123456789012:function:{function}:$LATEST"),
             "condition": "RetriesExhausted",
             "approximateInvokeCount": attempts
         },
@@ -803,6 +889,7 @@ mod tests {
         };
         assert_eq!(error_type, "Sandbox.Timedout");
         let record = failure_record(
+            "us-east-1",
             "welcome-email",
             3,
             &json!({"id": "e1"}),
@@ -825,6 +912,7 @@ mod tests {
     #[test]
     fn failure_record_has_the_destination_shape() {
         let record = failure_record(
+            "us-east-1",
             "welcome-email",
             3,
             &json!({"id": "e1"}),

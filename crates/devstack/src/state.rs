@@ -81,6 +81,7 @@ impl StackState {
             }
             state.bucket = Some(bucket);
         }
+        let mut queues_of_functions = Vec::new();
         for function in &manifest.functions {
             let queues = function
                 .sqs_sources
@@ -100,15 +101,24 @@ impl StackState {
                         .as_ref()
                         .map(|u| (format!("{} OnFailure", function.name), u))
                 }));
-            for (label, url) in queues {
-                let depth = queue_depth(&sqs, url).await.unwrap_or(0);
-                if depth > 0 {
-                    state
-                        .dead_letter_samples
-                        .insert(label.clone(), peek(&sqs, url).await);
-                }
-                state.dead_letters.insert(label, (url.clone(), depth));
+            queues_of_functions.extend(queues.map(|(label, url)| (label, url.clone())));
+        }
+        // Dead-letter queues of no function (the forwarding rules' in a stack of several regions).
+        let others: Vec<(String, String)> = manifest
+            .resources
+            .iter()
+            .filter(|(lid, _)| lid.ends_with("DLQ"))
+            .filter_map(|(lid, url)| Some((lid.clone(), url.clone()?)))
+            .filter(|(_, url)| !queues_of_functions.iter().any(|(_, u)| u == url))
+            .collect();
+        for (label, url) in queues_of_functions.into_iter().chain(others) {
+            let depth = queue_depth(&sqs, &url).await.unwrap_or(0);
+            if depth > 0 {
+                state
+                    .dead_letter_samples
+                    .insert(label.clone(), peek(&sqs, &url).await);
             }
+            state.dead_letters.insert(label, (url, depth));
         }
         Ok(state)
     }

@@ -1,0 +1,551 @@
+//! What global-table replication decides, apart from reading streams and
+//! writing tables ([`crate::replicator`] does those): which version of an
+//! item wins, which region still needs it, and which stream records are the
+//! replicator's own writes coming back.
+//!
+//! DynamoDB global tables (multi-region eventual consistency) replicate each
+//! item change to every other replica and resolve concurrent changes per
+//! item: the last writer wins, and every replica converges to that version.
+//! moto has no global tables, so the local run keeps one table per region
+//! and this state machine, fed with each region's stream in order:
+//!
+//! - **Last writer wins.** A [`Version`] orders writes by the stream record's
+//!   time, then by region name (a tie-break every replica agrees on), then by
+//!   the record's sequence number within its region.
+//! - **No echo.** A write the replicator made into a region comes back on
+//!   that region's stream; it is recognised by its image among the writes in
+//!   flight to that region and never replicated again (one hop, like the
+//!   forwarding rules).
+//! - **Repair.** A local write the replicator had not yet read when it wrote
+//!   an older version over it leaves that region holding the loser; reading
+//!   both records shows it, and the winner is written back. Every region
+//!   therefore converges on the winner, whatever the interleaving.
+//! - **Nothing redundant.** A region whose stream shows the winner's image
+//!   already (the same signup written in two regions) gets no write.
+//! - **Read before writing.** Nothing is written into a region before its
+//!   stream has been read to the end once: a write based on none of its
+//!   history could undo a change of that region not yet read (a restarted
+//!   replicator reads every stream from its beginning).
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
+/// An item's attributes, as DynamoDB returns and takes them.
+pub type Item = HashMap<String, AttributeValue>;
+
+/// A stream record's sequence number: digits, compared as the number they
+/// spell (up to 40 digits, more than an integer type holds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sequence(pub String);
+
+impl Ord for Sequence {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.0.len(), &self.0).cmp(&(other.0.len(), &other.0))
+    }
+}
+
+impl PartialOrd for Sequence {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// When and where a write happened: the order in which the last writer wins.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Version {
+    /// The stream record's `ApproximateCreationDateTime`, in Unix milliseconds.
+    pub time_ms: i64,
+    /// The region whose table took the write.
+    pub region: String,
+    /// The record's position in that region's stream.
+    pub sequence: Sequence,
+}
+
+/// An item's key: its key attributes, compared by a canonical rendering.
+#[derive(Debug, Clone)]
+pub struct ItemKey {
+    canonical: String,
+    attributes: Item,
+}
+
+impl ItemKey {
+    /// The key of a stream record (its `Keys`).
+    pub fn new(attributes: Item) -> Self {
+        let sorted: BTreeMap<_, _> = attributes.iter().collect();
+        Self {
+            canonical: format!("{sorted:?}"),
+            attributes,
+        }
+    }
+
+    /// The key attributes, for a DeleteItem.
+    pub fn attributes(&self) -> &Item {
+        &self.attributes
+    }
+}
+
+impl PartialEq for ItemKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.canonical == other.canonical
+    }
+}
+
+impl Eq for ItemKey {}
+
+impl std::hash::Hash for ItemKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.canonical.hash(state);
+    }
+}
+
+/// One version of an item: its image after the write (`None`: deleted).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Write {
+    /// When and where it was written first.
+    pub version: Version,
+    /// The item after the write; `None` for a delete.
+    pub image: Option<Item>,
+}
+
+/// What a stream record turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Observed {
+    /// A write the replicator made, seen on the target region's stream.
+    Echo,
+    /// A write made in that region, newer than any seen so far: replicated.
+    Won,
+    /// A write made in that region, older than the winner: overwritten there.
+    Lost,
+}
+
+/// A write the replicator made into a region and has not yet seen on its stream.
+#[derive(Debug, Clone)]
+struct InFlight {
+    write: Write,
+    /// The region's stream poll during which the write completed (`None`: still running).
+    completed_at_poll: Option<u64>,
+}
+
+#[derive(Debug, Default)]
+struct Replica {
+    /// The last version this region's stream showed (`None`: none yet, the item is absent).
+    holds: Option<Write>,
+    in_flight: VecDeque<InFlight>,
+}
+
+#[derive(Debug, Default)]
+struct ItemState {
+    winner: Option<Write>,
+    replicas: HashMap<String, Replica>,
+}
+
+/// The replication state of every item of one global table.
+#[derive(Debug)]
+pub struct Replication {
+    regions: Vec<String>,
+    items: HashMap<ItemKey, ItemState>,
+    /// Regions whose stream has been read to its end at least once.
+    synced: HashSet<String>,
+}
+
+impl Replication {
+    /// Replication between the replicas in `regions`.
+    pub fn new(regions: impl IntoIterator<Item = String>) -> Self {
+        Self {
+            regions: regions.into_iter().collect(),
+            items: HashMap::new(),
+            synced: HashSet::new(),
+        }
+    }
+
+    /// Takes in the next record of `region`'s stream: a write of `key` with
+    /// `image` (`None`: removed), at `version`.
+    pub fn observe(
+        &mut self,
+        region: &str,
+        key: &ItemKey,
+        image: Option<Item>,
+        version: Version,
+    ) -> Observed {
+        let state = self.items.entry(key.clone()).or_default();
+        let replica = state.replicas.entry(region.to_owned()).or_default();
+        if let Some(at) = replica
+            .in_flight
+            .iter()
+            .position(|f| f.write.image == image)
+        {
+            // Its image is one the replicator wrote: the region now holds that version.
+            let echo = replica.in_flight.remove(at).map(|f| f.write);
+            replica.holds = echo;
+            return Observed::Echo;
+        }
+        let write = Write { version, image };
+        replica.holds = Some(write.clone());
+        match &state.winner {
+            Some(winner) if winner.version >= write.version => Observed::Lost,
+            _ => {
+                state.winner = Some(write);
+                Observed::Won
+            }
+        }
+    }
+
+    /// The regions that need `key`'s winning version written into them now:
+    /// their stream has been read to its end once and shows another image,
+    /// and no write to them is in flight.
+    /// A region whose stream shows the winner's image already is recorded as
+    /// holding the winner, without a write.
+    pub fn regions_needing(&mut self, key: &ItemKey) -> Vec<String> {
+        let Some(state) = self.items.get_mut(key) else {
+            return Vec::new();
+        };
+        let Some(winner) = state.winner.clone() else {
+            return Vec::new();
+        };
+        let mut needing = Vec::new();
+        for region in &self.regions {
+            let replica = state.replicas.entry(region.clone()).or_default();
+            if !self.synced.contains(region) || !replica.in_flight.is_empty() {
+                continue;
+            }
+            let holds_image = replica.holds.as_ref().and_then(|w| w.image.as_ref());
+            if replica.holds.as_ref() == Some(&winner) {
+                continue;
+            }
+            if holds_image == winner.image.as_ref() {
+                replica.holds = Some(winner.clone());
+                continue;
+            }
+            needing.push(region.clone());
+        }
+        needing
+    }
+
+    /// Starts writing `key`'s winner into `region`, if it still needs it:
+    /// the write to make, now counted in flight until it shows on `region`'s
+    /// stream or [`Self::caught_up`] finds it never will.
+    pub fn start_write(&mut self, region: &str, key: &ItemKey) -> Option<Write> {
+        if !self.regions_needing(key).iter().any(|r| r == region) {
+            return None;
+        }
+        let state = self.items.get_mut(key)?;
+        let write = state.winner.clone()?;
+        state
+            .replicas
+            .entry(region.to_owned())
+            .or_default()
+            .in_flight
+            .push_back(InFlight {
+                write: write.clone(),
+                completed_at_poll: None,
+            });
+        Some(write)
+    }
+
+    /// The write started by [`Self::start_write`] has completed, during poll
+    /// number `poll` of `region`'s stream.
+    pub fn write_completed(&mut self, region: &str, key: &ItemKey, write: &Write, poll: u64) {
+        if let Some(f) = self.in_flight_mut(region, key, write) {
+            f.completed_at_poll = Some(poll);
+        }
+    }
+
+    /// The write started by [`Self::start_write`] failed: no longer in flight
+    /// (ask [`Self::regions_needing`] again to retry it).
+    pub fn write_failed(&mut self, region: &str, key: &ItemKey, write: &Write) {
+        if let Some(replica) = self
+            .items
+            .get_mut(key)
+            .and_then(|s| s.replicas.get_mut(region))
+        {
+            if let Some(at) = replica
+                .in_flight
+                .iter()
+                .position(|f| f.write == *write && f.completed_at_poll.is_none())
+            {
+                replica.in_flight.remove(at);
+            }
+        }
+    }
+
+    /// `region`'s stream has been read to its end by poll number `poll`.
+    /// Writes that completed before that poll began and never showed on the
+    /// stream made no record (DynamoDB writes none for an item left as it
+    /// was, moto none for deleting an absent item): they are no longer in
+    /// flight. Returns the keys concerned, to plan again: every key, the
+    /// first time (nothing was written into the region before).
+    pub fn caught_up(&mut self, region: &str, poll: u64) -> Vec<ItemKey> {
+        if self.synced.insert(region.to_owned()) {
+            return self.items.keys().cloned().collect();
+        }
+        let mut keys = Vec::new();
+        for (key, state) in &mut self.items {
+            let Some(replica) = state.replicas.get_mut(region) else {
+                continue;
+            };
+            let before = replica.in_flight.len();
+            replica
+                .in_flight
+                .retain(|f| f.completed_at_poll.is_none_or(|p| p >= poll));
+            if replica.in_flight.len() != before {
+                keys.push(key.clone());
+            }
+        }
+        keys
+    }
+
+    /// Whether every region's stream has been read to its end once.
+    pub fn synced(&self) -> bool {
+        self.regions.iter().all(|r| self.synced.contains(r))
+    }
+
+    /// Whether any write is in flight.
+    pub fn writes_in_flight(&self) -> usize {
+        self.items
+            .values()
+            .flat_map(|s| s.replicas.values())
+            .map(|r| r.in_flight.len())
+            .sum()
+    }
+
+    /// The version `region`'s stream last showed for `key`.
+    pub fn held(&self, region: &str, key: &ItemKey) -> Option<&Write> {
+        self.items.get(key)?.replicas.get(region)?.holds.as_ref()
+    }
+
+    /// The winning version of `key`.
+    pub fn winner(&self, key: &ItemKey) -> Option<&Write> {
+        self.items.get(key)?.winner.as_ref()
+    }
+
+    fn in_flight_mut(
+        &mut self,
+        region: &str,
+        key: &ItemKey,
+        write: &Write,
+    ) -> Option<&mut InFlight> {
+        self.items
+            .get_mut(key)?
+            .replicas
+            .get_mut(region)?
+            .in_flight
+            .iter_mut()
+            .find(|f| f.write == *write && f.completed_at_poll.is_none())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "eu-west-1";
+    const B: &str = "us-east-1";
+    const C: &str = "us-west-2";
+
+    /// Replication whose regions' streams have all been read to the end once.
+    fn replication() -> Replication {
+        let mut r = Replication::new([A, B, C].map(str::to_owned));
+        for region in [A, B, C] {
+            r.caught_up(region, 0);
+        }
+        r
+    }
+
+    fn key(id: &str) -> ItemKey {
+        ItemKey::new(Item::from([(
+            "user_id".to_owned(),
+            AttributeValue::S(id.to_owned()),
+        )]))
+    }
+
+    fn image(id: &str, name: &str) -> Option<Item> {
+        Some(Item::from([
+            ("user_id".to_owned(), AttributeValue::S(id.to_owned())),
+            ("name".to_owned(), AttributeValue::S(name.to_owned())),
+        ]))
+    }
+
+    fn version(time_ms: i64, region: &str, sequence: &str) -> Version {
+        Version {
+            time_ms,
+            region: region.to_owned(),
+            sequence: Sequence(sequence.to_owned()),
+        }
+    }
+
+    /// Writes the winner into every region that needs it and shows each
+    /// write on that region's stream, as moto would.
+    fn replicate_all(r: &mut Replication, k: &ItemKey, seq: &mut u64) -> Vec<String> {
+        let mut written = Vec::new();
+        for region in r.regions_needing(k) {
+            let write = r.start_write(&region, k).expect("needed");
+            *seq += 1;
+            let observed = r.observe(
+                &region,
+                k,
+                write.image.clone(),
+                version(999, &region, &seq.to_string()),
+            );
+            assert_eq!(observed, Observed::Echo, "{region}");
+            written.push(region);
+        }
+        written
+    }
+
+    #[test]
+    fn a_local_write_goes_to_the_other_regions_once_and_its_echoes_go_nowhere() {
+        let (mut r, k, mut seq) = (replication(), key("u-1"), 0);
+        assert_eq!(
+            r.observe(A, &k, image("u-1", "Ada"), version(10, A, "1")),
+            Observed::Won
+        );
+        assert_eq!(replicate_all(&mut r, &k, &mut seq), [B, C]);
+        // Every region holds the winner; the echoes planned nothing more.
+        assert!(r.regions_needing(&k).is_empty());
+        for region in [A, B, C] {
+            assert_eq!(r.held(region, &k), r.winner(&k), "{region}");
+        }
+        assert_eq!(r.winner(&k).unwrap().version.region, A);
+        assert_eq!(r.writes_in_flight(), 0);
+    }
+
+    #[test]
+    fn concurrent_writes_converge_on_the_later_one_everywhere() {
+        let (mut r, k, mut seq) = (replication(), key("u-1"), 0);
+        r.observe(A, &k, image("u-1", "Ada"), version(10, A, "1"));
+        assert_eq!(
+            r.observe(B, &k, image("u-1", "Ada B"), version(20, B, "1")),
+            Observed::Won
+        );
+        assert_eq!(replicate_all(&mut r, &k, &mut seq), [A, C]);
+        for region in [A, B, C] {
+            assert_eq!(
+                r.held(region, &k).unwrap().image,
+                image("u-1", "Ada B"),
+                "{region}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_older_write_read_late_loses_and_is_not_replicated() {
+        let (mut r, k) = (replication(), key("u-1"));
+        r.observe(B, &k, image("u-1", "new"), version(20, B, "1"));
+        assert_eq!(
+            r.observe(A, &k, image("u-1", "old"), version(10, A, "1")),
+            Observed::Lost
+        );
+        // A gets the winner back; nobody gets the loser.
+        assert_eq!(r.regions_needing(&k), [A, C]);
+        assert_eq!(r.start_write(A, &k).unwrap().image, image("u-1", "new"));
+    }
+
+    #[test]
+    fn a_replicated_write_landing_on_a_newer_local_one_is_repaired() {
+        let (mut r, k) = (replication(), key("u-1"));
+        r.observe(A, &k, image("u-1", "old"), version(10, A, "1"));
+        let old = r.start_write(B, &k).unwrap();
+        // Meanwhile B wrote a newer version locally; B's stream shows it, then the replicated old one.
+        assert_eq!(
+            r.observe(B, &k, image("u-1", "new"), version(20, B, "1")),
+            Observed::Won
+        );
+        assert_eq!(
+            r.observe(B, &k, old.image, version(21, B, "2")),
+            Observed::Echo
+        );
+        // B holds the loser now: the winner goes back into B (and to A and C).
+        assert_eq!(r.regions_needing(&k), [A, B, C]);
+        assert_eq!(r.start_write(B, &k).unwrap().image, image("u-1", "new"));
+    }
+
+    #[test]
+    fn equal_times_are_settled_by_region_name_the_same_way_everywhere() {
+        let (mut r, k) = (replication(), key("u-1"));
+        r.observe(C, &k, image("u-1", "from C"), version(10, C, "1"));
+        assert_eq!(
+            r.observe(A, &k, image("u-1", "from A"), version(10, A, "9")),
+            Observed::Lost
+        );
+        assert_eq!(r.winner(&k).unwrap().version.region, C);
+        // Within one region the stream order decides.
+        assert_eq!(
+            r.observe(C, &k, image("u-1", "C again"), version(10, C, "2")),
+            Observed::Won
+        );
+        assert!(Sequence("10".into()) > Sequence("9".into()));
+    }
+
+    #[test]
+    fn a_region_that_holds_the_winners_image_gets_no_write() {
+        let (mut r, k) = (replication(), key("u-1"));
+        // The same signup stored in two regions: identical items.
+        r.observe(A, &k, image("u-1", "Ada"), version(10, A, "1"));
+        r.observe(B, &k, image("u-1", "Ada"), version(11, B, "1"));
+        assert_eq!(r.regions_needing(&k), [C]);
+        assert_eq!(r.held(A, &k), r.winner(&k));
+    }
+
+    #[test]
+    fn a_delete_replicates_and_an_absent_item_needs_no_delete() {
+        let (mut r, k, mut seq) = (replication(), key("u-1"), 0);
+        r.observe(A, &k, image("u-1", "Ada"), version(10, A, "1"));
+        replicate_all(&mut r, &k, &mut seq);
+        assert_eq!(r.observe(B, &k, None, version(20, B, "5")), Observed::Won);
+        assert_eq!(replicate_all(&mut r, &k, &mut seq), [A, C]);
+        // A delete of an item no region ever held writes nothing.
+        let gone = key("u-2");
+        r.observe(A, &gone, None, version(30, A, "2"));
+        assert!(r.regions_needing(&gone).is_empty());
+    }
+
+    #[test]
+    fn a_write_that_never_shows_on_the_stream_stops_being_in_flight_once_the_stream_is_read() {
+        let (mut r, k) = (replication(), key("u-1"));
+        r.observe(A, &k, image("u-1", "Ada"), version(10, A, "1"));
+        let write = r.start_write(B, &k).unwrap();
+        assert!(r.regions_needing(&k).iter().all(|x| x != B), "in flight");
+        r.write_completed(B, &k, &write, 7);
+        // A poll that began before the write completed proves nothing.
+        assert!(r.caught_up(B, 7).is_empty());
+        let planned_again = r.caught_up(B, 8);
+        assert_eq!(planned_again.len(), 1);
+        assert_eq!(planned_again[0], k);
+        assert_eq!(r.writes_in_flight(), 0);
+        assert!(r.regions_needing(&k).iter().any(|x| x == B));
+    }
+
+    #[test]
+    fn nothing_is_written_into_a_region_before_its_stream_is_read() {
+        let (mut r, k) = (Replication::new([A, B].map(str::to_owned)), key("u-1"));
+        r.caught_up(A, 1);
+        r.observe(A, &k, image("u-1", "Ada"), version(10, A, "1"));
+        assert!(
+            r.regions_needing(&k).is_empty(),
+            "B's history is unknown yet"
+        );
+        // B's stream, read to the end, shows a later delete there: it wins, A gets it.
+        r.observe(B, &k, image("u-1", "Ada"), version(11, B, "1"));
+        r.observe(B, &k, None, version(12, B, "2"));
+        assert!(!r.synced());
+        let planned = r.caught_up(B, 1);
+        assert_eq!(planned.len(), 1);
+        assert!(r.synced());
+        assert_eq!(r.regions_needing(&k), [A]);
+        assert_eq!(r.start_write(A, &k).unwrap().image, None);
+    }
+
+    #[test]
+    fn a_failed_write_is_retried() {
+        let (mut r, k) = (replication(), key("u-1"));
+        r.observe(A, &k, image("u-1", "Ada"), version(10, A, "1"));
+        let write = r.start_write(C, &k).unwrap();
+        assert!(
+            r.start_write(C, &k).is_none(),
+            "one write per region and item at a time"
+        );
+        r.write_failed(C, &k, &write);
+        assert_eq!(r.start_write(C, &k), Some(write));
+    }
+}
