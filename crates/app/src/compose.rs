@@ -168,6 +168,7 @@ where
         ),
         settings.idempotency.function_timeout,
     )
+    .with_regions(config.regions.clone())
 }
 
 /// notification-processor: users read, mail sent once within the cap;

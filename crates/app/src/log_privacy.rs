@@ -191,21 +191,20 @@ async fn no_use_case_logs_emails_or_names() {
         )
         .to_json()
     };
-    let response = notifications
-        .handle(
-            sqs(&[
-                ("n1", n("u-1")),
-                ("n2", n("ghost")),
-                ("n3", n("u-6")),
-                (
-                    "n4",
-                    r#"{"user_id":"ada.lovelace@example.com","kind":"Ada Lovelace"}"#.to_owned(),
-                ),
-            ]),
-            3_000,
-        )
-        .await
-        .unwrap();
+    let mut batch = sqs(&[
+        ("n1", n("u-1")),
+        ("n2", n("ghost")),
+        ("n3", n("u-6")),
+        (
+            "n4",
+            r#"{"user_id":"ada.lovelace@example.com","kind":"Ada Lovelace"}"#.to_owned(),
+        ),
+    ]);
+    // Personal data where a correlation id belongs.
+    batch[1] = batch[1]
+        .clone()
+        .with_attribute("correlation_id", "ada.lovelace@example.com");
+    let response = notifications.handle(batch, 3_000).await.unwrap();
     assert_eq!(failed_ids(&response), ["n2", "n3", "n4"]);
     let response = notifications
         .handle(sqs(&[("n5", n("u-1"))]), 3_000)
@@ -232,6 +231,12 @@ async fn no_use_case_logs_emails_or_names() {
         user_created("u-6", "grace.hopper@example.com", "Grace Hopper"),
     ] {
         let error = welcome.handle(event, 3_000).await.unwrap_err();
+        returned_errors.push(as_logged(&error));
+    }
+    // Personal data where the detail's correlation id belongs: refused.
+    let mut named = user_created("u-7", "mallory@example.com", "Mallory");
+    named["detail"]["correlation_id"] = json!("Ada Lovelace");
+    if let Err(error) = welcome.handle(named, 3_000).await {
         returned_errors.push(as_logged(&error));
     }
 

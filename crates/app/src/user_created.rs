@@ -24,8 +24,10 @@ use std::panic::AssertUnwindSafe;
 use tracing::Instrument;
 
 /// Runs `work` on the `User Created` event in `payload`, within the
-/// invocation's deadline. Every log line of the work carries the event id
-/// as its correlation id. A rejection is dead-lettered through `dead_letters`
+/// invocation's deadline. Every log line of the work carries the detail's
+/// `correlation_id` (the signup's, the same in every function and region)
+/// and the event id; a detail without one (another producer) or not yet
+/// read correlates by the event id. A rejection is dead-lettered through `dead_letters`
 /// (and is then not an error); without a sink it is returned.
 pub(crate) async fn on_user_created<F, Fut>(
     payload: Value,
@@ -44,11 +46,18 @@ where
         .ok()
         .and_then(|e| e.id.clone())
         .unwrap_or_default();
-    let span = tracing::info_span!("event", event_id = %event_id);
-    let result = async move {
+    let span = tracing::info_span!(
+        "event",
+        event_id = %event_id,
+        correlation_id = tracing::field::Empty
+    );
+    let result = async {
         let envelope = envelope?;
         let time = envelope.time_ms.map(Timestamp::from_unix_millis);
         let event = UserCreated::from_detail_at(&envelope.detail, time)?;
+        if let Some(id) = &event.correlation_id {
+            span.record("correlation_id", id.as_str());
+        }
         match invocation
             .deadline
             .bound(AssertUnwindSafe(work(event)).catch_unwind())

@@ -25,6 +25,15 @@
 //!   user's data*, so the notification and event are identical to the first
 //!   attempt's and carry the same deterministic ids.
 //!
+//! The `User Created` detail says where it was published and why
+//! (docs/multi-region.md): `origin_region` is this process's `AWS_REGION`,
+//! `home_region` the user's home over `REGIONS` ([`RegionSet`]), and
+//! `correlation_id` the signup message's correlation id (its
+//! `correlation_id` attribute if its producer set one, else its message
+//! id), which the confirmation carries too, as a message attribute. Every
+//! line logged for a record carries it, so one query follows the signup
+//! through every function and region.
+//!
 //! Every stage stops waiting at the invocation's deadline: records still
 //! pending fail (their locks lapse at the deadline), the rest keep their
 //! outcome, and the partial batch response goes back in time. A stage that
@@ -32,8 +41,10 @@
 
 use crate::ports::{Clock, EventPublisher, Inserted, NotificationQueue, UserStore};
 use crate::{Error, Invocation};
-use eventline_domain::{Notification, NotificationKind, Signup, User, UserCreated};
-use eventline_powertools::batch::{BatchError, BatchProcessor, BatchReport, Message, RECORD_SPAN};
+use eventline_domain::{
+    CorrelationId, Notification, NotificationKind, Region, RegionSet, Signup, User, UserCreated,
+};
+use eventline_powertools::batch::{record_span, BatchError, BatchProcessor, BatchReport, Message};
 use eventline_powertools::deadline::Deadline;
 use eventline_powertools::env::Env;
 use eventline_powertools::idempotency::{self, payload_hash, Idempotency, IdempotencyStore};
@@ -47,7 +58,9 @@ use tracing::Instrument;
 
 /// Settings: `USERS_TABLE`, `NOTIFICATION_QUEUE_URL`, `EVENT_BUS_NAME`,
 /// `SIGNUP_DLQ_URL`, optional `BATCH_CONCURRENCY` (records processed at
-/// once, default 10).
+/// once, default 10), and the regions: `AWS_REGION` (set by Lambda) and
+/// optional `REGIONS` (this region and its peers, comma-separated; default
+/// this region alone). `AWS_REGION` is required when `REGIONS` is set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// DynamoDB table of users.
@@ -60,6 +73,10 @@ pub struct Config {
     pub dead_letter_queue_url: String,
     /// Records processed at once.
     pub concurrency: NonZeroUsize,
+    /// This region and the set home regions are picked from; `None` when
+    /// neither `AWS_REGION` nor `REGIONS` is set (outside Lambda): the
+    /// events then name no region.
+    pub regions: Option<RegionSet>,
 }
 
 impl Config {
@@ -71,7 +88,26 @@ impl Config {
             event_bus_name: env.required("EVENT_BUS_NAME"),
             dead_letter_queue_url: env.required("SIGNUP_DLQ_URL"),
             concurrency: env.parsed_or("BATCH_CONCURRENCY", crate::DEFAULT_CONCURRENCY),
+            regions: regions_from_env(env),
         }
+    }
+}
+
+/// `AWS_REGION` and `REGIONS`, as [`Config::regions`] describes them.
+fn regions_from_env(env: &mut Env) -> Option<RegionSet> {
+    let list = env.optional("REGIONS");
+    let own = match list {
+        Some(_) => Some(env.required("AWS_REGION")).filter(|own| !own.is_empty()),
+        None => env.optional("AWS_REGION"),
+    }?;
+    let own = Region::parse(&own)
+        .map_err(|e| env.reject("AWS_REGION", e))
+        .ok()?;
+    match list {
+        None => Some(RegionSet::single(own)),
+        Some(list) => RegionSet::parse(own, &list)
+            .map_err(|e| env.reject("REGIONS", e))
+            .ok(),
     }
 }
 
@@ -97,6 +133,7 @@ pub struct UserProcessor<U, Q, P, C, I> {
     ports: Ports<U, Q, P, C, I>,
     batch: BatchProcessor,
     timeout: Duration,
+    regions: Option<RegionSet>,
 }
 
 /// What a record's outcome is while the stages run: `None` until one says.
@@ -107,6 +144,7 @@ struct Locked {
     index: usize,
     lock: idempotency::Lock,
     signup: Signup,
+    correlation_id: Option<CorrelationId>,
 }
 
 /// A record whose user is stored but not yet announced.
@@ -114,6 +152,31 @@ struct Stored {
     index: usize,
     lock: idempotency::Lock,
     user: User,
+    correlation_id: Option<CorrelationId>,
+}
+
+impl Stored {
+    /// The user's confirmation, correlated with the signup.
+    fn notification(&self) -> Notification {
+        let n = Notification::new(self.user.id.clone(), NotificationKind::SignupConfirmation);
+        match &self.correlation_id {
+            Some(id) => n.correlated(id.clone()),
+            None => n,
+        }
+    }
+
+    /// The user's `User Created`, stamped with where (if `regions` is
+    /// known) and why.
+    fn event(&self, regions: Option<&RegionSet>) -> UserCreated {
+        let mut event = UserCreated::from_user(&self.user);
+        if let Some(regions) = regions {
+            event = event.published_in(regions);
+        }
+        if let Some(id) = &self.correlation_id {
+            event = event.correlated(id.clone());
+        }
+        event
+    }
 }
 
 impl<U, Q, P, C, I> UserProcessor<U, Q, P, C, I>
@@ -131,7 +194,14 @@ where
             ports,
             batch,
             timeout,
+            regions: None,
         }
+    }
+
+    /// The use case in a process of `regions` (see [`Config::regions`]).
+    pub fn with_regions(mut self, regions: Option<RegionSet>) -> Self {
+        self.regions = regions;
+        self
     }
 
     /// Handles one batch of signup messages and reports every record's
@@ -162,11 +232,8 @@ where
         invocation: Invocation,
     ) -> Vec<Result<(), Error>> {
         let mut outcomes: Outcomes = records.iter().map(|_| None).collect();
-        // Each record's log lines carry its message id as correlation id.
-        let spans: Vec<tracing::Span> = records
-            .iter()
-            .map(|r| tracing::info_span!(RECORD_SPAN, message_id = %r.id))
-            .collect();
+        // Each record's log lines carry its message id and correlation id.
+        let spans: Vec<tracing::Span> = records.iter().map(record_span).collect();
         let locked = self
             .lock_all(&records, &spans, invocation, &mut outcomes)
             .await;
@@ -211,6 +278,8 @@ where
                     index,
                     lock,
                     signup,
+                    // The same rule as the span's: a message id is one.
+                    correlation_id: CorrelationId::parse(records[index].correlation_id()).ok(),
                 }),
                 Ok(None) => outcomes[index] = Some(Ok(())),
                 // A lock taken by a call we stopped waiting for lapses at its deadline.
@@ -250,6 +319,7 @@ where
                     index: l.index,
                     lock: l.lock,
                     user,
+                    correlation_id: l.correlation_id,
                 }),
                 Err(e) => fail(l.index, l.lock, e, outcomes, &mut failed),
             }
@@ -271,13 +341,10 @@ where
         if stored.is_empty() {
             return Vec::new();
         }
-        let notifications: Vec<Notification> = stored
-            .iter()
-            .map(|s| Notification::new(s.user.id.clone(), NotificationKind::SignupConfirmation))
-            .collect();
+        let notifications: Vec<Notification> = stored.iter().map(Stored::notification).collect();
         let events: Vec<UserCreated> = stored
             .iter()
-            .map(|s| UserCreated::from_user(&s.user))
+            .map(|s| s.event(self.regions.as_ref()))
             .collect();
         // One call for all records: it ends for all of them at once.
         let sent = stage(
@@ -1053,6 +1120,175 @@ mod tests {
             .await
             .expect("an expected retry, not an error");
         assert_eq!(response.unhandled(), ["m1"]);
+    }
+
+    fn region_set(own: &str, list: &str) -> RegionSet {
+        RegionSet::parse(Region::parse(own).unwrap(), list).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_event_and_the_confirmation_say_where_whose_home_and_which_signup() {
+        let f = Fixture::new();
+        let regions = region_set("us-east-1", "us-west-2,us-east-1,eu-west-1");
+        let processor = f.processor(1).with_regions(Some(regions.clone()));
+        let response = processor
+            .handle(
+                vec![
+                    Message::new("m1", signup("u1", "a@b.io")),
+                    // A producer that passes its own chain along.
+                    Message::new("m2", signup("u2", "b@b.io"))
+                        .with_attribute("correlation_id", "upstream-7"),
+                ],
+                3_001,
+            )
+            .await
+            .unwrap();
+        assert!(response.unhandled().is_empty());
+        let mut events = f.bus.published();
+        events.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+        let stamped: Vec<_> = events
+            .iter()
+            .map(|e| {
+                (
+                    e.user_id.to_string(),
+                    e.origin_region.as_ref().map(Region::to_string),
+                    e.home_region.clone(),
+                    e.event_key(),
+                    e.correlation_id.as_ref().map(CorrelationId::to_string),
+                )
+            })
+            .collect();
+        let home = |id: &str| {
+            Some(
+                regions
+                    .home_region(&eventline_domain::UserId::parse(id).unwrap())
+                    .clone(),
+            )
+        };
+        assert_eq!(
+            stamped,
+            [
+                (
+                    "u1".to_owned(),
+                    Some("us-east-1".to_owned()),
+                    home("u1"),
+                    "user-created/u1".to_owned(),
+                    Some("m1".to_owned())
+                ),
+                (
+                    "u2".to_owned(),
+                    Some("us-east-1".to_owned()),
+                    home("u2"),
+                    "user-created/u2".to_owned(),
+                    Some("upstream-7".to_owned())
+                ),
+            ]
+        );
+        let mut confirmations: Vec<_> = f
+            .queue
+            .sent()
+            .into_iter()
+            .map(|n| {
+                (
+                    n.user_id.to_string(),
+                    n.correlation_id.map(|c| c.to_string()),
+                )
+            })
+            .collect();
+        confirmations.sort();
+        assert_eq!(
+            confirmations,
+            [
+                ("u1".to_owned(), Some("m1".to_owned())),
+                ("u2".to_owned(), Some("upstream-7".to_owned()))
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_single_region_stack_is_every_users_home_and_origin() {
+        let f = Fixture::new();
+        let mut env = Env::from_map([
+            ("USERS_TABLE", "t"),
+            ("NOTIFICATION_QUEUE_URL", "q"),
+            ("EVENT_BUS_NAME", "b"),
+            ("SIGNUP_DLQ_URL", "d"),
+            ("AWS_REGION", "eu-west-1"),
+        ]);
+        let config = Config::from_env(&mut env);
+        assert_eq!(env.finish(), Ok(()));
+        assert_eq!(
+            config.regions,
+            Some(RegionSet::single(Region::parse("eu-west-1").unwrap())),
+            "REGIONS defaults to this region alone"
+        );
+        f.processor(1)
+            .with_regions(config.regions)
+            .handle(
+                (0..5)
+                    .map(|i| Message::new(format!("m{i}"), signup(&format!("u{i}"), "a@b.io")))
+                    .collect(),
+                3_001,
+            )
+            .await
+            .unwrap();
+        let events = f.bus.published();
+        assert_eq!(events.len(), 5);
+        for e in events {
+            assert_eq!(
+                e.origin_region.as_ref().map(Region::as_str),
+                Some("eu-west-1")
+            );
+            assert_eq!(
+                e.home_region.as_ref().map(Region::as_str),
+                Some("eu-west-1")
+            );
+        }
+    }
+
+    #[test]
+    fn regions_come_from_aws_region_and_regions() {
+        let read = |vars: &[(&'static str, &'static str)]| {
+            let mut all = vec![
+                ("USERS_TABLE", "t"),
+                ("NOTIFICATION_QUEUE_URL", "q"),
+                ("EVENT_BUS_NAME", "b"),
+                ("SIGNUP_DLQ_URL", "d"),
+            ];
+            all.extend_from_slice(vars);
+            let mut env = Env::from_map(all);
+            let config = Config::from_env(&mut env);
+            env.finish()
+                .map(|()| config.regions)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(read(&[]), Ok(None), "outside Lambda: no region to stamp");
+        assert_eq!(
+            read(&[
+                ("AWS_REGION", "us-west-2"),
+                ("REGIONS", "eu-west-1,us-west-2,,us-east-1")
+            ]),
+            Ok(Some(region_set(
+                "us-west-2",
+                "us-east-1,eu-west-1,us-west-2"
+            )))
+        );
+        assert_eq!(
+            read(&[("REGIONS", "us-west-2,eu-west-1")]),
+            Err("missing environment variables: AWS_REGION".into())
+        );
+        assert_eq!(
+            read(&[("AWS_REGION", "ap-south-1"), ("REGIONS", "us-west-2,eu-west-1")]),
+            Err("invalid environment variables: REGIONS: does not list this function's own region ap-south-1".into())
+        );
+        assert_eq!(
+            read(&[("AWS_REGION", "us-west-2"), ("REGIONS", "us-west-2,eu-west")]),
+            Err(r#"invalid environment variables: REGIONS: "eu-west" is not a region name (like us-west-2)"#.into())
+        );
+        assert_eq!(
+            read(&[("AWS_REGION", "local")]),
+            Err(r#"invalid environment variables: AWS_REGION: "local" is not a region name (like us-west-2)"#.into())
+        );
     }
 
     #[test]

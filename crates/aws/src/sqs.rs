@@ -1,5 +1,9 @@
 //! SQS adapter: the NotificationQueue.
 //!
+//! A notification's correlation id goes with it as the String message
+//! attribute `correlation_id` ([`CORRELATION_ATTRIBUTE`]), which the SQS
+//! entrypoint hands notification-processor's record span.
+//!
 //! `SendMessageBatch` answers one call for many entries; this adapter fails
 //! closed on that answer: an entry counts as sent only when exactly one
 //! `Successful` result names its Id (with a message id) and no `Failed`
@@ -8,11 +12,12 @@
 //! whose notification was not queued.
 
 use crate::{sdk_error, Detail};
-use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use aws_sdk_sqs::Client;
 use eventline_app::ports::NotificationQueue;
 use eventline_app::PortError;
 use eventline_domain::Notification;
+use eventline_powertools::batch::CORRELATION_ATTRIBUTE;
 
 /// Builds the SQS client.
 pub fn client(config: &aws_config::SdkConfig) -> Client {
@@ -133,7 +138,20 @@ impl SqsNotificationQueue {
                     .message_group_id(n.user_id.as_str())
                     .message_deduplication_id(&n.notification_id);
             }
-            match entry.build() {
+            let correlation = n.correlation_id.as_ref().map(|id| {
+                MessageAttributeValue::builder()
+                    .data_type("String")
+                    .string_value(id.as_str())
+                    .build()
+            });
+            let built = match correlation {
+                Some(Ok(attribute)) => {
+                    Ok(entry.message_attributes(CORRELATION_ATTRIBUTE, attribute))
+                }
+                Some(Err(e)) => Err(e),
+                None => Ok(entry),
+            };
+            match built.and_then(|entry| entry.build()) {
                 Ok(entry) => entries.push(entry),
                 Err(e) => results[i] = Some(Err(PortError::new(OP, e))),
             }
