@@ -2,12 +2,14 @@
 //! result per entry, in request order, with an `EventId` or an
 //! `ErrorCode`, and `FailedEntryCount`.
 //!
-//! Any bus is accepted and nothing is delivered: no rule runs. Checked as
-//! EventBridge does: 1–10 entries; an entry without `Source`,
+//! Any bus is accepted and no rule runs: accepted entries are kept per bus,
+//! with their `EventId`, until a benchmark drains them ([`crate::mailbox`]).
+//! Checked as EventBridge does: 1–10 entries; an entry without `Source`,
 //! `DetailType` or `Detail` fails with `InvalidArgument`, one whose
 //! `Detail` is not a JSON object with `MalformedDetail`. Entries picked by
 //! `--fail-entry-rate` fail with `InternalFailure`.
 
+use crate::mailbox::Mailboxes;
 use crate::random::{EntryFaults, Ids};
 use crate::reply::{parse, Answer, ApiError};
 use serde::Deserialize;
@@ -19,6 +21,30 @@ struct Entry {
     source: Option<String>,
     detail_type: Option<String>,
     detail: Option<String>,
+    event_bus_name: Option<String>,
+    resources: Option<Vec<String>>,
+    time: Option<Value>,
+}
+
+/// The bus an entry names (`default` when none).
+fn bus_of(e: &Entry) -> &str {
+    e.event_bus_name
+        .as_deref()
+        .filter(|b| !b.is_empty())
+        .unwrap_or("default")
+}
+
+/// An accepted entry as kept for a drain: what was sent, and its id.
+fn kept(e: &Entry, event_id: &Value) -> Value {
+    json!({
+        "EventId": event_id,
+        "EventBusName": bus_of(e),
+        "Source": e.source,
+        "DetailType": e.detail_type,
+        "Detail": e.detail,
+        "Resources": e.resources.clone().unwrap_or_default(),
+        "Time": e.time,
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -34,6 +60,7 @@ fn entry_error(code: &str, message: &str) -> Value {
 pub(crate) fn handle(
     faults: &EntryFaults,
     ids: &Ids,
+    sent: &Mailboxes,
     operation: &str,
     body: &[u8],
 ) -> Result<Answer, ApiError> {
@@ -91,8 +118,14 @@ pub(crate) fn handle(
         .iter()
         .filter(|e| e.get("ErrorCode").is_some())
         .count();
+    for (entry, result) in request.entries.iter().zip(&entries) {
+        if let Some(id) = result.get("EventId") {
+            sent.push(bus_of(entry), [kept(entry, id)]);
+        }
+    }
     Ok(Answer {
         json: json!({ "FailedEntryCount": failed, "Entries": entries }),
         entries_failed: injected,
+        entries: n as u64,
     })
 }

@@ -15,20 +15,27 @@
 //!
 //! DynamoDB keeps an item map per declared table (`--table NAME=KEY`), so
 //! conditional writes, the idempotency lock and reads behave as on AWS; S3
-//! keeps objects; SQS, EventBridge and SES keep nothing (the functions only
-//! send). `--fail-entry-rate R` fails a seeded-random share R of the
-//! entries of `SendMessageBatch`, `PutEvents` and `BatchWriteItem`, in the
-//! per-entry form each API uses.
+//! keeps objects; SQS and EventBridge keep what they accepted, per queue
+//! and per bus, until it is drained, but deliver nothing (no event source
+//! mapping polls, no rule runs); SES keeps nothing. `--fail-entry-rate R`
+//! fails a seeded-random share R of the entries of `SendMessageBatch`,
+//! `PutEvents` and `BatchWriteItem`, in the per-entry form each API uses.
 //!
 //! Control endpoints (not counted, not delayed):
-//! `GET /__backend/stats` (calls by operation, total, round trips, span,
-//! errors, injected entry failures, calls by SDK app name, items per
-//! table), `POST /__backend/reset` (counters; `?data=1` also forgets items
-//! and objects), `POST /__backend/latency?ms=N`.
+//! `GET /__backend/stats` (calls by operation, items carried by batch
+//! calls, total, round trips, span, errors, injected entry failures, calls
+//! by SDK app name, calls and round trips per invocation, items per table,
+//! objects, messages and events waiting), `POST /__backend/reset`
+//! (counters; `?data=1` also forgets items, objects, messages and events),
+//! `POST /__backend/latency?ms=N`, `GET /__backend/drain?queue=NAME_OR_URL`
+//! (the messages sent to that queue, as ReceiveMessage answers them, and
+//! forgets them) or `?bus=NAME_OR_ARN` (the events put on that bus),
+//! `GET /__backend/objects?prefix=P[&bucket=B]` (how many objects).
 #![warn(missing_docs)]
 
 mod dynamodb;
 mod eventbridge;
+mod mailbox;
 mod random;
 mod reply;
 mod s3;
@@ -100,7 +107,8 @@ shapes after a fixed latency, all calls concurrently. Point AWS_ENDPOINT_URL at 
   --fail-entry-rate R    share of SendMessageBatch / PutEvents / BatchWriteItem entries that fail (0-1)
   --seed N               seed of those failures and of the ids handed out (default 1)
   --table NAME=KEY[,K2]  a DynamoDB table and its key attributes (repeat per table)
-Control: GET /__backend/stats, POST /__backend/reset[?data=1], POST /__backend/latency?ms=N";
+Control: GET /__backend/stats, POST /__backend/reset[?data=1], POST /__backend/latency?ms=N,
+GET /__backend/drain?queue=NAME|bus=NAME, GET /__backend/objects?prefix=P[&bucket=B]";
 
 /// Parses the command line (without the program name); `None` for `--help`.
 pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String> {
@@ -145,6 +153,8 @@ struct Shared {
     ids: random::Ids,
     dynamodb: dynamodb::Store,
     sqs: sqs::Queues,
+    /// Events accepted by `PutEvents`, by bus, until drained.
+    events: mailbox::Mailboxes,
     s3: s3::Buckets,
     stats: Mutex<stats::Stats>,
     started: Instant,
@@ -166,6 +176,10 @@ impl Shared {
         out["fail_entry_rate"] = json!(self.fail_entry_rate);
         out["items"] = json!(self.dynamodb.item_counts());
         out["objects"] = json!(self.s3.count());
+        out["pending"] = json!({
+            "queues": self.sqs.sent.pending(),
+            "buses": self.events.pending(),
+        });
         out
     }
 }
@@ -190,6 +204,7 @@ impl Server {
             ids: random::Ids::new(config.seed),
             dynamodb: dynamodb::Store::new(&config.tables),
             sqs: sqs::Queues::new(),
+            events: mailbox::Mailboxes::new(),
             s3: s3::Buckets::new(),
             stats: Mutex::new(stats::Stats::default()),
             started: Instant::now(),
@@ -275,6 +290,8 @@ async fn handle(
         end: Instant::now() - shared.started,
         error: reply.error.clone(),
         entries_failed: reply.entries_failed,
+        entries: reply.entries,
+        trace: trace_root(&parts),
     });
     Ok(response(reply))
 }
@@ -295,7 +312,7 @@ fn answer(shared: &Shared, parts: &Parts, body: &Bytes) -> (String, Reply) {
             ),
             "AWSEvents" => (
                 EVENTBRIDGE,
-                eventbridge::handle(&shared.faults, &shared.ids, op, body),
+                eventbridge::handle(&shared.faults, &shared.ids, &shared.events, op, body),
             ),
             _ => {
                 let e = reply::ApiError::new(
@@ -340,12 +357,24 @@ fn app_name(parts: &Parts) -> Option<String> {
         .find_map(|token| token.strip_prefix("app/").map(str::to_owned))
 }
 
+/// The invocation a call belongs to: the `Root` of its X-Ray trace header
+/// (the whole header when it has none).
+fn trace_root(parts: &Parts) -> Option<String> {
+    let header = parts.headers.get("x-amzn-trace-id")?.to_str().ok()?;
+    let root = header
+        .split(';')
+        .find_map(|field| field.trim().strip_prefix("Root="))
+        .unwrap_or(header);
+    Some(root.to_owned())
+}
+
 fn control(shared: &Shared, parts: &Parts) -> Reply {
     let query = parts.uri.query().unwrap_or("");
     let param = |name: &str| {
         query
             .split('&')
             .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+            .map(|v| percent_encoding::percent_decode_str(v).decode_utf8_lossy())
     };
     let post = parts.method == hyper::Method::POST;
     match parts.uri.path() {
@@ -353,9 +382,11 @@ fn control(shared: &Shared, parts: &Parts) -> Reply {
         "/__backend/reset" if post => {
             *shared.stats() = stats::Stats::default();
             shared.faults.reset();
-            if matches!(param("data"), Some("1" | "true")) {
+            if matches!(param("data").as_deref(), Some("1" | "true")) {
                 shared.dynamodb.clear();
                 shared.s3.clear();
+                shared.sqs.sent.clear();
+                shared.events.clear();
             }
         }
         "/__backend/latency" if post => {
@@ -368,7 +399,19 @@ fn control(shared: &Shared, parts: &Parts) -> Reply {
             let ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
             shared.latency_ns.store(ns, Ordering::Relaxed);
         }
-        _ => return Reply::new(404, "{\"message\":\"GET /__backend/stats, POST /__backend/reset, POST /__backend/latency?ms=N\"}"),
+        "/__backend/drain" => {
+            let drained = match (param("queue"), param("bus")) {
+                (Some(queue), None) => json!({ "queue": mailbox::destination_name(&queue), "messages": shared.sqs.sent.drain(&queue) }),
+                (None, Some(bus)) => json!({ "bus": mailbox::destination_name(&bus), "events": shared.events.drain(&bus) }),
+                _ => return Reply::new(400, "{\"message\":\"drain?queue=NAME_OR_URL or drain?bus=NAME_OR_ARN\"}"),
+            };
+            return Reply::new(200, drained.to_string()).header("content-type", "application/json");
+        }
+        "/__backend/objects" => {
+            let count = shared.s3.count_under(param("bucket").as_deref(), &param("prefix").unwrap_or_default());
+            return Reply::new(200, json!({ "objects": count }).to_string()).header("content-type", "application/json");
+        }
+        _ => return Reply::new(404, "{\"message\":\"GET /__backend/stats, POST /__backend/reset, POST /__backend/latency?ms=N, GET /__backend/drain?queue=Q|bus=B, GET /__backend/objects?prefix=P\"}"),
     }
     Reply::new(200, shared.stats_json().to_string()).header("content-type", "application/json")
 }

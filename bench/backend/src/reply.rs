@@ -15,6 +15,8 @@ pub(crate) struct Reply {
     pub error: Option<String>,
     /// Entries of a batch call failed on purpose (`--fail-entry-rate`).
     pub entries_failed: u64,
+    /// Items a successful batch call carried (0 for single-item calls).
+    pub entries: u64,
 }
 
 impl Reply {
@@ -25,6 +27,7 @@ impl Reply {
             body: body.into(),
             error: None,
             entries_failed: 0,
+            entries: 0,
         }
     }
 
@@ -34,11 +37,14 @@ impl Reply {
     }
 }
 
-/// A successful JSON answer; `entries_failed` counts injected entry failures.
+/// A successful JSON answer; `entries_failed` counts injected entry
+/// failures, `entries` the items a batch call carried (what its price is
+/// counted in).
 #[derive(Debug)]
 pub(crate) struct Answer {
     pub json: Value,
     pub entries_failed: u64,
+    pub entries: u64,
 }
 
 impl From<Value> for Answer {
@@ -46,6 +52,7 @@ impl From<Value> for Answer {
         Self {
             json,
             entries_failed: 0,
+            entries: 0,
         }
     }
 }
@@ -120,6 +127,7 @@ impl JsonService {
                 let mut reply = Reply::new(200, answer.json.to_string())
                     .header("content-type", self.content_type);
                 reply.entries_failed = answer.entries_failed;
+                reply.entries = answer.entries;
                 reply
             }
             Err(e) => {

@@ -95,6 +95,16 @@ impl Buckets {
             .len()
     }
 
+    /// Objects whose key starts with `prefix` (in `bucket`, or in any).
+    pub fn count_under(&self, bucket: Option<&str>, prefix: &str) -> usize {
+        self.objects
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .filter(|(b, k)| bucket.is_none_or(|want| want == b) && k.starts_with(prefix))
+            .count()
+    }
+
     pub fn clear(&self) {
         self.objects
             .lock()

@@ -2,29 +2,34 @@
 //! `SendMessageBatch`, with the MD5s of body and attributes SQS answers
 //! (some SDKs check them) and a sequence number on FIFO queues.
 //!
-//! Any queue URL is accepted and nothing is kept: the functions only send.
-//! Checked as SQS does: batch size (1–10), distinct and well-formed entry
+//! Any queue URL is accepted. Accepted messages are kept per queue, in
+//! ReceiveMessage's shape, until a benchmark drains them
+//! ([`crate::mailbox`]); nothing is delivered by itself. Checked as SQS does: batch size (1–10), distinct and well-formed entry
 //! ids, message size (1 MiB per message and per batch), the characters a
 //! body may hold, the group id a FIFO queue needs. Batch entries picked by
 //! `--fail-entry-rate` come back in `Failed` (`InternalError`, not the
 //! sender's fault).
 
+use crate::mailbox::Mailboxes;
 use crate::random::{EntryFaults, Ids};
 use crate::reply::{parse, Answer, ApiError};
 use base64::Engine;
 use md5::{Digest, Md5};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 const MAX_BYTES: usize = 1024 * 1024;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct MessageAttribute {
     data_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     string_value: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     binary_value: Option<String>,
 }
 
@@ -35,6 +40,7 @@ struct Message {
     message_attributes: Option<BTreeMap<String, MessageAttribute>>,
     message_system_attributes: Option<BTreeMap<String, MessageAttribute>>,
     message_group_id: Option<String>,
+    message_deduplication_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -70,9 +76,11 @@ fn invalid_parameter(message: impl Into<String>) -> ApiError {
     error("InvalidParameterValue", "InvalidParameterValue", message)
 }
 
-/// The queues (stateless but for FIFO sequence numbers).
+/// The queues: FIFO sequence numbers and the messages sent.
 pub(crate) struct Queues {
     sequence: AtomicU64,
+    /// Accepted messages by queue name, until drained.
+    pub sent: Mailboxes,
 }
 
 fn hex_md5(parts: &[&[u8]]) -> String {
@@ -176,6 +184,7 @@ impl Queues {
     pub fn new() -> Self {
         Self {
             sequence: AtomicU64::new(1),
+            sent: Mailboxes::new(),
         }
     }
 
@@ -190,8 +199,10 @@ impl Queues {
             "SendMessage" => {
                 let request: SendMessage = parse(body)?;
                 let fifo = fifo(&request.queue_url)?;
-                self.accept(ids, &request.message, fifo)
-                    .map(|m| Value::Object(m).into())
+                let out = self.accept(ids, &request.message, fifo)?;
+                self.sent
+                    .push(&request.queue_url, [received(&request.message, &out)]);
+                Ok(Value::Object(out).into())
             }
             "SendMessageBatch" => self.send_batch(faults, ids, parse(body)?),
             other => Err(error(
@@ -313,6 +324,7 @@ impl Queues {
         }
         let mut successful = Vec::new();
         let mut failed = Vec::new();
+        let mut kept = Vec::new();
         let mut injected = 0;
         for entry in &request.entries {
             if faults.next_fails() {
@@ -328,6 +340,7 @@ impl Queues {
             // A bad entry fails alone, as SQS answers it.
             match self.accept(ids, &entry.message, fifo) {
                 Ok(mut out) => {
+                    kept.push(received(&entry.message, &out));
                     out.insert("Id".into(), json!(entry.id));
                     successful.push(Value::Object(out));
                 }
@@ -339,11 +352,49 @@ impl Queues {
                 })),
             }
         }
+        self.sent.push(&request.queue_url, kept);
         Ok(Answer {
             json: json!({ "Successful": successful, "Failed": failed }),
             entries_failed: injected,
+            entries: request.entries.len() as u64,
         })
     }
+}
+
+/// An accepted message as ReceiveMessage would answer it (without a
+/// receipt handle): `accepted` is what the send answered for it.
+fn received(m: &Message, accepted: &Map<String, Value>) -> Value {
+    let sent_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let mut attributes = Map::new();
+    attributes.insert("SentTimestamp".into(), json!(sent_ms.to_string()));
+    for (name, value) in [
+        ("MessageGroupId", m.message_group_id.as_ref()),
+        (
+            "MessageDeduplicationId",
+            m.message_deduplication_id.as_ref(),
+        ),
+    ] {
+        if let Some(value) = value {
+            attributes.insert(name.into(), json!(value));
+        }
+    }
+    if let Some(sequence) = accepted.get("SequenceNumber") {
+        attributes.insert("SequenceNumber".into(), sequence.clone());
+    }
+    let mut out = Map::new();
+    out.insert("MessageId".into(), accepted["MessageId"].clone());
+    out.insert("MD5OfBody".into(), accepted["MD5OfMessageBody"].clone());
+    out.insert("Body".into(), json!(m.message_body));
+    out.insert("Attributes".into(), Value::Object(attributes));
+    if let Some(attrs) = m.message_attributes.as_ref().filter(|a| !a.is_empty()) {
+        out.insert("MessageAttributes".into(), json!(attrs));
+        if let Some(md5) = accepted.get("MD5OfMessageAttributes") {
+            out.insert("MD5OfMessageAttributes".into(), md5.clone());
+        }
+    }
+    Value::Object(out)
 }
 
 /// Whether the queue of `url` is FIFO; refuses what is not a queue URL.

@@ -1,15 +1,21 @@
-//! What the control endpoint reports: calls by operation, answered errors,
-//! injected entry failures, and the calls' timeline folded into round
-//! trips.
+//! What the control endpoint reports: calls by operation, items carried by
+//! batch calls, answered errors, injected entry failures, and the calls'
+//! timeline folded into round trips, overall and per invocation.
 //!
 //! A round trip is a maximal group of calls whose in-flight intervals
 //! (request arrived → answer handed back) overlap: calls a client makes at
 //! once form one, calls it makes one after the other form one each. The
 //! count is meaningful when the latency is much larger than the client's
 //! own time between two concurrent sends (at 0 ms almost no calls overlap).
+//!
+//! Per invocation: a Lambda function's SDK sends the invocation's X-Ray
+//! trace id (`X-Amzn-Trace-Id`, from `_X_AMZN_TRACE_ID`, which the runtime
+//! sets per invocation), so the calls of one invocation can be told apart
+//! from those of the instances running beside it, and folded into round
+//! trips on their own even when many invocations overlap.
 
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 /// One finished call.
@@ -23,16 +29,25 @@ pub(crate) struct Call {
     pub end: Duration,
     pub error: Option<String>,
     pub entries_failed: u64,
+    /// Items the call carried, for batch calls.
+    pub entries: u64,
+    /// The caller's invocation (the `Root` of its X-Ray trace header).
+    pub trace: Option<String>,
 }
+
+type Interval = (Duration, Duration);
 
 /// Counters since the last reset.
 #[derive(Debug, Default)]
 pub(crate) struct Stats {
     calls: BTreeMap<String, u64>,
+    entries: BTreeMap<String, u64>,
     errors: BTreeMap<String, u64>,
     entries_failed: BTreeMap<String, u64>,
     by_app: BTreeMap<String, BTreeMap<String, u64>>,
-    intervals: Vec<(Duration, Duration)>,
+    intervals: Vec<Interval>,
+    /// Intervals by app, then by invocation.
+    invocations: BTreeMap<String, HashMap<String, Vec<Interval>>>,
 }
 
 /// The calls' intervals folded together.
@@ -82,6 +97,9 @@ fn ms(d: Duration) -> f64 {
 impl Stats {
     pub fn record(&mut self, call: Call) {
         *self.calls.entry(call.operation.clone()).or_default() += 1;
+        if call.entries > 0 {
+            *self.entries.entry(call.operation.clone()).or_default() += call.entries;
+        }
         if let Some(code) = &call.error {
             *self
                 .errors
@@ -95,6 +113,14 @@ impl Stats {
                 .or_default() += call.entries_failed;
         }
         let app = call.app.unwrap_or_else(|| "-".to_owned());
+        if let Some(trace) = call.trace {
+            self.invocations
+                .entry(app.clone())
+                .or_default()
+                .entry(trace)
+                .or_default()
+                .push((call.start, call.end));
+        }
         *self
             .by_app
             .entry(app)
@@ -104,11 +130,40 @@ impl Stats {
         self.intervals.push((call.start, call.end));
     }
 
+    /// Per app: invocations seen, and how many made N calls in M round
+    /// trips (`calls` and `round_trips` map N or M to a count).
+    fn invocations_json(&self) -> Value {
+        let mut out = serde_json::Map::new();
+        for (app, traces) in &self.invocations {
+            let mut calls: BTreeMap<usize, u64> = BTreeMap::new();
+            let mut round_trips: BTreeMap<usize, u64> = BTreeMap::new();
+            for intervals in traces.values() {
+                *calls.entry(intervals.len()).or_default() += 1;
+                *round_trips
+                    .entry(timeline(intervals).round_trips)
+                    .or_default() += 1;
+            }
+            let keyed = |m: BTreeMap<usize, u64>| -> BTreeMap<String, u64> {
+                m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+            };
+            out.insert(
+                app.clone(),
+                json!({
+                    "count": traces.len(),
+                    "calls": keyed(calls),
+                    "round_trips": keyed(round_trips),
+                }),
+            );
+        }
+        Value::Object(out)
+    }
+
     /// The counters as the stats endpoint answers them.
     pub fn to_json(&self) -> Value {
         let t = timeline(&self.intervals);
         json!({
             "calls": self.calls,
+            "entries": self.entries,
             "total": self.calls.values().sum::<u64>(),
             "round_trips": t.round_trips,
             "span_ms": if self.intervals.is_empty() { Value::Null } else { json!(ms(t.span)) },
@@ -116,6 +171,7 @@ impl Stats {
             "errors": self.errors,
             "entries_failed": self.entries_failed,
             "by_app": self.by_app,
+            "invocations": self.invocations_json(),
         })
     }
 }
@@ -163,14 +219,15 @@ mod tests {
     #[test]
     fn stats_count_by_operation_error_and_app() {
         let mut stats = Stats::default();
-        for (op, error, failed) in [
-            ("DynamoDB.PutItem", None, 0),
+        for (op, error, failed, entries) in [
+            ("DynamoDB.PutItem", None, 0, 0),
             (
                 "DynamoDB.PutItem",
                 Some("ConditionalCheckFailedException"),
                 0,
+                0,
             ),
-            ("SQS.SendMessageBatch", None, 2),
+            ("SQS.SendMessageBatch", None, 2, 10),
         ] {
             stats.record(Call {
                 operation: op.into(),
@@ -179,6 +236,8 @@ mod tests {
                 end: Duration::from_millis(10),
                 error: error.map(str::to_owned),
                 entries_failed: failed,
+                entries,
+                trace: None,
             });
         }
         let json = stats.to_json();
@@ -190,6 +249,41 @@ mod tests {
             1
         );
         assert_eq!(json["entries_failed"]["SQS.SendMessageBatch"], 2);
+        assert_eq!(json["entries"]["SQS.SendMessageBatch"], 10);
+        assert_eq!(json["entries"].get("DynamoDB.PutItem"), None);
         assert_eq!(json["by_app"]["fn-a"]["SQS.SendMessageBatch"], 1);
+    }
+
+    #[test]
+    fn overlapping_invocations_are_folded_into_round_trips_one_by_one() {
+        // Two instances of one function, each an invocation of two waves,
+        // overlapping in time: as a whole one round trip, each alone two.
+        let mut stats = Stats::default();
+        let calls = [
+            ("a", at(0, 10)),
+            ("a", at(1, 11)),
+            ("b", at(5, 15)),
+            ("a", at(12, 22)),
+            ("b", at(16, 26)),
+            ("b", at(17, 27)),
+        ];
+        for (trace, (start, end)) in calls {
+            stats.record(Call {
+                operation: "DynamoDB.PutItem".into(),
+                app: Some("fn".into()),
+                start,
+                end,
+                error: None,
+                entries_failed: 0,
+                entries: 0,
+                trace: Some(trace.into()),
+            });
+        }
+        let json = stats.to_json();
+        assert_eq!(json["round_trips"], 1);
+        let fun = &json["invocations"]["fn"];
+        assert_eq!(fun["count"], 2);
+        assert_eq!(fun["round_trips"], json!({"2": 2}));
+        assert_eq!(fun["calls"], json!({"3": 2}));
     }
 }

@@ -22,6 +22,7 @@ use eventline_domain::{
 };
 use eventline_powertools::batch::{DeadLetter, DeadLetterSink, Rejection};
 use eventline_powertools::idempotency::{Acquire, CompleteError, IdempotencyStore, Record, Status};
+use md5::{Digest, Md5};
 use std::time::Duration;
 
 const USERS: &str = "users";
@@ -589,6 +590,22 @@ async fn objects_mail_and_dead_letters_are_accepted() {
     assert_eq!(stats["calls"]["SESv2.SendEmail"], 1);
     assert_eq!(stats["calls"]["SQS.SendMessage"], 1);
     assert_eq!(stats["objects"], 1);
+    for (query, expected) in [
+        ("prefix=profiles/", 1),
+        ("prefix=profiles/&bucket=bucket", 1),
+        ("prefix=outbox/", 0),
+        ("prefix=&bucket=other", 0),
+    ] {
+        let (_, counted) = http(
+            &server,
+            "GET",
+            &format!("/__backend/objects?{query}"),
+            &[],
+            "",
+        )
+        .await;
+        assert_eq!(counted["objects"], expected, "{query}");
+    }
 }
 
 #[tokio::test]
@@ -609,4 +626,140 @@ async fn concurrent_calls_count_as_one_round_trip() {
     let stats = server.stats();
     assert_eq!(stats["total"], 6);
     assert_eq!(stats["round_trips"], 2);
+}
+
+/// One plain HTTP/1.1 request to the backend: the status and the JSON body.
+async fn http(
+    server: &Server,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, serde_json::Value) {
+    let addr = server.addr();
+    let headers: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n{headers}\r\n{body}",
+        body.len()
+    );
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+        (status, serde_json::from_str(body).unwrap_or_default())
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn what_was_sent_is_kept_per_queue_and_bus_until_drained() {
+    // Half the entries fail: only the accepted ones are kept.
+    let (server, sdk) = backend(0, 0.5).await;
+    let queue =
+        eventline_aws::sqs::SqsNotificationQueue::new(eventline_aws::sqs::client(&sdk), QUEUE);
+    let bus = eventline_aws::eventbridge::EventBridgePublisher::new(
+        eventline_aws::eventbridge::client(&sdk),
+        "bus",
+    );
+    let sent = queue.enqueue_all(&notifications(12)).await;
+    let published = bus.publish_all(&events(12)).await;
+    let accepted = |results: &[Result<(), _>]| results.iter().filter(|r| r.is_ok()).count();
+    let (sent_ok, published_ok) = (accepted(&sent), accepted(&published));
+    assert!(0 < sent_ok && sent_ok < 12, "{sent_ok} of 12 accepted");
+    assert_eq!(
+        server.stats()["pending"]["queues"]["notifications"],
+        sent_ok
+    );
+    assert_eq!(server.stats()["pending"]["buses"]["bus"], published_ok);
+    assert_eq!(server.stats()["entries"]["SQS.SendMessageBatch"], 12);
+
+    // By URL or by name; in ReceiveMessage's shape, with the MD5 SQS answered.
+    let (status, drained) = http(
+        &server,
+        "GET",
+        "/__backend/drain?queue=https%3A%2F%2Fsqs.us-east-1.amazonaws.com%2F123456789012%2Fnotifications",
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let messages = drained["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), sent_ok);
+    for m in messages {
+        let body = m["Body"].as_str().unwrap();
+        Notification::parse(body).unwrap();
+        assert_eq!(m["MD5OfBody"], hex::encode(Md5::digest(body)));
+        assert!(m["Attributes"]["SentTimestamp"].is_string());
+    }
+    let (_, again) = http(
+        &server,
+        "GET",
+        "/__backend/drain?queue=notifications",
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(again["messages"], serde_json::json!([]));
+
+    let (_, drained) = http(&server, "GET", "/__backend/drain?bus=bus", &[], "").await;
+    let events = drained["events"].as_array().unwrap();
+    assert_eq!(events.len(), published_ok);
+    for e in events {
+        assert_eq!(e["DetailType"], "User Created");
+        assert_eq!(e["Source"], "user.service");
+        assert_eq!(e["EventBusName"], "bus");
+        assert!(e["EventId"].is_string());
+        let detail: serde_json::Value =
+            serde_json::from_str(e["Detail"].as_str().unwrap()).unwrap();
+        assert!(detail["user_id"].is_string());
+    }
+    assert_eq!(server.stats()["pending"]["buses"], serde_json::json!({}));
+    let (status, _) = http(&server, "GET", "/__backend/drain", &[], "").await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn calls_are_folded_per_invocation_by_their_trace_header() {
+    // Two invocations of one function at once: A makes two waves, B one
+    // wave inside A's first. Together one round trip, then one more.
+    let (server, _sdk) = backend(100, 0.0).await;
+    let get = |trace: &'static str| {
+        let server = &server;
+        async move {
+            let trace = format!("Root=1-6750a1b2-{trace};Parent=53995c3f42cd8ad8;Sampled=0");
+            let headers = [
+                ("x-amz-target", "DynamoDB_20120810.GetItem"),
+                ("content-type", "application/x-amz-json-1.0"),
+                ("user-agent", "aws-sdk-rust/1 app/fn-x"),
+                ("x-amzn-trace-id", trace.as_str()),
+            ];
+            let body = r#"{"TableName":"users","Key":{"user_id":{"S":"u1"}}}"#;
+            let (status, _) = http(server, "POST", "/", &headers, body).await;
+            assert_eq!(status, 200);
+        }
+    };
+    futures::join!(
+        get("aaaaaaaaaaaaaaaaaaaaaaaa"),
+        get("aaaaaaaaaaaaaaaaaaaaaaaa"),
+        get("bbbbbbbbbbbbbbbbbbbbbbbb")
+    );
+    get("aaaaaaaaaaaaaaaaaaaaaaaa").await;
+
+    let stats = server.stats();
+    assert_eq!(stats["round_trips"], 2);
+    let invocations = &stats["invocations"]["fn-x"];
+    assert_eq!(invocations["count"], 2);
+    assert_eq!(invocations["calls"], serde_json::json!({"1": 1, "3": 1}));
+    assert_eq!(
+        invocations["round_trips"],
+        serde_json::json!({"1": 1, "2": 1})
+    );
 }

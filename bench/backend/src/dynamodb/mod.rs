@@ -453,7 +453,14 @@ impl Store {
             "UpdateItem" => self.update_item(parse(body)?),
             "DeleteItem" => self.delete_item(parse(body)?),
             "BatchWriteItem" => return self.batch_write_item(faults, parse(body)?),
-            "TransactWriteItems" => self.transact_write_items(parse(body)?),
+            "TransactWriteItems" => {
+                let request: TransactWriteItems = parse(body)?;
+                let entries = request.transact_items.len() as u64;
+                return self.transact_write_items(request).map(|json| Answer {
+                    entries,
+                    ..Answer::from(json)
+                });
+            }
             other => Err(ApiError::new(
                 400,
                 "UnknownOperationException",
@@ -624,6 +631,7 @@ impl Store {
         Ok(Answer {
             json: json!({ "UnprocessedItems": unprocessed }),
             entries_failed: failed,
+            entries: total as u64,
         })
     }
 
