@@ -172,6 +172,8 @@ pub async fn receive_as_lambda(sdk: &SdkConfig, queue_url: &str) -> SqsEvent {
         .queue_url(queue_url)
         .max_number_of_messages(10)
         .message_system_attribute_names(MessageSystemAttributeName::All)
+        // Lambda's event source mapping passes every message attribute.
+        .message_attribute_names("All")
         .wait_time_seconds(1)
         .send()
         .await

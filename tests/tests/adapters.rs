@@ -30,9 +30,10 @@ use eventline_aws::s3::S3BlobStore;
 use eventline_aws::ses::SesMailer;
 use eventline_aws::sqs::SqsNotificationQueue;
 use eventline_domain::{
-    email, EmailAddress, Notification, NotificationKind, Profile, Signup, Timestamp, User,
-    UserCreated, UserId,
+    email, CorrelationId, EmailAddress, Notification, NotificationKind, Profile, Region, RegionSet,
+    Signup, Timestamp, User, UserCreated, UserId,
 };
+use eventline_powertools::batch::{BatchReport, RecordOutcome};
 use eventline_tests::*;
 use serde_json::Value;
 
@@ -130,6 +131,82 @@ async fn sqs_queue_sends_the_notification_body() {
 }
 
 #[tokio::test]
+async fn sqs_queue_sends_the_correlation_id_as_an_attribute_the_entrypoint_reads() {
+    let sdk = sdk_config().await;
+    let url = create_queue(&sdk, &unique("notifications")).await;
+    let queue = SqsNotificationQueue::new(eventline_aws::sqs::client(&sdk), &url);
+    let signup_message = "059f36b4-87a3-44ab-83d2-661975830a7d";
+    let correlated = Notification::new(
+        UserId::parse("u1").unwrap(),
+        NotificationKind::SignupConfirmation,
+    )
+    .correlated(CorrelationId::parse(signup_message).unwrap());
+    let uncorrelated = Notification::new(
+        UserId::parse("u2").unwrap(),
+        NotificationKind::SignupConfirmation,
+    );
+
+    assert_eq!(
+        queue
+            .enqueue_all(&[correlated.clone(), uncorrelated.clone()])
+            .await,
+        [Ok(()), Ok(())]
+    );
+
+    // What Lambda hands notification-processor, through the SQS entrypoint.
+    let event = receive_as_lambda(&sdk, &url).await;
+    assert_eq!(event.records.len(), 2);
+    let seen = std::sync::Mutex::new(Vec::new());
+    let service = eventline_powertools::sqs::service(|messages, _| {
+        for m in &messages {
+            let user = Notification::parse(m.body.as_deref().unwrap_or_default())
+                .unwrap()
+                .user_id;
+            seen.lock().unwrap().push((
+                user.to_string(),
+                m.id.clone(),
+                m.correlation_id().to_owned(),
+            ));
+        }
+        let records = messages
+            .iter()
+            .map(|m| (m.id.clone(), RecordOutcome::Succeeded))
+            .collect();
+        std::future::ready(Ok(BatchReport { records }))
+    });
+    invoke(service, event.clone(), u64::MAX).await.unwrap();
+    let mut seen = seen.into_inner().unwrap();
+    seen.sort();
+    let u2_message = seen[1].1.clone();
+    assert_eq!(
+        seen,
+        [
+            (
+                "u1".to_owned(),
+                seen[0].1.clone(),
+                signup_message.to_owned()
+            ),
+            // No attribute: the message starts its own chain.
+            ("u2".to_owned(), u2_message.clone(), u2_message),
+        ]
+    );
+    let attribute = event
+        .records
+        .iter()
+        .find_map(|r| r.message_attributes.get("correlation_id"))
+        .expect("the attribute arrived");
+    assert_eq!(attribute.data_type.as_deref(), Some("String"));
+    assert_eq!(attribute.string_value.as_deref(), Some(signup_message));
+    assert_eq!(
+        Notification::parse(event.records[0].body.as_deref().unwrap())
+            .unwrap()
+            .correlation_id,
+        None,
+        "the body does not carry it"
+    );
+}
+
+#[tokio::test]
 async fn sqs_fifo_queue_drops_a_duplicate_notification() {
     let sdk = sdk_config().await;
     let url = create_queue(&sdk, &unique("notifications.fifo")).await;
@@ -151,7 +228,14 @@ async fn eventbridge_publisher_delivers_user_created_to_rule_targets() {
     let bus = unique("bus");
     let tap = create_bus_with_tap(&sdk, &bus).await;
     let publisher = EventBridgePublisher::new(eventline_aws::eventbridge::client(&sdk), &bus);
-    let event = UserCreated::from_user(&user("u1", "ada@example.com", "Ada"));
+    let regions = RegionSet::parse(
+        Region::parse("us-east-1").unwrap(),
+        "us-west-2,us-east-1,eu-west-1",
+    )
+    .unwrap();
+    let event = UserCreated::from_user(&user("u1", "ada@example.com", "Ada"))
+        .published_in(&regions)
+        .correlated(CorrelationId::parse("m-1").unwrap());
 
     assert_eq!(
         publisher.publish_all(std::slice::from_ref(&event)).await,
@@ -167,6 +251,9 @@ async fn eventbridge_publisher_delivers_user_created_to_rule_targets() {
         UserCreated::from_detail(&delivered["detail"]).unwrap(),
         event
     );
+    assert_eq!(delivered["detail"]["origin_region"], "us-east-1");
+    assert_eq!(delivered["detail"]["event_key"], "user-created/u1");
+    assert_eq!(delivered["detail"]["correlation_id"], "m-1");
 }
 
 #[tokio::test]

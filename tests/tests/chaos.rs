@@ -337,14 +337,17 @@ struct InProcess {
 
 impl InProcess {
     /// The functions of `manifest`'s stack, composed from `adapters` and
-    /// each function's deployed environment.
+    /// each function's deployed environment, with the `AWS_REGION` Lambda
+    /// adds to it.
     fn compose(adapters: &Adapters, manifest: &Manifest, receipts: &Arc<Receipts>) -> Self {
         let environment = |function: &str| {
-            manifest
+            let mut environment = manifest
                 .function(function)
                 .unwrap_or_else(|| panic!("{function} not in the manifest"))
                 .environment
-                .clone()
+                .clone();
+            environment.insert("AWS_REGION".to_owned(), manifest.region.clone());
+            environment
         };
         Self {
             users: compose::user_processor(

@@ -53,6 +53,8 @@ async fn signups_flow_through_every_function_to_the_final_state() {
         ("NOTIFICATION_DLQ_URL", &notification_dlq),
         ("WELCOME_EMAIL_DLQ_URL", &welcome_email_dlq),
         ("PROFILE_CREATOR_DLQ_URL", &profile_creator_dlq),
+        // The SDK's region here; a single-region stack.
+        ("AWS_REGION", "us-east-1"),
     ];
     let adapters = AwsAdapters::new(&sdk, Arc::new(Metrics::new("eventline", "flow", "flow")));
     let user_processor =
@@ -88,6 +90,19 @@ async fn signups_flow_through_every_function_to_the_final_state() {
     let event = receive_as_lambda(&sdk, &signups).await;
     assert_eq!(event.records.len(), 3);
     let invalid_id = event.records[1].message_id.clone().unwrap();
+    // Each valid signup's message id, by user: its correlation id.
+    let signup_ids: Vec<(String, String)> = event
+        .records
+        .iter()
+        .filter(|r| r.message_id != Some(invalid_id.clone()))
+        .map(|r| {
+            let body: Value = serde_json::from_str(r.body.as_deref().unwrap()).unwrap();
+            (
+                body["user_id"].as_str().unwrap().to_owned(),
+                r.message_id.clone().unwrap(),
+            )
+        })
+        .collect();
     let service =
         sqs::service(|messages, deadline_ms| user_processor.handle(messages, deadline_ms));
     let response = invoke(service, event.clone(), deadline()).await.unwrap();
@@ -97,6 +112,23 @@ async fn signups_flow_through_every_function_to_the_final_state() {
     // notification-processor gets what landed on the NotificationQueue.
     let event = receive_as_lambda(&sdk, &notifications).await;
     assert_eq!(event.records.len(), 2);
+    let mut correlated: Vec<(String, String)> = event
+        .records
+        .iter()
+        .map(|r| {
+            let body: Value = serde_json::from_str(r.body.as_deref().unwrap()).unwrap();
+            let attribute = r.message_attributes["correlation_id"].string_value.clone();
+            (
+                body["user_id"].as_str().unwrap().to_owned(),
+                attribute.unwrap(),
+            )
+        })
+        .collect();
+    correlated.sort();
+    assert_eq!(
+        correlated, signup_ids,
+        "each confirmation carries its signup's message id"
+    );
     let service =
         sqs::service(|messages, deadline_ms| notification_processor.handle(messages, deadline_ms));
     let response = invoke(service, event.clone(), deadline()).await.unwrap();
@@ -106,13 +138,28 @@ async fn signups_flow_through_every_function_to_the_final_state() {
     // welcome-email and profile-creator get what the rule delivered.
     let events = drain_bodies(&sdk, &tap).await;
     assert_eq!(events.len(), 2);
+    let mut stamped: Vec<(String, String)> = Vec::new();
     for body in events {
         let payload: Value = serde_json::from_str(&body).unwrap();
+        let detail = &payload["detail"];
+        assert_eq!(
+            (&detail["origin_region"], &detail["home_region"]),
+            (&Value::from("us-east-1"), &Value::from("us-east-1"))
+        );
+        stamped.push((
+            detail["user_id"].as_str().unwrap().to_owned(),
+            detail["correlation_id"].as_str().unwrap().to_owned(),
+        ));
         let welcome = eventbridge::service(|p, deadline_ms| welcome_email.handle(p, deadline_ms));
         invoke(welcome, payload.clone(), deadline()).await.unwrap();
         let profile = eventbridge::service(|p, deadline_ms| profile_creator.handle(p, deadline_ms));
         invoke(profile, payload, deadline()).await.unwrap();
     }
+    stamped.sort();
+    assert_eq!(
+        stamped, signup_ids,
+        "each event carries its signup's message id"
+    );
 
     // Final state: two users, two profiles (row + document), two
     // confirmations and two welcome emails in the outbox, nothing else.

@@ -12,7 +12,7 @@ use eventline_app::memory::{FixedClock, MemoryAdapters, SETTINGS};
 use eventline_app::{
     compose, notification_processor, profile_creator, user_processor, welcome_email, Settings,
 };
-use eventline_domain::{Timestamp, UserCreated};
+use eventline_domain::{Region, RegionSet, Timestamp, UserCreated};
 use eventline_powertools::env::Env;
 use eventline_powertools::{eventbridge, sqs};
 use eventline_tests::invoke;
@@ -51,9 +51,49 @@ impl std::ops::Deref for World {
     }
 }
 
-/// A function's settings, as in the template (outbox mail, a 10 s timeout).
+/// A function's settings, as in the template (outbox mail, a 10 s timeout)
+/// of a single-region stack in the samples' region, us-east-1.
 fn settings<C>(read: fn(&mut Env) -> C) -> Settings<C> {
-    eventline_tests::settings(SETTINGS, read)
+    let region = [("AWS_REGION", "us-east-1"), ("REGIONS", "us-east-1")];
+    eventline_tests::settings(SETTINGS.iter().chain(&region).copied(), read)
+}
+
+/// The `MD5OfMessageAttributes` SQS computes: for each attribute by name,
+/// the name, the data type (each with its 4-byte big-endian length), 1 for
+/// a string value, and the value with its length.
+fn md5_of_attributes(record: &aws_lambda_events::sqs::SqsMessage) -> String {
+    let mut names: Vec<&String> = record.message_attributes.keys().collect();
+    names.sort();
+    let mut bytes = Vec::new();
+    for name in names {
+        let attribute = &record.message_attributes[name];
+        let data_type = attribute.data_type.as_deref().unwrap_or_default();
+        let value = attribute.string_value.as_deref().unwrap_or_default();
+        for part in [name.as_str(), data_type] {
+            bytes.extend((part.len() as u32).to_be_bytes());
+            bytes.extend(part.as_bytes());
+        }
+        bytes.push(1);
+        bytes.extend((value.len() as u32).to_be_bytes());
+        bytes.extend(value.as_bytes());
+    }
+    hex::encode(Md5::digest(&bytes))
+}
+
+/// `payload` in the `User Created` shape of producers that say nothing of
+/// regions or correlation (the samples' shape before issue 10).
+fn without_provenance(mut payload: Value) -> Value {
+    if let Some(detail) = payload["detail"].as_object_mut() {
+        for key in [
+            "origin_region",
+            "home_region",
+            "event_key",
+            "correlation_id",
+        ] {
+            detail.remove(key);
+        }
+    }
+    payload
 }
 
 impl World {
@@ -130,6 +170,13 @@ fn sqs_samples_are_lambda_sqs_events_with_real_md5s_and_recognisable_ids() {
                 Some(hex::encode(Md5::digest(body.as_bytes())).as_str()),
                 "md5OfBody of {body}"
             );
+            if !record.message_attributes.is_empty() {
+                assert_eq!(
+                    record.md5_of_message_attributes.as_deref(),
+                    Some(md5_of_attributes(record).as_str()),
+                    "md5OfMessageAttributes of {body}"
+                );
+            }
             // `1111…`, `2222…`, … across the samples, in order.
             digit += 1;
             let id = record.message_id.as_deref().expect("a message id");
@@ -151,6 +198,129 @@ fn eventbridge_samples_are_one_user_created_event_as_aws_delivers_it() {
     assert_eq!(welcome.account.as_deref(), Some("123456789012"));
     let detail = UserCreated::from_detail(&welcome.detail).expect("a valid detail");
     assert_eq!(detail.user_id.as_str(), "u-1001");
+    // Published by a single-region stack in us-east-1: every user's home.
+    let stack = RegionSet::single(Region::parse("us-east-1").unwrap());
+    assert_eq!(detail.origin_region.as_ref(), Some(stack.own()));
+    assert_eq!(
+        detail.home_region.as_ref(),
+        Some(stack.home_region(&detail.user_id))
+    );
+    assert_eq!(welcome.detail["event_key"], "user-created/u-1001");
+}
+
+#[tokio::test]
+async fn the_samples_follow_one_signup_by_its_correlation_id() {
+    let world = World::new();
+    world.user_processor(sqs(USER_PROCESSOR_SQS)).await;
+
+    // user-processor: each signup's message id goes with its confirmation
+    // and its event.
+    let signups: Vec<(String, String)> = sqs(USER_PROCESSOR_SQS)
+        .records
+        .into_iter()
+        .filter_map(|r| {
+            let body: Value = serde_json::from_str(r.body.as_deref()?).ok()?;
+            Some((body["user_id"].as_str()?.to_owned(), r.message_id?))
+        })
+        .filter(|(user, _)| user != "u-1002")
+        .collect();
+    let mut queued: Vec<(String, String)> = world
+        .notifications
+        .sent()
+        .into_iter()
+        .map(|n| (n.user_id.to_string(), n.correlation_id.unwrap().to_string()))
+        .collect();
+    queued.sort();
+    assert_eq!(queued, signups);
+    let mut published: Vec<UserCreated> = world.events.published();
+    published.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+    let correlated: Vec<(String, String)> = published
+        .iter()
+        .map(|e| {
+            (
+                e.user_id.to_string(),
+                e.correlation_id.clone().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(correlated, signups);
+
+    // The notification sample is what SQS delivers for those confirmations.
+    let mut delivered: Vec<(String, String)> = sqs(NOTIFICATION_PROCESSOR_SQS)
+        .records
+        .into_iter()
+        .map(|r| {
+            let user = eventline_domain::Notification::parse(r.body.as_deref().unwrap())
+                .unwrap()
+                .user_id
+                .to_string();
+            let correlation = r.message_attributes["correlation_id"]
+                .string_value
+                .clone()
+                .unwrap();
+            (user, correlation)
+        })
+        .collect();
+    delivered.sort();
+    assert_eq!(delivered, signups);
+
+    // And the EventBridge sample is u-1001's event as the bus delivers it
+    // (its created_at is that of the run that stored the user).
+    let sample = UserCreated::from_detail(&eventbridge(WELCOME_EMAIL_EVENTBRIDGE).detail).unwrap();
+    let ours = &published[0];
+    assert_eq!(
+        (
+            &sample.user_id,
+            &sample.origin_region,
+            &sample.home_region,
+            &sample.correlation_id
+        ),
+        (
+            &ours.user_id,
+            &ours.origin_region,
+            &ours.home_region,
+            &ours.correlation_id
+        )
+    );
+    assert_eq!(sample.event_key(), ours.event_key());
+}
+
+#[tokio::test]
+async fn the_samples_without_region_and_correlation_fields_do_the_same() {
+    // Other producers of `User Created`, and the samples before issue 10.
+    let old = World::new();
+    let new = World::new();
+    for sample in [WELCOME_EMAIL_EVENTBRIDGE, PROFILE_CREATOR_EVENTBRIDGE] {
+        let payload: Value = serde_json::from_slice(sample).unwrap();
+        assert_eq!(
+            old.welcome_email(without_provenance(payload.clone())).await,
+            Value::Null
+        );
+        assert_eq!(
+            old.profile_creator(without_provenance(payload.clone()))
+                .await,
+            Value::Null
+        );
+        assert_eq!(new.welcome_email(payload.clone()).await, Value::Null);
+        assert_eq!(new.profile_creator(payload).await, Value::Null);
+    }
+    assert_eq!(old.bucket.keys(), new.bucket.keys());
+    for key in old.bucket.keys() {
+        assert_eq!(old.object(&key), new.object(&key), "{key}");
+    }
+    assert_eq!(old.profiles.profiles(), new.profiles.profiles());
+    assert_eq!(old.dead_letters.letters(), []);
+    // An old-shape notification (no attribute) is delivered too.
+    let mut bare = sqs(NOTIFICATION_PROCESSOR_SQS);
+    for record in &mut bare.records {
+        record.message_attributes.clear();
+        record.md5_of_message_attributes = None;
+    }
+    old.user_processor(sqs(USER_PROCESSOR_SQS)).await;
+    assert_eq!(
+        old.notification_processor(bare).await,
+        json!({"batchItemFailures": []})
+    );
 }
 
 #[tokio::test]

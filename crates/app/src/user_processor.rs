@@ -1247,6 +1247,30 @@ mod tests {
     }
 
     #[test]
+    fn the_record_span_and_the_event_agree_on_what_a_correlation_id_is() {
+        let long = "x".repeat(CorrelationId::MAX_LEN);
+        let too_long = "x".repeat(CorrelationId::MAX_LEN + 1);
+        for candidate in [
+            "m1",
+            "11111111-1111-4111-8111-111111111111",
+            "a:b.c_d-E9",
+            long.as_str(),
+            too_long.as_str(),
+            "",
+            "a@b.io",
+            "Ada Lovelace",
+            "a/b",
+            "é",
+        ] {
+            assert_eq!(
+                eventline_powertools::batch::is_correlation_id(candidate),
+                CorrelationId::parse(candidate).is_ok(),
+                "{candidate:?}"
+            );
+        }
+    }
+
+    #[test]
     fn regions_come_from_aws_region_and_regions() {
         let read = |vars: &[(&'static str, &'static str)]| {
             let mut all = vec![
