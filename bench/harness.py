@@ -1,8 +1,9 @@
 """Shared pieces of the benchmarks: a private moto server, provisioning, a fake Lambda Runtime API,
-spawning a function process and timing it, SQS signup events, statistics.
+spawning a function process and timing it, a pool of concurrent instances of one function, SQS
+signup events, statistics.
 
-Used by coldstart.py and roundtrips.py (run them with the project's .venv/bin/python). Nothing here
-is imported by the project itself; it only talks to 127.0.0.1.
+Used by coldstart.py, roundtrips.py and scale.py (run them with the project's .venv/bin/python).
+Nothing here is imported by the project itself; it only talks to 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
@@ -283,6 +285,23 @@ class FixedBackend(_ChildServer):
     def items(self, table: str) -> int:
         return self.stats()["items"].get(table, 0)
 
+    def drain_queue(self, queue: str) -> list[dict]:
+        """The messages sent to `queue` (name or URL) since the last drain, as ReceiveMessage answers
+        them (MessageId, Body, MD5OfBody, Attributes, MessageAttributes); the backend forgets them."""
+        return self._call("/drain?queue=" + urllib.parse.quote(queue, safe=""))["messages"]
+
+    def drain_bus(self, bus: str) -> list[dict]:
+        """The events put on `bus` (name or ARN) since the last drain, as PutEvents entries with their
+        EventId and EventBusName; the backend forgets them."""
+        return self._call("/drain?bus=" + urllib.parse.quote(bus, safe=""))["events"]
+
+    def objects(self, prefix: str = "", bucket: str | None = None) -> int:
+        """How many S3 objects have a key starting with `prefix` (in `bucket`, or in any)."""
+        query = "prefix=" + urllib.parse.quote(prefix, safe="")
+        if bucket:
+            query += "&bucket=" + urllib.parse.quote(bucket, safe="")
+        return self._call("/objects?" + query)["objects"]
+
 
 def table_keys(endpoint: str) -> dict[str, list[str]]:
     """Every DynamoDB table of the emulator at `endpoint` and its key attributes (hash, then range)."""
@@ -314,32 +333,46 @@ def fixed_stack(name: str) -> tuple[dict, dict[str, str], dict[str, list[str]]]:
 # ---------------------------------------------------------------------------------------------
 
 
-def signup_batch(queue_arn: str, records: int = 10, tag: str = "bench") -> dict:
-    """An SQS event in the exact shape Lambda delivers (see events/user-processor.sqs.json), with
-    fresh unique user ids, so every run really writes."""
+def sqs_record(body: str, queue_arn: str, *, message_id: str | None = None, sent_ms: int | None = None,
+               attributes: dict[str, str] | None = None, message_attributes: dict | None = None) -> dict:
+    """One record of an SQS event in the exact shape Lambda delivers (see events/user-processor.sqs.json).
+    `attributes` adds to the system attributes (e.g. MessageGroupId); `message_attributes` are in the
+    event's shape ({"stringValue", "dataType", ...})."""
     now = int(time.time() * 1000)
+    sent = now - 20 if sent_ms is None else sent_ms
+    return {
+        "messageId": message_id or str(uuid.uuid4()),
+        "receiptHandle": base64.b64encode(os.urandom(96)).decode(),
+        "body": body,
+        "attributes": {
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": str(sent),
+            "SenderId": "AIDAIENQZJOLO23YVJ4VO",
+            "ApproximateFirstReceiveTimestamp": str(now - 5),
+            **(attributes or {}),
+        },
+        "messageAttributes": message_attributes or {},
+        "md5OfBody": hashlib.md5(body.encode()).hexdigest(),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": REGION,
+    }
+
+
+def signup_bodies(records: int, tag: str = "bench") -> list[str]:
+    """Valid signup message bodies with fresh unique user ids, so every run really writes."""
     out = []
     for _ in range(records):
         uid = f"{tag}-{uuid.uuid4().hex[:20]}"
-        body = json.dumps({"user_id": uid, "email": f"{uid}@example.com", "name": "Bench Mark"},
-                          separators=(",", ":"))
-        out.append({
-            "messageId": str(uuid.uuid4()),
-            "receiptHandle": base64.b64encode(os.urandom(96)).decode(),
-            "body": body,
-            "attributes": {
-                "ApproximateReceiveCount": "1",
-                "SentTimestamp": str(now - 20),
-                "SenderId": "AIDAIENQZJOLO23YVJ4VO",
-                "ApproximateFirstReceiveTimestamp": str(now - 5),
-            },
-            "messageAttributes": {},
-            "md5OfBody": hashlib.md5(body.encode()).hexdigest(),
-            "eventSource": "aws:sqs",
-            "eventSourceARN": queue_arn,
-            "awsRegion": REGION,
-        })
-    return {"Records": out}
+        out.append(json.dumps({"user_id": uid, "email": f"{uid}@example.com", "name": "Bench Mark"},
+                              separators=(",", ":")))
+    return out
+
+
+def signup_batch(queue_arn: str, records: int = 10, tag: str = "bench") -> dict:
+    """An SQS event in the exact shape Lambda delivers (see events/user-processor.sqs.json), with
+    fresh unique user ids, so every run really writes."""
+    return {"Records": [sqs_record(body, queue_arn) for body in signup_bodies(records, tag)]}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -369,6 +402,9 @@ class Run:
     first_next: threading.Event = field(default_factory=threading.Event)
     init_error: bytes | None = None
     by_id: dict[str, Invocation] = field(default_factory=dict)
+    nexts: int = 0  # GET /next requests received (an instance pool counts its ready instances by them)
+    _nexts_lock: threading.Lock = field(default_factory=threading.Lock)
+    completed: "queue.Queue[Invocation] | None" = None  # if set, every answered invocation is put here
 
     def push(self, payload: bytes) -> Invocation:
         inv = Invocation(str(uuid.uuid4()), payload)
@@ -405,6 +441,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if not run.first_next.is_set():
             run.t_first_next = t
             run.first_next.set()
+        with run._nexts_lock:  # handler threads run concurrently
+            run.nexts += 1
         inv = run.events.get()
         if inv is None:  # run over: the process is (being) killed
             self._reply(410, b'{"errorMessage":"run over"}')
@@ -436,6 +474,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             inv.t_done, inv.status, inv.body = t, parts[4], body
             self._reply(202, b'{"status":"OK"}')
             inv.done.set()
+            if run.completed is not None:
+                run.completed.put(inv)
             return
         self._reply(404, b'{"errorMessage":"not found"}')
 
@@ -466,6 +506,16 @@ def read_status(pid: int) -> dict[str, int]:
             if k in ("VmHWM", "VmRSS"):
                 out[k] = int(v.split()[0])
     return out
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time a live process has used so far (its own threads, not its children)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)": fields 3.. of proc(5)
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -539,6 +589,69 @@ def run_process(api: FakeRuntimeApi, label: str, argv: list[str], env: dict[str,
         if err is None and row["status"] != "response":
             err = f"invocation {row['request_id']} returned an error: {row['body'][:300]}"
     return ProcessResult(label, init_ms, first_ms, inv_rows, hwm, err)
+
+
+class InstancePool:
+    """`size` concurrent instances of one function, as Lambda runs up to N execution environments of a
+    function: the processes share one fake Runtime API, and each takes the next event pushed as soon as
+    it is free (its GET /next). Every answered invocation is also put on `completed`. Unlike
+    run_process, nothing here waits for an answer: the caller does, on `completed`."""
+
+    def __init__(self, label: str, argv: list[str], env: dict[str, str], size: int,
+                 completed: "queue.Queue[Invocation]", *, function_arn: str = "", deadline_s: float = 3.0):
+        self.label, self.size = label, size
+        self.api = FakeRuntimeApi()
+        self.run = Run(deadline_s=deadline_s, function_arn=function_arn, completed=completed)
+        self.api.run = self.run
+        env = dict(env, AWS_LAMBDA_RUNTIME_API=self.api.address)
+        OUT.mkdir(parents=True, exist_ok=True)
+        self._log = open(OUT / f"function-{label}.log", "ab")
+        self.procs: list[subprocess.Popen] = []
+        for _ in range(size):  # each in its own session: killed as a group on close
+            self.procs.append(subprocess.Popen(argv, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+                                               stdin=subprocess.DEVNULL, start_new_session=True))
+
+    def check(self) -> None:
+        """Raises if an instance failed its init or exited (Lambda would replace it; a bench must not)."""
+        if self.run.init_error is not None:
+            raise RuntimeError(f"{self.label}: init error: {self.run.init_error[:500]!r}")
+        for proc in self.procs:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{self.label}: an instance exited with {proc.returncode} "
+                                   f"(see {self._log.name})")
+
+    def wait_ready(self, timeout_s: float = 30.0) -> None:
+        """Waits until every instance has asked for its first event."""
+        deadline = time.monotonic() + timeout_s
+        while self.run.nexts < self.size:
+            self.check()
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.label}: {self.run.nexts} of {self.size} instances ready "
+                                   f"after {timeout_s} s")
+            time.sleep(0.01)
+
+    def push(self, payload: bytes) -> Invocation:
+        return self.run.push(payload)
+
+    def peak_rss_kib(self) -> list[int]:
+        """VmHWM of each live instance."""
+        return [hwm for proc in self.procs if (hwm := read_status(proc.pid).get("VmHWM")) is not None]
+
+    def cpu_seconds(self) -> float:
+        """CPU time all live instances have used so far."""
+        return sum(cpu_seconds(proc.pid) or 0.0 for proc in self.procs)
+
+    def close(self) -> None:
+        for proc in self.procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        for _ in self.procs:
+            self.run.events.put(None)  # release the GET /next requests still waiting
+        self.api.run = None
+        self.api.shutdown()
+        self.api.server_close()
+        self._log.close()
 
 
 # ---------------------------------------------------------------------------------------------

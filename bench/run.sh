@@ -3,12 +3,15 @@
 #
 #   bench/run.sh            full: brings the builds up to date (four release binaries, opt-level s/z, arm64
 #                           if its std is installed; ~45 min of builds on 2 cores the first time), then
-#                           cold starts (30 runs: vs Python, at 10 ms per AWS call, opt-levels, trust
-#                           store), round trips 10 x (1 cold + 2 warm) for 10 and 1 records on moto and
-#                           on the fixed-latency backend (bench/backend); ~7 min
-#   bench/run.sh --quick    no builds except user-processor and the fixed-latency backend if missing;
+#                           cold starts (30 runs: vs Python, at 10 ms per AWS call, on the fixed-latency
+#                           backend, opt-levels, trust store), round trips 10 x (1 cold + 2 warm) for 10
+#                           and 1 records on moto and on the fixed-latency backend (bench/backend), cost
+#                           per million signups, the whole pipeline at 100, 1,000 and 10,000 signups
+#                           (plot: docs/perf/scale.svg) and under each MaximumConcurrency and BatchSize
+#   bench/run.sh --quick    no builds except the four functions and the fixed-latency backend if missing;
 #                           cold start 5 runs, round trips 3 x (1 + 1) on both backends (calls per batch
-#                           and round trips side by side), sizes of what is built; ~1 min
+#                           and round trips side by side), cost per million from a 5-run cold start on
+#                           the fixed-latency backend, the pipeline at 100 signups, sizes of what is built
 #   bench/run.sh --no-build full runs on whatever is built
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,11 +33,15 @@ say() { tee -a "$report"; }
 # BENCH_SRC=DIR: binaries built from, and stacks provisioned from, that tree (e.g. an exported commit)
 repo=$PWD
 src=${BENCH_SRC:-$repo}
-if [ ! -x target/release/user-processor ]; then
-  echo "building target/release/user-processor (release profile: LTO, several minutes)" >&2
-  (cd "$src" && nice -n 10 cargo build --release --bin user-processor --target-dir "$repo/target") \
-    >bench/.out/build-user-processor.log 2>&1
-elif [ "$build" = 0 ] && [ -n "$(find "$src/crates" "$src/functions" "$src/Cargo.toml" "$src/Cargo.lock" -newer target/release/user-processor -type f -print -quit)" ]; then
+for f in user-processor notification-processor welcome-email profile-creator; do
+  # the other three only run in the pipeline benchmark (bench/scale.py); sizes.sh --build rebuilds all
+  if [ ! -x "target/release/$f" ]; then
+    echo "building target/release/$f (release profile: LTO, several minutes)" >&2
+    (cd "$src" && nice -n 10 cargo build --release --bin "$f" --target-dir "$repo/target") \
+      >"bench/.out/build-$f.log" 2>&1
+  fi
+done
+if [ "$build" = 0 ] && [ -n "$(find "$src/crates" "$src/functions" "$src/Cargo.toml" "$src/Cargo.lock" -newer target/release/user-processor -type f -print -quit)" ]; then
   echo "warning: target/release/user-processor is older than the sources in $src; the numbers are for the old build" >&2
 fi
 
@@ -59,6 +66,9 @@ if [ "$quick" = 1 ]; then
   $py bench/roundtrips.py --runs 3 --warm 1 --json-out roundtrips-quick.json | say
   $py bench/roundtrips.py --backend fixed --runs 3 --warm 1 --delays 10 --json-out roundtrips-fixed-quick.json | say
   $py bench/roundtrips.py --compare roundtrips-quick.json roundtrips-fixed-quick.json | say
+  $py bench/coldstart.py --runs 5 --backend fixed --json-out coldstart-fixed-quick.json | say
+  $py bench/cost.py --input bench/.out/coldstart-fixed-quick.json --json-out cost-quick.json | say
+  $py bench/scale.py --quick --json-out scale-quick.json | say
   echo "quick mode: small samples, indicative only; bench/run.sh for the full numbers" | say
   exit 0
 fi
@@ -79,6 +89,12 @@ $py bench/roundtrips.py --backend fixed --runs 10 --warm 2 --json-out roundtrips
 $py bench/roundtrips.py --backend fixed --runs 10 --warm 2 --records 1 --json-out roundtrips-fixed-1record.json | say
 $py bench/roundtrips.py --compare roundtrips.json roundtrips-1record.json roundtrips-fixed.json \
   roundtrips-fixed-1record.json | say
+# the three implementations on the fixed-latency backend (10 ms per call): the fair durations for cost.py
+$py bench/coldstart.py --runs 30 --backend fixed --json-out coldstart-fixed.json | say
+$py bench/cost.py --input bench/.out/coldstart-fixed.json | say
+# the whole pipeline at 100, 1,000 and 10,000 signups, and under each MaximumConcurrency and BatchSize
+$py bench/scale.py --plot docs/perf/scale.svg | say
+$py bench/scale.py --sweep | say
 # opt-level 3 / "s" / "z"
 opt_bins=(--binary opt3=target/release/user-processor)
 for o in s z; do

@@ -1,0 +1,108 @@
+"""Unit tests of bench/scale.py's pieces that need no process: what it hands the functions (SQS and
+EventBridge events built from what the backend kept), rule matching, the cost of a run, the plot.
+
+    .venv/bin/python -m unittest bench/test_scale.py
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import unittest
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import cost  # noqa: E402
+import harness as h  # noqa: E402
+import scale  # noqa: E402
+
+QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:eventline-local-notifications"
+
+
+class Deliveries(unittest.TestCase):
+    def test_drained_messages_become_the_sqs_event_lambda_delivers(self):
+        body = '{"notification_id":"n-1","user_id":"u-1","kind":"signup_confirmation"}'
+        drained = [{
+            "MessageId": "m-1", "MD5OfBody": hashlib.md5(body.encode()).hexdigest(), "Body": body,
+            "Attributes": {"SentTimestamp": "1795771466123", "MessageGroupId": "u-1"},
+            "MessageAttributes": {"correlation_id": {"DataType": "String", "StringValue": "c-1"}},
+        }]
+        event = json.loads(scale.sqs_event(drained, QUEUE_ARN))
+        (record,) = event["Records"]
+        self.assertEqual(record["messageId"], "m-1")
+        self.assertEqual(record["body"], body)
+        self.assertEqual(record["md5OfBody"], drained[0]["MD5OfBody"])
+        self.assertEqual(record["eventSourceARN"], QUEUE_ARN)
+        self.assertEqual(record["attributes"]["SentTimestamp"], "1795771466123")
+        self.assertEqual(record["attributes"]["MessageGroupId"], "u-1")
+        self.assertEqual(record["attributes"]["ApproximateReceiveCount"], "1")
+        self.assertEqual(record["messageAttributes"]["correlation_id"]["stringValue"], "c-1")
+        self.assertEqual(record["messageAttributes"]["correlation_id"]["dataType"], "String")
+
+    def test_a_kept_entry_becomes_the_event_a_rule_target_gets(self):
+        entry = {"EventId": "e-1", "EventBusName": "bus", "Source": "user.service",
+                 "DetailType": "User Created", "Detail": '{"user_id":"u-1"}', "Resources": [], "Time": None}
+        event = scale.eventbridge_event(entry, "123456789012")
+        self.assertEqual(event["id"], "e-1")
+        self.assertEqual(event["detail-type"], "User Created")
+        self.assertEqual(event["detail"], {"user_id": "u-1"})
+        self.assertEqual(event["account"], "123456789012")
+        self.assertRegex(event["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+        pattern = {"source": ["user.service"], "detail-type": ["User Created"]}
+        self.assertTrue(scale.matches(pattern, event))
+        self.assertFalse(scale.matches({"source": ["other"]}, event))
+        with self.assertRaises(ValueError):
+            scale.matches({"detail": {"user_id": [{"prefix": "u"}]}}, event)
+
+    def test_batches_are_cut_at_the_batch_size(self):
+        self.assertEqual(scale.chunked(list(range(7)), 3), [[0, 1, 2], [3, 4, 5], [6]])
+
+
+class Figures(unittest.TestCase):
+    def test_histograms_give_median_and_mean(self):
+        hist = {"5": 3, "6": 1}
+        self.assertEqual(scale.median_of_histogram(hist), 5)
+        self.assertEqual(scale.mean_of_histogram(hist), 5.25)
+        self.assertIsNone(scale.median_of_histogram({}))
+
+    def test_a_run_is_priced_by_its_calls_items_and_invocations(self):
+        # 10 signups: 10 PutItem, one transaction of 20 items, 10 events in one PutEvents, 10
+        # notifications in one SendMessageBatch, 2 S3 PUTs; two invocations of 10.2 and 20 ms.
+        stats = {
+            "calls": {"DynamoDB.PutItem": 10, "DynamoDB.TransactWriteItems": 1, "EventBridge.PutEvents": 1,
+                      "SQS.SendMessageBatch": 1, "S3.PutObject": 2},
+            "entries": {"DynamoDB.TransactWriteItems": 20, "EventBridge.PutEvents": 10,
+                        "SQS.SendMessageBatch": 10},
+        }
+        stage = scale.Stage(invocations=2, wall_ms=[10.2, 20.0])
+        got = scale.pipeline_cost(stats, {"user-processor": stage}, sqs_batches=1, signups=10)
+        units = got["units_per_signup"]
+        self.assertAlmostEqual(units["wru"], (10 + 20 * 2) / 10)  # a transactional write costs 2
+        self.assertAlmostEqual(units["events"], 1.0)
+        self.assertAlmostEqual(units["sqs"], (1 + cost.ESM_SQS_REQUESTS_PER_BATCH) / 10)
+        self.assertAlmostEqual(units["s3_put"], 0.2)
+        self.assertAlmostEqual(units["lambda_requests"], 0.2)
+        self.assertAlmostEqual(units["gb_seconds"], (11 + 20) / 1000 * 128 / 1024 / 10)
+        p = {k: v.usd for k, v in cost.PRICES.items()}
+        self.assertAlmostEqual(got["usd_per_million"]["dynamodb"], 5 * p["dynamodb_wru"] * 1e6)
+        self.assertAlmostEqual(got["total"], sum(got["usd_per_million"].values()))
+
+    def test_the_plot_is_well_formed_svg_with_a_point_per_run(self):
+        runs = [{"settings": {"signups": n}, "wall_s": n / 100, "signups_per_s": 100.0,
+                 "cost": {"total": 27.3}} for n in (100, 1000, 10000)]
+        root = ET.fromstring(scale.svg_plot(runs, "title"))
+        circles = root.findall("{http://www.w3.org/2000/svg}circle")
+        self.assertEqual(len(circles), 6)  # three runs, two panels
+
+
+class Harness(unittest.TestCase):
+    def test_signup_bodies_are_valid_and_distinct(self):
+        bodies = [json.loads(b) for b in h.signup_bodies(50, tag="t")]
+        self.assertEqual(len({b["user_id"] for b in bodies}), 50)
+        self.assertTrue(all(b["email"] == f"{b['user_id']}@example.com" for b in bodies))
+
+
+if __name__ == "__main__":
+    unittest.main()
