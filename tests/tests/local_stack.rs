@@ -149,8 +149,10 @@ async fn provisioned_stack_processes_signups_end_to_end() {
 
     // N valid signups (one of them twice), and two invalid ones.
     const N: usize = 6;
+    let mut signup_ids = Vec::new();
     for i in 0..N {
-        send(signups.clone(), signup(&format!("u-{i}"))).await;
+        let sent = send(signups.clone(), signup(&format!("u-{i}"))).await;
+        signup_ids.push(sent.message_id.unwrap_or_default());
     }
     send(signups.clone(), signup("u-0")).await;
     send(
@@ -282,6 +284,28 @@ async fn provisioned_stack_processes_signups_end_to_end() {
             .iter()
             .any(|l| l["level"] == "DEBUG" && l.get("request_id").is_some()),
         "no DEBUG line from an SDK operation in {}",
+        watch_log.display()
+    );
+    // One signup's message id is its correlation id in every function that
+    // touched it: one query finds its whole story (docs/observability.md).
+    let followed = &signup_ids[3];
+    let mut told: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["correlation_id"] == followed.as_str() && l["user_id"] == "u-3")
+        .filter_map(|l| l["message"].as_str())
+        .collect();
+    told.sort_unstable();
+    told.dedup();
+    assert_eq!(
+        told,
+        [
+            "notification delivered",
+            "profile created",
+            "signup processed",
+            "user created",
+            "welcome email sent",
+        ],
+        "u-3's lines by its correlation id {followed} in {}",
         watch_log.display()
     );
     for function in [
