@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import queue
 import statistics
 import sys
@@ -402,16 +403,11 @@ def report_sweep(runs: list[dict]) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def log_ticks(lo: float, hi: float) -> list[float]:
-    """1, 2 and 5 times the powers of ten between lo and hi."""
-    import math
-
+def log_ticks(lo: float, hi: float, multiples: tuple[int, ...] = (1, 2, 5)) -> list[float]:
+    """`multiples` of the powers of ten between lo and hi."""
     out = []
     for e in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1):
-        for m in (1, 2, 5):
-            v = m * 10 ** e
-            if lo <= v <= hi:
-                out.append(v)
+        out += [m * 10 ** e for m in multiples if lo <= m * 10 ** e <= hi]
     return out
 
 
@@ -419,73 +415,98 @@ def tick_label(v: float) -> str:
     return f"{v:,.0f}" if v >= 1 else f"{v:g}"
 
 
-def svg_plot(runs: list[dict], title: str) -> str:
-    """Two panels against signups (log axis): wall time (log axis) and cost per million signups."""
-    import math
+# The cost panel's lines: a name, the services of cost_usd it sums, and a colour.
+COST_LINES = [
+    ("total", None, "#1f77b4"),
+    ("S3", ("s3",), "#2ca02c"),
+    ("DynamoDB", ("dynamodb",), "#d62728"),
+    ("SQS + EventBridge", ("sqs", "eventbridge"), "#9467bd"),
+    ("Lambda", ("lambda_requests", "lambda_duration"), "#ff7f0e"),
+]
 
+
+def svg_plot(runs: list[dict], title: str) -> str:
+    """Two panels against signups (log axis): wall time (log axis), and cost per million signups by
+    service. Plain SVG text."""
     xs = [r["settings"]["signups"] for r in runs]
     walls = [r["wall_s"] for r in runs]
-    costs = [r["cost"]["total"] for r in runs]
-    W, H, top, bottom, left, gap = 860, 360, 56, 56, 70, 110
-    pw = (W - 2 * left - gap + 40) / 2
-    ph = H - top - bottom
+    totals = [r["cost"]["total"] for r in runs]
+    width, height, top, bottom, left, gap = 860, 360, 56, 56, 70, 110
+    pw, ph = (width - 2 * left - gap + 40) / 2, height - top - bottom
     x_lo, x_hi = min(xs) / 2, max(xs) * 2
-
-    def xpos(panel: int, v: float) -> float:
-        x0 = left + panel * (pw + gap)
-        return x0 + (math.log10(v) - math.log10(x_lo)) / (math.log10(x_hi) - math.log10(x_lo)) * pw
-
+    x_ticks = log_ticks(x_lo, x_hi, (1,) if x_hi / x_lo > 300 else (1, 2, 5))
     w_lo, w_hi = min(walls) / 2, max(walls) * 2
-    # a round step giving about five gridlines, and the axis ending on one
-    raw = (max(costs) * 1.25 or 1.0) / 5
+    # a round step giving about five gridlines, the axis ending on one
+    # (room above the lines for the legend)
+    raw = max(totals) * 1.7 / 5 or 1.0
     step = min(m * 10 ** math.floor(math.log10(raw)) for m in (1, 2, 5, 10)
                if m * 10 ** math.floor(math.log10(raw)) >= raw)
-    c_hi = step * math.ceil(max(costs) * 1.25 / step)
+    c_hi = step * math.ceil(max(totals) * 1.7 / step)
+
+    def frac_log(v: float, lo: float, hi: float) -> float:
+        return (math.log10(v) - math.log10(lo)) / (math.log10(hi) - math.log10(lo))
+
+    def xpos(panel: int, v: float) -> float:
+        return left + panel * (pw + gap) + frac_log(v, x_lo, x_hi) * pw
 
     def ywall(v: float) -> float:
-        return top + ph - (math.log10(v) - math.log10(w_lo)) / (math.log10(w_hi) - math.log10(w_lo)) * ph
+        return top + ph - frac_log(v, w_lo, w_hi) * ph
 
     def ycost(v: float) -> float:
         return top + ph - v / c_hi * ph
 
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
-           'font-family="sans-serif" font-size="12">',
+    def line(points: list[tuple[float, float]], colour: str, width_px: float, dash: str = "") -> str:
+        dashed = f' stroke-dasharray="{dash}"' if dash else ""
+        return (f'<polyline fill="none" stroke="{colour}" stroke-width="{width_px}"{dashed} points="'
+                + " ".join(f"{x:.1f},{y:.1f}" for x, y in points) + '"/>')
+
+    def label(x: float, y: float, text: str, anchor: str = "start", colour: str = "black") -> str:
+        return f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" fill="{colour}">{text}</text>'
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
            '<rect width="100%" height="100%" fill="white"/>',
-           f'<text x="{W / 2}" y="22" text-anchor="middle" font-size="14" font-weight="bold">{title}</text>']
-    for panel, (label, ys, yfun, yticks, fmt_v) in enumerate([
-        ("wall time, s (log)", walls, ywall, log_ticks(w_lo, w_hi), lambda v: f"{v:.1f} s"),
-        ("cost per million signups, USD", costs, ycost,
-         [step * i for i in range(round(c_hi / step) + 1)], lambda v: f"${v:.2f}"),
-    ]):
+           f'<text x="{width / 2}" y="22" text-anchor="middle" font-size="14" font-weight="bold">{title}</text>']
+    panels = [("wall time, s (log)", ywall, [(v, tick_label(v)) for v in log_ticks(w_lo, w_hi)]),
+              ("cost per million signups, USD", ycost,
+               [(step * i, f"{step * i:g}") for i in range(round(c_hi / step) + 1)])]
+    for panel, (heading, yfun, y_ticks) in enumerate(panels):
         x0 = left + panel * (pw + gap)
         out.append(f'<rect x="{x0}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#444"/>')
-        out.append(f'<text x="{x0 + pw / 2}" y="{top - 10}" text-anchor="middle">{label}</text>')
-        for v in yticks:
-            y = yfun(v)
-            out.append(f'<line x1="{x0}" x2="{x0 + pw}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>')
-            text = tick_label(v) if panel == 0 else f"{v:g}"
-            out.append(f'<text x="{x0 - 6}" y="{y + 4:.1f}" text-anchor="end">{text}</text>')
-        for v in log_ticks(x_lo, x_hi):
+        out.append(label(x0 + pw / 2, top - 10, heading, "middle"))
+        for v, text in y_ticks:
+            out.append(f'<line x1="{x0}" x2="{x0 + pw}" y1="{yfun(v):.1f}" y2="{yfun(v):.1f}" stroke="#ddd"/>')
+            out.append(label(x0 - 6, yfun(v) + 4, text, "end"))
+        for v in x_ticks:
             x = xpos(panel, v)
             out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{top + ph}" stroke="#eee"/>')
-            out.append(f'<text x="{x:.1f}" y="{top + ph + 16}" text-anchor="middle">{tick_label(v)}</text>')
-        out.append(f'<text x="{x0 + pw / 2}" y="{top + ph + 36}" text-anchor="middle">signups (log)</text>')
-        if panel == 0 and len(xs) > 0:
-            # Proportional growth from the first point: time growing linearly with the work.
-            x1, y1 = xs[0], walls[0]
-            ref = [(xpos(0, x), ywall(y1 * x / x1)) for x in (x1, max(xs)) if w_lo <= y1 * x / x1 <= w_hi]
-            if len(ref) == 2:
-                out.append(f'<line x1="{ref[0][0]:.1f}" y1="{ref[0][1]:.1f}" x2="{ref[1][0]:.1f}" '
-                           f'y2="{ref[1][1]:.1f}" stroke="#999" stroke-dasharray="4 4"/>')
-                out.append(f'<text x="{ref[1][0] - 4:.1f}" y="{ref[1][1] - 8:.1f}" text-anchor="end" '
-                           'fill="#777">linear in signups</text>')
-        points = [(xpos(panel, x), yfun(y)) for x, y in zip(xs, ys)]
-        out.append('<polyline fill="none" stroke="#1f77b4" stroke-width="2" points="'
-                   + " ".join(f"{x:.1f},{y:.1f}" for x, y in points) + '"/>')
-        for (px, py), r, y in zip(points, runs, ys):
-            out.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="4" fill="#1f77b4"/>')
-            note = fmt_v(y) + (f" ({r['signups_per_s']:,.0f}/s)" if panel == 0 else "")
-            out.append(f'<text x="{px + 7:.1f}" y="{py - 7:.1f}">{note}</text>')
+            out.append(label(x, top + ph + 16, tick_label(v), "middle"))
+        out.append(label(x0 + pw / 2, top + ph + 36, "signups (log)", "middle"))
+
+    # wall time, with time proportional to the work from the first point for reference
+    ref = [(xpos(0, x), ywall(walls[0] * x / xs[0])) for x in (xs[0], max(xs))]
+    if len(xs) > 1 and all(top <= y <= top + ph for _, y in ref):
+        out.append(line(ref, "#999", 1, "4 4"))
+        out.append(label(ref[1][0] - 8, ref[1][1] - 10, "proportional to signups", "end", "#777"))
+    points = [(xpos(0, x), ywall(y)) for x, y in zip(xs, walls)]
+    out.append(line(points, "#1f77b4", 2))
+    for i, ((px, py), r) in enumerate(zip(points, runs)):
+        out.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="4" fill="#1f77b4"/>')
+        last = i == len(points) - 1 and i > 0
+        out.append(label(px + (-8 if last else 8), py + (14 if last else -6),
+                         f"{r['wall_s']:.1f} s, {r['signups_per_s']:,.0f}/s", "end" if last else "start"))
+
+    # cost, in total and by service; the legend gives each at the largest size
+    legend_x = left + pw + gap + 10
+    for row, (name, services, colour) in enumerate(COST_LINES):
+        ys = totals if services is None else [sum(r["cost"]["usd_per_million"][k] for k in services) for r in runs]
+        points = [(xpos(1, x), ycost(y)) for x, y in zip(xs, ys)]
+        out.append(line(points, colour, 2 if services is None else 1.2))
+        for px, py in points:
+            out.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="{3 if services is None else 2}" fill="{colour}"/>')
+        y = top + 16 + 15 * row
+        out.append(line([(legend_x, y - 4), (legend_x + 18, y - 4)], colour, 2))
+        out.append(label(legend_x + 24, y, f"{name}: ${ys[-1]:.2f} at {xs[-1]:,}"))
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
@@ -563,12 +584,12 @@ def main() -> int:
         report_sweep(runs)
     else:
         report_sizes(runs)
-        plot = args.plot or h.OUT / "scale.svg"
+        plot = (args.plot or h.OUT / "scale.svg").resolve()
         plot.parent.mkdir(parents=True, exist_ok=True)
         s = runs[0]["settings"]
         plot.write_text(svg_plot(runs, f"the whole pipeline, fixed-latency backend at {s['latency_ms']:g} ms per "
                                        f"call; BatchSize {s['batch_size']}, MaximumConcurrency {s['concurrency']}"))
-        print(f"\nplot: {plot.relative_to(h.ROOT) if plot.resolve().is_relative_to(h.ROOT) else plot}")
+        print(f"\nplot: {plot.relative_to(h.ROOT) if plot.is_relative_to(h.ROOT) else plot}")
     print(f"\nmachine: {data['machine']['nproc']} cores; load average before/after: "
           f"{'/'.join(f'{x:.2f}' for x in load_before)} -> "
           f"{'/'.join(f'{x:.2f}' for x in data['machine']['loadavg'])}; source {data['git']}")

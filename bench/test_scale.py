@@ -90,11 +90,14 @@ class Figures(unittest.TestCase):
         self.assertAlmostEqual(got["total"], sum(got["usd_per_million"].values()))
 
     def test_the_plot_is_well_formed_svg_with_a_point_per_run(self):
+        services = ["lambda_requests", "lambda_duration", "dynamodb", "sqs", "eventbridge", "s3"]
         runs = [{"settings": {"signups": n}, "wall_s": n / 100, "signups_per_s": 100.0,
-                 "cost": {"total": 27.3}} for n in (100, 1000, 10000)]
+                 "cost": {"total": 27.3, "usd_per_million": dict.fromkeys(services, 27.3 / 6)}}
+                for n in (100, 1000, 10000)]
         root = ET.fromstring(scale.svg_plot(runs, "title"))
         circles = root.findall("{http://www.w3.org/2000/svg}circle")
-        self.assertEqual(len(circles), 6)  # three runs, two panels
+        # three runs: one point each for the wall time and for each line of the cost panel
+        self.assertEqual(len(circles), 3 * (1 + len(scale.COST_LINES)))
 
 
 class Harness(unittest.TestCase):
