@@ -131,6 +131,14 @@ def matches(pattern: dict, event: dict) -> bool:
     return True
 
 
+def mode_of_histogram(hist: dict[str, int]) -> int | None:
+    """The most common value (the smallest of equally common ones)."""
+    if not hist:
+        return None
+    value, _ = min(hist.items(), key=lambda kv: (-kv[1], int(kv[0])))
+    return int(value)
+
+
 def median_of_histogram(hist: dict[str, int]) -> float | None:
     values = sorted((int(k), n) for k, n in hist.items())
     total = sum(n for _, n in values)
@@ -257,6 +265,7 @@ def run_pipeline(cfg: Settings, stack: tuple[dict, dict[str, str], dict[str, lis
         if name:
             by_function[name] = {
                 "invocations_seen": inv["count"],
+                "round_trips_mode": mode_of_histogram(inv["round_trips"]),
                 "round_trips_median": median_of_histogram(inv["round_trips"]),
                 "round_trips_mean": mean_of_histogram(inv["round_trips"]),
                 "calls_mean": mean_of_histogram(inv["calls"]),
@@ -319,8 +328,12 @@ def per_function(r: dict, fmt_one) -> str:
 
 
 def trips(r: dict, name: str) -> str:
+    """Round trips per invocation: the most common count (the call chain's depth) and the mean (CPU
+    contention spreads a wave's calls, splitting or merging its round trips)."""
     f = r["per_invocation"].get(name)
-    return "—" if not f or f["round_trips_median"] is None else f"{f['round_trips_median']:g}"
+    if not f or f["round_trips_mode"] is None:
+        return "—"
+    return f"{f['round_trips_mode']} ({f['round_trips_mean']:.1f})"
 
 
 def rss_mib(r: dict, name: str) -> str:
@@ -338,7 +351,7 @@ def report_sizes(runs: list[dict]) -> None:
           f"BatchSize {s['batch_size']}, MaximumConcurrency {s['concurrency']} (SQS), "
           f"{s['event_concurrency']} concurrent instances per EventBridge function\n")
     print("| signups | wall s | signups/s | AWS calls | calls per signup "
-          "| round trips per invocation, median (up / np / we / pc) | peak RSS MiB (up / np / we / pc) "
+          "| round trips per invocation, most common (mean): up / np / we / pc | peak RSS MiB (up / np / we / pc) "
           "| cost per million signups, USD |")
     print("|---|---|---|---|---|---|---|---|")
     for r in runs:

@@ -64,6 +64,8 @@ class Figures(unittest.TestCase):
     def test_histograms_give_median_and_mean(self):
         hist = {"5": 3, "6": 1}
         self.assertEqual(scale.median_of_histogram(hist), 5)
+        self.assertEqual(scale.mode_of_histogram({"6": 3, "5": 3, "9": 1}), 5)
+        self.assertIsNone(scale.mode_of_histogram({}))
         self.assertEqual(scale.mean_of_histogram(hist), 5.25)
         self.assertIsNone(scale.median_of_histogram({}))
 
