@@ -10,7 +10,7 @@ ENDPOINT := http://127.0.0.1:$(MOTO_PORT)
 
 .PHONY: demo dev send chaos soak checkov help setup test lint fmt clippy sam-validate moto moto-stop provision watch invoke-all sam-build deploy ci clean-local
 
-demo: ## Run the whole pipeline locally on sample signups, print a summary, clean up
+demo: ## Run the whole pipeline locally on sample signups, print a summary, clean up (REGIONS=3: in three regions)
 	@scripts/demo.sh
 
 dev: ## Like demo, but stays up (send with `make send FILE=...`; Ctrl-C stops)

@@ -243,8 +243,12 @@ async fn run_regions(
             manifest.endpoint,
             url
         );
+        // cargo lambda watch runs one instance of each function: with three
+        // regions' functions sharing moto, waiting behind a sibling
+        // invocation would otherwise eat into the 3 s timeout.
         let runner = runner(manifest.clone(), &sdk, url, quiet)
-            .with_label(format!("{:<width$} ", manifest.region));
+            .with_label(format!("{:<width$} ", manifest.region))
+            .with_instances_per_function(1);
         regions.push(Region {
             manifest,
             sdk,

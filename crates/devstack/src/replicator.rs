@@ -20,8 +20,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// How often a stream that had nothing new is read again.
-const POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// How often a stream that had nothing new is read again (moto serves one
+/// request at a time: every read is time the functions wait).
+const POLL_INTERVAL: Duration = Duration::from_millis(200);
 
 /// One region's replica of a global table.
 #[derive(Debug, Clone)]
@@ -110,6 +111,8 @@ struct Shared {
     writes_pending: AtomicUsize,
     stop: AtomicBool,
     verbose: bool,
+    /// The longest region name, to align progress lines.
+    region_width: usize,
 }
 
 impl Shared {
@@ -153,6 +156,11 @@ impl Replicator {
                     .map(move |r| ((t, r.region.clone()), AtomicU64::new(0)))
             })
             .collect();
+        let region_width = tables
+            .iter()
+            .flat_map(|t| t.replicas.iter().map(|r| r.region.len()))
+            .max()
+            .unwrap_or(0);
         let stats = tables
             .iter()
             .flat_map(|t| {
@@ -171,6 +179,7 @@ impl Replicator {
                 writes_pending: AtomicUsize::new(0),
                 stop: AtomicBool::new(false),
                 verbose,
+                region_width,
             }),
         }
     }
@@ -499,8 +508,10 @@ async fn apply(shared: &Arc<Shared>, t: usize, replica: &Replica, key: &ItemKey,
                 s.applied += 1;
                 s.lag_ms.push(lag);
             });
+            // Laid out like the runners' lines: the region, then who acted.
             shared.say(format!(
-                "{:<24} {} {} from {} -> {} ({lag} ms after the write)",
+                "{:<width$} {:<24} {} {} from {} ({lag} ms after the write there)",
+                replica.region,
                 "replicator",
                 if write.image.is_some() {
                     "put"
@@ -509,7 +520,7 @@ async fn apply(shared: &Arc<Shared>, t: usize, replica: &Replica, key: &ItemKey,
                 },
                 replica.table_name,
                 write.version.region,
-                replica.region
+                width = shared.region_width,
             ));
         }
         Err(e) => {

@@ -60,6 +60,10 @@ struct Shared<I> {
     origins: Mutex<BTreeMap<String, BTreeMap<String, u64>>>,
     /// Put before each progress line (a region, when several run at once).
     label: String,
+    /// Instances per function, when the invoker runs a bounded number
+    /// (`cargo lambda watch`: one): an invocation waits for one before its
+    /// timeout starts, as Lambda gives each concurrent invocation its own.
+    instances: Option<BTreeMap<String, Arc<tokio::sync::Semaphore>>>,
 }
 
 impl<I> Shared<I> {
@@ -79,6 +83,10 @@ impl<I: Invoke> Shared<I> {
     /// Invokes `function` as Lambda would: bounded by its timeout (plus the
     /// cold-start allowance until it has answered once).
     async fn invoke(&self, function: &str, payload: Value) -> Result<Invocation, InvokeError> {
+        let instance = match self.instances.as_ref().and_then(|i| i.get(function)) {
+            Some(instances) => instances.clone().acquire_owned().await.ok(),
+            None => None,
+        };
         let timeout = self
             .timeouts
             .get(function)
@@ -104,6 +112,7 @@ impl<I: Invoke> Shared<I> {
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(function.to_owned());
         }
+        drop(instance);
         outcome
     }
 }
@@ -184,6 +193,7 @@ impl<I: Invoke> Runner<I> {
                 warm: Mutex::new(HashSet::new()),
                 origins: Mutex::new(BTreeMap::new()),
                 label: String::new(),
+                instances: None,
             }),
             manifest,
         }
@@ -216,6 +226,30 @@ impl<I: Invoke> Runner<I> {
     pub fn with_label(mut self, label: impl Into<String>) -> Self {
         if let Some(shared) = Arc::get_mut(&mut self.shared) {
             shared.label = label.into();
+        }
+        self
+    }
+
+    /// Runs at most `n` invocations of each function at once, the others
+    /// waiting for an instance before their timeout starts: for an invoker
+    /// that runs each function `n` at a time (`cargo lambda watch` runs one),
+    /// so that waiting behind another invocation is not counted as running,
+    /// as in Lambda, where each concurrent invocation has an instance of its
+    /// own. Call before running.
+    pub fn with_instances_per_function(mut self, n: usize) -> Self {
+        let instances = self
+            .manifest
+            .functions
+            .iter()
+            .map(|f| {
+                (
+                    f.name.clone(),
+                    Arc::new(tokio::sync::Semaphore::new(n.max(1))),
+                )
+            })
+            .collect();
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.instances = Some(instances);
         }
         self
     }
@@ -863,6 +897,44 @@ mod tests {
             matches!(second, Ok(Invocation::TimedOut { .. })),
             "{second:?}"
         );
+    }
+
+    /// A function with one instance, as under `cargo lambda watch`: invocations
+    /// run one after another, each taking the given time.
+    struct OneInstance(Duration, tokio::sync::Mutex<()>);
+
+    impl Invoke for OneInstance {
+        async fn invoke(
+            &self,
+            _function: &str,
+            _payload: Value,
+            _deadline_ms: u64,
+        ) -> Result<Invocation, InvokeError> {
+            let _running = self.1.lock().await;
+            tokio::time::sleep(self.0).await;
+            Ok(Invocation::Response(Value::Null))
+        }
+    }
+
+    #[tokio::test]
+    async fn waiting_for_the_functions_one_instance_does_not_count_against_its_timeout() {
+        // 15 invocations at once of 100 ms each on one instance: 1.5 s in all, a 1 s timeout each.
+        let invoke_all = |runner: Runner<OneInstance>| async move {
+            let outcomes =
+                futures::future::join_all((0..15).map(|_| runner.shared.invoke("f", json!({}))))
+                    .await;
+            outcomes
+                .iter()
+                .filter(|o| matches!(o, Ok(Invocation::TimedOut { .. })))
+                .count()
+        };
+        let one_instance = || OneInstance(Duration::from_millis(100), Default::default());
+        let timeout = Duration::from_secs(1);
+        // Counted from the invoke, the wait behind the others times the last ones out...
+        assert!(invoke_all(runner(one_instance(), timeout)).await > 0);
+        // ...counted from the instance's start, none runs past its timeout.
+        let waiting = runner(one_instance(), timeout).with_instances_per_function(1);
+        assert_eq!(invoke_all(waiting).await, 0);
     }
 
     #[test]
