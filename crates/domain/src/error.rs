@@ -251,16 +251,17 @@ impl<'a> Fields<'a> {
         self.check(parse(raw))
     }
 
-    /// Validates `field` with `parse` when it is present: `Some(None)` when
-    /// absent or null, `None` when its problem was recorded.
+    /// Validates `field` with `parse` when it is present: `None` when it is
+    /// absent or null, or when it is invalid (its problem is then
+    /// recorded: check [`Fields::has_errors`]).
     pub(crate) fn parse_optional<T>(
         &mut self,
         field: &'static str,
         parse: impl FnOnce(&str) -> Result<T, FieldError>,
-    ) -> Option<Option<T>> {
+    ) -> Option<T> {
         match self.optional_text(field) {
-            Ok(None) => Some(None),
-            Ok(Some(raw)) => self.check(parse(raw)).map(Some),
+            Ok(None) => None,
+            Ok(Some(raw)) => self.check(parse(raw)),
             Err(e) => self.fail(e),
         }
     }

@@ -143,7 +143,7 @@ impl UserCreated {
         let home_region = fields.parse_optional("home_region", region("home_region"));
         let event_key = fields.parse_optional("event_key", |raw| Ok(raw.to_owned()));
         let correlation_id = fields.parse_optional("correlation_id", CorrelationId::parse);
-        if let (Some(Some(key)), Some(id)) = (&event_key, &user_id) {
+        if let (Some(key), Some(id)) = (&event_key, &user_id) {
             if key.strip_prefix("user-created/") != Some(id.as_str()) {
                 fields.fail::<()>(FieldError::new(
                     "event_key",
@@ -151,34 +151,20 @@ impl UserCreated {
                 ));
             }
         }
-        // A field is `None` only when its problem is recorded, and a
-        // recorded problem fails the whole detail.
-        match (
-            user_id,
-            email,
-            name,
-            created_at,
-            origin_region,
-            home_region,
-            correlation_id,
-        ) {
-            (
-                Some(user_id),
-                Some(email),
-                Some(name),
-                Some(created_at),
-                Some(origin_region),
-                Some(home_region),
-                Some(correlation_id),
-            ) if !fields.has_errors() => Ok(Self {
-                user_id,
-                email,
-                name,
-                created_at,
-                origin_region,
-                home_region,
-                correlation_id,
-            }),
+        // An optional field is `None` when absent or invalid; an invalid
+        // one fails the whole detail.
+        match (user_id, email, name, created_at) {
+            (Some(user_id), Some(email), Some(name), Some(created_at)) if !fields.has_errors() => {
+                Ok(Self {
+                    user_id,
+                    email,
+                    name,
+                    created_at,
+                    origin_region,
+                    home_region,
+                    correlation_id,
+                })
+            }
             _ => Err(fields.into_error()),
         }
     }
