@@ -316,7 +316,8 @@ async fn read_stream(shared: Arc<Shared>, t: usize, replica: Replica, mut iterat
     let mut counted_unread = false;
     while !shared.stop.load(Ordering::SeqCst) {
         let poll = polls.fetch_add(1, Ordering::SeqCst) + 1;
-        let mut read = 0;
+        // A failed read counts as records left: nothing is known to be drained.
+        let (mut read, mut failed) = (0, false);
         for iterator in &mut iterators {
             match replica
                 .streams
@@ -334,15 +335,18 @@ async fn read_stream(shared: Arc<Shared>, t: usize, replica: Replica, mut iterat
                         next.clone_into(iterator);
                     }
                 }
-                Err(e) => shared.say(format!(
-                    "replicator: reading {}'s stream failed: {e}",
-                    replica.region
-                )),
+                Err(e) => {
+                    failed = true;
+                    shared.say(format!(
+                        "replicator: reading {}'s stream failed: {e}",
+                        replica.region
+                    ));
+                }
             }
         }
         // The stream is drained while a read returns nothing: that is when
         // writes that never made a record are known to be done.
-        match (read > 0, counted_unread) {
+        match (read > 0 || failed, counted_unread) {
             (true, false) => {
                 shared.unread.fetch_add(1, Ordering::SeqCst);
                 counted_unread = true;
@@ -354,14 +358,15 @@ async fn read_stream(shared: Arc<Shared>, t: usize, replica: Replica, mut iterat
             _ => {}
         }
         if read == 0 {
-            let table = &shared.tables[t];
-            let keys = table
-                .state
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .caught_up(&replica.region, poll);
-            for key in keys {
-                plan(&shared, t, &key);
+            if !failed {
+                let keys = shared.tables[t]
+                    .state
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .caught_up(&replica.region, poll);
+                for key in keys {
+                    plan(&shared, t, &key);
+                }
             }
             tokio::time::sleep(POLL_INTERVAL).await;
         }
