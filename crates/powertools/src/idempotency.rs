@@ -38,6 +38,14 @@
 //!    ([`IdempotencyError::InProgress`]); the batch reports it and SQS
 //!    retries it later, by which time it replays.
 //!
+//! A caller that writes the lock together with its own data, in one
+//! transaction, splits [`Idempotency::begin`] in two: [`Idempotency::prepare`]
+//! gives the record to write under the lock condition, then
+//! [`Prepared::acquired`] is the lock if the write succeeded, and
+//! [`Idempotency::resolve`] says what the live record it found means
+//! (replay, in progress, other payload). [`Lock::completed`] is the record
+//! that completes a lock, for writing it the same way.
+//!
 //! The guard knows nothing of metrics: it reports what happened to an
 //! [`Observer`] its owner gives it ([`Idempotency::observed_by`]), one
 //! [`Event`] per replay or per lost set of completions, and its callers see
@@ -418,32 +426,67 @@ impl<S: IdempotencyStore> Idempotency<S> {
     /// run with the same payload. For callers that run the work of many keys
     /// in stages (e.g. one batched send for a whole batch); finish every
     /// acquired lock with [`Idempotency::complete_all`] or [`Idempotency::release`].
+    /// It is [`Idempotency::prepare`] then [`Idempotency::take`].
     pub async fn begin<T: DeserializeOwned>(
         &self,
         key: &str,
         payload_hash: String,
         window: Window,
     ) -> Result<Begin<T>, IdempotencyError<Infallible>> {
+        self.take(self.prepare(key, payload_hash, window), window.now_ms)
+            .await
+    }
+
+    /// The lock [`Idempotency::begin`] would take for `key`, not yet
+    /// written: for a caller that writes its record itself, under the lock
+    /// condition ([`is_free`]), in one call with writes of its own (a
+    /// transaction). The caller then turns it into a [`Lock`] with
+    /// [`Prepared::acquired`] if the write succeeded, or asks
+    /// [`Idempotency::resolve`] what the live record it found means.
+    pub fn prepare(&self, key: &str, payload_hash: String, window: Window) -> Prepared {
         let in_progress_expiration = lock_until(window);
-        let record = Record {
-            id: format!("{}#{key}", self.scope),
-            status: Status::InProgress,
-            // Never before the lock's own deadline, so TTL cannot delete a live lock.
-            expiration: (window.now_ms / 1000 + self.expires_after.as_secs())
-                .max(in_progress_expiration.div_ceil(1000) + 1),
-            in_progress_expiration,
-            payload_hash,
-            result: None,
-            attempt: attempt_token(),
-        };
-        match self.store.acquire(&record, window.now_ms).await? {
-            Acquire::Acquired => Ok(Begin::Acquired(Lock { record })),
-            Acquire::Existing(existing) => {
-                let value = replay(key, &record, existing)?.into_inner();
-                self.notify(Event::Replayed);
-                Ok(Begin::Replayed(value))
-            }
+        Prepared {
+            key: key.to_owned(),
+            record: Record {
+                id: format!("{}#{key}", self.scope),
+                status: Status::InProgress,
+                // Never before the lock's own deadline, so TTL cannot delete a live lock.
+                expiration: (window.now_ms / 1000 + self.expires_after.as_secs())
+                    .max(in_progress_expiration.div_ceil(1000) + 1),
+                in_progress_expiration,
+                payload_hash,
+                result: None,
+                attempt: attempt_token(),
+            },
         }
+    }
+
+    /// Takes a prepared lock with one conditional write to the store, or
+    /// returns the stored result of a completed run with the same payload.
+    pub async fn take<T: DeserializeOwned>(
+        &self,
+        prepared: Prepared,
+        now_ms: u64,
+    ) -> Result<Begin<T>, IdempotencyError<Infallible>> {
+        match self.store.acquire(&prepared.record, now_ms).await? {
+            Acquire::Acquired => Ok(Begin::Acquired(prepared.acquired())),
+            Acquire::Existing(existing) => self.resolve(&prepared, existing).map(Begin::Replayed),
+        }
+    }
+
+    /// What a live record found in place of a prepared lock means: the
+    /// stored result of a completed run with the same payload (a replay),
+    /// [`IdempotencyError::InProgress`] when another attempt holds it, or
+    /// [`IdempotencyError::PayloadMismatch`] when the key was used with
+    /// another payload.
+    pub fn resolve<T: DeserializeOwned>(
+        &self,
+        prepared: &Prepared,
+        existing: Record,
+    ) -> Result<T, IdempotencyError<Infallible>> {
+        let value = replay(&prepared.key, &prepared.record, existing)?.into_inner();
+        self.notify(Event::Replayed);
+        Ok(value)
     }
 
     /// Marks locks completed with their results, each only if this attempt
@@ -460,13 +503,7 @@ impl<S: IdempotencyStore> Idempotency<S> {
     ) -> Completion {
         let mut pending: Vec<Record> = done
             .into_iter()
-            .map(|(lock, value)| {
-                let mut record = lock.record;
-                record.status = Status::Completed;
-                record.result =
-                    Some(serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned()));
-                record
-            })
+            .map(|(lock, value)| lock.completed(value))
             .collect();
         let mut completion = Completion::default();
         let mut backoff = COMPLETION_BACKOFF;
@@ -566,6 +603,40 @@ impl Lock {
     /// The record this lock wrote.
     pub fn record(&self) -> &Record {
         &self.record
+    }
+
+    /// The record that completes this lock with `value` as its result:
+    /// what [`Idempotency::complete_all`] writes, for a caller that writes
+    /// it itself (only while [`is_held_by`] holds).
+    pub fn completed<T: Serialize>(&self, value: &T) -> Record {
+        Record {
+            status: Status::Completed,
+            result: Some(serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())),
+            ..self.record.clone()
+        }
+    }
+}
+
+/// A lock not yet taken (see [`Idempotency::prepare`]).
+#[derive(Debug, Clone)]
+#[must_use = "write the record, then take the lock or resolve what was found"]
+pub struct Prepared {
+    key: String,
+    record: Record,
+}
+
+impl Prepared {
+    /// The in-progress record to write, unless a live one exists ([`is_free`]).
+    pub fn record(&self) -> &Record {
+        &self.record
+    }
+
+    /// The lock, once the caller's conditional write of [`Prepared::record`]
+    /// succeeded.
+    pub fn acquired(self) -> Lock {
+        Lock {
+            record: self.record,
+        }
     }
 }
 
@@ -968,6 +1039,59 @@ mod tests {
         let completion = idem.complete_all(vec![(fresh, &2u32)], soon()).await;
         assert_eq!(completion.completed, 1);
         idem.release(stale_again).await;
+    }
+
+    #[tokio::test]
+    async fn a_lock_the_caller_writes_itself_behaves_as_one_begin_takes() {
+        let (store, idem) = guard();
+        let prepared = idem.prepare("k", payload_hash(["a"]), at(1_000));
+        assert_eq!(prepared.record().id, "fn#k");
+        assert_eq!(prepared.record().status, Status::InProgress);
+        assert_eq!(prepared.record().in_progress_expiration, 4_000);
+        // The caller's own write of the record, under the lock condition.
+        assert_eq!(
+            store.acquire(prepared.record(), 1_000).await.unwrap(),
+            Acquire::Acquired
+        );
+        let lock = prepared.acquired();
+
+        // A duplicate's write finds the live lock: in progress.
+        let duplicate = idem.prepare("k", payload_hash(["a"]), at(1_500));
+        let Acquire::Existing(live) = store.acquire(duplicate.record(), 1_500).await.unwrap()
+        else {
+            panic!("the lock is live");
+        };
+        let busy = idem.resolve::<u32>(&duplicate, live.clone()).unwrap_err();
+        assert!(
+            matches!(busy, IdempotencyError::InProgress { .. }),
+            "{busy}"
+        );
+        let other = idem.prepare("k", payload_hash(["b"]), at(1_500));
+        let mismatch = idem.resolve::<u32>(&other, live).unwrap_err();
+        assert!(
+            matches!(mismatch, IdempotencyError::PayloadMismatch { .. }),
+            "{mismatch}"
+        );
+
+        // Completed by the caller's own write of `completed`: later duplicates replay.
+        let completed = lock.completed(&7u32);
+        assert_eq!(
+            (completed.status, completed.result.as_deref()),
+            (Status::Completed, Some("7"))
+        );
+        assert_eq!(
+            store.complete_all(std::slice::from_ref(&completed)).await,
+            [Ok(())]
+        );
+        assert_eq!(
+            idem.resolve::<u32>(&duplicate, store.get("fn#k").unwrap()),
+            Ok(7)
+        );
+        assert!(matches!(
+            idem.take::<u32>(idem.prepare("k", payload_hash(["a"]), at(2_000)), 2_000)
+                .await,
+            Ok(Begin::Replayed(7))
+        ));
     }
 
     #[tokio::test]
