@@ -10,7 +10,7 @@
 //! devstack replicate --manifest A --manifest B ... [--replication-lag-ms MS] [--until-idle SECS]
 //! ```
 
-use clap::{ArgAction, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand};
 use eventline_devstack::invoke::Invoker;
 use eventline_devstack::manifest::Manifest;
 use eventline_devstack::regions::{render, Region, Regions};
@@ -51,12 +51,8 @@ enum Command {
             default_value = "http://127.0.0.1:9000"
         )]
         invoke_url: Vec<String>,
-        /// Stop once nothing has happened for this long (default: run until Ctrl-C).
-        #[arg(long, value_name = "SECS")]
-        until_idle: Option<u64>,
-        /// With --until-idle: fail if still busy after this long.
-        #[arg(long, value_name = "SECS", default_value_t = 600)]
-        limit: u64,
+        #[command(flatten)]
+        idle: UntilIdle,
         /// No line per batch or event.
         #[arg(long)]
         quiet: bool,
@@ -80,16 +76,23 @@ enum Command {
         /// Apply each change to the other regions this long after reading it.
         #[arg(long, value_name = "MS", default_value_t = 0)]
         replication_lag_ms: u64,
-        /// Stop once there has been nothing to replicate for this long (default: until Ctrl-C).
-        #[arg(long, value_name = "SECS")]
-        until_idle: Option<u64>,
-        /// With --until-idle: fail if still busy after this long.
-        #[arg(long, value_name = "SECS", default_value_t = 600)]
-        limit: u64,
+        #[command(flatten)]
+        idle: UntilIdle,
         /// No line per replicated write.
         #[arg(long)]
         quiet: bool,
     },
+}
+
+/// When `run` and `replicate` stop by themselves.
+#[derive(Debug, Args)]
+struct UntilIdle {
+    /// Stop once nothing has happened for this long (default: run until Ctrl-C).
+    #[arg(long, value_name = "SECS")]
+    until_idle: Option<u64>,
+    /// With --until-idle: fail if still busy after this long.
+    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    limit: u64,
 }
 
 #[tokio::main]
@@ -111,8 +114,7 @@ async fn run() -> Result<(), DevstackError> {
     match cli.command {
         Command::Run {
             invoke_url,
-            until_idle,
-            limit,
+            idle: UntilIdle { until_idle, limit },
             quiet,
             replication_lag_ms,
         } => {
@@ -161,8 +163,7 @@ async fn run() -> Result<(), DevstackError> {
         }
         Command::Replicate {
             replication_lag_ms,
-            until_idle,
-            limit,
+            idle: UntilIdle { until_idle, limit },
             quiet,
         } => replicate(&stacks, replication_lag_ms, until_idle, limit, quiet).await?,
     }
@@ -433,8 +434,7 @@ mod tests {
         match cli.command {
             Command::Run {
                 invoke_url,
-                until_idle,
-                limit,
+                idle: UntilIdle { until_idle, limit },
                 quiet,
                 replication_lag_ms,
             } => assert_eq!(

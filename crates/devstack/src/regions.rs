@@ -169,6 +169,9 @@ impl RegionReport {
     }
 }
 
+/// One number of a region's report.
+type Count = fn(&RegionReport) -> u64;
+
 /// The summary: each region's functions and dead letters, then every
 /// region side by side.
 pub fn render(reports: &[RegionReport], endpoint: &str) -> String {
@@ -200,26 +203,23 @@ pub fn render(reports: &[RegionReport], endpoint: &str) -> String {
         out.push('\n');
     };
     row("", reports.iter().map(|r| r.region.clone()).collect());
-    let count = |f: &dyn Fn(&RegionReport) -> u64| {
-        reports.iter().map(|r| f(r).to_string()).collect::<Vec<_>>()
-    };
-    row(
-        "users (items in the users table)",
-        count(&|r| r.state.items_in("USERS_TABLE")),
-    );
-    row(
-        "profiles (items)",
-        count(&|r| r.state.items_in("PROFILES_TABLE")),
-    );
-    row(
-        "welcome emails",
-        count(&|r| r.state.objects_of("outbox/welcome")),
-    );
-    row(
-        "signup confirmations",
-        count(&|r| r.state.objects_of("outbox/signup_confirmation")),
-    );
-    row("dead letters (all DLQs)", count(&|r| r.dead_letters()));
+    let counts: [(&str, Count); 5] = [
+        ("users (items in the users table)", |r| {
+            r.state.items_in("USERS_TABLE")
+        }),
+        ("profiles (items)", |r| r.state.items_in("PROFILES_TABLE")),
+        ("welcome emails", |r| r.state.objects_of("outbox/welcome")),
+        ("signup confirmations", |r| {
+            r.state.objects_of("outbox/signup_confirmation")
+        }),
+        ("dead letters (all DLQs)", |r| r.dead_letters()),
+    ];
+    for (label, count) in counts {
+        row(
+            label,
+            reports.iter().map(|r| count(r).to_string()).collect(),
+        );
+    }
     let event_functions: Vec<String> = reports
         .iter()
         .flat_map(|r| r.origins.keys().cloned())

@@ -827,8 +827,15 @@ mod tests {
         }
     }
 
-    /// A function that answers after the given time.
-    struct AnswersAfter(Duration);
+    /// A function that answers after the given time; with one instance, one
+    /// invocation at a time, as under `cargo lambda watch`.
+    struct AnswersAfter(Duration, Option<tokio::sync::Mutex<()>>);
+
+    impl AnswersAfter {
+        fn one_instance(after: Duration) -> Self {
+            Self(after, Some(tokio::sync::Mutex::new(())))
+        }
+    }
 
     impl Invoke for AnswersAfter {
         async fn invoke(
@@ -837,6 +844,10 @@ mod tests {
             _payload: Value,
             _deadline_ms: u64,
         ) -> Result<Invocation, InvokeError> {
+            let _running = match &self.1 {
+                Some(instance) => Some(instance.lock().await),
+                None => None,
+            };
             tokio::time::sleep(self.0).await;
             Ok(Invocation::Response(json!({"batchItemFailures": []})))
         }
@@ -884,7 +895,7 @@ mod tests {
     #[tokio::test]
     async fn a_cold_start_allowance_covers_only_invocations_before_the_first_answer() {
         let runner = runner(
-            AnswersAfter(Duration::from_millis(300)),
+            AnswersAfter(Duration::from_millis(300), None),
             Duration::from_millis(100),
         )
         .with_cold_start_allowance(Duration::from_secs(60));
@@ -899,27 +910,10 @@ mod tests {
         );
     }
 
-    /// A function with one instance, as under `cargo lambda watch`: invocations
-    /// run one after another, each taking the given time.
-    struct OneInstance(Duration, tokio::sync::Mutex<()>);
-
-    impl Invoke for OneInstance {
-        async fn invoke(
-            &self,
-            _function: &str,
-            _payload: Value,
-            _deadline_ms: u64,
-        ) -> Result<Invocation, InvokeError> {
-            let _running = self.1.lock().await;
-            tokio::time::sleep(self.0).await;
-            Ok(Invocation::Response(Value::Null))
-        }
-    }
-
     #[tokio::test]
     async fn waiting_for_the_functions_one_instance_does_not_count_against_its_timeout() {
         // 15 invocations at once of 100 ms each on one instance: 1.5 s in all, a 1 s timeout each.
-        let invoke_all = |runner: Runner<OneInstance>| async move {
+        let invoke_all = |runner: Runner<AnswersAfter>| async move {
             let outcomes =
                 futures::future::join_all((0..15).map(|_| runner.shared.invoke("f", json!({}))))
                     .await;
@@ -928,7 +922,7 @@ mod tests {
                 .filter(|o| matches!(o, Ok(Invocation::TimedOut { .. })))
                 .count()
         };
-        let one_instance = || OneInstance(Duration::from_millis(100), Default::default());
+        let one_instance = || AnswersAfter::one_instance(Duration::from_millis(100));
         let timeout = Duration::from_secs(1);
         // Counted from the invoke, the wait behind the others times the last ones out...
         assert!(invoke_all(runner(one_instance(), timeout)).await > 0);
