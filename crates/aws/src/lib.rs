@@ -16,6 +16,8 @@
 //! uses (smaller binary, faster cold start). Clients are built once per cold
 //! start from one [`aws_config::SdkConfig`] ([`load_sdk_config`]); the SDK
 //! honours `AWS_ENDPOINT_URL`, which is how local runs reach the emulator.
+//! They share one HTTPS client, which loads the system trust store on the
+//! first request rather than at init ([`http`]).
 //! Every call has a connect, attempt and operation timeout and a bounded
 //! number of attempts ([`configure`]), so a hanging dependency fails a call
 //! in seconds instead of running the invocation into its timeout.
@@ -51,6 +53,7 @@ pub mod dead_letter;
 pub mod dynamodb;
 #[cfg(feature = "eventbridge")]
 pub mod eventbridge;
+pub mod http;
 #[cfg(feature = "dynamodb")]
 pub mod idempotency;
 #[cfg(feature = "dynamodb")]
@@ -142,10 +145,12 @@ pub fn retry_config() -> aws_config::retry::RetryConfig {
 }
 
 /// Applies the functions' SDK settings to `loader`: [`timeout_config`],
-/// [`retry_config`] and, when `function_name` is a valid SDK app name, that
-/// name as the app name (`app/<name>` in the User-Agent, which the IAM check
-/// uses to tell which function made a call). Tests use it to point the same
-/// settings at a stub endpoint.
+/// [`retry_config`], one HTTPS client for every service client made from
+/// the loaded config ([`http::https_client`]; `loader` is expected at
+/// `BehaviorVersion::latest()`) and, when `function_name` is a valid SDK app
+/// name, that name as the app name (`app/<name>` in the User-Agent, which the
+/// IAM check uses to tell which function made a call). Tests use it to point
+/// the same settings at a stub endpoint.
 pub fn configure(
     loader: aws_config::ConfigLoader,
     function_name: Option<&str>,
@@ -153,6 +158,10 @@ pub fn configure(
     let loader = loader
         .timeout_config(timeout_config())
         .retry_config(retry_config());
+    let loader = match http::https_client(aws_config::BehaviorVersion::latest()) {
+        Some(client) => loader.http_client(client),
+        None => loader,
+    };
     match function_name.and_then(|name| aws_config::AppName::new(name.to_owned()).ok()) {
         Some(app) => loader.app_name(app),
         None => loader,
