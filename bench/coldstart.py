@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Cold-start benchmark: user-processor (Rust release binary) vs its two Python peers, the classic
-boto3 handler and the same function written with Powertools for AWS Lambda.
+boto3 handler and the same function written with Powertools for AWS Lambda; or any of the other
+three functions on its own (--function).
 
-    .venv/bin/python bench/coldstart.py [--runs 30] [--warm 1] [--binary LABEL=PATH ...]
+    .venv/bin/python bench/coldstart.py [--function user-processor] [--runs 30] [--warm 1]
+                                        [--binary LABEL=PATH ...]
                                         [--python LABEL=INTERPRETER ...] [--no-python | --no-rust]
                                         [--no-powertools] [--set LABEL:KEY=VALUE ...]
                                         [--backend moto|fixed] [--delay-ms 10]
@@ -18,6 +20,11 @@ batch with fresh user ids, then --warm more, one after the other. Per run it rec
     warm            the same for the later batches (same process, connections already open)
     peak RSS        VmHWM of the process, read after the last batch, just before it is killed
 
+--function notification-processor gets a batch of signup_confirmation notifications for users put
+into the users table before the process starts (not timed); welcome-email and profile-creator get one
+`User Created` event each time, as EventBridge delivers it (events/FUNCTION.eventbridge.json with fresh
+ids). Only user-processor has Python peers.
+
 The Python peers (bench/baseline/: handler.py, the seed-style boto3 handler, labelled "python", and
 powertools/handler.py, labelled "powertools") run by default in bench/.out/venv-baseline, a venv
 holding only bench/baseline/requirements.txt, created on first use. --delay-ms puts
@@ -30,7 +37,8 @@ All queues are drained between runs (not timed): moto's SendMessage slows down a
 --backend fixed answers the AWS calls with bench/backend's fixed-latency-aws instead of moto (same
 manifest; --delay-ms is then its latency, default 10 ms, and the calls are always counted): the
 functions' own critical path, without moto answering one request at a time.
-Prints a Markdown table; raw numbers go to bench/.out/coldstart.json.
+Prints a Markdown table; raw numbers go to bench/.out/coldstart.json (coldstart-FUNCTION.json for the
+other functions).
 """
 
 from __future__ import annotations
@@ -39,22 +47,30 @@ import argparse
 import json
 import subprocess
 import sys
+import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness as h  # noqa: E402
 
-FUNCTION = "user-processor"
+FUNCTIONS = ("user-processor", "notification-processor", "welcome-email", "profile-creator")
+# What each function answers when every record (or its one event) succeeded.
+SUCCESS = {"user-processor": {"batchItemFailures": []}, "notification-processor": {"batchItemFailures": []},
+           "welcome-email": None, "profile-creator": None}
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--function", choices=FUNCTIONS, default="user-processor",
+                   help="the function to start (default user-processor; only it has Python peers)")
     p.add_argument("--runs", type=int, default=30, help="recorded runs per implementation (default 30)")
-    p.add_argument("--records", type=int, default=10, help="records in the SQS batch (default 10)")
+    p.add_argument("--records", type=int, default=10,
+                   help="records in the SQS batch (default 10; the EventBridge functions get one event)")
     p.add_argument("--warm", type=int, default=1,
                    help="warm batches per process after the first one (default 1; 0: cold only)")
     p.add_argument("--binary", action="append", metavar="LABEL=PATH",
-                   help="a Rust binary to measure (repeatable; default rust=target/release/user-processor)")
+                   help="a Rust binary to measure (repeatable; default rust=target/release/FUNCTION)")
     p.add_argument("--set", action="append", default=[], metavar="LABEL:KEY=VALUE",
                    help="extra environment variable for one implementation (repeatable), e.g. "
                         "rust-bundle:SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt with --binary rust-bundle=...")
@@ -73,15 +89,22 @@ def main() -> int:
                    help="moto: put bench/latency_proxy.py between the functions and moto, adding this delay to every "
                         "AWS call and counting the calls of each batch; fixed: the backend's latency (default 10)")
     p.add_argument("--title", default="Cold start", help="heading of the printed table")
-    p.add_argument("--json-out", default="coldstart.json", help="file name under bench/.out/")
+    p.add_argument("--json-out", default=None,
+                   help="file name under bench/.out/ (default coldstart.json, or coldstart-FUNCTION.json)")
     args = p.parse_args()
+    function = args.function
+    json_out = args.json_out or ("coldstart.json" if function == "user-processor" else f"coldstart-{function}.json")
+    if function != "user-processor":
+        if args.python:
+            p.error(f"--python: only user-processor has Python peers, not {function}")
+        args.no_python = True
 
     binaries = []
-    for spec in [] if args.no_rust else args.binary or [f"rust={h.ROOT / 'target' / 'release' / FUNCTION}"]:
+    for spec in [] if args.no_rust else args.binary or [f"rust={h.ROOT / 'target' / 'release' / function}"]:
         label, _, path = spec.partition("=")
         path = Path(path) if Path(path).is_absolute() else h.ROOT / path
         if not path.is_file():
-            h.log(f"{path} does not exist: build it first (cargo build --release --bin {FUNCTION})")
+            h.log(f"{path} does not exist: build it first (cargo build --release --bin {function})")
             return 2
         binaries.append((label, path))
 
@@ -119,9 +142,10 @@ def main() -> int:
             if args.delay_ms is not None:
                 proxy = counter = h.ProxyProcess(moto.url, args.delay_ms)
                 endpoint = proxy.url
-        fn = h.function_entry(manifest, FUNCTION)
-        queue_arn = fn["sqs_sources"][0]["queue_arn"]
-        users_table = fn["environment"]["USERS_TABLE"]
+        fn = h.function_entry(manifest, function)
+        users_table = fn["environment"].get("USERS_TABLE")
+        events_for = event_maker(function, fn, args.records)
+        aws_url = backend.url if backend else moto.url  # for what is prepared outside the timing
         api = h.FakeRuntimeApi()
 
         def drain() -> None:
@@ -131,12 +155,12 @@ def main() -> int:
 
         impls = []  # (label, argv, env, cwd)
         for label, path in binaries:
-            env = h.lambda_env(manifest, env_file, FUNCTION, endpoint=endpoint, extra={"_HANDLER": "bootstrap",
+            env = h.lambda_env(manifest, env_file, function, endpoint=endpoint, extra={"_HANDLER": "bootstrap",
                                                                      "LAMBDA_TASK_ROOT": str(path.parent),
                                                                      **extra_env.get(label, {})})
             impls.append((label, [str(path)], env, None))
         for label, interpreter, task_root in pythons:
-            env = h.lambda_env(manifest, env_file, FUNCTION, endpoint=endpoint, extra={
+            env = h.lambda_env(manifest, env_file, function, endpoint=endpoint, extra={
                 "_HANDLER": "handler.handler", "LAMBDA_TASK_ROOT": str(task_root),
                 "PYTHONDONTWRITEBYTECODE": "1",  # as on Lambda's read-only /var/task
                 **extra_env.get(label, {}),
@@ -147,8 +171,7 @@ def main() -> int:
         errors: list[str] = []
         for i in range(-1, args.runs):  # -1: warm-up, not recorded
             for label, argv, env, cwd in impls:
-                events = [json.dumps(h.signup_batch(queue_arn, args.records, tag=f"cs-{label}")).encode()
-                          for _ in range(1 + args.warm)]
+                events = [json.dumps(events_for(aws_url, f"cs-{label}")).encode() for _ in range(1 + args.warm)]
                 per_batch: list[dict[str, int]] = []  # AWS calls of each batch, by operation
 
                 def between(_k: int) -> None:
@@ -162,7 +185,7 @@ def main() -> int:
                 r = h.run_process(api, label, argv, env, events, cwd=cwd, between=between,
                                   function_arn=fn["function_arn"], deadline_s=fn["timeout_seconds"])
                 for inv in r.invocations:
-                    if r.error is None and json.loads(inv["body"] or "null") != {"batchItemFailures": []}:
+                    if r.error is None and json.loads(inv["body"] or "null") != SUCCESS[function]:
                         r.error = f"unexpected response {inv['body'][:300]}"
                 if r.error:
                     errors.append(f"{label} run {i}: {r.error}")
@@ -175,7 +198,9 @@ def main() -> int:
             if i >= 0 and (i + 1) % 10 == 0:
                 h.log(f"  {i + 1}/{args.runs} runs")
 
-        stored = backend.items(users_table) if backend else h.count_items(moto.url, users_table)
+        stored = None
+        if function == "user-processor":
+            stored = backend.items(users_table) if backend else h.count_items(moto.url, users_table)
     finally:
         for server in (proxy, backend, moto):
             if server:
@@ -198,7 +223,7 @@ def main() -> int:
             if label in calls else None,
         }
     data = {
-        "benchmark": "coldstart", "function": FUNCTION, "records": args.records, "runs": args.runs,
+        "benchmark": "coldstart", "function": function, "records": args.records, "runs": args.runs,
         "backend": args.backend, "injected_delay_ms": args.delay_ms,
         "binaries": {label: {"path": str(path), "bytes": path.stat().st_size} for label, path in binaries},
         "extra_env": extra_env,
@@ -215,15 +240,15 @@ def main() -> int:
                          "peak_rss_kib": r.peak_rss_kib} for r in rs] for label, rs in results.items()},
         "aws_calls_per_batch": calls,
     }
-    out = h.write_json(args.json_out, data)
+    out = h.write_json(json_out, data)
 
     if backend:
         via = f"fixed-latency backend, {args.delay_ms if args.delay_ms is not None else 10.0:g} ms per AWS call"
     else:
         via = "moto" if args.delay_ms is None else f"moto + {args.delay_ms:g} ms injected per AWS call"
     warm = f", then {args.warm} warm" if args.warm else ""
-    print(f"\n### {args.title}: {FUNCTION}, {args.records}-record SQS batch{warm}, {via}, {args.runs} runs each "
-          f"(median / p90)\n")
+    what = "one EventBridge event" if SUCCESS[function] is None else f"{args.records}-record SQS batch"
+    print(f"\n### {args.title}: {function}, {what}{warm}, {via}, {args.runs} runs each (median / p90)\n")
     columns = ["init ms", "first response ms", "invocation ms"] + (["warm invocation ms"] if args.warm else []) \
         + ["peak RSS MiB"] + (["AWS calls per batch (first" + (" / warm)" if args.warm else ")")] if calls else [])
     print("| implementation | binary | " + " | ".join(columns) + " |")
@@ -253,9 +278,10 @@ def main() -> int:
                 continue
             for line in ratios(label, t, py_label, py):
                 print(line)
-    print(f"\nusers stored: {stored} (expected {(args.runs + 1) * (1 + args.warm) * args.records * len(impls)} "
-          f"incl. warm-up); "
-          f"errors: {len(errors)}; load average before/after: "
+    if stored is not None:
+        print(f"\nusers stored: {stored} (expected {(args.runs + 1) * (1 + args.warm) * args.records * len(impls)} "
+              "incl. warm-up)")
+    print(f"\nerrors: {len(errors)}; load average before/after: "
           f"{'/'.join(f'{x:.2f}' for x in load_before)} -> {'/'.join(f'{x:.2f}' for x in data['machine']['loadavg'])}")
     print(f"raw: {out.relative_to(h.ROOT)}")
     return 1 if errors else 0
@@ -296,6 +322,55 @@ def ratios(label: str, t: dict, peer_label: str, peer: dict) -> list[str]:
             verdict = f"; target >= {target}x: {'meets' if ratio >= target else 'misses'}" if target else ""
             lines.append(f"- {label} vs {peer_label}, {name}: {ratio:.1f}x faster (median{verdict})")
     return lines
+
+
+def event_maker(function: str, fn: dict, records: int):
+    """`make(aws_url, tag)`: one fresh event for `function` as its trigger delivers it, with whatever it
+    needs stored first (at `aws_url`, before the process is spawned, not timed)."""
+    if function == "user-processor":
+        queue_arn = fn["sqs_sources"][0]["queue_arn"]
+        return lambda _url, tag: h.signup_batch(queue_arn, records, tag=tag)
+    if function == "notification-processor":
+        queue_arn = fn["sqs_sources"][0]["queue_arn"]
+        table = fn["environment"]["USERS_TABLE"]
+
+        def notifications(url: str, tag: str) -> dict:
+            users = [f"{tag}-{uuid.uuid4().hex[:20]}" for _ in range(records)]
+            put_users(url, table, users)
+            return {"Records": [h.sqs_record(
+                json.dumps({"notification_id": f"signup_confirmation.{uid}", "user_id": uid,
+                            "kind": "signup_confirmation"}, separators=(",", ":")),
+                queue_arn,
+                message_attributes={"correlation_id": {"stringValue": str(uuid.uuid4()), "dataType": "String",
+                                                       "stringListValues": [], "binaryListValues": []}},
+            ) for uid in users]}
+        return notifications
+    sample = json.loads((h.SRC / "events" / f"{function}.eventbridge.json").read_text())
+
+    def user_created(_url: str, tag: str) -> dict:
+        uid = f"{tag}-{uuid.uuid4().hex[:20]}"
+        now = rfc3339_ms(datetime.now(timezone.utc))
+        detail = dict(sample["detail"], user_id=uid, email=f"{uid}@example.com", created_at=now,
+                      event_key=f"user-created/{uid}", correlation_id=str(uuid.uuid4()))
+        return dict(sample, id=str(uuid.uuid4()), time=now[:19] + "Z", detail=detail)
+    return user_created
+
+
+def put_users(url: str, table: str, user_ids: list[str]) -> None:
+    """Stores users as user-processor does (the attributes of crates/aws's users item)."""
+    import boto3
+
+    ddb = boto3.client("dynamodb", endpoint_url=url, region_name=h.REGION,
+                       aws_access_key_id="test", aws_secret_access_key="test")
+    now = rfc3339_ms(datetime.now(timezone.utc))
+    for uid in user_ids:
+        ddb.put_item(TableName=table, Item={"user_id": {"S": uid}, "email": {"S": f"{uid}@example.com"},
+                                            "name": {"S": "Bench Mark"}, "created_at": {"S": now}})
+
+
+def rfc3339_ms(t: datetime) -> str:
+    """UTC with milliseconds, as the Rust Timestamp prints it: 2026-11-27T09:24:26.123Z."""
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
 
 
 def by_operation(batches: list[dict[str, int]]) -> dict[str, float]:
