@@ -729,32 +729,38 @@ impl MemoryStore {
     }
 }
 
-impl IdempotencyStore for MemoryStore {
-    async fn acquire(&self, record: &Record, now_ms: u64) -> Result<Acquire, StoreError> {
+impl MemoryStore {
+    /// [`IdempotencyStore::acquire`], at once: for in-memory adapters that
+    /// write a lock together with data of their own, atomically.
+    pub fn acquire_now(&self, record: &Record, now_ms: u64) -> Acquire {
         let mut records = self.lock();
         let existing = records.get(&record.id);
         if is_free(existing, now_ms) {
             records.insert(record.id.clone(), record.clone());
-            return Ok(Acquire::Acquired);
+            return Acquire::Acquired;
         }
-        Ok(Acquire::Existing(
-            existing.cloned().unwrap_or_else(|| record.clone()),
-        ))
+        Acquire::Existing(existing.cloned().unwrap_or_else(|| record.clone()))
+    }
+
+    /// One completion of [`IdempotencyStore::complete_all`], at once.
+    pub fn complete_now(&self, record: &Record) -> Result<(), CompleteError> {
+        let mut stored = self.lock();
+        if is_held_by(stored.get(&record.id), record) {
+            stored.insert(record.id.clone(), record.clone());
+            Ok(())
+        } else {
+            Err(CompleteError::LockLost)
+        }
+    }
+}
+
+impl IdempotencyStore for MemoryStore {
+    async fn acquire(&self, record: &Record, now_ms: u64) -> Result<Acquire, StoreError> {
+        Ok(self.acquire_now(record, now_ms))
     }
 
     async fn complete_all(&self, records: &[Record]) -> Vec<Result<(), CompleteError>> {
-        let mut stored = self.lock();
-        records
-            .iter()
-            .map(|record| {
-                if is_held_by(stored.get(&record.id), record) {
-                    stored.insert(record.id.clone(), record.clone());
-                    Ok(())
-                } else {
-                    Err(CompleteError::LockLost)
-                }
-            })
-            .collect()
+        records.iter().map(|r| self.complete_now(r)).collect()
     }
 
     async fn release(&self, record: &Record) -> Result<(), StoreError> {
