@@ -16,6 +16,8 @@ mod effects;
 mod idempotency;
 #[path = "adapters/mail_ledger.rs"]
 mod mail_ledger;
+#[path = "adapters/signup_writes.rs"]
+mod signup_writes;
 #[path = "adapters/timeouts.rs"]
 mod timeouts;
 

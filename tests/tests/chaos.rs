@@ -23,12 +23,12 @@
 use aws_config::SdkConfig;
 use eventline_app::compose::{
     self, BlobStores, Clocks, DeadLetters, EventPublishers, Guards, MailLedgers, Mailers,
-    NotificationQueues, ProfileStores, UserStores,
+    NotificationQueues, ProfileStores, SignupWriters, UserStores,
 };
 use eventline_app::mail::MailConfig;
 use eventline_app::ports::{
-    Clock, EventPublisher, Inserted, Mailer, NotificationQueue, PortError, ProfileStore,
-    SystemClock, UserStore,
+    Clock, EventPublisher, Finish, Finished, Inserted, LockAndInsert, Mailer, NotificationQueue,
+    PortError, ProfileStore, SignupWrites, SystemClock, UserStore,
 };
 use eventline_app::{
     notification_processor, profile_creator, user_processor, welcome_email, IdempotencyConfig,
@@ -43,7 +43,7 @@ use eventline_domain::{
     Notification, OutgoingEmail, Profile, Timestamp, User, UserCreated, UserId,
 };
 use eventline_powertools::batch::DeadLetterSink;
-use eventline_powertools::idempotency::Idempotency;
+use eventline_powertools::idempotency::{Idempotency, Record};
 use eventline_powertools::metrics::Metrics;
 use eventline_powertools::sqs::SqsEvent;
 use eventline_powertools::{eventbridge, sqs};
@@ -94,12 +94,22 @@ struct Crashes {
 }
 
 /// Which records each SQS-triggered function received more than once
-/// (by body), to show which records a fault sent back for a retry.
+/// (by body), to show which records a fault sent back for a retry; and
+/// the bodies of each batch, in order.
 #[derive(Default)]
-struct Receipts(Mutex<BTreeMap<String, BTreeMap<String, u32>>>);
+struct Receipts(
+    Mutex<BTreeMap<String, BTreeMap<String, u32>>>,
+    Mutex<Vec<(String, BTreeSet<String>)>>,
+);
 
 impl Receipts {
     fn note(&self, function: &str, event: &SqsEvent) {
+        let bodies = event
+            .records
+            .iter()
+            .map(|r| r.body.clone().unwrap_or_default())
+            .collect();
+        self.1.lock().unwrap().push((function.to_owned(), bodies));
         let mut all = self.0.lock().unwrap();
         let seen = all.entry(function.to_owned()).or_default();
         for record in &event.records {
@@ -113,6 +123,17 @@ impl Receipts {
                 .or_default();
             *max = (*max).max(count);
         }
+    }
+
+    /// The bodies of the first batch of `function` that carried `body`.
+    fn first_batch_with(&self, function: &str, body: &str) -> BTreeSet<String> {
+        self.1
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(f, bodies)| f == function && bodies.contains(body))
+            .map(|(_, bodies)| bodies.clone())
+            .unwrap_or_default()
     }
 
     /// Bodies `function` received more than once.
@@ -156,21 +177,45 @@ struct Counted<T> {
     crashes: Arc<Crashes>,
 }
 
+impl<T: SignupWrites> SignupWrites for Counted<T> {
+    const MAX_ENTRIES: usize = T::MAX_ENTRIES;
+    async fn lock_and_insert(
+        &self,
+        entries: &[(Record, User)],
+        now_ms: u64,
+    ) -> Vec<Result<LockAndInsert, PortError>> {
+        let results = self.inner.lock_and_insert(entries, now_ms).await;
+        let mut crash = None;
+        for ((_, user), result) in entries.iter().zip(&results) {
+            if matches!(result, Ok(LockAndInsert::Written)) {
+                self.effects.add("user write", user.id.as_str());
+                let chosen = self
+                    .crashes
+                    .after_user_write_of
+                    .lock()
+                    .unwrap()
+                    .remove(user.id.as_str());
+                if chosen {
+                    crash = Some(user.id.clone());
+                }
+            }
+        }
+        if let Some(id) = crash {
+            self.crashes.happened.fetch_add(1, Ordering::SeqCst);
+            panic!("simulated crash after the user write of {id}");
+        }
+        results
+    }
+    async fn complete_and_announce(&self, entries: &[Finish]) -> Vec<Result<Finished, PortError>> {
+        self.inner.complete_and_announce(entries).await
+    }
+}
+
 impl<T: UserStore> UserStore for Counted<T> {
     async fn insert(&self, user: &User) -> Result<Inserted<User>, PortError> {
         let result = self.inner.insert(user).await?;
         if result == Inserted::New {
             self.effects.add("user write", user.id.as_str());
-        }
-        let crash = self
-            .crashes
-            .after_user_write_of
-            .lock()
-            .unwrap()
-            .remove(user.id.as_str());
-        if crash {
-            self.crashes.happened.fetch_add(1, Ordering::SeqCst);
-            panic!("simulated crash after the user write of {}", user.id);
         }
         Ok(result)
     }
@@ -259,6 +304,13 @@ impl<A: UserStores> UserStores for Counting<A> {
     type Users = Counted<A::Users>;
     fn user_store(&self, table: &str) -> Self::Users {
         self.counted(self.inner.user_store(table))
+    }
+}
+
+impl<A: SignupWriters> SignupWriters for Counting<A> {
+    type Writes = Counted<A::Writes>;
+    fn signup_writes(&self, users_table: &str, idempotency_table: &str) -> Self::Writes {
+        self.counted(self.inner.signup_writes(users_table, idempotency_table))
     }
 }
 
@@ -892,9 +944,11 @@ async fn a_call_that_never_answers_fails_only_its_record_and_the_invocation_answ
     )
     .await;
     let users_table = env(&h.manifest, "USERS_TABLE").to_owned();
-    // The user write of s-3 hangs once: socket open, no answer, ever.
+    // The user write of s-3 hangs once: socket open, no answer, ever. It is
+    // the transaction of s-3's batch: the locks and users of every record
+    // in it.
     let slow = h.proxy.inject(
-        Rule::on("DynamoDB_20120810.PutItem", Fault::Hang)
+        Rule::on("DynamoDB_20120810.TransactWriteItems", Fault::Hang)
             .body_contains(&format!("\"TableName\":\"{users_table}\""))
             .body_contains("{\"S\":\"s-3\"}")
             .times(1),
@@ -910,10 +964,14 @@ async fn a_call_that_never_answers_fails_only_its_record_and_the_invocation_answ
     // The invocation returned its partial batch response before the
     // function timeout: the runner never had to cut it.
     assert_eq!(f.stats("user-processor").timed_out, 0, "{:?}", f.stats);
-    // Only the record whose call hung came back.
+    // Only the records whose call hung came back: those of s-3's batch.
+    let hung = h
+        .receipts
+        .first_batch_with("user-processor", &signup("s-3"));
+    assert!(hung.contains(&signup("s-3")));
     assert_eq!(
         h.receipts.retried("user-processor"),
-        BTreeSet::from([signup("s-3")]),
+        hung,
         "{:?}",
         f.stats("user-processor")
     );
@@ -938,8 +996,9 @@ async fn short_and_malformed_batch_answers_retry_the_records_they_leave_out() {
             "AWSEvents.PutEvents",
             Fault::Rewrite(Rewrite::PutEventsShort),
         ),
-        // (No DynamoDB batch call is left on this path: completions are
-        // conditional writes, one per record.)
+        // (No DynamoDB batch call is on this path: the locks, users,
+        // completions and announcements go in transactions, all or nothing,
+        // whose cancellation reasons the adapter tests cover.)
     ]
     .map(|rule| h.proxy.inject(rule.times(1)));
     let bodies: Vec<String> = (0..USERS).map(|i| signup(&format!("b-{i}"))).collect();

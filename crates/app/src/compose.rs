@@ -15,7 +15,7 @@ use crate::mail::MailConfig;
 use crate::notification_processor::NotificationProcessor;
 use crate::ports::{
     BlobStore, Clock, EventPublisher, MailLedger, Mailer, NotificationQueue, ProfileStore,
-    UserStore,
+    SignupWrites, UserStore,
 };
 use crate::profile_creator::ProfileCreator;
 use crate::user_processor::UserProcessor;
@@ -35,6 +35,14 @@ pub trait UserStores {
     type Users: UserStore;
     /// The users in `table`.
     fn user_store(&self, table: &str) -> Self::Users;
+}
+
+/// Makes user-processor's writes to the UsersTable and the IdempotencyTable.
+pub trait SignupWriters {
+    /// The port.
+    type Writes: SignupWrites;
+    /// Users in `users_table`, locks in `idempotency_table`.
+    fn signup_writes(&self, users_table: &str, idempotency_table: &str) -> Self::Writes;
 }
 
 /// Makes the ProfilesTable port.
@@ -110,7 +118,7 @@ pub trait Clocks {
 
 /// What [`user_processor()`] builds from adapters `A`.
 pub type UserProcessorOf<A> = UserProcessor<
-    <A as UserStores>::Users,
+    <A as SignupWriters>::Writes,
     <A as NotificationQueues>::Notifications,
     <A as EventPublishers>::Events,
     <A as Clocks>::Clock,
@@ -142,19 +150,19 @@ pub type ProfileCreatorOf<A> = ProfileCreator<
     <A as Guards>::Records,
 >;
 
-/// user-processor: users, notifications, events; rejected signups to the
-/// signup DLQ.
+/// user-processor: users (with their locks), notifications, events;
+/// rejected signups to the signup DLQ.
 pub fn user_processor<A>(
     adapters: &A,
     settings: &Settings<user_processor::Config>,
 ) -> UserProcessorOf<A>
 where
-    A: UserStores + NotificationQueues + EventPublishers + Clocks + Guards + DeadLetters,
+    A: SignupWriters + NotificationQueues + EventPublishers + Clocks + Guards + DeadLetters,
 {
     let (config, scope) = (&settings.config, user_processor::IDEMPOTENCY_SCOPE);
     UserProcessor::new(
         user_processor::Ports {
-            users: adapters.user_store(&config.users_table),
+            writes: adapters.signup_writes(&config.users_table, &settings.idempotency.table),
             notifications: adapters.notification_queue(&config.notification_queue_url),
             events: adapters.event_publisher(&config.event_bus_name),
             clock: adapters.clock(),

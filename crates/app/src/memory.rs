@@ -7,15 +7,15 @@
 use crate::compose;
 use crate::mail::{EitherMailer, MailConfig, MailTransport, OutboxMailer};
 use crate::ports::{
-    Admission, BlobStore, Clock, EventPublisher, Inserted, MailLedger, Mailer, NotificationQueue,
-    PortError, ProfileStore, UserStore,
+    Admission, BlobStore, Clock, EventPublisher, Finish, Finished, Inserted, LockAndInsert,
+    MailLedger, Mailer, NotificationQueue, PortError, ProfileStore, SignupWrites, UserStore,
 };
 use crate::IdempotencyConfig;
 use eventline_domain::{
     Notification, OutgoingEmail, Profile, Timestamp, User, UserCreated, UserId,
 };
 use eventline_powertools::batch::{DeadLetter, DeadLetterSink};
-use eventline_powertools::idempotency::{Idempotency, MemoryStore};
+use eventline_powertools::idempotency::{is_free, Acquire, Idempotency, MemoryStore, Record};
 use futures::future::BoxFuture;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -119,6 +119,102 @@ impl UserStore for MemoryUserStore {
                 "no such user",
             )),
         }
+    }
+}
+
+/// [`SignupWrites`] over the users of a [`MemoryUserStore`] and the
+/// records of a [`MemoryStore`], each entry written while the users are
+/// locked: as DynamoDB's transaction retried without the entries whose
+/// condition failed. Failures are injected per entry through the user
+/// store's faults (keyed by user id): the faulted entry fails, the rest
+/// are written, as a cancellation reason other than a condition does.
+#[derive(Debug, Clone, Default)]
+pub struct MemorySignupWrites {
+    /// The users.
+    pub users: Arc<MemoryUserStore>,
+    /// The idempotency records.
+    pub records: Arc<MemoryStore>,
+}
+
+impl MemorySignupWrites {
+    fn lock_and_insert_one(&self, record: &Record, user: &User, now_ms: u64) -> LockAndInsert {
+        let mut users = lock(&self.users.users);
+        if let Some(stored) = users.get(&user.id) {
+            // The lock's condition is the transaction's first reason.
+            return match self.records.get(&record.id) {
+                Some(live) if !is_free(Some(&live), now_ms) => LockAndInsert::LockTaken(live),
+                _ => LockAndInsert::UserExists(stored.clone()),
+            };
+        }
+        match self.records.acquire_now(record, now_ms) {
+            Acquire::Acquired => {
+                users.insert(user.id.clone(), user.clone());
+                self.users.writes.fetch_add(1, Ordering::Relaxed);
+                LockAndInsert::Written
+            }
+            Acquire::Existing(live) => LockAndInsert::LockTaken(live),
+        }
+    }
+
+    fn finish_one(&self, finish: &Finish) -> Result<Finished, PortError> {
+        let mut users = lock(&self.users.users);
+        if let Some((id, at)) = &finish.announce {
+            match users.get_mut(id) {
+                Some(user) => {
+                    user.announced_at.get_or_insert(*at);
+                }
+                None => {
+                    return Err(PortError::new(
+                        "memory signup writes complete and announce",
+                        "no such user",
+                    ))
+                }
+            }
+        }
+        // The memory store fails a completion only when the lock is lost.
+        Ok(match self.records.complete_now(&finish.completed) {
+            Ok(()) => Finished::Completed,
+            Err(_) => Finished::LockLost,
+        })
+    }
+}
+
+impl SignupWrites for MemorySignupWrites {
+    const MAX_ENTRIES: usize = 50;
+
+    async fn lock_and_insert(
+        &self,
+        entries: &[(Record, User)],
+        now_ms: u64,
+    ) -> Vec<Result<LockAndInsert, PortError>> {
+        let mut results = Vec::with_capacity(entries.len());
+        for (record, user) in entries {
+            let result = self
+                .users
+                .faults
+                .check("memory signup writes lock and insert", user.id.as_str())
+                .await
+                .map(|()| self.lock_and_insert_one(record, user, now_ms));
+            results.push(result);
+        }
+        results
+    }
+
+    async fn complete_and_announce(&self, entries: &[Finish]) -> Vec<Result<Finished, PortError>> {
+        let mut results = Vec::with_capacity(entries.len());
+        for finish in entries {
+            let key = finish
+                .announce
+                .as_ref()
+                .map_or(finish.completed.id.as_str(), |(id, _)| id.as_str());
+            let result = self
+                .users
+                .faults
+                .check("memory signup writes complete and announce", key)
+                .await;
+            results.push(result.and_then(|()| self.finish_one(finish)));
+        }
+        results
     }
 }
 
@@ -443,6 +539,16 @@ pub struct MemoryAdapters {
     pub dead_letters: Arc<MemoryDeadLetters>,
     /// The time.
     pub clock: FixedClock,
+}
+
+impl compose::SignupWriters for MemoryAdapters {
+    type Writes = MemorySignupWrites;
+    fn signup_writes(&self, _users_table: &str, _idempotency_table: &str) -> Self::Writes {
+        MemorySignupWrites {
+            users: self.users.clone(),
+            records: self.idempotency.clone(),
+        }
+    }
 }
 
 impl compose::UserStores for MemoryAdapters {

@@ -7,6 +7,7 @@
 use eventline_domain::{
     Notification, OutgoingEmail, Profile, Timestamp, User, UserCreated, UserId,
 };
+use eventline_powertools::idempotency::Record;
 use std::fmt::Display;
 use std::future::Future;
 use std::sync::Arc;
@@ -57,6 +58,72 @@ pub trait UserStore: Send + Sync {
         id: &UserId,
         at: Timestamp,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// What one entry of [`SignupWrites::lock_and_insert`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockAndInsert {
+    /// Both were written: the lock is the caller's, the user is stored.
+    Written,
+    /// Neither was written: a live idempotency record holds the key (it
+    /// fails the lock condition, `eventline_powertools::idempotency::is_free`).
+    LockTaken(Record),
+    /// Neither was written: a user is stored under the id (and the lock was
+    /// free).
+    UserExists(User),
+}
+
+/// One entry of [`SignupWrites::complete_and_announce`]: a lock to complete
+/// and, unless the user is announced already, the announcement to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finish {
+    /// The lock's completed record (`Lock::completed`).
+    pub completed: Record,
+    /// The user to mark announced and when (see [`UserStore::mark_announced`]).
+    pub announce: Option<(UserId, Timestamp)>,
+}
+
+/// What one entry of [`SignupWrites::complete_and_announce`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finished {
+    /// The lock is completed and the announcement recorded.
+    Completed,
+    /// The announcement is recorded, but the lock was no longer this
+    /// attempt's (it lapsed and another took it, or it is gone): not
+    /// completed.
+    LockLost,
+}
+
+/// user-processor's writes to the UsersTable and the IdempotencyTable:
+/// a batch's locks and new users in one atomic write, its completions and
+/// announcements in another, so a batch costs two write round trips
+/// whatever its size.
+///
+/// Each call takes at most [`SignupWrites::MAX_ENTRIES`] entries, written
+/// together (DynamoDB: one `TransactWriteItems`); an entry whose condition
+/// fails leaves the write and the rest is written without it. One result
+/// per entry, in order; an entry the store did not confirm is an error.
+pub trait SignupWrites: Send + Sync {
+    /// Entries one call takes at most.
+    const MAX_ENTRIES: usize;
+
+    /// For each `(lock, user)`: writes the in-progress lock unless a live
+    /// record holds its key at `now_ms`, and the user unless its id is
+    /// taken, both or neither.
+    fn lock_and_insert(
+        &self,
+        entries: &[(Record, User)],
+        now_ms: u64,
+    ) -> impl Future<Output = Vec<Result<LockAndInsert, PortError>>> + Send;
+
+    /// For each entry: records the announcement (its user must be stored;
+    /// the first announcement's time stays) and writes the completed lock
+    /// if this attempt still holds it. An entry whose announcement cannot
+    /// be recorded writes neither.
+    fn complete_and_announce(
+        &self,
+        entries: &[Finish],
+    ) -> impl Future<Output = Vec<Result<Finished, PortError>>> + Send;
 }
 
 /// The NotificationQueue.
@@ -180,6 +247,23 @@ impl<T: UserStore> UserStore for Arc<T> {
         at: Timestamp,
     ) -> impl Future<Output = Result<(), PortError>> + Send {
         (**self).mark_announced(id, at)
+    }
+}
+
+impl<T: SignupWrites> SignupWrites for Arc<T> {
+    const MAX_ENTRIES: usize = T::MAX_ENTRIES;
+    fn lock_and_insert(
+        &self,
+        entries: &[(Record, User)],
+        now_ms: u64,
+    ) -> impl Future<Output = Vec<Result<LockAndInsert, PortError>>> + Send {
+        (**self).lock_and_insert(entries, now_ms)
+    }
+    fn complete_and_announce(
+        &self,
+        entries: &[Finish],
+    ) -> impl Future<Output = Vec<Result<Finished, PortError>>> + Send {
+        (**self).complete_and_announce(entries)
     }
 }
 

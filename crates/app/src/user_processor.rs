@@ -6,6 +6,18 @@
 //! announced. Each record succeeds or fails alone, and ends with an explicit
 //! outcome: nothing is reported done unless every step of it said so.
 //!
+//! A batch takes three round trips, whatever its size (up to
+//! [`SignupWrites::MAX_ENTRIES`] records per write): every record's
+//! idempotency lock and new user in one atomic write ([`SignupWrites::lock_and_insert`];
+//! DynamoDB `TransactWriteItems`); every notification in one
+//! `SendMessageBatch` beside every event in one `PutEvents`; every
+//! announcement and lock completion in one atomic write
+//! ([`SignupWrites::complete_and_announce`]). A record that is not new
+//! leaves the first write (which is retried once without it): a key locked
+//! elsewhere replays, defers or rejects the record as
+//! [`Idempotency::resolve`] decides; a user stored by an earlier attempt is
+//! taken up with a lock of its own (one more call, for that record only).
+//!
 //! Retries are safe, in three layers:
 //!
 //! - The idempotency layer keys each signup by `signup.<user_id>` with a
@@ -13,7 +25,8 @@
 //!   message redelivered, or the same signup sent again as a new message)
 //!   replays without side effects; one still in progress is deferred (an
 //!   expected retry, not an alarm); a different signup for the same id is
-//!   rejected to the DLQ.
+//!   rejected to the DLQ. Duplicates inside one batch are settled by the
+//!   first copy's outcome, without a write of their own.
 //! - The user item remembers durably that the user was **announced**
 //!   (`announced_at`): a duplicate of any age (after the replay window, a
 //!   DLQ redrive days later) finds it and causes no notification and no
@@ -39,8 +52,10 @@
 //! outcome, and the partial batch response goes back in time. A stage that
 //! panics fails its records and releases their locks.
 
-use crate::ports::{Clock, EventPublisher, Inserted, NotificationQueue, UserStore};
-use crate::{Error, Invocation};
+use crate::ports::{
+    Clock, EventPublisher, Finish, Finished, LockAndInsert, NotificationQueue, SignupWrites,
+};
+use crate::{Error, Invocation, PortError};
 use eventline_domain::{
     CorrelationId, Notification, NotificationKind, Region, RegionSet, Signup, User, UserCreated,
 };
@@ -50,6 +65,7 @@ use eventline_powertools::env::Env;
 use eventline_powertools::idempotency::{self, payload_hash, Idempotency, IdempotencyStore};
 use futures::future::{join, join_all};
 use futures::FutureExt;
+use std::collections::HashMap;
 use std::future::Future;
 use std::num::NonZeroUsize;
 use std::panic::AssertUnwindSafe;
@@ -115,22 +131,22 @@ fn regions_from_env(env: &mut Env) -> Option<RegionSet> {
 pub const IDEMPOTENCY_SCOPE: &str = "user-processor";
 
 /// The ports user-processor drives.
-pub struct Ports<U, Q, P, C, I> {
-    /// The UsersTable.
-    pub users: U,
+pub struct Ports<W, Q, P, C, I> {
+    /// The UsersTable and the IdempotencyTable, written together.
+    pub writes: W,
     /// The NotificationQueue.
     pub notifications: Q,
     /// The event bus.
     pub events: P,
     /// The time.
     pub clock: C,
-    /// The idempotency guard.
+    /// The idempotency guard (its records are those `writes` writes).
     pub idempotency: Idempotency<I>,
 }
 
 /// The user-processor use case.
-pub struct UserProcessor<U, Q, P, C, I> {
-    ports: Ports<U, Q, P, C, I>,
+pub struct UserProcessor<W, Q, P, C, I> {
+    ports: Ports<W, Q, P, C, I>,
     batch: BatchProcessor,
     timeout: Duration,
     regions: Option<RegionSet>,
@@ -139,15 +155,16 @@ pub struct UserProcessor<U, Q, P, C, I> {
 /// What a record's outcome is while the stages run: `None` until one says.
 type Outcomes = Vec<Option<Result<(), Error>>>;
 
-/// A record that took its lock and has a signup to process.
-struct Locked {
+/// A record that parsed, with the lock it is to take.
+struct Parsed {
     index: usize,
-    lock: idempotency::Lock,
     signup: Signup,
+    lock: idempotency::Prepared,
     correlation_id: Option<CorrelationId>,
 }
 
-/// A record whose user is stored but not yet announced.
+/// A record that holds its lock and whose user is stored but not yet
+/// announced.
 struct Stored {
     index: usize,
     lock: idempotency::Lock,
@@ -179,9 +196,13 @@ impl Stored {
     }
 }
 
-impl<U, Q, P, C, I> UserProcessor<U, Q, P, C, I>
+/// A record that holds its lock and has nothing left to do but finish
+/// (its user was announced by an earlier attempt).
+type Done = (usize, idempotency::Lock);
+
+impl<W, Q, P, C, I> UserProcessor<W, Q, P, C, I>
 where
-    U: UserStore,
+    W: SignupWrites,
     Q: NotificationQueue,
     P: EventPublisher,
     C: Clock,
@@ -189,7 +210,7 @@ where
 {
     /// Wires the use case to its ports; `timeout` is the function's (used
     /// when the deadline is unknown).
-    pub fn new(ports: Ports<U, Q, P, C, I>, batch: BatchProcessor, timeout: Duration) -> Self {
+    pub fn new(ports: Ports<W, Q, P, C, I>, batch: BatchProcessor, timeout: Duration) -> Self {
         Self {
             ports,
             batch,
@@ -219,13 +240,15 @@ where
             .await
     }
 
-    /// Handles records in stages, each one round trip for all records at
-    /// once: take the idempotency locks; store the users; enqueue every
-    /// notification in one `SendMessageBatch` while publishing every event in
-    /// one `PutEvents`; record each announcement on its user; complete the
-    /// locks. A record that fails at any stage fails alone (its lock is
-    /// released); a batch API's partial or missing answer fails exactly the
-    /// records it does not confirm.
+    /// Handles records in three round trips for all records at once: take
+    /// the idempotency locks and store the users in one atomic write;
+    /// enqueue every notification in one `SendMessageBatch` while publishing
+    /// every event in one `PutEvents`; complete the locks and record the
+    /// announcements in one atomic write. Records whose lock or user was
+    /// there already take a short detour of their own. A record that fails
+    /// at any stage fails alone (its lock is released); a batch API's
+    /// partial or missing answer fails exactly the records it does not
+    /// confirm.
     async fn process_all(
         &self,
         records: Vec<Message>,
@@ -234,17 +257,12 @@ where
         let mut outcomes: Outcomes = records.iter().map(|_| None).collect();
         // Each record's log lines carry its message id and correlation id.
         let spans: Vec<tracing::Span> = records.iter().map(record_span).collect();
-        let locked = self
-            .lock_all(&records, &spans, invocation, &mut outcomes)
+        let parsed = self.parse_all(&records, invocation, &mut outcomes);
+        let (unannounced, done) = self
+            .lock_and_store(parsed, &spans, invocation, &mut outcomes)
             .await;
-        let (unannounced, mut done) = self
-            .store_users(locked, &spans, invocation, &mut outcomes)
-            .await;
-        done.extend(
-            self.announce(unannounced, &spans, invocation, &mut outcomes)
-                .await,
-        );
-        self.complete(done, invocation.deadline, &mut outcomes)
+        let announced = self.announce(unannounced, invocation, &mut outcomes).await;
+        self.finish(announced, done, &spans, invocation, &mut outcomes)
             .await;
         // Fail closed: a record no stage gave an outcome is retried.
         outcomes
@@ -253,91 +271,200 @@ where
             .collect()
     }
 
-    /// Stage 1: parses each record and takes its lock. Duplicates of a
-    /// completed signup are done here. Each record stops waiting at the
-    /// stage's cut-off on its own.
-    async fn lock_all(
+    /// Parses every record and prepares its lock, before any write: a
+    /// record that can never succeed is settled here and touches nothing.
+    fn parse_all(
         &self,
         records: &[Message],
-        spans: &[tracing::Span],
         invocation: Invocation,
         outcomes: &mut Outcomes,
-    ) -> Vec<Locked> {
-        let begun = each(
-            invocation.stage_cut_off(4),
-            records
-                .iter()
-                .zip(spans)
-                .map(|(r, span)| self.begin(r, invocation).instrument(span.clone())),
-        )
-        .await;
-        let mut locked = Vec::new();
-        for (index, begun) in begun.into_iter().enumerate() {
-            match begun.and_then(|b| b) {
-                Ok(Some((lock, signup))) => locked.push(Locked {
-                    index,
-                    lock,
-                    signup,
-                    // The same rule as the span's: a message id is one.
-                    correlation_id: CorrelationId::parse(records[index].correlation_id()).ok(),
-                }),
-                Ok(None) => outcomes[index] = Some(Ok(())),
-                // A lock taken by a call we stopped waiting for lapses at its deadline.
+    ) -> Vec<Parsed> {
+        let mut parsed = Vec::with_capacity(records.len());
+        for (index, record) in records.iter().enumerate() {
+            let signup = record
+                .body
+                .as_deref()
+                .ok_or(Error::NoBody)
+                .and_then(|body| Signup::parse(body).map_err(Error::from));
+            match signup {
+                Ok(signup) => {
+                    let hash = payload_hash([
+                        signup.user_id.as_str(),
+                        signup.email.as_str(),
+                        signup.name.as_str(),
+                    ]);
+                    parsed.push(Parsed {
+                        index,
+                        lock: self.ports.idempotency.prepare(
+                            &format!("signup.{}", signup.user_id),
+                            hash,
+                            invocation.window,
+                        ),
+                        signup,
+                        // The same rule as the span's: a message id is one.
+                        correlation_id: CorrelationId::parse(record.correlation_id()).ok(),
+                    });
+                }
                 Err(e) => outcomes[index] = Some(Err(e)),
             }
         }
-        locked
+        parsed
     }
 
-    /// Stage 2: stores the users. Returns those still to announce, and those
-    /// an earlier attempt already announced (nothing more to do).
-    async fn store_users(
+    /// Stage 1: takes the locks and stores the users, both or neither per
+    /// record, in one write per [`SignupWrites::MAX_ENTRIES`] records.
+    /// A transaction cannot touch one item twice, so only the first record
+    /// of each key goes in; a later one with the same key is settled by the
+    /// first's outcome (in progress, or what the first found). A record
+    /// whose user was stored by an earlier attempt takes its lock on its own
+    /// and goes on with the stored user; one whose lock is live elsewhere
+    /// replays, is deferred or is rejected. Returns the records still to
+    /// announce, and those an earlier attempt already announced.
+    async fn lock_and_store(
         &self,
-        locked: Vec<Locked>,
+        parsed: Vec<Parsed>,
         spans: &[tracing::Span],
         invocation: Invocation,
         outcomes: &mut Outcomes,
-    ) -> (Vec<Stored>, Vec<(usize, idempotency::Lock)>) {
-        let stored = each(
-            invocation.stage_cut_off(3),
-            locked.iter().map(|l| {
-                self.store_user(&l.signup)
-                    .instrument(spans[l.index].clone())
+    ) -> (Vec<Stored>, Vec<Done>) {
+        let mut leads: Vec<Parsed> = Vec::with_capacity(parsed.len());
+        let mut followers: Vec<(Parsed, usize)> = Vec::new();
+        let mut lead_of: HashMap<String, usize> = HashMap::new();
+        for p in parsed {
+            match lead_of.get(&p.lock.record().id) {
+                Some(&lead) => followers.push((p, lead)),
+                None => {
+                    lead_of.insert(p.lock.record().id.clone(), leads.len());
+                    leads.push(p);
+                }
+            }
+        }
+        let now = self.ports.clock.now();
+        let candidates: Vec<User> = leads
+            .iter()
+            .map(|p| User::from_signup(p.signup.clone(), now))
+            .collect();
+        let entries: Vec<(idempotency::Record, User)> = leads
+            .iter()
+            .zip(&candidates)
+            .map(|(p, user)| (p.lock.record().clone(), user.clone()))
+            .collect();
+        let cut_off = invocation.stage_cut_off(2);
+        let written = in_chunks(cut_off, &entries, W::MAX_ENTRIES, |chunk| {
+            self.ports
+                .writes
+                .lock_and_insert(chunk, invocation.window.now_ms)
+        })
+        .await;
+
+        // What each lead's key holds now, for the followers to settle by.
+        let holders: Vec<idempotency::Record> = leads
+            .iter()
+            .zip(&written)
+            .map(|(p, w)| match w {
+                Ok(LockAndInsert::LockTaken(live)) => live.clone(),
+                _ => p.lock.record().clone(),
+            })
+            .collect();
+        for (p, lead) in followers {
+            let _record = spans[p.index].enter();
+            outcomes[p.index] = Some(self.settle(&p.lock, holders[lead].clone(), &p.signup));
+        }
+
+        let (mut unannounced, mut done, mut detours) = (Vec::new(), Vec::new(), Vec::new());
+        let mut failed = Vec::new();
+        for ((p, candidate), result) in leads.into_iter().zip(candidates).zip(written) {
+            let _record = spans[p.index].enter();
+            match result {
+                Ok(LockAndInsert::Written) => {
+                    tracing::info!(user_id = %candidate.id, "user created");
+                    unannounced.push(Stored {
+                        index: p.index,
+                        lock: p.lock.acquired(),
+                        user: candidate,
+                        correlation_id: p.correlation_id,
+                    });
+                }
+                Ok(LockAndInsert::LockTaken(live)) => {
+                    outcomes[p.index] = Some(self.settle(&p.lock, live, &p.signup));
+                }
+                Ok(LockAndInsert::UserExists(stored)) => detours.push((p, candidate, stored)),
+                // A write that panicked may have landed: release the lock
+                // (only this attempt's). Otherwise nothing was written, or,
+                // cut off, it may land: the lock then lapses at its deadline
+                // and the retry finds the user.
+                Err(Error::Panicked) => fail(
+                    p.index,
+                    p.lock.acquired(),
+                    Error::Panicked,
+                    outcomes,
+                    &mut failed,
+                ),
+                Err(e) => outcomes[p.index] = Some(Err(e)),
+            }
+        }
+
+        let taken = each(
+            cut_off,
+            detours.iter().map(|(p, _, _)| {
+                self.ports
+                    .idempotency
+                    .take::<()>(p.lock.clone(), invocation.window.now_ms)
+                    .instrument(spans[p.index].clone())
             }),
         )
         .await;
-        let (mut unannounced, mut done, mut failed) = (Vec::new(), Vec::new(), Vec::new());
-        // `each` yields one result per future, in order.
-        for (l, result) in locked.into_iter().zip(stored) {
-            match result.and_then(|r| r) {
-                Ok(user) if user.is_announced() => {
-                    let _record = spans[l.index].enter();
-                    tracing::info!(user_id = %user.id, "signup already announced; nothing to do");
-                    done.push((l.index, l.lock));
+        for ((p, candidate, stored), taken) in detours.into_iter().zip(taken) {
+            let _record = spans[p.index].enter();
+            match taken.and_then(|t| t.map_err(Error::from)) {
+                Ok(idempotency::Begin::Acquired(lock)) => match stored.reconcile(&candidate) {
+                    Ok(()) if stored.is_announced() => {
+                        tracing::info!(user_id = %stored.id, "signup already announced; nothing to do");
+                        done.push((p.index, lock));
+                    }
+                    Ok(()) => {
+                        tracing::info!(user_id = %stored.id, "signup already stored");
+                        unannounced.push(Stored {
+                            index: p.index,
+                            lock,
+                            user: stored,
+                            correlation_id: p.correlation_id,
+                        });
+                    }
+                    Err(conflict) => fail(p.index, lock, conflict.into(), outcomes, &mut failed),
+                },
+                Ok(idempotency::Begin::Replayed(())) => {
+                    tracing::info!(user_id = %p.signup.user_id, "duplicate signup; already processed");
+                    outcomes[p.index] = Some(Ok(()));
                 }
-                Ok(user) => unannounced.push(Stored {
-                    index: l.index,
-                    lock: l.lock,
-                    user,
-                    correlation_id: l.correlation_id,
-                }),
-                Err(e) => fail(l.index, l.lock, e, outcomes, &mut failed),
+                Err(e) => outcomes[p.index] = Some(Err(e)),
             }
         }
         self.release(failed, invocation.deadline).await;
         (unannounced, done)
     }
 
-    /// Stage 3: one `SendMessageBatch` beside one `PutEvents` for all
-    /// records, then the announcement recorded on each user. Returns the
-    /// records whose effects and record all succeeded.
+    /// What a live record found in place of `lock` means for its signup:
+    /// done already (a replay), in progress elsewhere, or another payload.
+    fn settle(
+        &self,
+        lock: &idempotency::Prepared,
+        live: idempotency::Record,
+        signup: &Signup,
+    ) -> Result<(), Error> {
+        self.ports.idempotency.resolve::<()>(lock, live)?;
+        tracing::info!(user_id = %signup.user_id, "duplicate signup; already processed");
+        Ok(())
+    }
+
+    /// Stage 2: one `SendMessageBatch` beside one `PutEvents` for all
+    /// records. Returns the records whose effects both succeeded.
     async fn announce(
         &self,
         stored: Vec<Stored>,
-        spans: &[tracing::Span],
         invocation: Invocation,
         outcomes: &mut Outcomes,
-    ) -> Vec<(usize, idempotency::Lock)> {
+    ) -> Vec<Stored> {
         if stored.is_empty() {
             return Vec::new();
         }
@@ -348,7 +475,7 @@ where
             .collect();
         // One call for all records: it ends for all of them at once.
         let sent = stage(
-            invocation.stage_cut_off(2),
+            invocation.stage_cut_off(1),
             join(
                 self.ports.notifications.enqueue_all(&notifications),
                 self.ports.events.publish_all(&events),
@@ -371,50 +498,80 @@ where
                 Err(e) => fail(s.index, s.lock, e, outcomes, &mut failed),
             }
         }
+        self.release(failed, invocation.deadline).await;
+        effected
+    }
 
+    /// Stage 3: records each announcement on its user and completes the
+    /// locks, in one write per [`SignupWrites::MAX_ENTRIES`] records. An
+    /// announced record whose announcement is not recorded fails (its
+    /// retry repeats the effects with the same ids, and records them); a
+    /// record whose completion alone is lost succeeds: its effects and
+    /// their durable record are in place. Completions of records announced
+    /// earlier that the write did not take go to the guard, which retries
+    /// them until the deadline and reports what it could not write.
+    async fn finish(
+        &self,
+        announced: Vec<Stored>,
+        done: Vec<Done>,
+        spans: &[tracing::Span],
+        invocation: Invocation,
+        outcomes: &mut Outcomes,
+    ) {
         let now = self.ports.clock.now();
-        let marked = each(
-            invocation.stage_cut_off(1),
-            effected.iter().map(|s| {
-                self.ports
-                    .users
-                    .mark_announced(&s.user.id, now)
-                    .instrument(spans[s.index].clone())
-            }),
-        )
+        let entries: Vec<Finish> = announced
+            .iter()
+            .map(|s| Finish {
+                completed: s.lock.completed(&()),
+                announce: Some((s.user.id.clone(), now)),
+            })
+            .chain(done.iter().map(|(_, lock)| Finish {
+                completed: lock.completed(&()),
+                announce: None,
+            }))
+            .collect();
+        if entries.is_empty() {
+            return;
+        }
+        let written = in_chunks(invocation.deadline, &entries, W::MAX_ENTRIES, |chunk| {
+            self.ports.writes.complete_and_announce(chunk)
+        })
         .await;
-        let mut announced = Vec::new();
-        for (s, result) in effected.into_iter().zip(marked) {
-            match result.and_then(|r| r.map_err(Error::from)) {
-                Ok(()) => {
-                    let _record = spans[s.index].enter();
+        let mut written = written.into_iter();
+        let mut failed = Vec::new();
+        for s in announced {
+            let _record = spans[s.index].enter();
+            match written.next().unwrap_or(Err(Error::Unaccounted)) {
+                Ok(finished) => {
+                    if finished == Finished::LockLost {
+                        tracing::warn!(id = %s.lock.record().id, "idempotency lock was taken over before completion");
+                    }
                     tracing::info!(user_id = %s.user.id, "signup processed");
-                    announced.push((s.index, s.lock));
+                    outcomes[s.index] = Some(Ok(()));
                 }
-                // The effects went out; the retry repeats them with the same
-                // ids (consumers deduplicate) and records them.
                 Err(e) => fail(s.index, s.lock, e, outcomes, &mut failed),
             }
         }
-        self.release(failed, invocation.deadline).await;
-        announced
-    }
-
-    /// Stage 4: completes the locks of the records that are done. Their
-    /// outcome is success whatever the completion does: the effects and
-    /// their durable record are in place, so a retry would change nothing.
-    async fn complete(
-        &self,
-        done: Vec<(usize, idempotency::Lock)>,
-        deadline: Deadline,
-        outcomes: &mut Outcomes,
-    ) {
-        let mut locks = Vec::with_capacity(done.len());
-        for (index, lock) in done {
+        let mut unwritten = Vec::new();
+        for ((index, lock), result) in done.into_iter().zip(written) {
+            // Announced by an earlier attempt: done, whatever the completion does.
             outcomes[index] = Some(Ok(()));
-            locks.push((lock, &()));
+            match result {
+                Ok(Finished::LockLost) => {
+                    let _record = spans[index].enter();
+                    tracing::warn!(id = %lock.record().id, "idempotency lock was taken over before completion");
+                }
+                Ok(Finished::Completed) => {}
+                Err(_) => unwritten.push((lock, &())),
+            }
         }
-        self.ports.idempotency.complete_all(locks, deadline).await;
+        if !unwritten.is_empty() {
+            self.ports
+                .idempotency
+                .complete_all(unwritten, invocation.deadline)
+                .await;
+        }
+        self.release(failed, invocation.deadline).await;
     }
 
     /// Releases locks of failed records, giving up at the deadline.
@@ -423,53 +580,6 @@ where
             let _ = deadline
                 .bound(self.ports.idempotency.release_all(locks))
                 .await;
-        }
-    }
-
-    /// Parses a record and takes its lock; `None` when it is a duplicate of
-    /// a signup already processed.
-    async fn begin(
-        &self,
-        record: &Message,
-        invocation: Invocation,
-    ) -> Result<Option<(idempotency::Lock, Signup)>, Error> {
-        let body = record.body.as_deref().ok_or(Error::NoBody)?;
-        let signup = Signup::parse(body)?;
-        let key = format!("signup.{}", signup.user_id);
-        let hash = payload_hash([
-            signup.user_id.as_str(),
-            signup.email.as_str(),
-            signup.name.as_str(),
-        ]);
-        match self
-            .ports
-            .idempotency
-            .begin::<()>(&key, hash, invocation.window)
-            .await?
-        {
-            idempotency::Begin::Acquired(lock) => Ok(Some((lock, signup))),
-            idempotency::Begin::Replayed(()) => {
-                tracing::info!(user_id = %signup.user_id, "duplicate signup; already processed");
-                Ok(None)
-            }
-        }
-    }
-
-    /// Stores the user, or recognises the same signup stored by an earlier
-    /// attempt (whose side effects may not have happened) and returns the
-    /// stored user, so what follows is identical to that attempt's.
-    async fn store_user(&self, signup: &Signup) -> Result<User, Error> {
-        let candidate = User::from_signup(signup.clone(), self.ports.clock.now());
-        match self.ports.users.insert(&candidate).await? {
-            Inserted::New => {
-                tracing::info!(user_id = %candidate.id, "user created");
-                Ok(candidate)
-            }
-            Inserted::Existing(stored) => {
-                stored.reconcile(&candidate)?;
-                tracing::info!(user_id = %stored.id, "signup already stored");
-                Ok(stored)
-            }
         }
     }
 }
@@ -499,6 +609,39 @@ async fn each<F: Future>(
     join_all(work.into_iter().map(|w| stage(cut_off, w))).await
 }
 
+/// Calls a port that writes many entries at once on chunks of at most
+/// `max` entries, all chunks at once, each bounded on its own: a call that
+/// hangs or panics fails only the entries it carries. One result per
+/// entry, in order; an entry the port gave no result for fails.
+async fn in_chunks<'a, E, R, F, Fut>(
+    cut_off: Deadline,
+    entries: &'a [E],
+    max: usize,
+    call: F,
+) -> Vec<Result<R, Error>>
+where
+    F: Fn(&'a [E]) -> Fut,
+    Fut: Future<Output = Vec<Result<R, PortError>>>,
+{
+    let chunks = entries.chunks(max.max(1));
+    let answers = each(cut_off, chunks.clone().map(&call)).await;
+    chunks
+        .zip(answers)
+        .flat_map(|(chunk, answer)| {
+            let mut results: Vec<Result<R, Error>> = match answer {
+                Ok(results) => results
+                    .into_iter()
+                    .take(chunk.len())
+                    .map(|r| r.map_err(Error::from))
+                    .collect(),
+                Err(e) => chunk.iter().map(|_| Err(e.clone())).collect(),
+            };
+            results.resize_with(chunk.len(), || Err(Error::Unaccounted));
+            results
+        })
+        .collect()
+}
+
 /// Records `error` as the record's outcome. Its lock goes to `release`
 /// unless the error is the cut-off: a call we stopped waiting for may still
 /// land, and no time is left, so that lock lapses at its own deadline.
@@ -517,20 +660,22 @@ fn fail(
 
 /// The batch API's answer for entry `position`; no answer is a failure.
 fn confirmed(
-    results: &[Result<(), crate::PortError>],
+    results: &[Result<(), PortError>],
     position: usize,
     operation: &'static str,
-) -> Result<(), crate::PortError> {
+) -> Result<(), PortError> {
     results
         .get(position)
         .cloned()
-        .unwrap_or_else(|| Err(crate::PortError::new(operation, "no result for this entry")))
+        .unwrap_or_else(|| Err(PortError::new(operation, "no result for this entry")))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::memory::{FixedClock, MemoryEventBus, MemoryQueue, MemoryUserStore};
+    use crate::memory::{
+        FixedClock, MemoryEventBus, MemoryQueue, MemorySignupWrites, MemoryUserStore,
+    };
     use eventline_domain::Timestamp;
     use eventline_powertools::idempotency::MemoryStore;
     use std::sync::Arc;
@@ -543,13 +688,14 @@ mod tests {
         records: Arc<MemoryStore>,
     }
 
-    type Processor = UserProcessor<
-        Arc<MemoryUserStore>,
-        Arc<MemoryQueue>,
-        Arc<MemoryEventBus>,
-        FixedClock,
-        Arc<MemoryStore>,
-    >;
+    /// The use case on the fixture's queue, clock and records, with these
+    /// writes and events.
+    type ProcessorOn<W, P = Arc<MemoryEventBus>> =
+        UserProcessor<W, Arc<MemoryQueue>, P, FixedClock, Arc<MemoryStore>>;
+
+    type Processor = ProcessorOn<MemorySignupWrites>;
+
+    type FixturePorts<W, P> = Ports<W, Arc<MemoryQueue>, P, FixedClock, Arc<MemoryStore>>;
 
     impl Fixture {
         fn new() -> Self {
@@ -561,19 +707,33 @@ mod tests {
             }
         }
 
+        /// The users and records, written as the use case writes them.
+        fn writes(&self) -> MemorySignupWrites {
+            MemorySignupWrites {
+                users: self.users.clone(),
+                records: self.records.clone(),
+            }
+        }
+
+        /// The fixture's queue, records and clock at `now`, with `writes`
+        /// and `events`.
+        fn ports<W, P>(&self, writes: W, events: P, now: u64) -> FixturePorts<W, P> {
+            Ports {
+                writes,
+                notifications: self.queue.clone(),
+                events,
+                clock: FixedClock(Timestamp::from_unix_millis(now)),
+                idempotency: Idempotency::new(
+                    self.records.clone(),
+                    IDEMPOTENCY_SCOPE,
+                    Duration::from_secs(3600),
+                ),
+            }
+        }
+
         fn processor(&self, now: u64) -> Processor {
             UserProcessor::new(
-                Ports {
-                    users: self.users.clone(),
-                    notifications: self.queue.clone(),
-                    events: self.bus.clone(),
-                    clock: FixedClock(Timestamp::from_unix_millis(now)),
-                    idempotency: Idempotency::new(
-                        self.records.clone(),
-                        IDEMPOTENCY_SCOPE,
-                        Duration::from_secs(3600),
-                    ),
-                },
+                self.ports(self.writes(), self.bus.clone(), now),
                 BatchProcessor::new().with_concurrency(crate::DEFAULT_CONCURRENCY),
                 Duration::from_secs(3),
             )
@@ -699,6 +859,212 @@ mod tests {
             ),
             (1, 1, 1)
         );
+    }
+
+    /// Signup writes that record the entries of every call.
+    #[derive(Default)]
+    struct CountingWrites {
+        inner: MemorySignupWrites,
+        locked: std::sync::Mutex<Vec<Vec<String>>>,
+        finished: std::sync::Mutex<Vec<Vec<(String, bool)>>>,
+    }
+
+    impl SignupWrites for CountingWrites {
+        const MAX_ENTRIES: usize = MemorySignupWrites::MAX_ENTRIES;
+        async fn lock_and_insert(
+            &self,
+            entries: &[(idempotency::Record, User)],
+            now_ms: u64,
+        ) -> Vec<Result<LockAndInsert, PortError>> {
+            let users = entries.iter().map(|(_, u)| u.id.to_string()).collect();
+            self.locked.lock().unwrap().push(users);
+            self.inner.lock_and_insert(entries, now_ms).await
+        }
+        async fn complete_and_announce(
+            &self,
+            entries: &[Finish],
+        ) -> Vec<Result<Finished, PortError>> {
+            let keys = entries
+                .iter()
+                .map(|e| (e.completed.id.clone(), e.announce.is_some()))
+                .collect();
+            self.finished.lock().unwrap().push(keys);
+            self.inner.complete_and_announce(entries).await
+        }
+    }
+
+    fn counting_processor(
+        f: &Fixture,
+        now: u64,
+        sink: &Arc<crate::memory::MemoryDeadLetters>,
+    ) -> (Arc<CountingWrites>, ProcessorOn<Arc<CountingWrites>>) {
+        let writes = Arc::new(CountingWrites {
+            inner: f.writes(),
+            ..CountingWrites::default()
+        });
+        let processor = UserProcessor::new(
+            f.ports(writes.clone(), f.bus.clone(), now),
+            BatchProcessor::new().with_dead_letters(sink.clone()),
+            Duration::from_secs(3),
+        );
+        (writes, processor)
+    }
+
+    #[tokio::test]
+    async fn a_batch_of_new_signups_is_written_once_before_its_effects_and_once_after() {
+        let f = Fixture::new();
+        let sink = Arc::default();
+        let (writes, processor) = counting_processor(&f, 1, &sink);
+        let response = processor
+            .handle(
+                (0..10)
+                    .map(|i| Message::new(format!("m{i}"), signup(&format!("u{i}"), "a@b.io")))
+                    .collect(),
+                3_001,
+            )
+            .await
+            .unwrap();
+        assert!(response.unhandled().is_empty());
+        let locked = writes.locked.lock().unwrap().clone();
+        assert_eq!(locked.len(), 1, "one write of locks and users");
+        assert_eq!(locked[0].len(), 10);
+        let finished = writes.finished.lock().unwrap().clone();
+        assert_eq!(
+            finished.len(),
+            1,
+            "one write of completions and announcements"
+        );
+        assert_eq!(finished[0].len(), 10);
+        assert!(finished[0].iter().all(|(_, announce)| *announce));
+        assert_eq!((f.queue.sent().len(), f.bus.published().len()), (10, 10));
+        assert!(f.users.users().iter().all(User::is_announced));
+        assert!((0..10).all(|i| {
+            f.records
+                .get(&format!("user-processor#signup.u{i}"))
+                .is_some_and(|r| r.status == idempotency::Status::Completed)
+        }));
+    }
+
+    #[tokio::test]
+    async fn records_a_cancelled_write_names_take_their_own_path_and_the_rest_is_written() {
+        use crate::ports::UserStore;
+        let f = Fixture::new();
+        // u1: another invocation holds its lock right now.
+        let held = f.processor(1).ports.idempotency.prepare(
+            "signup.u1",
+            payload_hash(["u1", "a@b.io", "Ada"]),
+            idempotency::Window {
+                now_ms: 1,
+                deadline_ms: 10_000,
+            },
+        );
+        f.records.acquire_now(held.record(), 1);
+        // u2: stored by an attempt that died before announcing it.
+        let stored_at = Timestamp::from_unix_millis(1);
+        let u2 = User::from_signup(Signup::parse(&signup("u2", "b@b.io")).unwrap(), stored_at);
+        f.users.insert(&u2).await.unwrap();
+        // u3: announced long ago; its idempotency record expired.
+        f.handle(1, vec![Message::new("m0", signup("u3", "c@d.io"))])
+            .await
+            .unwrap();
+        f.records.expire("user-processor#signup.u3");
+        let before = (f.queue.sent().len(), f.bus.published().len());
+
+        let sink = Arc::default();
+        let (writes, processor) = counting_processor(&f, 2, &sink);
+        let response = processor
+            .handle(
+                vec![
+                    Message::new("m1", signup("u1", "a@b.io")),
+                    Message::new("m2", signup("u2", "b@b.io")),
+                    Message::new("m3", signup("u3", "c@d.io")),
+                    Message::new("m4", signup("u4", "d@d.io")),
+                    Message::new("m5", signup("u5", "e@d.io")),
+                ],
+                3_002,
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.unhandled(), ["m1"], "u1 is in progress elsewhere");
+        assert_eq!(
+            *writes.locked.lock().unwrap(),
+            [["u1", "u2", "u3", "u4", "u5"]]
+        );
+        let mut finished = writes.finished.lock().unwrap().clone();
+        assert_eq!(finished.len(), 1);
+        finished[0].sort();
+        assert_eq!(
+            finished[0],
+            [
+                ("user-processor#signup.u2".to_owned(), true),
+                ("user-processor#signup.u3".to_owned(), false),
+                ("user-processor#signup.u4".to_owned(), true),
+                ("user-processor#signup.u5".to_owned(), true),
+            ],
+            "u3 was announced before: its lock is completed, nothing announced again"
+        );
+        let mut announced: Vec<_> = f.queue.sent()[before.0..]
+            .iter()
+            .map(|n| n.user_id.to_string())
+            .collect();
+        announced.sort();
+        assert_eq!(announced, ["u2", "u4", "u5"]);
+        assert_eq!(f.bus.published().len() - before.1, 3);
+        let u2_event = f
+            .bus
+            .published()
+            .into_iter()
+            .find(|e| e.user_id.as_str() == "u2")
+            .unwrap();
+        assert_eq!(
+            u2_event.created_at, stored_at,
+            "u2 goes on with its stored data"
+        );
+        assert_eq!(
+            f.records.get("user-processor#signup.u1").map(|r| r.attempt),
+            Some(held.record().attempt.clone()),
+            "u1's lock is still the other invocation's"
+        );
+        for id in ["u2", "u3", "u4", "u5"] {
+            let record = f.records.get(&format!("user-processor#signup.{id}"));
+            assert_eq!(
+                record.map(|r| r.status),
+                Some(idempotency::Status::Completed),
+                "{id}"
+            );
+        }
+        assert!(sink.letters().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_different_signup_for_the_same_id_in_the_same_batch_is_rejected_without_a_write() {
+        let f = Fixture::new();
+        let sink = Arc::default();
+        let (writes, processor) = counting_processor(&f, 1, &sink);
+        let response = processor
+            .handle(
+                vec![
+                    Message::new("m1", signup("u1", "a@b.io")),
+                    Message::new("m2", signup("u1", "mallory@evil.io")),
+                    Message::new("m3", signup("u1", "a@b.io")),
+                ],
+                3_001,
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.unhandled(), ["m3"], "the same signup is deferred");
+        let letters: Vec<_> = sink
+            .letters()
+            .iter()
+            .map(|l| (l.source_message_id.clone(), l.reason.code))
+            .collect();
+        assert_eq!(letters, [("m2".to_owned(), "PayloadConflict")]);
+        assert_eq!(
+            *writes.locked.lock().unwrap(),
+            [["u1"]],
+            "one item once in the transaction"
+        );
+        assert_eq!(f.users.users()[0].email.as_str(), "a@b.io");
     }
 
     #[tokio::test]
@@ -832,25 +1198,9 @@ mod tests {
         f: &Fixture,
         bus: Arc<FaultyBus>,
         now: u64,
-    ) -> UserProcessor<
-        Arc<MemoryUserStore>,
-        Arc<MemoryQueue>,
-        Arc<FaultyBus>,
-        FixedClock,
-        Arc<MemoryStore>,
-    > {
+    ) -> ProcessorOn<MemorySignupWrites, Arc<FaultyBus>> {
         UserProcessor::new(
-            Ports {
-                users: f.users.clone(),
-                notifications: f.queue.clone(),
-                events: bus,
-                clock: FixedClock(Timestamp::from_unix_millis(now)),
-                idempotency: Idempotency::new(
-                    f.records.clone(),
-                    IDEMPOTENCY_SCOPE,
-                    Duration::from_secs(3600),
-                ),
-            },
+            f.ports(f.writes(), bus, now),
             BatchProcessor::new()
                 .with_concurrency(crate::DEFAULT_CONCURRENCY)
                 .on_all_failed(eventline_powertools::batch::AllFailed::Report),
@@ -900,56 +1250,45 @@ mod tests {
         assert!(f.users.users()[0].is_announced());
     }
 
-    /// A user store whose insert for one user id never answers.
-    struct HangingUsers {
-        inner: Arc<MemoryUserStore>,
+    /// Signup writes of two records at most per call, whose first call
+    /// that carries one chosen user never answers.
+    struct HangingWrites {
+        inner: MemorySignupWrites,
         hang_for: &'static str,
         hung: std::sync::atomic::AtomicUsize,
     }
 
-    impl UserStore for HangingUsers {
-        async fn insert(&self, user: &User) -> Result<Inserted<User>, crate::PortError> {
-            if user.id.as_str() == self.hang_for {
+    impl SignupWrites for HangingWrites {
+        const MAX_ENTRIES: usize = 2;
+        async fn lock_and_insert(
+            &self,
+            entries: &[(idempotency::Record, User)],
+            now_ms: u64,
+        ) -> Vec<Result<LockAndInsert, PortError>> {
+            if entries.iter().any(|(_, u)| u.id.as_str() == self.hang_for) {
                 self.hung.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 return std::future::pending().await;
             }
-            self.inner.insert(user).await
+            self.inner.lock_and_insert(entries, now_ms).await
         }
-        async fn get(
+        async fn complete_and_announce(
             &self,
-            id: &eventline_domain::UserId,
-        ) -> Result<Option<User>, crate::PortError> {
-            self.inner.get(id).await
-        }
-        async fn mark_announced(
-            &self,
-            id: &eventline_domain::UserId,
-            at: Timestamp,
-        ) -> Result<(), crate::PortError> {
-            self.inner.mark_announced(id, at).await
+            entries: &[Finish],
+        ) -> Vec<Result<Finished, PortError>> {
+            self.inner.complete_and_announce(entries).await
         }
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_user_write_that_never_answers_fails_only_its_record() {
+    async fn a_write_that_never_answers_fails_only_the_records_it_carries() {
         let f = Fixture::new();
-        let users = Arc::new(HangingUsers {
-            inner: f.users.clone(),
+        let writes = Arc::new(HangingWrites {
+            inner: f.writes(),
             hang_for: "u2",
             hung: Default::default(),
         });
         let processor = UserProcessor::new(
-            Ports {
-                users: users.clone(),
-                notifications: f.queue.clone(),
-                events: f.bus.clone(),
-                clock: FixedClock(Timestamp::from_unix_millis(1)),
-                idempotency: Idempotency::new(
-                    f.records.clone(),
-                    IDEMPOTENCY_SCOPE,
-                    Duration::from_secs(3600),
-                ),
-            },
+            f.ports(writes.clone(), f.bus.clone(), 1),
             BatchProcessor::new(),
             Duration::from_secs(3),
         );
@@ -966,12 +1305,12 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            users.hung.load(std::sync::atomic::Ordering::SeqCst),
+            writes.hung.load(std::sync::atomic::Ordering::SeqCst),
             1,
-            "the write hung"
+            "the write of u1 and u2 hung"
         );
         assert!(started.elapsed() < Duration::from_secs(3));
-        assert_eq!(response.unhandled(), ["m2"]);
+        assert_eq!(response.unhandled(), ["m1", "m2"]);
         let announced: Vec<_> = f
             .users
             .users()
@@ -979,8 +1318,8 @@ mod tests {
             .filter(|u| u.is_announced())
             .map(|u| u.id.to_string())
             .collect();
-        assert_eq!(announced, ["u1", "u3"]);
-        assert_eq!((f.queue.sent().len(), f.bus.published().len()), (2, 2));
+        assert_eq!(announced, ["u3"]);
+        assert_eq!((f.queue.sent().len(), f.bus.published().len()), (1, 1));
     }
 
     #[tokio::test]
@@ -1045,17 +1384,7 @@ mod tests {
             .unwrap();
         let sink = Arc::new(crate::memory::MemoryDeadLetters::default());
         let processor = UserProcessor::new(
-            Ports {
-                users: f.users.clone(),
-                notifications: f.queue.clone(),
-                events: f.bus.clone(),
-                clock: FixedClock(Timestamp::from_unix_millis(2)),
-                idempotency: Idempotency::new(
-                    f.records.clone(),
-                    IDEMPOTENCY_SCOPE,
-                    Duration::from_secs(3600),
-                ),
-            },
+            f.ports(f.writes(), f.bus.clone(), 2),
             BatchProcessor::new().with_dead_letters(sink.clone()),
             Duration::from_secs(3),
         );

@@ -25,12 +25,19 @@ use std::collections::HashMap;
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
 
+/// The create-if-absent condition of both tables.
+pub(crate) const ABSENT: &str = "attribute_not_exists(user_id)";
+/// The condition of every mark: the item exists (see [`mark`]).
+pub(crate) const PRESENT: &str = "attribute_exists(user_id)";
+/// Records a user's announcement; the first one's time (`:value`) stays.
+pub(crate) const ANNOUNCE: &str = "SET announced_at = if_not_exists(announced_at, :value)";
+
 /// Builds the DynamoDB client.
 pub fn client(config: &aws_config::SdkConfig) -> Client {
     Client::new(config)
 }
 
-fn s(value: impl Into<String>) -> AttributeValue {
+pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
@@ -83,7 +90,7 @@ async fn put_if_absent(
         .put_item()
         .table_name(table)
         .set_item(Some(item))
-        .condition_expression("attribute_not_exists(user_id)")
+        .condition_expression(ABSENT)
         .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
         .send()
         .await;
@@ -123,7 +130,7 @@ impl DynamoUserStore {
 
 /// A users item as stored; the attribute names and types are the table's.
 #[derive(Serialize, Deserialize)]
-struct UserItem {
+pub(crate) struct UserItem {
     user_id: String,
     email: String,
     name: String,
@@ -133,7 +140,7 @@ struct UserItem {
 }
 
 impl UserItem {
-    fn new(user: &User) -> Self {
+    pub(crate) fn new(user: &User) -> Self {
         Self {
             user_id: user.id.as_str().to_owned(),
             email: user.email.as_str().to_owned(),
@@ -146,7 +153,7 @@ impl UserItem {
     /// Email and name go through the lenient stored constructors, not the
     /// signup rules: a user stored under older rules must stay readable
     /// (and its duplicates recognised as such).
-    fn read(item: Item) -> Result<User, PortError> {
+    pub(crate) fn read(item: Item) -> Result<User, PortError> {
         const OP: &str = "DynamoDB users item";
         let stored: Self = from_item(item).map_err(|e| invalid(OP, e))?;
         Ok(User {
@@ -196,7 +203,7 @@ impl UserStore for DynamoUserStore {
             &self.client,
             &self.table,
             id,
-            "SET announced_at = if_not_exists(announced_at, :value)",
+            ANNOUNCE,
             s(at.to_string()),
             "DynamoDB UpdateItem users announced_at",
         )
@@ -323,7 +330,7 @@ async fn mark(
         .table_name(table)
         .key("user_id", s(id.as_str()))
         .update_expression(update)
-        .condition_expression("attribute_exists(user_id)")
+        .condition_expression(PRESENT)
         .expression_attribute_values(":value", value)
         .send()
         .await;

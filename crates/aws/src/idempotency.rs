@@ -30,18 +30,37 @@ use std::collections::HashMap;
 
 /// The lock condition of `eventline_powertools::idempotency::is_free`, as a
 /// DynamoDB condition expression.
-const FREE: &str = "attribute_not_exists(id) OR (#status = :completed AND expiration < :now) OR (#status = :in_progress AND in_progress_expiration < :now_ms)";
+pub(crate) const FREE: &str = "attribute_not_exists(id) OR (#status = :completed AND expiration < :now) OR (#status = :in_progress AND in_progress_expiration < :now_ms)";
 
 /// The ownership condition of `eventline_powertools::idempotency::is_held_by`.
-const HELD: &str = "attempt = :attempt AND #status = :in_progress";
+pub(crate) const HELD: &str = "attempt = :attempt AND #status = :in_progress";
 
-/// The names [`HELD`] refers to.
-fn held_names() -> HashMap<String, String> {
+/// The names [`FREE`] and [`HELD`] refer to.
+pub(crate) fn held_names() -> HashMap<String, String> {
     HashMap::from([("#status".to_owned(), "status".to_owned())])
 }
 
+/// The values [`FREE`] compares a record with at `now_ms`.
+pub(crate) fn free_values(now_ms: u64) -> Item {
+    HashMap::from([
+        (
+            ":now".to_owned(),
+            AttributeValue::N((now_ms / 1000).to_string()),
+        ),
+        (":now_ms".to_owned(), AttributeValue::N(now_ms.to_string())),
+        (
+            ":completed".to_owned(),
+            AttributeValue::S(Status::Completed.as_str().to_owned()),
+        ),
+        (
+            ":in_progress".to_owned(),
+            AttributeValue::S(Status::InProgress.as_str().to_owned()),
+        ),
+    ])
+}
+
 /// The values [`HELD`] compares `record` with.
-fn held_values(record: &Record) -> Item {
+pub(crate) fn held_values(record: &Record) -> Item {
     HashMap::from([
         (
             ":attempt".to_owned(),
@@ -56,7 +75,7 @@ fn held_values(record: &Record) -> Item {
 
 /// An idempotency record as stored, in Powertools' layout.
 #[derive(Serialize, Deserialize)]
-struct RecordItem {
+pub(crate) struct RecordItem {
     id: String,
     status: String,
     expiration: u64,
@@ -70,7 +89,7 @@ struct RecordItem {
 }
 
 impl RecordItem {
-    fn item(r: &Record) -> Result<Item, StoreError> {
+    pub(crate) fn item(r: &Record) -> Result<Item, StoreError> {
         to_item(&Self {
             id: r.id.clone(),
             status: r.status.as_str().to_owned(),
@@ -83,7 +102,7 @@ impl RecordItem {
         .map_err(|e| StoreError(format!("record could not be built: {e}")))
     }
 
-    fn read(item: Item) -> Result<Record, StoreError> {
+    pub(crate) fn read(item: Item) -> Result<Record, StoreError> {
         let stored: Self =
             from_item(item).map_err(|e| StoreError(format!("stored record is invalid: {e}")))?;
         Ok(Record {
@@ -115,7 +134,8 @@ impl DynamoIdempotencyStore {
         }
     }
 
-    async fn read(&self, id: &str) -> Result<Option<Record>, StoreError> {
+    /// The record `id`, read consistently.
+    pub(crate) async fn read(&self, id: &str) -> Result<Option<Record>, StoreError> {
         let output = self
             .client
             .get_item()
@@ -173,17 +193,8 @@ impl IdempotencyStore for DynamoIdempotencyStore {
             .table_name(&self.table)
             .set_item(Some(RecordItem::item(record)?))
             .condition_expression(FREE)
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":now", AttributeValue::N((now_ms / 1000).to_string()))
-            .expression_attribute_values(
-                ":completed",
-                AttributeValue::S(Status::Completed.as_str().to_owned()),
-            )
-            .expression_attribute_values(":now_ms", AttributeValue::N(now_ms.to_string()))
-            .expression_attribute_values(
-                ":in_progress",
-                AttributeValue::S(Status::InProgress.as_str().to_owned()),
-            )
+            .set_expression_attribute_names(Some(held_names()))
+            .set_expression_attribute_values(Some(free_values(now_ms)))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;

@@ -8,6 +8,7 @@
 //! | `BlobStore` | [`s3::S3BlobStore`] | `s3` |
 //! | `Mailer` (SES) | [`ses::SesMailer`] | `sesv2` |
 //! | `IdempotencyStore` | [`idempotency::DynamoIdempotencyStore`] | `dynamodb` |
+//! | `SignupWrites` | [`signup_writes::DynamoSignupWrites`] | `dynamodb` |
 //! | `MailLedger` | [`mail_ledger::DynamoMailLedger`] | `dynamodb` |
 //! | `DeadLetterSink` (batch) | [`dead_letter::SqsDeadLetters`] | `sqs` |
 //!
@@ -62,6 +63,8 @@ pub mod mail_ledger;
 pub mod s3;
 #[cfg(feature = "sesv2")]
 pub mod ses;
+#[cfg(feature = "dynamodb")]
+pub mod signup_writes;
 #[cfg(feature = "sqs")]
 pub mod sqs;
 

@@ -9,7 +9,7 @@ use eventline_powertools::idempotency::{
 };
 use eventline_tests::*;
 
-fn lock(id: &str, attempt: &str, in_progress_until_ms: u64) -> Record {
+pub(super) fn lock(id: &str, attempt: &str, in_progress_until_ms: u64) -> Record {
     Record {
         id: id.into(),
         status: Status::InProgress,
@@ -21,7 +21,7 @@ fn lock(id: &str, attempt: &str, in_progress_until_ms: u64) -> Record {
     }
 }
 
-fn completed(lock: &Record) -> Record {
+pub(super) fn completed(lock: &Record) -> Record {
     Record {
         status: Status::Completed,
         result: Some("null".into()),
