@@ -244,12 +244,12 @@ async fn run_regions(
             manifest.endpoint,
             url
         );
-        // cargo lambda watch runs one instance of each function: with three
-        // regions' functions sharing moto, waiting behind a sibling
-        // invocation would otherwise eat into the 3 s timeout.
+        // Three watches start twelve functions on one cargo lock and share one
+        // moto: waiting behind a sibling invocation or a start would
+        // otherwise eat into the 3 s timeout.
         let runner = runner(manifest.clone(), &sdk, url, quiet)
             .with_label(format!("{:<width$} ", manifest.region))
-            .with_instances_per_function(1);
+            .served_by_one_watch();
         regions.push(Region {
             manifest,
             sdk,

@@ -60,10 +60,13 @@ struct Shared<I> {
     origins: Mutex<BTreeMap<String, BTreeMap<String, u64>>>,
     /// Put before each progress line (a region, when several run at once).
     label: String,
-    /// Instances per function, when the invoker runs a bounded number
-    /// (`cargo lambda watch`: one): an invocation waits for one before its
-    /// timeout starts, as Lambda gives each concurrent invocation its own.
+    /// One instance per function, when the invoker has one
+    /// ([`Runner::served_by_one_watch`]): an invocation waits for it before
+    /// its timeout starts, as Lambda gives each concurrent invocation its own.
     instances: Option<BTreeMap<String, Arc<tokio::sync::Semaphore>>>,
+    /// Cold invocations running: while there is one, a watch that holds
+    /// every invocation during a start gives them all the cold-start allowance.
+    starting: AtomicUsize,
 }
 
 impl<I> Shared<I> {
@@ -97,12 +100,15 @@ impl<I: Invoke> Shared<I> {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .contains(function);
-        let allowance = if cold {
+        let held_by_a_start = self.instances.is_some() && self.starting.load(Ordering::SeqCst) > 0;
+        let allowance = if cold || held_by_a_start {
             self.cold_start_allowance
         } else {
             Duration::ZERO
         };
+        self.starting.fetch_add(usize::from(cold), Ordering::SeqCst);
         let outcome = invoke_bounded(&self.invoker, function, payload, timeout, allowance).await;
+        self.starting.fetch_sub(usize::from(cold), Ordering::SeqCst);
         if matches!(
             outcome,
             Ok(Invocation::Response(_) | Invocation::FunctionError { .. })
@@ -194,6 +200,7 @@ impl<I: Invoke> Runner<I> {
                 origins: Mutex::new(BTreeMap::new()),
                 label: String::new(),
                 instances: None,
+                starting: AtomicUsize::new(0),
             }),
             manifest,
         }
@@ -230,23 +237,19 @@ impl<I: Invoke> Runner<I> {
         self
     }
 
-    /// Runs at most `n` invocations of each function at once, the others
-    /// waiting for an instance before their timeout starts: for an invoker
-    /// that runs each function `n` at a time (`cargo lambda watch` runs one),
-    /// so that waiting behind another invocation is not counted as running,
-    /// as in Lambda, where each concurrent invocation has an instance of its
-    /// own. Call before running.
-    pub fn with_instances_per_function(mut self, n: usize) -> Self {
+    /// The functions are served by one `cargo lambda watch`, which has one
+    /// instance of each and holds every invocation while it starts one
+    /// (`cargo run`, which may wait for cargo's lock). Waiting is not running:
+    /// an invocation waits for its function's instance before its timeout
+    /// starts, as Lambda gives each concurrent invocation an environment of
+    /// its own; and while any function is starting, every invocation gets
+    /// the cold-start allowance. Call before running.
+    pub fn served_by_one_watch(mut self) -> Self {
         let instances = self
             .manifest
             .functions
             .iter()
-            .map(|f| {
-                (
-                    f.name.clone(),
-                    Arc::new(tokio::sync::Semaphore::new(n.max(1))),
-                )
-            })
+            .map(|f| (f.name.clone(), Arc::new(tokio::sync::Semaphore::new(1))))
             .collect();
         if let Some(shared) = Arc::get_mut(&mut self.shared) {
             shared.instances = Some(instances);
@@ -927,8 +930,71 @@ mod tests {
         // Counted from the invoke, the wait behind the others times the last ones out...
         assert!(invoke_all(runner(one_instance(), timeout)).await > 0);
         // ...counted from the instance's start, none runs past its timeout.
-        let waiting = runner(one_instance(), timeout).with_instances_per_function(1);
+        let waiting = runner(one_instance(), timeout).served_by_one_watch();
         assert_eq!(invoke_all(waiting).await, 0);
+    }
+
+    /// Two functions behind one watch: the first invocation of "slow" keeps
+    /// the watch starting it for the given time, holding "f" as well.
+    struct OneWatch(Duration, tokio::sync::Mutex<bool>);
+
+    impl Invoke for OneWatch {
+        async fn invoke(
+            &self,
+            function: &str,
+            _payload: Value,
+            _deadline_ms: u64,
+        ) -> Result<Invocation, InvokeError> {
+            let mut started = self.1.lock().await;
+            if function == "slow" && !*started {
+                tokio::time::sleep(self.0).await;
+                *started = true;
+            }
+            Ok(Invocation::Response(Value::Null))
+        }
+    }
+
+    #[tokio::test]
+    async fn behind_one_watch_an_invocation_held_by_another_functions_start_is_not_timed_out() {
+        let manifest: Manifest = serde_json::from_value(json!({
+            "endpoint": "http://127.0.0.1:1",
+            "region": "us-east-1",
+            "functions": [{"name": "f", "timeout_seconds": 1}, {"name": "slow", "timeout_seconds": 1}]
+        }))
+        .unwrap();
+        let runner = |one_watch: bool| {
+            let sqs = aws_sdk_sqs::Client::from_conf(
+                aws_sdk_sqs::Config::builder()
+                    .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+                    .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+                    .build(),
+            );
+            let watch = OneWatch(Duration::from_secs(2), Default::default());
+            let runner = Runner::new(manifest.clone(), sqs, watch, false)
+                .with_cold_start_allowance(Duration::from_secs(60));
+            runner.shared.warm.lock().unwrap().insert("f".to_owned());
+            if one_watch {
+                runner.served_by_one_watch()
+            } else {
+                runner
+            }
+        };
+        // slow starts for 2 s, longer than warm f's 1 s timeout; f is invoked meanwhile.
+        let f_during_slows_start = |runner: Runner<OneWatch>| async move {
+            let slow = runner.shared.invoke("slow", json!({}));
+            let f = async {
+                tokio::task::yield_now().await;
+                runner.shared.invoke("f", json!({})).await
+            };
+            futures::future::join(slow, f).await.1
+        };
+        let plain = f_during_slows_start(runner(false)).await;
+        assert!(
+            matches!(plain, Ok(Invocation::TimedOut { .. })),
+            "{plain:?}"
+        );
+        let held = f_during_slows_start(runner(true)).await;
+        assert!(matches!(held, Ok(Invocation::Response(_))), "{held:?}");
     }
 
     #[test]
