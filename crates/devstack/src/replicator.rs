@@ -5,7 +5,8 @@
 //! this module reads and writes, and counts.
 //!
 //! It reads every shard the stream has when it starts, from its beginning
-//! (moto's streams have one shard and never split it). Writes are whole
+//! (moto's streams have one shard and never split it), with a fresh
+//! iterator after the last record read at each poll. Writes are whole
 //! items (PutItem of the new image, DeleteItem of a removed one), as global
 //! tables replicate them.
 
@@ -232,8 +233,8 @@ impl Replicator {
         }
         let readers = streams
             .into_iter()
-            .map(|(t, replica, iterators)| {
-                tokio::spawn(read_stream(self.shared.clone(), t, replica, iterators))
+            .map(|(t, replica, shards)| {
+                tokio::spawn(read_stream(self.shared.clone(), t, replica, shards))
             })
             .collect();
         Ok(Running {
@@ -260,8 +261,16 @@ impl Running {
     }
 }
 
-/// An iterator at the start of each shard of the replica's stream.
-async fn open_stream(replica: &Replica) -> Result<Vec<String>, DevstackError> {
+/// A shard of a replica's stream, and how far it has been read.
+struct Shard {
+    stream_arn: String,
+    id: String,
+    /// The sequence number of the last record read (`None`: from the start).
+    read_up_to: Option<String>,
+}
+
+/// The shards of the replica's stream, none read yet.
+async fn open_stream(replica: &Replica) -> Result<Vec<Shard>, DevstackError> {
     let table = replica
         .dynamodb
         .describe_table()
@@ -286,53 +295,83 @@ async fn open_stream(replica: &Replica) -> Result<Vec<String>, DevstackError> {
         .send()
         .await
         .map_err(|e| DevstackError::aws("DynamoDB Streams DescribeStream", e))?;
-    let mut iterators = Vec::new();
-    for shard in stream
+    Ok(stream
         .stream_description()
         .map(|d| d.shards())
         .unwrap_or_default()
-    {
-        let Some(shard_id) = shard.shard_id() else {
-            continue;
-        };
-        let iterator = replica
+        .iter()
+        .filter_map(|shard| shard.shard_id())
+        .map(|id| Shard {
+            stream_arn: arn.clone(),
+            id: id.to_owned(),
+            read_up_to: None,
+        })
+        .collect())
+}
+
+/// The records of `shard` after those read, and the last one's sequence number.
+///
+/// A fresh iterator each time, after the last sequence number read, rather
+/// than the `NextShardIterator` of the previous read: moto replaces a table
+/// object by a copy when a TransactWriteItems is cancelled (its rollback),
+/// and an older iterator keeps reading the replaced copy's stream, which no
+/// longer grows.
+async fn read_shard(
+    replica: &Replica,
+    shard: &Shard,
+) -> Result<Vec<aws_sdk_dynamodbstreams::types::Record>, String> {
+    let from = match &shard.read_up_to {
+        Some(sequence) => replica
             .streams
             .get_shard_iterator()
-            .stream_arn(&arn)
-            .shard_id(shard_id)
-            .shard_iterator_type(ShardIteratorType::TrimHorizon)
-            .send()
-            .await
-            .map_err(|e| DevstackError::aws("DynamoDB Streams GetShardIterator", e))?;
-        iterators.extend(iterator.shard_iterator().map(str::to_owned));
-    }
-    Ok(iterators)
+            .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+            .sequence_number(sequence),
+        None => replica
+            .streams
+            .get_shard_iterator()
+            .shard_iterator_type(ShardIteratorType::TrimHorizon),
+    };
+    let iterator = from
+        .stream_arn(&shard.stream_arn)
+        .shard_id(&shard.id)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let Some(iterator) = iterator.shard_iterator() else {
+        return Ok(Vec::new()); // a closed shard read to its end
+    };
+    let output = replica
+        .streams
+        .get_records()
+        .shard_iterator(iterator)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(output.records.unwrap_or_default())
 }
 
 /// Reads one replica's stream in order until stopped, feeding each record to
 /// the table's replication state and scheduling the writes it calls for.
-async fn read_stream(shared: Arc<Shared>, t: usize, replica: Replica, mut iterators: Vec<String>) {
+async fn read_stream(shared: Arc<Shared>, t: usize, replica: Replica, mut shards: Vec<Shard>) {
     let polls = &shared.polls[&(t, replica.region.clone())];
     let mut counted_unread = false;
     while !shared.stop.load(Ordering::SeqCst) {
         let poll = polls.fetch_add(1, Ordering::SeqCst) + 1;
         // A failed read counts as records left: nothing is known to be drained.
         let (mut read, mut failed) = (0, false);
-        for iterator in &mut iterators {
-            match replica
-                .streams
-                .get_records()
-                .shard_iterator(iterator.clone())
-                .send()
-                .await
-            {
-                Ok(output) => {
-                    for record in output.records() {
+        for shard in &mut shards {
+            match read_shard(&replica, shard).await {
+                Ok(records) => {
+                    for record in &records {
                         read += 1;
                         take_record(&shared, t, &replica.region, record);
                     }
-                    if let Some(next) = output.next_shard_iterator() {
-                        next.clone_into(iterator);
+                    if let Some(last) = records
+                        .last()
+                        .and_then(|r| r.dynamodb())
+                        .and_then(|r| r.sequence_number())
+                    {
+                        shard.read_up_to = Some(last.to_owned());
                     }
                 }
                 Err(e) => {

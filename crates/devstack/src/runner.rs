@@ -21,7 +21,7 @@ use aws_sdk_sqs::types::{
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Counters for one function.
@@ -67,9 +67,35 @@ struct Shared<I> {
     /// Cold invocations running: while there is one, a watch that holds
     /// every invocation during a start gives them all the cold-start allowance.
     starting: AtomicUsize,
+    /// When the run started (its first [`Runner::run_until`]).
+    started: OnceLock<Instant>,
+    /// A window, from the start, in which nothing is invoked ([`Runner::with_outage`]).
+    outage: Option<Outage>,
+}
+
+/// A window in which a region's functions are not invoked: from `from`
+/// after the run starts, for `length`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outage {
+    /// When it begins, after the run starts.
+    pub from: Duration,
+    /// How long it lasts.
+    pub length: Duration,
 }
 
 impl<I> Shared<I> {
+    /// Whether the outage window is open now: the pollers then neither
+    /// receive nor invoke, and the triggers keep accumulating.
+    fn out(&self) -> bool {
+        match (self.outage, self.started.get()) {
+            (Some(o), Some(started)) => {
+                let t = started.elapsed();
+                t >= o.from && t < o.from + o.length
+            }
+            _ => false,
+        }
+    }
+
     fn record(&self, function: &str, update: impl FnOnce(&mut FunctionStats)) {
         let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
         update(stats.entry(function.to_owned()).or_default());
@@ -125,6 +151,9 @@ impl<I: Invoke> Shared<I> {
 
 /// How long Lambda lets a function initialise, outside its timeout.
 const LAMBDA_INIT_LIMIT: Duration = Duration::from_secs(10);
+
+/// How often a poller in an outage looks whether it is over.
+const OUTAGE_POLL: Duration = Duration::from_millis(100);
 
 /// Lambda's default function timeout, for a function the manifest gives none.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -201,6 +230,8 @@ impl<I: Invoke> Runner<I> {
                 label: String::new(),
                 instances: None,
                 starting: AtomicUsize::new(0),
+                started: OnceLock::new(),
+                outage: None,
             }),
             manifest,
         }
@@ -257,6 +288,23 @@ impl<I: Invoke> Runner<I> {
         self
     }
 
+    /// Stops invoking the functions during `outage` (a region's Lambda
+    /// impaired): its SQS mappings and rule targets pause, so the queues and
+    /// rule taps keep what arrives, as on AWS; invocations already running
+    /// finish. Call before running.
+    pub fn with_outage(mut self, outage: Outage) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.outage = Some(outage);
+        }
+        self
+    }
+
+    /// When the outage ends (once the run has started; `None` without one).
+    pub fn recovers_at(&self) -> Option<Instant> {
+        let (outage, started) = (self.shared.outage?, self.shared.started.get()?);
+        Some(*started + outage.from + outage.length)
+    }
+
     /// Events delivered to each function (first attempts only), by the
     /// `detail.origin_region` they carry (`-` for none): whether an event was
     /// published in this region or forwarded from another.
@@ -284,6 +332,7 @@ impl<I: Invoke> Runner<I> {
 
     /// Runs until `stop` resolves, then lets in-flight invocations finish.
     pub async fn run_until(&self, stop: impl std::future::Future<Output = ()>) {
+        self.shared.started.get_or_init(Instant::now);
         let tasks = self.spawn_pollers();
         stop.await;
         self.shared.stop.store(true, Ordering::SeqCst);
@@ -507,6 +556,10 @@ async fn poll_sqs_source<I: Invoke>(shared: Arc<Shared<I>>, function: String, so
     let window = Duration::from_secs(source.maximum_batching_window_seconds);
     let batch_size = source.batch_size.max(1) as usize;
     while !shared.stop.load(Ordering::SeqCst) {
+        if shared.out() {
+            tokio::time::sleep(OUTAGE_POLL).await;
+            continue;
+        }
         let mut messages = receive(&shared, &source.queue_url, batch_size as i32).await;
         if messages.is_empty() {
             continue;
@@ -616,6 +669,10 @@ async fn poll_event_source<I: Invoke>(
     retries: AsyncInvoke,
 ) {
     while !shared.stop.load(Ordering::SeqCst) {
+        if shared.out() {
+            tokio::time::sleep(OUTAGE_POLL).await;
+            continue;
+        }
         let messages = receive(&shared, &source.tap_queue_url, 10).await;
         if messages.is_empty() {
             continue;
@@ -875,6 +932,39 @@ mod tests {
             Runner::new(manifest, sqs, invoker, false).with_cold_start_allowance(Duration::ZERO);
         let shared = Arc::get_mut(&mut runner.shared).unwrap();
         shared.timeouts.insert("f".to_owned(), timeout);
+        runner
+    }
+
+    #[test]
+    fn an_outage_stops_invoking_inside_its_window_only() {
+        let outage = Outage {
+            from: Duration::from_secs(10),
+            length: Duration::from_secs(20),
+        };
+        let runner = runner(NeverAnswers::default(), Duration::from_secs(1)).with_outage(outage);
+        assert!(!runner.shared.out(), "not started: no outage yet");
+        assert_eq!(runner.recovers_at(), None);
+        let now = Instant::now();
+        let out_at = |since_start: Duration| {
+            let runner = runner_started(since_start, outage);
+            (runner.shared.out(), runner.recovers_at().unwrap())
+        };
+        let (before, _) = out_at(Duration::from_secs(5));
+        let (during, recovers) = out_at(Duration::from_secs(15));
+        let (after, _) = out_at(Duration::from_secs(31));
+        assert_eq!((before, during, after), (false, true, false));
+        // Started 15 s ago, recovers 30 s after the start: 15 s from now.
+        assert!(recovers >= now + Duration::from_secs(14) && recovers <= now + Duration::from_secs(16));
+    }
+
+    /// A runner with `outage` whose run started `since_start` ago.
+    fn runner_started(since_start: Duration, outage: Outage) -> Runner<NeverAnswers> {
+        let runner = runner(NeverAnswers::default(), Duration::from_secs(1)).with_outage(outage);
+        runner
+            .shared
+            .started
+            .set(Instant::now() - since_start)
+            .unwrap();
         runner
     }
 

@@ -260,6 +260,46 @@ async fn a_delete_in_any_region_removes_the_item_everywhere() {
 }
 
 #[tokio::test]
+async fn writes_after_a_cancelled_transaction_are_still_replicated() {
+    // moto rolls a cancelled TransactWriteItems back by putting a copy of the
+    // table in its place, stream included (user-processor's create-if-absent
+    // is such a transaction).
+    let tables = Tables::create("cancelled").await;
+    let put = |id: &str, condition: &str| {
+        aws_sdk_dynamodb::types::TransactWriteItem::builder()
+            .put(
+                aws_sdk_dynamodb::types::Put::builder()
+                    .table_name(&tables.name)
+                    .item("user_id", AttributeValue::S(id.to_owned()))
+                    .item("name", AttributeValue::S("in a transaction".into()))
+                    .condition_expression(condition)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    };
+    let stats = replicate_around(&tables.replicator(Duration::ZERO), async {
+        tables.put("us-east-1", "u-5", "Edsger").await;
+        let cancelled = tables
+            .dynamodb("us-east-1")
+            .transact_write_items()
+            .transact_items(put("u-6", "attribute_not_exists(user_id)"))
+            .transact_items(put("u-5", "attribute_not_exists(user_id)"))
+            .send()
+            .await;
+        assert!(
+            cancelled.is_err(),
+            "u-5 exists: the transaction is cancelled"
+        );
+        tables.put("us-east-1", "u-7", "Zoë").await;
+    })
+    .await;
+    assert_eq!(tables.names("u-7").await, vec![Some("Zoë".to_owned()); 3]);
+    assert_eq!(tables.names("u-6").await, vec![None; 3], "rolled back");
+    assert_eq!(stats["us-east-1"].local_changes, 2, "{stats:?}");
+}
+
+#[tokio::test]
 async fn each_write_waits_for_the_configured_lag() {
     let tables = Tables::create("lag").await;
     let lag = Duration::from_millis(300);
