@@ -94,7 +94,8 @@ impl<I: Invoke> Regions<I> {
         Ok(idle)
     }
 
-    async fn busy(&self) -> bool {
+    /// Whether a region has work queued or running, or a change is left to replicate.
+    pub async fn busy(&self) -> bool {
         if !self.replicator.is_idle() {
             return true;
         }
@@ -268,8 +269,8 @@ pub fn render(reports: &[RegionReport], endpoint: &str) -> String {
     let total = |f: &dyn Fn(&RegionReport) -> u64| reports.iter().map(f).sum::<u64>();
     let _ = writeln!(
         out,
-        "Worldwide: {} welcome emails, {} signup confirmations, {} dead letters; users replicated {} times, \
-         {} own writes read back and not replicated again, {} local writes overwritten by a later one.",
+        "Worldwide: welcome emails {}, signup confirmations {}, dead letters {}; replicated writes {}, \
+         of which read back and not replicated again {}; local writes a later one overwrote {}.",
         total(&|r| r.state.objects_of("outbox/welcome")),
         total(&|r| r.state.objects_of("outbox/signup_confirmation")),
         total(&|r| r.dead_letters()),

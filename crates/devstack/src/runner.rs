@@ -954,7 +954,9 @@ mod tests {
         let (after, _) = out_at(Duration::from_secs(31));
         assert_eq!((before, during, after), (false, true, false));
         // Started 15 s ago, recovers 30 s after the start: 15 s from now.
-        assert!(recovers >= now + Duration::from_secs(14) && recovers <= now + Duration::from_secs(16));
+        assert!(
+            recovers >= now + Duration::from_secs(14) && recovers <= now + Duration::from_secs(16)
+        );
     }
 
     /// A runner with `outage` whose run started `since_start` ago.
