@@ -9,6 +9,7 @@
 
 pub mod fault_proxy;
 pub mod local;
+pub mod player;
 
 use aws_config::SdkConfig;
 use aws_lambda_events::sqs::SqsEvent;

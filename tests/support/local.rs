@@ -89,19 +89,9 @@ pub struct ProvisionedStack {
 /// Starts moto on a free port and provisions template.yaml with the extra
 /// `parameters` (`Key=Value`); files go to `target/<name>/`.
 pub fn provision(name: &str, parameters: &[&str]) -> ProvisionedStack {
-    let work = root().join("target").join(name);
-    std::fs::create_dir_all(&work).unwrap();
-    let port = free_port();
-    let moto = spawn(
-        Command::new(venv().join("moto_server")).args(["-H", "127.0.0.1", "-p", &port.to_string()]),
-        &work.join("moto.log"),
-    );
-    wait_for_port(port, "moto");
-    let endpoint = format!("http://127.0.0.1:{port}");
+    let (work, moto, endpoint) = start_moto(name);
     let (manifest_path, env_path) = (work.join("stack.json"), work.join("functions.env"));
-    let mut command = Command::new(venv().join("python"));
-    command.args(["scripts/provision.py", "--endpoint", &endpoint, "--out"]);
-    command.arg(&manifest_path).arg("--env-out").arg(&env_path);
+    let mut command = provision_command(&endpoint, &manifest_path, &env_path);
     for p in parameters {
         command.args(["--parameter", p]);
     }
@@ -112,4 +102,54 @@ pub fn provision(name: &str, parameters: &[&str]) -> ProvisionedStack {
         manifest_path,
         env_path,
     }
+}
+
+/// A moto server of its own with template.yaml deployed into several of its
+/// regions (`provision.py --regions`, the first the primary).
+pub struct ProvisionedRegions {
+    /// The server (stopped on drop).
+    pub moto: Background,
+    /// Its endpoint.
+    pub endpoint: String,
+    /// Each region's manifest, in the order given.
+    pub manifest_paths: Vec<PathBuf>,
+}
+
+/// Starts moto on a free port and provisions template.yaml into each of
+/// `regions`; files go to `target/<name>/<region>/`.
+pub fn provision_regions(name: &str, regions: &[&str]) -> ProvisionedRegions {
+    let (work, moto, endpoint) = start_moto(name);
+    let (manifest_path, env_path) = (work.join("stack.json"), work.join("functions.env"));
+    let mut command = provision_command(&endpoint, &manifest_path, &env_path);
+    command.args(["--regions", &regions.join(",")]);
+    run(command.stdout(Stdio::null()));
+    ProvisionedRegions {
+        moto,
+        endpoint,
+        manifest_paths: regions
+            .iter()
+            .map(|r| work.join(r).join("stack.json"))
+            .collect(),
+    }
+}
+
+/// A moto server on a free port, its log in `target/<name>/`.
+fn start_moto(name: &str) -> (PathBuf, Background, String) {
+    let work = root().join("target").join(name);
+    std::fs::create_dir_all(&work).unwrap();
+    let port = free_port();
+    let moto = spawn(
+        Command::new(venv().join("moto_server")).args(["-H", "127.0.0.1", "-p", &port.to_string()]),
+        &work.join("moto.log"),
+    );
+    wait_for_port(port, "moto");
+    (work, moto, format!("http://127.0.0.1:{port}"))
+}
+
+/// `provision.py` against `endpoint`, writing the manifest and env file.
+fn provision_command(endpoint: &str, manifest: &Path, env: &Path) -> Command {
+    let mut command = Command::new(venv().join("python"));
+    command.args(["scripts/provision.py", "--endpoint", endpoint, "--out"]);
+    command.arg(manifest).arg("--env-out").arg(env);
+    command
 }

@@ -1,0 +1,288 @@
+//! The stack in three regions of one moto server (`provision.py --regions`),
+//! each region's four functions in-process over its own AWS adapters
+//! ([`eventline_tests::player`]), driven by devstack's runner per region with
+//! the replicator standing in for the global table: the same code as
+//! `make demo REGIONS=3`, without spawning binaries.
+//!
+//! One run covers the promises of docs/multi-region.md: a signup in region A
+//! reaches B and C exactly once with origin A and never echoes back to A;
+//! queues and tables stay per region; one user signing up in two regions at
+//! once converges to one user item everywhere, with one welcome email
+//! worldwide (in its home region) and a confirmation from each region that
+//! took the signup. Every count is exact; the run waits for idle by polling.
+
+// The invocation future nests a use case's whole pipeline inside its entrypoint;
+// rustc needs more than the default depth to check that it is `Send`.
+#![recursion_limit = "256"]
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use eventline_aws::AwsAdapters;
+use eventline_devstack::manifest::Manifest;
+use eventline_devstack::regions::{render, Region, Regions};
+use eventline_devstack::runner::Runner;
+use eventline_domain::region::{Region as RegionName, RegionSet};
+use eventline_domain::UserId;
+use eventline_powertools::metrics::Metrics;
+use eventline_tests::local::provision_regions;
+use eventline_tests::player::{Functions, Lambda};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const REGIONS: [&str; 3] = ["us-west-2", "us-east-1", "eu-west-1"];
+const A: &str = "us-west-2";
+const B: &str = "us-east-1";
+const C: &str = "eu-west-1";
+
+/// Event invocations: (region, function, user_id, detail.origin_region) -> times.
+type Deliveries = Arc<Mutex<BTreeMap<(String, String, String, String), u32>>>;
+
+fn detail(payload: &Value, field: &str) -> String {
+    payload
+        .pointer(&format!("/detail/{field}"))
+        .and_then(Value::as_str)
+        .unwrap_or("-")
+        .to_owned()
+}
+
+fn env<'a>(manifest: &'a Manifest, var: &str) -> &'a str {
+    manifest
+        .functions
+        .iter()
+        .find_map(|f| f.environment.get(var))
+        .unwrap_or_else(|| panic!("{var} not in the manifest"))
+}
+
+fn signup(user_id: &str) -> String {
+    serde_json::json!({"user_id": user_id, "email": format!("{user_id}@example.com"), "name": "Mary Somerville"})
+        .to_string()
+}
+
+/// Every item of `table`, by user_id.
+async fn items(
+    sdk: &aws_config::SdkConfig,
+    table: &str,
+) -> BTreeMap<String, HashMap<String, AttributeValue>> {
+    let page = aws_sdk_dynamodb::Client::new(sdk)
+        .scan()
+        .table_name(table)
+        .send()
+        .await
+        .expect("scan");
+    assert!(page.last_evaluated_key.is_none(), "one page holds them");
+    page.items()
+        .iter()
+        .map(|item| match item.get("user_id") {
+            Some(AttributeValue::S(id)) => (id.clone(), item.clone()),
+            other => panic!("an item without a user_id: {other:?}"),
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_regions_forward_once_stay_isolated_and_converge() {
+    let stack = provision_regions("multi-region", &REGIONS);
+    let deliveries: Deliveries = Arc::default();
+    let mut regions = Vec::new();
+    for path in &stack.manifest_paths {
+        let manifest = Manifest::load(path).unwrap();
+        let region = manifest.region.clone();
+        let sdk = eventline_devstack::sdk_config(&stack.endpoint, &region).await;
+        let adapters = AwsAdapters::new(
+            &sdk,
+            Arc::new(Metrics::new("eventline", "multi-region", &region)),
+        );
+        let seen = Arc::clone(&deliveries);
+        let observed = region.clone();
+        let functions = Functions::compose(&adapters, &manifest).observed_by(Arc::new(
+            move |function: &str, payload: &Value| {
+                if payload.get("detail").is_some() {
+                    let key = (
+                        observed.clone(),
+                        function.to_owned(),
+                        detail(payload, "user_id"),
+                        detail(payload, "origin_region"),
+                    );
+                    *seen.lock().unwrap().entry(key).or_default() += 1;
+                }
+            },
+        ));
+        let runner = Runner::new(
+            manifest.clone(),
+            aws_sdk_sqs::Client::new(&sdk),
+            Lambda(Arc::new(functions)),
+            std::env::var_os("MULTI_REGION_VERBOSE").is_some(),
+        )
+        .with_cold_start_allowance(Duration::ZERO)
+        .with_label(format!("{region:<9} "));
+        regions.push(Region {
+            manifest,
+            sdk,
+            runner,
+        });
+    }
+    let regions = Regions::new(regions, Duration::from_millis(100), false);
+    let region = |name: &str| {
+        regions
+            .regions()
+            .iter()
+            .find(|r| r.manifest.region == name)
+            .unwrap()
+    };
+
+    // u-a1 signs up in A; u-bc in B and C at once.
+    for (to, user) in [(A, "u-a1"), (B, "u-bc"), (C, "u-bc")] {
+        let r = region(to);
+        let queue = &r.manifest.function("user-processor").unwrap().sqs_sources[0].queue_url;
+        aws_sdk_sqs::Client::new(&r.sdk)
+            .send_message()
+            .queue_url(queue)
+            .message_body(signup(user))
+            .send()
+            .await
+            .unwrap();
+    }
+    let idle = regions
+        .run_until_idle(Duration::from_secs(3), Duration::from_secs(180))
+        .await
+        .unwrap();
+    assert!(idle, "the regions did not go idle");
+    let report = regions.report().await.unwrap();
+    println!("{}", render(&report, &stack.endpoint));
+
+    // Forwarding: every region's profile-creator got each signup's event once
+    // per origin: u-a1's only from A (in B and C forwarded, in A never echoed
+    // back), u-bc's from B and from C. First deliveries, by origin, from the
+    // runner; which users' events, from the functions (an in-progress
+    // duplicate is retried, so an event may be invoked twice).
+    let delivered = deliveries.lock().unwrap().clone();
+    let users_of = |function: &str, region: &str| -> BTreeSet<(String, String)> {
+        delivered
+            .iter()
+            .filter(|((r, f, _, _), _)| r == region && f == function)
+            .map(|((_, _, user, origin), _)| (user.clone(), origin.clone()))
+            .collect()
+    };
+    let origins_of = |function: &str, region: &str| -> BTreeMap<String, u64> {
+        let r = report.iter().find(|r| r.region == region).unwrap();
+        r.origins.get(function).cloned().unwrap_or_default()
+    };
+    let expect = |list: &[(&str, &str)]| {
+        let users: BTreeSet<(String, String)> = list
+            .iter()
+            .map(|(u, o)| ((*u).to_owned(), (*o).to_owned()))
+            .collect();
+        let mut origins = BTreeMap::<String, u64>::new();
+        for (_, o) in list {
+            *origins.entry((*o).to_owned()).or_default() += 1;
+        }
+        (users, origins)
+    };
+    for r in REGIONS {
+        assert_eq!(
+            (
+                users_of("profile-creator", r),
+                origins_of("profile-creator", r)
+            ),
+            expect(&[("u-a1", A), ("u-bc", B), ("u-bc", C)]),
+            "profile-creator in {r}"
+        );
+    }
+
+    // welcome-email runs only in each user's home region: u-a1's one event
+    // there, u-bc's two (one per origin), deduplicated to one email.
+    let set = RegionSet::parse(RegionName::parse(A).unwrap(), &REGIONS.join(",")).unwrap();
+    let home = |user: &str| {
+        set.home_region(&UserId::parse(user).unwrap())
+            .as_str()
+            .to_owned()
+    };
+    // The users are picked so that u-a1's email is sent in a region it did
+    // not sign up in, and u-bc's where neither of its signups was taken.
+    assert_eq!((home("u-a1").as_str(), home("u-bc").as_str()), (B, A));
+    for r in REGIONS {
+        let mut expected = Vec::new();
+        if home("u-a1") == r {
+            expected.push(("u-a1", A));
+        }
+        if home("u-bc") == r {
+            expected.extend([("u-bc", B), ("u-bc", C)]);
+        }
+        assert_eq!(
+            (users_of("welcome-email", r), origins_of("welcome-email", r)),
+            expect(&expected),
+            "welcome-email in {r}"
+        );
+    }
+
+    // Welcome emails worldwide: one per user, in its home region.
+    // Confirmations: from each region that took the signup.
+    let mut welcomed = BTreeMap::<String, Vec<String>>::new();
+    for r in REGIONS {
+        let (m, sdk) = (&region(r).manifest, &region(r).sdk);
+        let bucket = env(m, "BUCKET_NAME");
+        for key in eventline_tests::list_keys(sdk, bucket, "outbox/welcome.").await {
+            welcomed.entry(key).or_default().push(r.to_owned());
+        }
+        let confirmations =
+            eventline_tests::list_keys(sdk, bucket, "outbox/signup_confirmation.").await;
+        let expected: Vec<&str> = match r {
+            A => vec!["outbox/signup_confirmation.u-a1.json"],
+            _ => vec!["outbox/signup_confirmation.u-bc.json"],
+        };
+        assert_eq!(confirmations, expected, "confirmations in {r}");
+    }
+    assert_eq!(
+        welcomed,
+        BTreeMap::from([
+            ("outbox/welcome.u-a1.json".to_owned(), vec![home("u-a1")]),
+            ("outbox/welcome.u-bc.json".to_owned(), vec![home("u-bc")]),
+        ])
+    );
+
+    // Isolation: each region's queues carried only its own signups and
+    // notifications; its tables hold the two users and their profiles; no
+    // dead letter anywhere.
+    for r in &report {
+        assert_eq!(
+            (
+                r.stats["user-processor"].received,
+                r.stats["notification-processor"].received,
+                r.state.items_in("PROFILES_TABLE"),
+                r.dead_letters(),
+            ),
+            (1, 1, 2, 0),
+            "{}",
+            r.region
+        );
+    }
+
+    // Convergence: one item per user, the same in every region.
+    let mut tables = Vec::new();
+    for r in REGIONS {
+        let (m, sdk) = (&region(r).manifest, &region(r).sdk);
+        tables.push(items(sdk, env(m, "USERS_TABLE")).await);
+    }
+    assert_eq!(
+        tables[0].keys().collect::<Vec<_>>(),
+        ["u-a1", "u-bc"],
+        "users in {A}"
+    );
+    assert_eq!(tables[1], tables[0], "{B} converged with {A}");
+    assert_eq!(tables[2], tables[0], "{C} converged with {A}");
+
+    // Replication happened, each write's lag measured.
+    for r in &report {
+        let s = &r.replication;
+        assert!(s.applied > 0, "{}: nothing replicated in", r.region);
+        assert_eq!(s.lag_ms.len() as u64, s.applied, "{}", r.region);
+        println!(
+            "{}: {} writes replicated in, lag p50 {} ms, max {} ms",
+            r.region,
+            s.applied,
+            s.lag_percentile(50).unwrap(),
+            s.lag_percentile(100).unwrap()
+        );
+    }
+}
