@@ -8,10 +8,13 @@ MOTO_PORT ?= 5055
 SOAK_SIGNUPS ?= 10000
 ENDPOINT := http://127.0.0.1:$(MOTO_PORT)
 
-.PHONY: demo dev send chaos soak checkov help setup test lint fmt clippy sam-validate moto moto-stop provision watch invoke-all sam-build deploy ci clean-local
+.PHONY: demo drill dev send chaos soak checkov help setup test lint fmt clippy sam-validate moto moto-stop provision watch invoke-all sam-build deploy ci clean-local
 
 demo: ## Run the whole pipeline locally on sample signups, print a summary, clean up (REGIONS=3: in three regions)
 	@scripts/demo.sh
+
+drill: ## Region failure drill: three regions, one region's functions stopped 30 s while signups arrive; nothing lost, time to drain (DOWN=, OUTAGE=)
+	@scripts/demo.sh --drill
 
 dev: ## Like demo, but stays up (send with `make send FILE=...`; Ctrl-C stops)
 	@scripts/demo.sh --dev

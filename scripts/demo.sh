@@ -12,6 +12,10 @@
 #                               primary): each region's own function processes, the signups spread
 #                               over the regions plus one user signing up in two at once, users
 #                               replicated by devstack, a summary per region (docs/multi-region.md)
+#   scripts/demo.sh --drill  the region failure drill (make drill): the three-region stack, signups
+#                            arriving in every region while DOWN's functions (default us-east-1) are
+#                            stopped for OUTAGE seconds (default 30), then recover; fails unless
+#                            nothing was lost or done twice; prints the time to drain (docs/multi-region.md)
 #
 # KEEP=1 leaves the moto server running after the demo so its state can be browsed.
 set -euo pipefail
@@ -23,12 +27,13 @@ SIGNUPS="${SIGNUPS:-events/signups.json}"
 REPLICATION_LAG_MS="${REPLICATION_LAG_MS:-250}"
 # REGIONS is also the functions' own variable (each region's env file sets it): keep it out of
 # the environment cargo lambda watch passes on.
-regions_wanted="${REGIONS:-1}"
+if [ "$mode" = "--drill" ]; then regions_wanted="${REGIONS:-3}"; else regions_wanted="${REGIONS:-1}"; fi
 unset REGIONS
 export PATH="$PWD/.venv/bin:$PATH"
 
 case "$regions_wanted" in
-  1) regions=() ;;
+  1) [ "$mode" = "--drill" ] && { echo "the drill needs two or more regions (REGIONS=2 or 3)" >&2; exit 2; }
+     regions=() ;;
   2 | 3) all=(us-west-2 us-east-1 eu-west-1); regions=("${all[@]:0:$regions_wanted}") ;;
   *,*) IFS=, read -r -a regions <<<"$regions_wanted" ;;
   *) echo "REGIONS=$regions_wanted: give 1, 2, 3 or a comma list of regions (the first the primary)" >&2; exit 2 ;;
@@ -83,6 +88,14 @@ if [ ${#regions[@]} -gt 0 ]; then
   done
   set +m
   for i in "${!regions[@]}"; do wait_for_port $((INVOKE_PORT + i)); done
+
+  if [ "$mode" = "--drill" ]; then
+    down="${DOWN:-${regions[1]}}"
+    echo "==> region failure drill: $down's functions stopped for ${OUTAGE:-30} s while signups keep arriving"
+    "$devstack" drill "${manifests[@]}" "${invoke_urls[@]}" --down "$down" --outage "${OUTAGE:-30}" \
+      --users "${DRILL_USERS:-60}" --replication-lag-ms "$REPLICATION_LAG_MS" --quiet
+    exit 0
+  fi
 
   echo "==> sending $SIGNUPS, each user's messages to one region, users dealt round the regions"
   python3 - "$SIGNUPS" "${regions[@]}" <<'PY'

@@ -230,8 +230,8 @@ pub struct Claim {
 
 /// Checks `holdings` (one per region, in the plan's order) against `plan`:
 /// every user in every region, a profile per user per region, exactly one
-/// welcome email per user worldwide, one confirmation per user in each
-/// region it signed up in, and no dead letter.
+/// welcome email per user worldwide, a confirmation for every user (from a
+/// region it signed up in, never two from one region), and no dead letter.
 pub fn check(plan: &Plan, holdings: &[Holdings]) -> Vec<Claim> {
     let users = plan.users();
     let mut claims = Vec::new();
@@ -272,19 +272,57 @@ pub fn check(plan: &Plan, holdings: &[Holdings]) -> Vec<Claim> {
         (!not_once.is_empty() || welcomed.len() != users.len())
             .then(|| format!("{} users welcomed; not once: {not_once:?}", welcomed.len())),
     );
+    // A signup whose user is already in the table (replicated from the
+    // region that took its twin first) is a duplicate there and confirms
+    // nothing; only signups that raced both confirm (docs/multi-region.md).
+    let only_in = |i: usize| -> BTreeSet<String> {
+        let elsewhere: BTreeSet<String> = (0..plan.regions.len())
+            .filter(|j| *j != i)
+            .flat_map(|j| plan.users_in(j))
+            .collect();
+        plan.users_in(i).difference(&elsewhere).cloned().collect()
+    };
+    let mut confirmations = BTreeMap::<String, u64>::new();
     for (i, (region, held)) in plan.regions.iter().zip(holdings).enumerate() {
-        let want = plan.users_in(i);
+        let (took, only) = (plan.users_in(i), only_in(i));
         let confirmed = count(&held.confirmations);
-        let twice: Vec<_> = confirmed.iter().filter(|(_, n)| **n > 1).collect();
+        let wrong: Vec<_> = confirmed
+            .iter()
+            .filter(|(u, n)| **n > 1 || !took.contains(*u))
+            .take(5)
+            .collect();
+        let unconfirmed: Vec<_> = only
+            .difference(&confirmed.keys().cloned().collect())
+            .take(5)
+            .cloned()
+            .collect();
         claim(
             format!(
-                "{region}: one confirmation per signup it took ({})",
-                want.len()
+                "{region}: a confirmation for each of the {} users who signed up only there, none twice or unasked",
+                only.len()
             ),
-            missing(&want, &confirmed.keys().cloned().collect())
-                .or_else(|| (!twice.is_empty()).then(|| format!("sent twice: {twice:?}"))),
+            (!wrong.is_empty() || !unconfirmed.is_empty())
+                .then(|| format!("unconfirmed {unconfirmed:?}, twice or unasked {wrong:?}")),
         );
+        for (user, n) in confirmed {
+            *confirmations.entry(user).or_default() += n;
+        }
     }
+    let twins = plan.in_two_regions();
+    let confirmed_twice = confirmations.values().filter(|n| **n > 1).count();
+    let never: Vec<_> = users
+        .iter()
+        .filter(|u| !confirmations.contains_key(*u))
+        .take(5)
+        .collect();
+    claim(
+        format!(
+            "every user confirmed; of the {twins} who signed up in two regions, {confirmed_twice} confirmed by both \
+             (their signups raced) and {} once (the later signup found the replicated user)",
+            twins.saturating_sub(confirmed_twice)
+        ),
+        (!never.is_empty()).then(|| format!("never confirmed: {never:?}")),
+    );
     let dead: u64 = holdings
         .iter()
         .flat_map(|h| h.state.dead_letters.values())
@@ -373,7 +411,7 @@ mod tests {
     fn a_complete_outcome_holds_every_claim() {
         let plan = plan();
         let claims = check(&plan, &holdings(&plan));
-        assert_eq!(claims.len(), 11);
+        assert_eq!(claims.len(), 12);
         assert!(claims.iter().all(|c| c.failure.is_none()), "{claims:?}");
     }
 
@@ -395,5 +433,20 @@ mod tests {
         assert!(failed[0].0.starts_with("b: all 6 users"), "{failed:?}");
         assert!(failed[1].1.contains("d-0000: 2"), "{failed:?}");
         assert_eq!(failed[2].1, "1 dead letters");
+    }
+
+    #[test]
+    fn a_twin_confirmed_once_holds_an_unconfirmed_user_fails() {
+        let plan = plan();
+        let mut held = holdings(&plan);
+        // d-0002 signed up in c and a; a's signup found the replicated user.
+        held[0].confirmations.retain(|u| u != "d-0002");
+        assert!(check(&plan, &held).iter().all(|c| c.failure.is_none()));
+        held[2].confirmations.retain(|u| u != "d-0002");
+        let failed: Vec<_> = check(&plan, &held)
+            .into_iter()
+            .filter_map(|c| c.failure)
+            .collect();
+        assert_eq!(failed, ["never confirmed: [\"d-0002\"]"]);
     }
 }
