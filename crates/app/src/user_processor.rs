@@ -258,12 +258,20 @@ where
         // Each record's log lines carry its message id and correlation id.
         let spans: Vec<tracing::Span> = records.iter().map(record_span).collect();
         let parsed = self.parse_all(&records, invocation, &mut outcomes);
+        // Locks of records that failed before the last write.
+        let mut failed = Vec::new();
         let (unannounced, done) = self
-            .lock_and_store(parsed, &spans, invocation, &mut outcomes)
+            .lock_and_store(parsed, &spans, invocation, &mut outcomes, &mut failed)
             .await;
-        let announced = self.announce(unannounced, invocation, &mut outcomes).await;
-        self.finish(announced, done, &spans, invocation, &mut outcomes)
+        let announced = self
+            .announce(unannounced, invocation, &mut outcomes, &mut failed)
             .await;
+        // Released while the others finish: no round trip of their own.
+        join(
+            self.finish(announced, done, &spans, invocation, &mut outcomes),
+            self.release(failed, invocation.deadline),
+        )
+        .await;
         // Fail closed: a record no stage gave an outcome is retried.
         outcomes
             .into_iter()
@@ -319,13 +327,15 @@ where
     /// whose user was stored by an earlier attempt takes its lock on its own
     /// and goes on with the stored user; one whose lock is live elsewhere
     /// replays, is deferred or is rejected. Returns the records still to
-    /// announce, and those an earlier attempt already announced.
+    /// announce, and those an earlier attempt already announced; the locks
+    /// of records that failed go to `failed`.
     async fn lock_and_store(
         &self,
         parsed: Vec<Parsed>,
         spans: &[tracing::Span],
         invocation: Invocation,
         outcomes: &mut Outcomes,
+        failed: &mut Vec<idempotency::Lock>,
     ) -> (Vec<Stored>, Vec<Done>) {
         let mut leads: Vec<Parsed> = Vec::with_capacity(parsed.len());
         let mut followers: Vec<(Parsed, usize)> = Vec::new();
@@ -372,7 +382,6 @@ where
         }
 
         let (mut unannounced, mut done, mut detours) = (Vec::new(), Vec::new(), Vec::new());
-        let mut failed = Vec::new();
         for ((p, candidate), result) in leads.into_iter().zip(candidates).zip(written) {
             let _record = spans[p.index].enter();
             match result {
@@ -398,7 +407,7 @@ where
                     p.lock.acquired(),
                     Error::Panicked,
                     outcomes,
-                    &mut failed,
+                    failed,
                 ),
                 Err(e) => outcomes[p.index] = Some(Err(e)),
             }
@@ -431,7 +440,7 @@ where
                             correlation_id: p.correlation_id,
                         });
                     }
-                    Err(conflict) => fail(p.index, lock, conflict.into(), outcomes, &mut failed),
+                    Err(conflict) => fail(p.index, lock, conflict.into(), outcomes, failed),
                 },
                 Ok(idempotency::Begin::Replayed(())) => {
                     tracing::info!(user_id = %p.signup.user_id, "duplicate signup; already processed");
@@ -440,7 +449,6 @@ where
                 Err(e) => outcomes[p.index] = Some(Err(e)),
             }
         }
-        self.release(failed, invocation.deadline).await;
         (unannounced, done)
     }
 
@@ -458,12 +466,14 @@ where
     }
 
     /// Stage 2: one `SendMessageBatch` beside one `PutEvents` for all
-    /// records. Returns the records whose effects both succeeded.
+    /// records. Returns the records whose effects both succeeded; the locks
+    /// of the others go to `failed`.
     async fn announce(
         &self,
         stored: Vec<Stored>,
         invocation: Invocation,
         outcomes: &mut Outcomes,
+        failed: &mut Vec<idempotency::Lock>,
     ) -> Vec<Stored> {
         if stored.is_empty() {
             return Vec::new();
@@ -482,7 +492,7 @@ where
             ),
         )
         .await;
-        let (mut effected, mut failed) = (Vec::new(), Vec::new());
+        let mut effected = Vec::new();
         for (position, s) in stored.into_iter().enumerate() {
             // Only an explicit Ok for both entries counts: a missing result is a failure.
             let result = match &sent {
@@ -495,10 +505,9 @@ where
             };
             match result {
                 Ok(()) => effected.push(s),
-                Err(e) => fail(s.index, s.lock, e, outcomes, &mut failed),
+                Err(e) => fail(s.index, s.lock, e, outcomes, failed),
             }
         }
-        self.release(failed, invocation.deadline).await;
         effected
     }
 
