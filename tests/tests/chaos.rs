@@ -22,7 +22,7 @@
 
 use aws_config::SdkConfig;
 use eventline_app::compose::{
-    self, BlobStores, Clocks, DeadLetters, EventPublishers, Guards, MailLedgers, Mailers,
+    BlobStores, Clocks, DeadLetters, EventPublishers, Guards, MailLedgers, Mailers,
     NotificationQueues, ProfileStores, SignupWriters, UserStores,
 };
 use eventline_app::mail::MailConfig;
@@ -30,12 +30,9 @@ use eventline_app::ports::{
     Clock, EventPublisher, Finish, Finished, Inserted, LockAndInsert, Mailer, NotificationQueue,
     PortError, ProfileStore, SignupWrites, SystemClock, UserStore,
 };
-use eventline_app::{
-    notification_processor, profile_creator, user_processor, welcome_email, IdempotencyConfig,
-};
+use eventline_app::IdempotencyConfig;
 use eventline_aws::eventbridge::EventBridgePublisher;
 use eventline_aws::AwsAdapters;
-use eventline_devstack::invoke::{Invocation, Invoke, InvokeError};
 use eventline_devstack::manifest::Manifest;
 use eventline_devstack::runner::{FunctionStats, Runner};
 use eventline_devstack::state::StackState;
@@ -46,10 +43,9 @@ use eventline_powertools::batch::DeadLetterSink;
 use eventline_powertools::idempotency::{Idempotency, Record};
 use eventline_powertools::metrics::Metrics;
 use eventline_powertools::sqs::SqsEvent;
-use eventline_powertools::{eventbridge, sqs};
 use eventline_tests::fault_proxy::{Fault, FaultProxy, Faulted, Rewrite, Rule};
 use eventline_tests::local::{provision, ProvisionedStack};
-use eventline_tests::{invoke, settings};
+use eventline_tests::player::{self, Functions};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -378,118 +374,8 @@ impl<A> Clocks for Counting<A> {
 
 type Adapters = Counting<AwsAdapters>;
 
-/// The four use cases in-process, as the runner's "Lambda".
-struct InProcess {
-    users: compose::UserProcessorOf<Adapters>,
-    notifications: compose::NotificationProcessorOf<Adapters>,
-    welcome: compose::WelcomeEmailOf<Adapters>,
-    profiles: compose::ProfileCreatorOf<Adapters>,
-    receipts: Arc<Receipts>,
-}
-
-impl InProcess {
-    /// The functions of `manifest`'s stack, composed from `adapters` and
-    /// each function's deployed environment, with the `AWS_REGION` Lambda
-    /// adds to it.
-    fn compose(adapters: &Adapters, manifest: &Manifest, receipts: &Arc<Receipts>) -> Self {
-        let environment = |function: &str| {
-            let mut environment = manifest
-                .function(function)
-                .unwrap_or_else(|| panic!("{function} not in the manifest"))
-                .environment
-                .clone();
-            environment.insert("AWS_REGION".to_owned(), manifest.region.clone());
-            environment
-        };
-        Self {
-            users: compose::user_processor(
-                adapters,
-                &settings(
-                    environment("user-processor"),
-                    user_processor::Config::from_env,
-                ),
-            ),
-            notifications: compose::notification_processor(
-                adapters,
-                &settings(
-                    environment("notification-processor"),
-                    notification_processor::Config::from_env,
-                ),
-            ),
-            welcome: compose::welcome_email(
-                adapters,
-                &settings(
-                    environment("welcome-email"),
-                    welcome_email::Config::from_env,
-                ),
-            ),
-            profiles: compose::profile_creator(
-                adapters,
-                &settings(
-                    environment("profile-creator"),
-                    profile_creator::Config::from_env,
-                ),
-            ),
-            receipts: receipts.clone(),
-        }
-    }
-}
-
-/// What the runtime would answer for a service's `result`.
-fn answer<T: serde::Serialize, E: Into<lambda_runtime::Diagnostic>>(
-    result: Result<T, E>,
-) -> Invocation {
-    match result.map_err(Into::into) {
-        Ok(v) => Invocation::Response(serde_json::to_value(v).unwrap()),
-        Err(e) => Invocation::FunctionError {
-            error_type: e.error_type,
-            message: e.error_message,
-        },
-    }
-}
-
-/// The in-process functions as an [`Invoke`] (shared by every run).
-#[derive(Clone)]
-struct Lambda(Arc<InProcess>);
-
-impl Invoke for Lambda {
-    async fn invoke(
-        &self,
-        function: &str,
-        payload: Value,
-        deadline_ms: u64,
-    ) -> Result<Invocation, InvokeError> {
-        let this = &self.0;
-        let event = || {
-            let event = serde_json::from_value::<SqsEvent>(payload.clone()).unwrap();
-            this.receipts.note(function, &event);
-            event
-        };
-        // Through the entrypoints the functions' mains run.
-        Ok(match function {
-            "user-processor" => {
-                let service = sqs::service(|m, deadline_ms| this.users.handle(m, deadline_ms));
-                answer(invoke(service, event(), deadline_ms).await)
-            }
-            "notification-processor" => {
-                let service =
-                    sqs::service(|m, deadline_ms| this.notifications.handle(m, deadline_ms));
-                answer(invoke(service, event(), deadline_ms).await)
-            }
-            "welcome-email" => {
-                let service =
-                    eventbridge::service(|p, deadline_ms| this.welcome.handle(p, deadline_ms));
-                answer(invoke(service, payload, deadline_ms).await)
-            }
-            "profile-creator" => {
-                let service =
-                    eventbridge::service(|p, deadline_ms| this.profiles.handle(p, deadline_ms));
-                answer(invoke(service, payload, deadline_ms).await)
-            }
-            other => panic!("unknown function {other}"),
-        })
-    }
-}
+/// The four use cases in-process over the counting adapters, as the runner's "Lambda".
+type Lambda = player::Lambda<Adapters>;
 
 fn env<'a>(manifest: &'a Manifest, var: &str) -> &'a str {
     manifest
@@ -535,9 +421,17 @@ impl Harness {
             crashes: Arc::clone(&crashes),
             clock: TestClock::clone(&clock),
         };
-        let lambda = Lambda(Arc::new(InProcess::compose(
-            &adapters, &manifest, &receipts,
-        )));
+        let noted: Arc<Receipts> = Arc::clone(&receipts);
+        let functions = Functions::compose(&adapters, &manifest).observed_by(Arc::new(
+            move |function: &str, payload: &Value| {
+                // The SQS-triggered functions' batches, as they arrive.
+                if payload.get("Records").is_some() {
+                    let event = serde_json::from_value::<SqsEvent>(payload.clone()).unwrap();
+                    noted.note(function, &event);
+                }
+            },
+        ));
+        let lambda = player::Lambda(Arc::new(functions));
         Self {
             name,
             _stack: stack,
