@@ -270,13 +270,13 @@ pub fn render(reports: &[RegionReport], endpoint: &str) -> String {
     let _ = writeln!(
         out,
         "Worldwide: welcome emails {}, signup confirmations {}, dead letters {}; replicated writes {}, \
-         of which read back and not replicated again {}; local writes a later one overwrote {}.",
+         of which read back and not replicated again {}; concurrent writes of one item settled by the last writer {}.",
         total(&|r| r.state.objects_of("outbox/welcome")),
         total(&|r| r.state.objects_of("outbox/signup_confirmation")),
         total(&|r| r.dead_letters()),
         total(&|r| r.replication.applied),
         total(&|r| r.replication.echoes),
-        total(&|r| r.replication.lost),
+        total(&|r| r.replication.concurrent),
     );
     out
 }

@@ -115,7 +115,12 @@ pub enum Observed {
     Echo,
     /// A write made in that region, newer than any seen so far: replicated.
     Won,
-    /// A write made in that region, older than the winner: overwritten there.
+    /// As `Won`, but made without having seen the version it beats, which
+    /// another region wrote: concurrent writes, settled for this one.
+    WonConcurrently,
+    /// A write made in that region, older than the winner (so made without
+    /// having seen it): concurrent writes, settled against this one, which
+    /// is overwritten there.
     Lost,
 }
 
@@ -181,12 +186,21 @@ impl Replication {
             return Observed::Echo;
         }
         let write = Write { version, image };
+        // The region wrote without holding the winner another region wrote.
+        let concurrent = state
+            .winner
+            .as_ref()
+            .is_some_and(|w| w.version.region != region && replica.holds.as_ref() != Some(w));
         replica.holds = Some(write.clone());
         match &state.winner {
             Some(winner) if winner.version >= write.version => Observed::Lost,
             _ => {
                 state.winner = Some(write);
-                Observed::Won
+                if concurrent {
+                    Observed::WonConcurrently
+                } else {
+                    Observed::Won
+                }
             }
         }
     }
@@ -414,9 +428,10 @@ mod tests {
     fn concurrent_writes_converge_on_the_later_one_everywhere() {
         let (mut r, k, mut seq) = (replication(), key("u-1"), 0);
         r.observe(A, &k, image("u-1", "Ada"), version(10, A, "1"));
+        // B wrote without having A's version: concurrent writes, B's the later.
         assert_eq!(
             r.observe(B, &k, image("u-1", "Ada B"), version(20, B, "1")),
-            Observed::Won
+            Observed::WonConcurrently
         );
         assert_eq!(replicate_all(&mut r, &k, &mut seq), [A, C]);
         for region in [A, B, C] {
@@ -449,7 +464,7 @@ mod tests {
         // Meanwhile B wrote a newer version locally; B's stream shows it, then the replicated old one.
         assert_eq!(
             r.observe(B, &k, image("u-1", "new"), version(20, B, "1")),
-            Observed::Won
+            Observed::WonConcurrently
         );
         assert_eq!(
             r.observe(B, &k, old.image, version(21, B, "2")),
@@ -458,6 +473,18 @@ mod tests {
         // B holds the loser now: the winner goes back into B (and to A and C).
         assert_eq!(r.regions_needing(&k), [A, B, C]);
         assert_eq!(r.start_write(B, &k).unwrap().image, image("u-1", "new"));
+    }
+
+    #[test]
+    fn a_write_made_after_the_winner_arrived_is_not_concurrent() {
+        let (mut r, k, mut seq) = (replication(), key("u-1"), 0);
+        r.observe(A, &k, image("u-1", "Ada"), version(10, A, "1"));
+        replicate_all(&mut r, &k, &mut seq);
+        // B's stream showed A's version before B's own update of it.
+        assert_eq!(
+            r.observe(B, &k, image("u-1", "Ada, announced"), version(20, B, "9")),
+            Observed::Won
+        );
     }
 
     #[test]

@@ -25,6 +25,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// request at a time: every read is time the functions wait).
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
 
+/// How old a stream record must be before it is taken. moto appends a
+/// transaction's records as it goes and, when the transaction is cancelled,
+/// puts back a copy of the table made before it: a read during the
+/// transaction sees records that then vanish, and later writes reuse their
+/// sequence numbers. Such a record lives as long as its transaction (a few
+/// milliseconds); one this old has outlived it.
+const SETTLE_MS: i64 = 250;
+
 /// One region's replica of a global table.
 #[derive(Debug, Clone)]
 pub struct Replica {
@@ -74,6 +82,9 @@ pub struct ReplicaStats {
     pub local_changes: u64,
     /// Of those, changes an already-read newer version beat (overwritten, never replicated).
     pub lost: u64,
+    /// Of those, changes made without having the version of another region
+    /// they beat or lost to: concurrent writes, settled by the last writer.
+    pub concurrent: u64,
     /// Writes the replicator made into this region.
     pub applied: u64,
     /// Its own writes read back from this region's stream (not replicated again).
@@ -357,21 +368,27 @@ async fn read_stream(shared: Arc<Shared>, t: usize, replica: Replica, mut shards
     let mut counted_unread = false;
     while !shared.stop.load(Ordering::SeqCst) {
         let poll = polls.fetch_add(1, Ordering::SeqCst) + 1;
-        // A failed read counts as records left: nothing is known to be drained.
-        let (mut read, mut failed) = (0, false);
+        // A failed read, or records too young to take, count as records
+        // left: nothing is known to be drained.
+        let (mut read, mut failed, mut young) = (0, false, false);
         for shard in &mut shards {
             match read_shard(&replica, shard).await {
                 Ok(records) => {
                     for record in &records {
+                        let change = record.dynamodb();
+                        let written = change
+                            .and_then(|c| c.approximate_creation_date_time())
+                            .and_then(|t| t.to_millis().ok())
+                            .unwrap_or_default();
+                        if now_ms() - written < SETTLE_MS {
+                            young = true;
+                            break;
+                        }
                         read += 1;
                         take_record(&shared, t, &replica.region, record);
-                    }
-                    if let Some(last) = records
-                        .last()
-                        .and_then(|r| r.dynamodb())
-                        .and_then(|r| r.sequence_number())
-                    {
-                        shard.read_up_to = Some(last.to_owned());
+                        if let Some(sequence) = change.and_then(|c| c.sequence_number()) {
+                            shard.read_up_to = Some(sequence.to_owned());
+                        }
                     }
                 }
                 Err(e) => {
@@ -385,7 +402,7 @@ async fn read_stream(shared: Arc<Shared>, t: usize, replica: Replica, mut shards
         }
         // The stream is drained while a read returns nothing: that is when
         // writes that never made a record are known to be done.
-        match (read > 0 || failed, counted_unread) {
+        match (read > 0 || failed || young, counted_unread) {
             (true, false) => {
                 shared.unread.fetch_add(1, Ordering::SeqCst);
                 counted_unread = true;
@@ -396,7 +413,10 @@ async fn read_stream(shared: Arc<Shared>, t: usize, replica: Replica, mut shards
             }
             _ => {}
         }
-        if read == 0 {
+        if young {
+            // Soon again, not at once: the young records settle within SETTLE_MS.
+            tokio::time::sleep(POLL_INTERVAL / 4).await;
+        } else if read == 0 {
             if !failed {
                 let keys = shared.tables[t]
                     .state
@@ -458,8 +478,13 @@ fn take_record(
     shared.record(region, |s| match observed {
         Observed::Echo => s.echoes += 1,
         Observed::Won => s.local_changes += 1,
+        Observed::WonConcurrently => {
+            s.local_changes += 1;
+            s.concurrent += 1;
+        }
         Observed::Lost => {
             s.local_changes += 1;
+            s.concurrent += 1;
             s.lost += 1;
         }
     });
@@ -489,8 +514,20 @@ fn plan(shared: &Arc<Shared>, t: usize, key: &ItemKey) {
 }
 
 async fn apply_after_lag(shared: Arc<Shared>, t: usize, region: String, key: ItemKey) {
-    tokio::time::sleep(shared.lag).await;
     let table = &shared.tables[t];
+    // The lag counts from the write, as DynamoDB's replication latency does.
+    let written = table
+        .state
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .winner(&key)
+        .map_or(0, |w| w.version.time_ms);
+    let lag_ms = i64::try_from(shared.lag.as_millis()).unwrap_or(i64::MAX);
+    let wait = written
+        .saturating_add(lag_ms)
+        .saturating_sub(now_ms())
+        .max(0);
+    tokio::time::sleep(Duration::from_millis(wait.unsigned_abs())).await;
     table
         .scheduled
         .lock()

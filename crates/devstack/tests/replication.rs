@@ -224,14 +224,17 @@ async fn concurrent_writes_of_one_item_in_two_regions_converge_on_the_last_write
 
     // us-west-2 wrote last (and wins a tie in time by region name): every region holds its version.
     assert_eq!(tables.names("u-2").await, vec![Some("last".to_owned()); 3]);
-    assert_eq!(stats["eu-west-1"].lost, 1, "eu-west-1's own write lost");
-    assert_eq!(stats["eu-west-1"].applied, 1, "and was overwritten there");
+    // Whichever stream is read first, one of the two is found concurrent with the other.
+    let concurrent: u64 = stats.values().map(|s| s.concurrent).sum();
+    assert_eq!(concurrent, 1, "{stats:?}");
+    assert!(
+        stats["eu-west-1"].applied >= 1,
+        "eu-west-1's own write was overwritten there: {stats:?}"
+    );
     assert_eq!(
         stats["us-west-2"].applied, 0,
         "the loser never reached the winner"
     );
-    let replicated: u64 = stats.values().map(|s| s.applied).sum();
-    assert_eq!(replicated, 2, "{stats:?}");
 }
 
 #[tokio::test]
