@@ -252,6 +252,13 @@ pub fn render(reports: &[RegionReport], endpoint: &str) -> String {
             .collect(),
     );
     row(
+        "users written here and elsewhere at once",
+        reports
+            .iter()
+            .map(|r| r.replication.contested_items.to_string())
+            .collect(),
+    );
+    row(
         "replication lag p50 / max (ms)",
         reports
             .iter()
@@ -270,13 +277,12 @@ pub fn render(reports: &[RegionReport], endpoint: &str) -> String {
     let _ = writeln!(
         out,
         "Worldwide: welcome emails {}, signup confirmations {}, dead letters {}; replicated writes {}, \
-         of which read back and not replicated again {}; concurrent writes of one item settled by the last writer {}.",
+         of which read back and not replicated again {}.",
         total(&|r| r.state.objects_of("outbox/welcome")),
         total(&|r| r.state.objects_of("outbox/signup_confirmation")),
         total(&|r| r.dead_letters()),
         total(&|r| r.replication.applied),
         total(&|r| r.replication.echoes),
-        total(&|r| r.replication.concurrent),
     );
     out
 }

@@ -152,6 +152,8 @@ pub struct Replication {
     items: HashMap<ItemKey, ItemState>,
     /// Regions whose stream has been read to its end at least once.
     synced: HashSet<String>,
+    /// Items each region wrote concurrently with another region.
+    contested: HashSet<(String, ItemKey)>,
 }
 
 impl Replication {
@@ -161,6 +163,7 @@ impl Replication {
             regions: regions.into_iter().collect(),
             items: HashMap::new(),
             synced: HashSet::new(),
+            contested: HashSet::new(),
         }
     }
 
@@ -192,8 +195,15 @@ impl Replication {
             .as_ref()
             .is_some_and(|w| w.version.region != region && replica.holds.as_ref() != Some(w));
         replica.holds = Some(write.clone());
+        let lost = state
+            .winner
+            .as_ref()
+            .is_some_and(|w| w.version >= write.version);
+        if concurrent || lost {
+            self.contested.insert((region.to_owned(), key.clone()));
+        }
         match &state.winner {
-            Some(winner) if winner.version >= write.version => Observed::Lost,
+            _ if lost => Observed::Lost,
             _ => {
                 state.winner = Some(write);
                 if concurrent {
@@ -307,6 +317,12 @@ impl Replication {
             }
         }
         keys
+    }
+
+    /// How many items `region` wrote concurrently with another region (a
+    /// write made without the other's version, whichever won).
+    pub fn contested_in(&self, region: &str) -> usize {
+        self.contested.iter().filter(|(r, _)| r == region).count()
     }
 
     /// Whether every region's stream has been read to its end once.
@@ -441,6 +457,8 @@ mod tests {
                 "{region}"
             );
         }
+        // One item, written concurrently by B (A wrote first, knowing of nothing).
+        assert_eq!((r.contested_in(A), r.contested_in(B)), (0, 1));
     }
 
     #[test]

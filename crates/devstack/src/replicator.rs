@@ -85,6 +85,8 @@ pub struct ReplicaStats {
     /// Of those, changes made without having the version of another region
     /// they beat or lost to: concurrent writes, settled by the last writer.
     pub concurrent: u64,
+    /// Items this region wrote concurrently with another region.
+    pub contested_items: u64,
     /// Writes the replicator made into this region.
     pub applied: u64,
     /// Its own writes read back from this region's stream (not replicated again).
@@ -203,11 +205,19 @@ impl Replicator {
 
     /// Counters by region.
     pub fn stats(&self) -> BTreeMap<String, ReplicaStats> {
-        self.shared
+        let mut stats = self
+            .shared
             .stats
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .clone()
+            .clone();
+        for table in &self.shared.tables {
+            let state = table.state.lock().unwrap_or_else(|p| p.into_inner());
+            for (region, s) in &mut stats {
+                s.contested_items += state.contested_in(region) as u64;
+            }
+        }
+        stats
     }
 
     /// Whether everything read has been replicated and seen back: every

@@ -227,6 +227,11 @@ async fn concurrent_writes_of_one_item_in_two_regions_converge_on_the_last_write
     // Whichever stream is read first, one of the two is found concurrent with the other.
     let concurrent: u64 = stats.values().map(|s| s.concurrent).sum();
     assert_eq!(concurrent, 1, "{stats:?}");
+    let contested: u64 = stats.values().map(|s| s.contested_items).sum();
+    assert_eq!(
+        contested, 1,
+        "one item, in one of the two regions: {stats:?}"
+    );
     assert!(
         stats["eu-west-1"].applied >= 1,
         "eu-west-1's own write was overwritten there: {stats:?}"
