@@ -189,20 +189,8 @@ pub fn render(reports: &[RegionReport], endpoint: &str) -> String {
             }
         }
     }
-    let width = reports
-        .iter()
-        .map(|r| r.region.len())
-        .max()
-        .unwrap_or(0)
-        .max(11);
-    let _ = writeln!(out, "\nRegions side by side (moto at {endpoint}):");
-    let mut row = |label: &str, cells: Vec<String>| {
-        let _ = write!(out, "  {label:<40}");
-        for cell in cells {
-            let _ = write!(out, " {cell:>width$}");
-        }
-        out.push('\n');
-    };
+    let mut rows: Vec<(String, Vec<String>)> = Vec::new();
+    let mut row = |label: &str, cells: Vec<String>| rows.push((label.to_owned(), cells));
     row("", reports.iter().map(|r| r.region.clone()).collect());
     let counts: [(&str, Count); 5] = [
         ("users (items in the users table)", |r| {
@@ -273,6 +261,21 @@ pub fn render(reports: &[RegionReport], endpoint: &str) -> String {
             })
             .collect(),
     );
+    let width = rows
+        .iter()
+        .flat_map(|(_, cells)| cells.iter().map(String::len))
+        .max()
+        .unwrap_or(0)
+        .max(11);
+    let labels = rows.iter().map(|(label, _)| label.len()).max().unwrap_or(0);
+    let _ = writeln!(out, "\nRegions side by side (moto at {endpoint}):");
+    for (label, cells) in rows {
+        let _ = write!(out, "  {label:<labels$}");
+        for cell in cells {
+            let _ = write!(out, " {cell:>width$}");
+        }
+        out.push('\n');
+    }
     let total = |f: &dyn Fn(&RegionReport) -> u64| reports.iter().map(f).sum::<u64>();
     let _ = writeln!(
         out,
@@ -285,4 +288,67 @@ pub fn render(reports: &[RegionReport], endpoint: &str) -> String {
         total(&|r| r.replication.echoes),
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(region: &str, users: u64, forwarded: u64, lag_ms: Vec<u64>) -> RegionReport {
+        let mut state = StackState::default();
+        state
+            .tables
+            .insert("USERS_TABLE".into(), ("users".into(), users));
+        state.objects.insert("outbox/welcome".into(), 1);
+        RegionReport {
+            region: region.to_owned(),
+            primary: region == "us-west-2",
+            stats: BTreeMap::new(),
+            origins: BTreeMap::from([(
+                "profile-creator".to_owned(),
+                BTreeMap::from([
+                    (region.to_owned(), 2),
+                    ("elsewhere-1".to_owned(), forwarded),
+                ]),
+            )]),
+            state,
+            replication: ReplicaStats {
+                lag_ms,
+                ..ReplicaStats::default()
+            },
+        }
+    }
+
+    #[test]
+    fn regions_side_by_side_line_up_and_add_up() {
+        let reports = [
+            report("us-west-2", 9, 7, vec![1200, 1352]),
+            report("eu-west-1", 9, 6, vec![]),
+        ];
+        let out = render(&reports, "http://127.0.0.1:1");
+        let table: Vec<&str> = out
+            .lines()
+            .skip_while(|l| !l.starts_with("Regions side by side"))
+            .skip(1)
+            .take_while(|l| l.starts_with("  "))
+            .collect();
+        assert!(table.len() >= 8, "{out}");
+        // Every cell is right-aligned to one width, the widest one's.
+        let lengths: Vec<usize> = table.iter().map(|l| l.chars().count()).collect();
+        assert!(lengths.iter().all(|n| *n == lengths[0]), "{out}");
+        let line = |label: &str| {
+            *table
+                .iter()
+                .find(|l| l.trim_start().starts_with(label))
+                .unwrap()
+        };
+        assert!(
+            line("profile-creator events").ends_with("2 / 7       2 / 6"),
+            "{out}"
+        );
+        assert!(line("replication lag").contains("1200 / 1352"), "{out}");
+        assert!(line("replication lag").ends_with(" -"), "{out}");
+        assert!(out.contains("Worldwide: welcome emails 2,"), "{out}");
+        assert!(out.contains("\nus-west-2 (primary)\n"), "{out}");
+    }
 }
