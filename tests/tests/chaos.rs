@@ -31,7 +31,9 @@ use eventline_app::ports::{
     PortError, ProfileStore, SignupWrites, SystemClock, UserStore,
 };
 use eventline_app::IdempotencyConfig;
+use eventline_aws::dynamodb::DynamoUserStore;
 use eventline_aws::eventbridge::EventBridgePublisher;
+use eventline_aws::idempotency::DynamoIdempotencyStore;
 use eventline_aws::AwsAdapters;
 use eventline_devstack::manifest::Manifest;
 use eventline_devstack::runner::{FunctionStats, Runner};
@@ -40,12 +42,15 @@ use eventline_domain::{
     Notification, OutgoingEmail, Profile, Timestamp, User, UserCreated, UserId,
 };
 use eventline_powertools::batch::DeadLetterSink;
-use eventline_powertools::idempotency::{Idempotency, Record};
+use eventline_powertools::idempotency::{
+    Acquire, CompleteError, Idempotency, IdempotencyStore, Record, StoreError,
+};
 use eventline_powertools::metrics::Metrics;
 use eventline_powertools::sqs::SqsEvent;
 use eventline_tests::fault_proxy::{Fault, FaultProxy, Faulted, Rewrite, Rule};
 use eventline_tests::local::{provision, ProvisionedStack};
 use eventline_tests::player::{self, Functions};
+use futures::future::join_all;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -275,15 +280,107 @@ impl<T: ProfileStore> ProfileStore for Counted<T> {
     }
 }
 
+/// user-processor's writes one item at a time, with the conditions of its
+/// transactions: each lock a conditional `PutItem` then, if taken, its user
+/// a create-if-absent `PutItem` (the lock given back if the user is not
+/// written: both or neither); each announcement an `UpdateItem` then its
+/// completion a conditional `PutItem`. For the soak only: moto's
+/// `TransactWriteItems` deep-copies every table it touches on each call, so
+/// at the soak's size each transaction takes seconds and moto's memory
+/// grows by gigabytes a minute (docs/reliability.md, "Soak").
+struct ItemByItem<U, I> {
+    users: U,
+    records: I,
+}
+
+impl<U: UserStore, I: IdempotencyStore> SignupWrites for ItemByItem<U, I> {
+    const MAX_ENTRIES: usize = 50;
+    async fn lock_and_insert(
+        &self,
+        entries: &[(Record, User)],
+        now_ms: u64,
+    ) -> Vec<Result<LockAndInsert, PortError>> {
+        join_all(entries.iter().map(|(record, user)| async move {
+            let store = |e: StoreError| PortError::new("soak lock", e);
+            match self.records.acquire(record, now_ms).await.map_err(store)? {
+                Acquire::Existing(live) => Ok(LockAndInsert::LockTaken(live)),
+                Acquire::Acquired => {
+                    let inserted = self.users.insert(user).await;
+                    if !matches!(inserted, Ok(Inserted::New)) {
+                        self.records.release(record).await.map_err(store)?;
+                    }
+                    match inserted? {
+                        Inserted::New => Ok(LockAndInsert::Written),
+                        Inserted::Existing(stored) => Ok(LockAndInsert::UserExists(stored)),
+                    }
+                }
+            }
+        }))
+        .await
+    }
+    async fn complete_and_announce(&self, entries: &[Finish]) -> Vec<Result<Finished, PortError>> {
+        join_all(entries.iter().map(|finish| async move {
+            if let Some((id, at)) = &finish.announce {
+                self.users.mark_announced(id, *at).await?;
+            }
+            let completed = self
+                .records
+                .complete_all(std::slice::from_ref(&finish.completed))
+                .await;
+            match completed.into_iter().next() {
+                Some(Ok(())) => Ok(Finished::Completed),
+                Some(Err(CompleteError::LockLost)) => Ok(Finished::LockLost),
+                Some(Err(CompleteError::Store(e))) => Err(PortError::new("soak completion", e)),
+                None => Err(PortError::new("soak completion", "no result")),
+            }
+        }))
+        .await
+    }
+}
+
+/// The writes user-processor gets: its transactions, or (the soak) one
+/// item at a time.
+enum Writes<T, I> {
+    Transactions(T),
+    ItemByItem(I),
+}
+
+impl<T: SignupWrites, I: SignupWrites> SignupWrites for Writes<T, I> {
+    const MAX_ENTRIES: usize = if T::MAX_ENTRIES < I::MAX_ENTRIES {
+        T::MAX_ENTRIES
+    } else {
+        I::MAX_ENTRIES
+    };
+    async fn lock_and_insert(
+        &self,
+        entries: &[(Record, User)],
+        now_ms: u64,
+    ) -> Vec<Result<LockAndInsert, PortError>> {
+        match self {
+            Self::Transactions(w) => w.lock_and_insert(entries, now_ms).await,
+            Self::ItemByItem(w) => w.lock_and_insert(entries, now_ms).await,
+        }
+    }
+    async fn complete_and_announce(&self, entries: &[Finish]) -> Vec<Result<Finished, PortError>> {
+        match self {
+            Self::Transactions(w) => w.complete_and_announce(entries).await,
+            Self::ItemByItem(w) => w.complete_and_announce(entries).await,
+        }
+    }
+}
+
 /// The adapters the scenarios run on: the inner ones' ports, each side
 /// effect counted (users, notifications, events, mail, profiles), on the
 /// test's clock. The use cases are composed from them exactly as the
-/// functions' `main`s compose theirs.
+/// functions' `main`s compose theirs. With `item_by_item` (the soak),
+/// user-processor writes one item at a time ([`ItemByItem`]) through
+/// clients of that SDK configuration.
 struct Counting<A> {
     inner: A,
     effects: Arc<Effects>,
     crashes: Arc<Crashes>,
     clock: TestClock,
+    item_by_item: Option<SdkConfig>,
 }
 
 impl<A> Counting<A> {
@@ -304,9 +401,18 @@ impl<A: UserStores> UserStores for Counting<A> {
 }
 
 impl<A: SignupWriters> SignupWriters for Counting<A> {
-    type Writes = Counted<A::Writes>;
+    type Writes = Counted<Writes<A::Writes, ItemByItem<DynamoUserStore, DynamoIdempotencyStore>>>;
     fn signup_writes(&self, users_table: &str, idempotency_table: &str) -> Self::Writes {
-        self.counted(self.inner.signup_writes(users_table, idempotency_table))
+        self.counted(match &self.item_by_item {
+            None => Writes::Transactions(self.inner.signup_writes(users_table, idempotency_table)),
+            Some(sdk) => {
+                let client = eventline_aws::dynamodb::client(sdk);
+                Writes::ItemByItem(ItemByItem {
+                    users: DynamoUserStore::new(client.clone(), users_table),
+                    records: DynamoIdempotencyStore::new(client, idempotency_table),
+                })
+            }
+        })
     }
 }
 
@@ -405,6 +511,12 @@ struct Harness {
 
 impl Harness {
     async fn deploy(name: &'static str, parameters: &[&str]) -> Self {
+        Self::deploy_with(name, parameters, false).await
+    }
+
+    /// [`Harness::deploy`], user-processor writing one item at a time if
+    /// `item_by_item` (see [`ItemByItem`]).
+    async fn deploy_with(name: &'static str, parameters: &[&str], item_by_item: bool) -> Self {
         let stack = provision(&format!("chaos-{}", slug(name)), parameters);
         let manifest = Manifest::load(&stack.manifest_path).unwrap();
         let direct = eventline_tests::sdk_config_for(&stack.endpoint).await;
@@ -420,6 +532,7 @@ impl Harness {
             effects: Arc::clone(&effects),
             crashes: Arc::clone(&crashes),
             clock: TestClock::clone(&clock),
+            item_by_item: item_by_item.then(|| through_proxy.clone()),
         };
         let noted: Arc<Receipts> = Arc::clone(&receipts);
         let functions = Functions::compose(&adapters, &manifest).observed_by(Arc::new(
@@ -1050,14 +1163,17 @@ async fn soak() {
 
     // Production's 10 s function timeout: at 3 s (the local default) moto,
     // slowed by 10,000 messages on 2 cores, makes batches miss their
-    // deadline again and again until valid records reach the DLQs.
-    let mut h = Harness::deploy(
+    // deadline again and again until valid records reach the DLQs. And
+    // user-processor's writes one item at a time: moto copies every table
+    // on each transaction (see ItemByItem).
+    let mut h = Harness::deploy_with(
         "soak",
         &[
             "MaxReceiveCount=6",
             "FunctionTimeout=10",
             "QueueVisibilityTimeout=30",
         ],
+        true,
     )
     .await;
     let queue = h.signup_queue();
