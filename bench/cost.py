@@ -23,8 +23,9 @@ What one signup costs (the common case: a new, valid signup in a full 10-record 
   (1 per item up to 1 KB; a TransactWriteItems item costs 2), reads in read request units, SQS
   requests (each 64 KiB chunk of a call's payload is one), EventBridge events (each 64 KiB chunk of
   an entry is one), S3 requests. A call that carries several items (PutEvents, SendMessageBatch,
-  BatchWriteItem, TransactWriteItems) carries --entries items per record of the batch: the proxy
-  counts calls, not items.
+  BatchWriteItem, TransactWriteItems) carries --entries items per record of the batch, over all its
+  calls: the proxy counts calls, not items (eventline's two transactions carry 4 items per signup,
+  8 WRU, where single-item writes of the same 4 items cost 4 WRU in 40 calls per batch).
 - The event source mapping's SQS requests: one ReceiveMessage and one DeleteMessageBatch per batch
   (the empty receives of idle pollers depend on traffic, not on the signup, and are left out).
 
@@ -123,15 +124,17 @@ OPERATIONS = {
     "s3.HEAD": ("s3_get", "call", 1),
 }
 
-# Items per record that a multi-item call carries in a full batch of new signups (the proxy counts
-# calls, not items): one event and one notification per signup; one completion per record in a
-# BatchWriteItem; the idempotency lock and the user per record in a TransactWriteItems (issue 11's
-# write path). Override with --entries OPERATION=N.
+# Items per record that multi-item calls carry in a full batch of new signups, over all the calls of
+# that operation (the proxy counts calls, not items): one event and one notification per signup; one
+# completion per record in a BatchWriteItem; in TransactWriteItems, eventline's write path
+# (crates/app/src/user_processor.rs): the idempotency lock and the user in the first transaction, the
+# lock's completion and the user's announced_at in the second, 4 items per record at 2 WRU each
+# (OPERATIONS). Override with --entries OPERATION=N.
 ENTRIES_PER_RECORD = {
     "EventBridge.PutEvents": 1,
     "SQS.SendMessageBatch": 1,
     "DynamoDB.BatchWriteItem": 1,
-    "DynamoDB.TransactWriteItems": 2,
+    "DynamoDB.TransactWriteItems": 4,
     "DynamoDB.BatchGetItem": 1,
     "DynamoDB.TransactGetItems": 1,
 }
