@@ -9,6 +9,9 @@
 //! user, `document_written` on the profile) with a conditional `UpdateItem`,
 //! so the fact that an effect happened outlives every idempotency window and
 //! a duplicate of any age causes no second effect.
+//!
+//! user-processor writes the same user items, under the same conditions, in
+//! transactions with its idempotency locks ([`crate::signup_writes`]).
 
 use crate::{sdk_error, Detail};
 use aws_sdk_dynamodb::error::SdkError;

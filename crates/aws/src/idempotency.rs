@@ -13,7 +13,9 @@
 //!   sent at once: one round trip, and each record's result stands alone
 //!   (in a `TransactWriteItems` one lost lock would cancel every other
 //!   completion, and moto copies every table for each transaction, which
-//!   makes local runs quadratic in the data).
+//!   makes local runs quadratic in the data). user-processor writes its
+//!   locks and completions in transactions of its own, with its users
+//!   ([`crate::signup_writes`]), from the item layout and conditions here.
 
 use crate::dynamodb::{from_item, to_item, Item};
 use crate::{sdk_error, Detail};
