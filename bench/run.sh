@@ -108,8 +108,8 @@ done
 # the whole pipeline at 100, 1,000 and 10,000 signups, and under each MaximumConcurrency and BatchSize
 measure $py bench/scale.py --plot docs/perf/scale.svg
 measure $py bench/scale.py --sweep
-# opt-level 3 / "s" / "z"
-opt_bins=(--binary opt3=target/release/user-processor)
+# the release profile's build against the opt-level "s" / "z" builds, where they exist
+opt_bins=(--binary release=target/release/user-processor)
 for o in s z; do
   [ -x "target/opt-$o/release/user-processor" ] && opt_bins+=(--binary "opt-$o=target/opt-$o/release/user-processor")
 done
