@@ -107,30 +107,50 @@ fn codes(sink: &MemoryDeadLetters) -> Vec<(String, &'static str)> {
         .collect()
 }
 
-/// Users that count the calls of each kind they serve.
+/// Users over a memory store that note every call, and can hang the
+/// create of one user, or resend every conditional write as the SDK does
+/// when the first answer is lost (the resend's condition then fails on the
+/// item the first one wrote).
 #[derive(Default)]
-struct CountingUsers {
-    inner: MemoryUserStore,
-    calls: Mutex<Vec<(&'static str, String)>>,
+struct TestUsers {
+    inner: Arc<MemoryUserStore>,
+    calls: Mutex<Vec<&'static str>>,
+    hang_for: Option<&'static str>,
+    resend: bool,
+    faulted: AtomicUsize,
 }
 
-impl CountingUsers {
-    fn count(&self, kind: &'static str) -> usize {
+impl TestUsers {
+    fn over(inner: &Arc<MemoryUserStore>) -> Self {
+        Self {
+            inner: inner.clone(),
+            ..Self::default()
+        }
+    }
+    fn count(&self, kind: &str) -> usize {
         self.calls
             .lock()
             .unwrap()
             .iter()
-            .filter(|(k, _)| *k == kind)
+            .filter(|k| **k == kind)
             .count()
     }
-    fn note(&self, kind: &'static str, id: &UserId) {
-        self.calls.lock().unwrap().push((kind, id.to_string()));
+    fn note(&self, kind: &'static str) {
+        self.calls.lock().unwrap().push(kind);
     }
 }
 
-impl UserStore for CountingUsers {
+impl UserStore for TestUsers {
     async fn create(&self, user: &User, lock: &ItemLock) -> Result<Claim<User>, PortError> {
-        self.note("create", &user.id);
+        self.note("create");
+        if self.hang_for == Some(user.id.as_str()) {
+            self.faulted.fetch_add(1, SeqCst);
+            return std::future::pending().await;
+        }
+        if self.resend {
+            self.inner.create(user, lock).await?;
+            self.faulted.fetch_add(1, SeqCst);
+        }
         self.inner.create(user, lock).await
     }
     async fn take_over(
@@ -139,7 +159,7 @@ impl UserStore for CountingUsers {
         lock: &ItemLock,
         now_ms: u64,
     ) -> Result<Claim<User>, PortError> {
-        self.note("take_over", id);
+        self.note("take_over");
         self.inner.take_over(id, lock, now_ms).await
     }
     async fn announce(
@@ -148,11 +168,15 @@ impl UserStore for CountingUsers {
         lock: &ItemLock,
         at: Timestamp,
     ) -> Result<Finish<User>, PortError> {
-        self.note("announce", id);
+        self.note("announce");
+        if self.resend {
+            self.inner.announce(id, lock, at).await?;
+            self.faulted.fetch_add(1, SeqCst);
+        }
         self.inner.announce(id, lock, at).await
     }
     async fn release(&self, id: &UserId, lock: &ItemLock) -> Result<(), PortError> {
-        self.note("release", id);
+        self.note("release");
         self.inner.release(id, lock).await
     }
     async fn get(&self, id: &UserId) -> Result<Option<User>, PortError> {
@@ -211,7 +235,7 @@ async fn unparsable_and_empty_records_fail_alone() {
 #[tokio::test]
 async fn a_batch_of_new_signups_writes_each_user_once_before_its_effects_and_once_after() {
     let f = Fixture::new();
-    let users = Arc::new(CountingUsers::default());
+    let users = Arc::new(TestUsers::over(&f.users));
     let response = f
         .processor_on(users.clone(), BatchProcessor::new(), 1)
         .handle(
@@ -372,7 +396,7 @@ async fn a_transient_failure_of_the_first_copy_never_dead_letters_a_differing_on
 #[tokio::test]
 async fn a_different_signup_for_the_same_id_in_the_same_batch_is_rejected_without_a_write() {
     let f = Fixture::new();
-    let users = Arc::new(CountingUsers::default());
+    let users = Arc::new(TestUsers::over(&f.users));
     let sink = Arc::new(MemoryDeadLetters::default());
     let response = f
         .processor_on(
@@ -438,20 +462,7 @@ async fn records_whose_user_was_there_take_their_own_path_and_the_rest_is_writte
         .unwrap();
     let before = f.effects();
 
-    let users = Arc::new(CountingUsers::default());
-    for u in f.users.users() {
-        users.inner.seed(u, None);
-    }
-    users.inner.seed(
-        User::from_signup(
-            Signup::parse(&signup("u1", "a@b.io")).unwrap(),
-            Timestamp::from_unix_millis(1),
-        ),
-        Some(ItemLock {
-            attempt: "elsewhere".into(),
-            until_ms: 10_000,
-        }),
-    );
+    let users = Arc::new(TestUsers::over(&f.users));
     let response = f
         .processor_on(users.clone(), BatchProcessor::new(), 2)
         .handle(
@@ -492,58 +503,20 @@ async fn records_whose_user_was_there_take_their_own_path_and_the_rest_is_writte
     assert!(stored[1..].iter().all(User::is_announced));
 }
 
-/// Users whose every conditional write lands but whose first answer is
-/// lost, so the SDK resends it: the resend's condition fails on the item the
-/// first one wrote.
-#[derive(Default)]
-struct ResendingUsers {
-    inner: MemoryUserStore,
-    resent: AtomicUsize,
-}
-
-impl UserStore for ResendingUsers {
-    async fn create(&self, user: &User, lock: &ItemLock) -> Result<Claim<User>, PortError> {
-        self.inner.create(user, lock).await?;
-        self.resent.fetch_add(1, SeqCst);
-        self.inner.create(user, lock).await
-    }
-    async fn take_over(
-        &self,
-        id: &UserId,
-        lock: &ItemLock,
-        now_ms: u64,
-    ) -> Result<Claim<User>, PortError> {
-        self.inner.take_over(id, lock, now_ms).await
-    }
-    async fn announce(
-        &self,
-        id: &UserId,
-        lock: &ItemLock,
-        at: Timestamp,
-    ) -> Result<Finish<User>, PortError> {
-        self.inner.announce(id, lock, at).await?;
-        self.resent.fetch_add(1, SeqCst);
-        self.inner.announce(id, lock, at).await
-    }
-    async fn release(&self, id: &UserId, lock: &ItemLock) -> Result<(), PortError> {
-        self.inner.release(id, lock).await
-    }
-    async fn get(&self, id: &UserId) -> Result<Option<User>, PortError> {
-        self.inner.get(id).await
-    }
-}
-
 #[tokio::test]
 async fn a_write_the_sdk_resent_is_recognised_as_our_own() {
     let f = Fixture::new();
-    let users = Arc::new(ResendingUsers::default());
+    let users = Arc::new(TestUsers {
+        resend: true,
+        ..TestUsers::over(&f.users)
+    });
     let response = f
         .processor_on(users.clone(), BatchProcessor::new(), 1)
         .handle(vec![Message::new("m1", signup("u1", "a@b.io"))], 3_001)
         .await
         .unwrap();
     assert_eq!(
-        users.resent.load(SeqCst),
+        users.faulted.load(SeqCst),
         2,
         "the create and the announcement were resent"
     );
@@ -685,52 +658,12 @@ async fn a_publish_that_never_answers_fails_its_records_in_time_and_the_retry_co
     assert!(f.users.users()[0].is_announced());
 }
 
-/// Users whose create of one chosen user never answers.
-struct HangingUsers {
-    inner: Arc<MemoryUserStore>,
-    hang_for: &'static str,
-    hung: AtomicUsize,
-}
-
-impl UserStore for HangingUsers {
-    async fn create(&self, user: &User, lock: &ItemLock) -> Result<Claim<User>, PortError> {
-        if user.id.as_str() == self.hang_for {
-            self.hung.fetch_add(1, SeqCst);
-            return std::future::pending().await;
-        }
-        self.inner.create(user, lock).await
-    }
-    async fn take_over(
-        &self,
-        id: &UserId,
-        lock: &ItemLock,
-        now_ms: u64,
-    ) -> Result<Claim<User>, PortError> {
-        self.inner.take_over(id, lock, now_ms).await
-    }
-    async fn announce(
-        &self,
-        id: &UserId,
-        lock: &ItemLock,
-        at: Timestamp,
-    ) -> Result<Finish<User>, PortError> {
-        self.inner.announce(id, lock, at).await
-    }
-    async fn release(&self, id: &UserId, lock: &ItemLock) -> Result<(), PortError> {
-        self.inner.release(id, lock).await
-    }
-    async fn get(&self, id: &UserId) -> Result<Option<User>, PortError> {
-        self.inner.get(id).await
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_write_that_never_answers_fails_only_its_record() {
     let f = Fixture::new();
-    let users = Arc::new(HangingUsers {
-        inner: f.users.clone(),
-        hang_for: "u2",
-        hung: Default::default(),
+    let users = Arc::new(TestUsers {
+        hang_for: Some("u2"),
+        ..TestUsers::over(&f.users)
     });
     let started = tokio::time::Instant::now();
     let response = f
@@ -745,7 +678,7 @@ async fn a_write_that_never_answers_fails_only_its_record() {
         )
         .await
         .unwrap();
-    assert_eq!(users.hung.load(SeqCst), 1, "the write of u2 hung");
+    assert_eq!(users.faulted.load(SeqCst), 1, "the write of u2 hung");
     assert!(started.elapsed() < Duration::from_secs(3));
     assert_eq!(response.unhandled(), ["m2"]);
     let announced: Vec<_> = f
