@@ -69,27 +69,45 @@ class Figures(unittest.TestCase):
         self.assertEqual(scale.mean_of_histogram(hist), 5.25)
         self.assertIsNone(scale.median_of_histogram({}))
 
-    def test_a_run_is_priced_by_its_calls_items_and_invocations(self):
-        # 10 signups: 10 PutItem, one transaction of 20 items, 10 events in one PutEvents, 10
-        # notifications in one SendMessageBatch, 2 S3 PUTs; two invocations of 10.2 and 20 ms.
+    def test_a_run_is_priced_by_the_units_the_backend_counted(self):
+        # 10 signups as counted: 50 WRU (10 puts, a 20-item transaction at 2 each), 10 events, one SQS
+        # request, 2 S3 PUTs, 1 strongly consistent read; two invocations of 10.2 and 20 ms.
         stats = {
             "calls": {"DynamoDB.PutItem": 10, "DynamoDB.TransactWriteItems": 1, "EventBridge.PutEvents": 1,
-                      "SQS.SendMessageBatch": 1, "S3.PutObject": 2},
-            "entries": {"DynamoDB.TransactWriteItems": 20, "EventBridge.PutEvents": 10,
-                        "SQS.SendMessageBatch": 10},
+                      "SQS.SendMessageBatch": 1, "S3.PutObject": 2, "DynamoDB.GetItem": 1},
+            "units": {"wru": 50, "rru": 1, "sqs_requests": 1, "events": 10, "s3_put": 2, "s3_get": 0,
+                      "ses_emails": 0},
         }
         stage = scale.Stage(invocations=2, wall_ms=[10.2, 20.0])
         got = scale.pipeline_cost(stats, {"user-processor": stage}, sqs_batches=1, signups=10)
         units = got["units_per_signup"]
-        self.assertAlmostEqual(units["wru"], (10 + 20 * 2) / 10)  # a transactional write costs 2
+        self.assertAlmostEqual(units["wru"], 5.0)
+        self.assertAlmostEqual(units["rru"], 0.1)
         self.assertAlmostEqual(units["events"], 1.0)
         self.assertAlmostEqual(units["sqs"], (1 + cost.ESM_SQS_REQUESTS_PER_BATCH) / 10)
         self.assertAlmostEqual(units["s3_put"], 0.2)
         self.assertAlmostEqual(units["lambda_requests"], 0.2)
         self.assertAlmostEqual(units["gb_seconds"], (11 + 20) / 1000 * 128 / 1024 / 10)
         p = {k: v.usd for k, v in cost.PRICES.items()}
-        self.assertAlmostEqual(got["usd_per_million"]["dynamodb"], 5 * p["dynamodb_wru"] * 1e6)
+        self.assertAlmostEqual(got["usd_per_million"]["dynamodb"], (5 * p["dynamodb_wru"] + 0.1 * p["dynamodb_rru"]) * 1e6)
         self.assertAlmostEqual(got["total"], sum(got["usd_per_million"].values()))
+        self.assertAlmostEqual(got["total_by_region"]["us-east-1"], got["total"])
+        eu = cost.PRICES_BY_REGION["eu-west-1"]
+        self.assertAlmostEqual(got["total_by_region"]["eu-west-1"] - got["total"],
+                               5 * (eu["dynamodb_wru"].usd - p["dynamodb_wru"]) * 1e6
+                               + 0.1 * (eu["dynamodb_rru"].usd - p["dynamodb_rru"]) * 1e6)
+        # the outbox was used: MailTransport=ses would add two emails per signup
+        self.assertAlmostEqual(got["ses"], 2 * p["ses_email"] * 1e6)
+
+    def test_a_backend_without_units_prices_batch_calls_by_their_items(self):
+        stats = {
+            "calls": {"DynamoDB.PutItem": 10, "DynamoDB.TransactWriteItems": 1, "EventBridge.PutEvents": 1},
+            "entries": {"DynamoDB.TransactWriteItems": 20, "EventBridge.PutEvents": 10},
+        }
+        stage = scale.Stage(invocations=1, wall_ms=[10.0])
+        got = scale.pipeline_cost(stats, {"user-processor": stage}, sqs_batches=1, signups=10)
+        self.assertAlmostEqual(got["units_per_signup"]["wru"], (10 + 20 * 2) / 10)  # a transactional write costs 2
+        self.assertAlmostEqual(got["units_per_signup"]["events"], 1.0)
 
     def test_the_plot_is_well_formed_svg_with_a_point_per_run(self):
         services = ["lambda_requests", "lambda_duration", "dynamodb", "sqs", "eventbridge", "s3"]
