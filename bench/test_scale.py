@@ -6,7 +6,9 @@ EventBridge events built from what the backend kept), rule matching, the cost of
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import sys
 import unittest
@@ -108,6 +110,32 @@ class Figures(unittest.TestCase):
         got = scale.pipeline_cost(stats, {"user-processor": stage}, sqs_batches=1, signups=10)
         self.assertAlmostEqual(got["units_per_signup"]["wru"], (10 + 20 * 2) / 10)  # a transactional write costs 2
         self.assertAlmostEqual(got["units_per_signup"]["events"], 1.0)
+
+    def test_the_report_prints_write_units_and_each_region(self):
+        stats = {"calls": {"DynamoDB.PutItem": 20}, "units": {"wru": 20, "sqs_requests": 2}}
+        stages = {name: scale.Stage(invocations=2, wall_ms=[10.0, 12.0]) for name in scale.FUNCTIONS}
+        run = {
+            "settings": {"signups": 10, "latency_ms": 10.0, "batch_size": 10, "concurrency": 5,
+                         "event_concurrency": 10},
+            "wall_s": 1.0, "signups_per_s": 10.0, "calls": 20, "calls_per_signup": 2.0,
+            "per_invocation": {name: {"round_trips_mode": 2, "round_trips_mean": 2.0, "wru_mean": 2.5}
+                               for name in scale.FUNCTIONS},
+            "peak_rss_kib": dict.fromkeys(scale.FUNCTIONS, 10240),
+            "stages": {name: {"invocations": 2, "span_s": 0.5, "invocation_ms": h.summary([10.0, 12.0])}
+                       for name in scale.FUNCTIONS},
+            "calls_by_function": dict.fromkeys(scale.FUNCTIONS, 5),
+            "cpu_s": {**dict.fromkeys(scale.FUNCTIONS, 0.01), "backend": 0.01, "bench": 0.01},
+            "cost": scale.pipeline_cost(stats, stages, sqs_batches=2, signups=10),
+        }
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            scale.report_sizes([run])
+        text = out.getvalue()
+        self.assertIn("| WRU per signup |", text)
+        self.assertIn("| 2 | 2.5 / 2.5 / 2.5 / 2.5 |", text)  # 20 WRU over 10 signups; per invocation
+        for region in cost.REGIONS:
+            self.assertIn(region, text)
+        self.assertIn("+ SES delivery", text)
 
     def test_the_plot_is_well_formed_svg_with_a_point_per_run(self):
         services = ["lambda_requests", "lambda_duration", "dynamodb", "sqs", "eventbridge", "s3"]
