@@ -7,6 +7,7 @@ million signups for each N; --sweep measures how MaximumConcurrency and BatchSiz
                                     [--event-concurrency 10] [--latency-ms 10] [--plot PATH.svg]
     .venv/bin/python bench/scale.py --sweep [--signups 1000] [--sweep-concurrency 1,2,5,10]
                                     [--sweep-batch-sizes 1,5,10]
+    (either: [--bin-dir target/release] [--backend-binary target/release/fixed-latency-aws])
 
 Every AWS call goes to bench/backend's fixed-latency-aws (`cargo build --release -p
 eventline-bench-backend`), which answers after --latency-ms (default 10), all calls concurrently,
@@ -571,10 +572,13 @@ def main() -> int:
     p.add_argument("--sweep-batch-sizes", default="1,5,10")
     p.add_argument("--plot", type=Path, help="SVG of time and cost against signups (default bench/.out/scale.svg)")
     p.add_argument("--backend-binary", type=Path, default=h.FIXED_BACKEND)
+    p.add_argument("--bin-dir", type=Path, default=h.ROOT / "target" / "release",
+                   help="where the four function binaries are (default target/release; another build, e.g. of "
+                        "an earlier commit with BENCH_SRC set to its tree, to compare in one sitting)")
     p.add_argument("--json-out", help="file name under bench/.out/ (default scale.json, scale-sweep.json)")
     args = p.parse_args()
 
-    binaries = {name: h.ROOT / "target" / "release" / name for name in FUNCTIONS}
+    binaries = {name: args.bin_dir / name for name in FUNCTIONS}
     missing = [str(b) for b in list(binaries.values()) + [args.backend_binary] if not Path(b).is_file()]
     if missing:
         h.log("missing: " + ", ".join(missing) + " (cargo build --release --bin <function>; "
