@@ -52,10 +52,12 @@
 
 mod dynamodb;
 mod eventbridge;
+mod faults;
 pub mod latency;
 mod mailbox;
 mod random;
 mod reply;
+mod request;
 mod s3;
 mod ses;
 mod sqs;
@@ -346,15 +348,15 @@ async fn handle(
     if parts.uri.path().starts_with("/__backend/") {
         return Ok(response(control(&shared, &parts)));
     }
-    let (operation, items) = classify(&parts, &body);
+    let (operation, items) = request::classify(&parts, &body);
     let latency = latency::latency(shared.model(), shared.latency(), &operation, items);
     shared.timer.sleep_until(arrived + latency / 2).await;
     let (operation, reply, injected) = if shared.throttles.next_fails() {
-        let reply = throttled(&shared, &operation, items);
+        let reply = faults::throttled(&shared.ids, &shared.throttles, &operation, items);
         (operation, reply, Some(stats::Injected::Throttle))
     } else {
         let (operation, reply) = answer(&shared, &parts, &body);
-        let conflict = operation == "DynamoDB.TransactWriteItems" && is_conflict(&reply);
+        let conflict = operation == "DynamoDB.TransactWriteItems" && faults::is_conflict(&reply);
         (
             operation,
             reply,
@@ -364,7 +366,7 @@ async fn handle(
     shared.timer.sleep_until(arrived + latency).await;
     shared.stats().record(stats::Call {
         operation,
-        app: app_name(&parts),
+        app: request::app_name(&parts),
         start: arrived - shared.started,
         end: Instant::now() - shared.started,
         latency,
@@ -373,119 +375,9 @@ async fn handle(
         entries: reply.entries,
         units: reply.units,
         injected,
-        trace: trace_root(&parts),
+        trace: request::trace_root(&parts),
     });
     Ok(response(reply))
-}
-
-/// The operation a request names, as the counters label it, and how many
-/// items it carries (0 for single-item calls), read before it is answered
-/// to know its latency.
-fn classify(parts: &Parts, body: &Bytes) -> (String, usize) {
-    let target = parts
-        .headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok());
-    if let Some(target) = target {
-        let (prefix, op) = target.split_once('.').unwrap_or((target, ""));
-        let label = match prefix {
-            "DynamoDB_20120810" => DYNAMODB.label,
-            "AmazonSQS" => SQS.label,
-            "AWSEvents" => EVENTBRIDGE.label,
-            _ => return (format!("unknown.{target}"), 0),
-        };
-        let member = match op {
-            "TransactWriteItems" => "TransactItems",
-            "BatchWriteItem" => "RequestItems",
-            "SendMessageBatch" | "PutEvents" => "Entries",
-            _ => return (format!("{label}.{op}"), 0),
-        };
-        let items = serde_json::from_slice::<Value>(body)
-            .ok()
-            .and_then(|json| match json.get(member)? {
-                Value::Array(a) => Some(a.len()),
-                // BatchWriteItem: requests per table
-                Value::Object(tables) => Some(
-                    tables
-                        .values()
-                        .filter_map(Value::as_array)
-                        .map(Vec::len)
-                        .sum(),
-                ),
-                _ => None,
-            })
-            .unwrap_or(0);
-        return (format!("{label}.{op}"), items);
-    }
-    if parts.uri.path().starts_with("/v2/email/") {
-        return ("SESv2.SendEmail".to_owned(), 0);
-    }
-    (s3::operation(&parts.method).to_owned(), 0)
-}
-
-/// The throttling answer of the service an operation belongs to; nothing
-/// happens. A transaction of `items` actions is cancelled with one
-/// `ThrottlingError` reason, as DynamoDB answers a throttled transaction.
-fn throttled(shared: &Shared, operation: &str, items: usize) -> Reply {
-    let request_id = shared.ids.uuid();
-    let (service, _) = operation.split_once('.').unwrap_or((operation, ""));
-    let reply = match service {
-        "DynamoDB" if operation == "DynamoDB.TransactWriteItems" && items > 0 => {
-            let mut reasons = vec![json!({ "Code": "None" }); items];
-            reasons[shared.throttles.pick(items)] = json!({
-                "Code": "ThrottlingError",
-                "Message": "Throughput exceeds the current capacity of your table or index. DynamoDB is automatically scaling your table or index so please try again shortly.",
-            });
-            DYNAMODB.reply(Err(dynamodb::cancelled(reasons)))
-        }
-        "DynamoDB" => DYNAMODB.reply(Err(reply::ApiError::new(
-            400,
-            "ProvisionedThroughputExceededException",
-            "The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API.",
-        ))),
-        "SQS" => {
-            let mut e = reply::ApiError::new(
-                400,
-                "RequestThrottled",
-                "The request was denied due to request throttling.",
-            );
-            e.query_code = Some("RequestThrottled");
-            SQS.reply(Err(e))
-        }
-        "EventBridge" => EVENTBRIDGE.reply(Err(reply::ApiError::new(
-            400,
-            "ThrottlingException",
-            "Rate exceeded",
-        ))),
-        "SESv2" => reply::rest_json(Err(reply::ApiError::new(
-            429,
-            "TooManyRequestsException",
-            "Too many requests",
-        ))),
-        _ => {
-            let id = request_id.replace('-', "")[..16].to_ascii_uppercase();
-            return reply::xml_error(
-                &reply::ApiError::new(503, "SlowDown", "Please reduce your request rate."),
-                &id,
-            )
-            .header("x-amz-request-id", id.clone())
-            .header("x-amz-id-2", id);
-        }
-    };
-    reply.header("x-amzn-requestid", request_id)
-}
-
-/// Whether a transaction's answer is a cancellation by an (injected)
-/// conflict: the backend has no transactions in flight of its own.
-fn is_conflict(reply: &Reply) -> bool {
-    reply.error.as_deref() == Some("TransactionCanceledException")
-        && serde_json::from_slice::<Value>(&reply.body)
-            .ok()
-            .and_then(|b| {
-                let reasons = b.get("CancellationReasons")?.as_array()?.clone();
-                Some(reasons.iter().any(|r| r["Code"] == "TransactionConflict"))
-            })
-            .unwrap_or(false)
 }
 
 /// The operation a request names and its answer.
@@ -543,26 +435,6 @@ fn answer(shared: &Shared, parts: &Parts, body: &Bytes) -> (String, Reply) {
         s3::operation(&parts.method).to_owned(),
         shared.s3.handle(&shared.ids, parts, body),
     )
-}
-
-/// The caller's SDK app name (`app/<name>` in its user agent).
-fn app_name(parts: &Parts) -> Option<String> {
-    ["x-amz-user-agent", "user-agent"]
-        .iter()
-        .filter_map(|h| parts.headers.get(*h)?.to_str().ok())
-        .flat_map(str::split_whitespace)
-        .find_map(|token| token.strip_prefix("app/").map(str::to_owned))
-}
-
-/// The invocation a call belongs to: the `Root` of its X-Ray trace header
-/// (the whole header when it has none).
-fn trace_root(parts: &Parts) -> Option<String> {
-    let header = parts.headers.get("x-amzn-trace-id")?.to_str().ok()?;
-    let root = header
-        .split(';')
-        .find_map(|field| field.trim().strip_prefix("Root="))
-        .unwrap_or(header);
-    Some(root.to_owned())
 }
 
 fn control(shared: &Shared, parts: &Parts) -> Reply {
