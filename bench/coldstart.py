@@ -128,6 +128,7 @@ def main() -> int:
     moto = proxy = backend = None
     counter = None  # what counts the AWS calls (the proxy or the fixed backend): stats(), reset()
     calls: dict[str, list[list[dict[str, int]]]] = {}  # label -> runs -> batches -> {operation: calls}
+    units: dict[str, list[list[dict[str, float]]]] = {}  # the same, {unit: n} as the fixed backend bills
     try:
         endpoint = None
         if args.backend == "fixed":
@@ -173,10 +174,13 @@ def main() -> int:
             for label, argv, env, cwd in impls:
                 events = [json.dumps(events_for(aws_url, f"cs-{label}")).encode() for _ in range(1 + args.warm)]
                 per_batch: list[dict[str, int]] = []  # AWS calls of each batch, by operation
+                units_per_batch: list[dict[str, float]] = []  # billable units (fixed backend only)
 
                 def between(_k: int) -> None:
                     if counter:
-                        per_batch.append(counter.stats()["calls"])
+                        st = counter.stats()
+                        per_batch.append(st["calls"])
+                        units_per_batch.append(st.get("units") or {})
                         counter.reset()
                     drain()  # outside the timing: the next event is not offered yet
 
@@ -194,6 +198,7 @@ def main() -> int:
                     results[label].append(r)
                     if counter:
                         calls.setdefault(label, []).append(per_batch)
+                        units.setdefault(label, []).append(units_per_batch)
                 drain()
             if i >= 0 and (i + 1) % 10 == 0:
                 h.log(f"  {i + 1}/{args.runs} runs")
@@ -221,6 +226,10 @@ def main() -> int:
             # bench/cost.py prices
             "aws_calls_by_operation": by_operation([n for b in calls[label] for n in (b[1:] or b[:1])])
             if label in calls else None,
+            # median billable units of those batches as the fixed backend counted them (write units from
+            # item sizes, ...): what bench/cost.py prices first
+            "aws_units_by_unit": by_operation([n for b in units[label] for n in (b[1:] or b[:1])]) or None
+            if label in units else None,
         }
     data = {
         "benchmark": "coldstart", "function": function, "records": args.records, "runs": args.runs,

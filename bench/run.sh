@@ -6,7 +6,9 @@
 #                           cold starts (30 runs: vs Python, at 10 ms per AWS call, on the fixed-latency
 #                           backend and the other three functions on it, opt-levels, trust store), round
 #                           trips 10 x (1 cold + 2 warm) for 10 and 1 records on moto and on the
-#                           fixed-latency backend (bench/backend), cost per million signups, the whole
+#                           fixed-latency backend (bench/backend; also with injected conflicts and
+#                           throttles), cost per million signups (as the backend counted the units, per
+#                           region, with the SES line), the whole
 #                           pipeline at 100, 1,000 and 10,000 signups (plot: docs/perf/scale.svg) and under
 #                           each MaximumConcurrency and BatchSize
 #   bench/run.sh --quick    no builds except the four functions and the fixed-latency backend if missing;
@@ -96,8 +98,11 @@ measure $py bench/roundtrips.py --runs 10 --warm 2 --records 1 --json-out roundt
 # the same on the fixed-latency backend: the code's own critical path, without moto's cost
 measure $py bench/roundtrips.py --backend fixed --runs 10 --warm 2 --json-out roundtrips-fixed.json
 measure $py bench/roundtrips.py --backend fixed --runs 10 --warm 2 --records 1 --json-out roundtrips-fixed-1record.json
+# the same with 5% of transactions conflicting and 2% of calls throttled (the SDK retries them)
+measure $py bench/roundtrips.py --backend fixed --runs 10 --warm 2 --conflict-rate 0.05 --throttle-rate 0.02 \
+  --json-out roundtrips-fixed-faults.json
 measure $py bench/roundtrips.py --compare roundtrips.json roundtrips-1record.json roundtrips-fixed.json \
-  roundtrips-fixed-1record.json
+  roundtrips-fixed-1record.json roundtrips-fixed-faults.json
 # the three implementations on the fixed-latency backend (10 ms per call): the fair durations for cost.py
 measure $py bench/coldstart.py --runs 30 --backend fixed --json-out coldstart-fixed.json
 measure $py bench/cost.py --input bench/.out/coldstart-fixed.json

@@ -7,6 +7,7 @@ million signups for each N; --sweep measures how MaximumConcurrency and BatchSiz
                                     [--event-concurrency 10] [--latency-ms 10] [--plot PATH.svg]
     .venv/bin/python bench/scale.py --sweep [--signups 1000] [--sweep-concurrency 1,2,5,10]
                                     [--sweep-batch-sizes 1,5,10]
+    (either: [--bin-dir target/release] [--backend-binary target/release/fixed-latency-aws])
 
 Every AWS call goes to bench/backend's fixed-latency-aws (`cargo build --release -p
 eventline-bench-backend`), which answers after --latency-ms (default 10), all calls concurrently,
@@ -33,11 +34,14 @@ stops the script with the reason.
 
 Reported per run: wall time, signups/s, AWS calls (and per signup), round trips per invocation of
 each function (the backend folds each invocation's calls on their own: the functions' SDK sends the
-invocation's X-Ray trace id), peak RSS per function (VmHWM, the largest instance), and the cost per
-million signups from bench/cost.py's prices and operation rules: the Lambda requests, each
-invocation's wall time billed at 128 MB arm64 (init of the instances left out), the calls the
-backend counted (batch calls by the items they carried), and the SQS pollers' ReceiveMessage +
-DeleteMessageBatch per SQS batch. Prints Markdown; raw numbers go to bench/.out/scale.json (or
+invocation's X-Ray trace id), peak RSS per function (VmHWM, the largest instance), DynamoDB write
+units per signup and per invocation of each function, and the cost per million signups at
+bench/cost.py's prices (us-east-1 by service, and each of us-east-1, us-west-2, eu-west-1 in total):
+the Lambda requests, each invocation's wall time billed at 128 MB arm64 (init of the instances left
+out), the billable units the backend counted (write and read units from item sizes, SQS requests,
+events, S3 requests, emails), and the SQS pollers' ReceiveMessage + DeleteMessageBatch per SQS
+batch; with the SES line that MailTransport=ses would add (two emails per signup) when the run used
+the outbox. Prints Markdown; raw numbers go to bench/.out/scale.json (or
 --json-out), and a plot of time and cost against signups to --plot (default bench/.out/scale.svg).
 """
 
@@ -150,26 +154,31 @@ def median_of_histogram(hist: dict[str, int]) -> float | None:
 
 def mean_of_histogram(hist: dict[str, int]) -> float | None:
     total = sum(hist.values())
-    return sum(int(k) * n for k, n in hist.items()) / total if total else None
+    return sum(float(k) * n for k, n in hist.items()) / total if total else None
 
 
 def pipeline_cost(stats: dict, stages: dict[str, Stage], sqs_batches: int, signups: int,
-                  memory_mb: int = 128) -> dict:
-    """Dollars per million signups by service, from the run's calls and invocations: the AWS calls are
-    priced by bench/cost.py's batch_units (its OPERATIONS rules, with the items the backend counted
-    in each batch operation), the Lambda side and the pollers from the run."""
-    settings = cost.Settings(memory_mb=memory_mb, cold_share=0.0,
-                             entries={op: float(n) for op, n in stats.get("entries", {}).items()})
-    # One "batch" of one record holding every call of the run: batch_units then bills each batch
-    # operation by the items it carried, which is what settings.entries holds.
-    calls = cost.Measured(records=1, warm_ms=0.0, init_ms=0.0, cold_ms=0.0, calls=stats["calls"])
-    units = cost.batch_units(calls, settings)
+                  memory_mb: int = 128, region: str = "us-east-1") -> dict:
+    """Dollars per million signups by service at `region`'s prices, and in total in each region: the
+    billable units the backend counted (stats "units"; a backend that did not count them: the calls,
+    batch calls by the items they carried), the Lambda side and the pollers from the run. `ses` is what
+    MailTransport=ses adds when the run wrote its mail to the outbox (0 when it sent the mail)."""
+    if "units" in stats:
+        units = cost.counted_units(stats["units"])
+    else:
+        # one "batch" of one record holding every call: each batch operation by the items it carried
+        units = cost.call_units(stats["calls"], 1, {op: float(n) for op, n in stats.get("entries", {}).items()})
     units.lambda_requests = sum(s.invocations for s in stages.values())
     units.gb_seconds = sum(cost.billed_ms(ms) for s in stages.values() for ms in s.wall_ms) / 1000 * memory_mb / 1024
-    units.sqs += cost.ESM_SQS_REQUESTS_PER_BATCH * (sqs_batches - 1)  # batch_units counted one batch
+    units.sqs += cost.ESM_SQS_REQUESTS_PER_BATCH * sqs_batches
     per_signup = units.scaled(1 / signups)
-    usd = {k: v * 1e6 for k, v in cost.cost_usd(per_signup).items()}
-    return {"units_per_signup": per_signup.__dict__, "usd_per_million": usd, "total": sum(usd.values())}
+    usd = cost.per_million_usd(per_signup, region)
+    mail = cost.Units() if per_signup.ses_emails else cost.Units(ses_emails=cost.SES_EMAILS_PER_SIGNUP)
+    return {
+        "units_per_signup": per_signup.__dict__, "usd_per_million": usd, "total": sum(usd.values()),
+        "total_by_region": {r: sum(cost.per_million_usd(per_signup, r).values()) for r in cost.REGIONS},
+        "ses": cost.per_million_usd(mail, region)["ses"],
+    }
 
 
 def run_pipeline(cfg: Settings, stack: tuple[dict, dict[str, str], dict[str, list[str]]],
@@ -270,6 +279,7 @@ def run_pipeline(cfg: Settings, stack: tuple[dict, dict[str, str], dict[str, lis
                 "round_trips_mean": mean_of_histogram(inv["round_trips"]),
                 "calls_mean": mean_of_histogram(inv["calls"]),
                 "round_trips": inv["round_trips"],
+                "wru_mean": mean_of_histogram(inv.get("wru", {})),
             }
     calls_by_function = {apps.get(app, app): sum(ops.values()) for app, ops in stats["by_app"].items()}
     return {
@@ -336,6 +346,12 @@ def trips(r: dict, name: str) -> str:
     return f"{f['round_trips_mode']} ({f['round_trips_mean']:.1f})"
 
 
+def wru(r: dict, name: str) -> str:
+    """Write units per invocation of a function, as the backend counted them (mean)."""
+    f = r["per_invocation"].get(name)
+    return "—" if not f or f.get("wru_mean") is None else f"{f['wru_mean']:.1f}"
+
+
 def rss_mib(r: dict, name: str) -> str:
     kib = r["peak_rss_kib"].get(name)
     return "—" if kib is None else f"{kib / 1024:.1f}"
@@ -352,12 +368,13 @@ def report_sizes(runs: list[dict]) -> None:
           f"{s['event_concurrency']} concurrent instances per EventBridge function\n")
     print("| signups | wall s | signups/s | AWS calls | calls per signup "
           "| round trips per invocation, most common (mean): up / np / we / pc | peak RSS MiB (up / np / we / pc) "
-          "| cost per million signups, USD |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| WRU per signup | WRU per invocation (mean): up / np / we / pc | cost per million signups, USD |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in runs:
         print(f"| {r['settings']['signups']:,} | {r['wall_s']:.2f} | {r['signups_per_s']:,.0f} | {r['calls']:,} "
               f"| {r['calls_per_signup']:.1f} | {per_function(r, lambda n: trips(r, n))} "
-              f"| {per_function(r, lambda n: rss_mib(r, n))} | {usd(r['cost']['total'])} |")
+              f"| {per_function(r, lambda n: rss_mib(r, n))} | {r['cost']['units_per_signup']['wru']:g} "
+              f"| {per_function(r, lambda n: wru(r, n))} | {usd(r['cost']['total'])} |")
     print("\nup = user-processor (one SQS batch), np = notification-processor (one SQS batch), "
           "we = welcome-email and pc = profile-creator (one event each).\n")
     print("Each function's stage (first event handed out → last answer) and its invocations:\n")
@@ -384,14 +401,20 @@ def report_sizes(runs: list[dict]) -> None:
         print(f"| {n:,} | " + " | ".join(f"{ms[name]:.2f}" for name in FUNCTIONS)
               + f" | {fn_ms:.2f} | {ms['backend']:.2f} | {ms['bench']:.2f} | {total:.2f} "
               f"| {sum(cpu.values()) / r['wall_s']:.2f} |")
-    print("\nCost per million signups by service (USD, us-east-1 prices of bench/cost.py, 128 MB arm64):\n")
-    services = ["lambda_requests", "lambda_duration", "dynamodb", "sqs", "eventbridge", "s3"]
-    print("| signups | " + " | ".join(services) + " | **total** |")
-    print("|---|" + "---|" * (len(services) + 1))
+    print("\nCost per million signups by service (USD, us-east-1 prices of bench/cost.py, 128 MB arm64, the "
+          "units the backend counted), the total in each region at its own prices, and the SES delivery "
+          "MailTransport=ses adds (two emails per signup; this run wrote them to the outbox):\n")
+    services = ["lambda_requests", "lambda_duration", "dynamodb", "sqs", "eventbridge", "s3", "ses"]
+    print("| signups | " + " | ".join(services) + " | **total** | " + " | ".join(cost.REGIONS)
+          + " | + SES delivery |")
+    print("|---|" + "---|" * (len(services) + 2 + len(cost.REGIONS)))
     for r in runs:
         c = r["cost"]["usd_per_million"]
-        print(f"| {r['settings']['signups']:,} | " + " | ".join(usd(c[k]) for k in services)
-              + f" | **{usd(r['cost']['total'])}** |")
+        by_region = r["cost"].get("total_by_region", {})
+        print(f"| {r['settings']['signups']:,} | " + " | ".join(usd(c.get(k, 0.0)) for k in services)
+              + f" | **{usd(r['cost']['total'])}** | "
+              + " | ".join(usd(by_region[g]) if g in by_region else "—" for g in cost.REGIONS)
+              + f" | {usd(r['cost'].get('ses', 0.0))} |")
 
 
 def report_sweep(runs: list[dict]) -> None:
@@ -549,10 +572,13 @@ def main() -> int:
     p.add_argument("--sweep-batch-sizes", default="1,5,10")
     p.add_argument("--plot", type=Path, help="SVG of time and cost against signups (default bench/.out/scale.svg)")
     p.add_argument("--backend-binary", type=Path, default=h.FIXED_BACKEND)
+    p.add_argument("--bin-dir", type=Path, default=h.ROOT / "target" / "release",
+                   help="where the four function binaries are (default target/release; another build, e.g. of "
+                        "an earlier commit with BENCH_SRC set to its tree, to compare in one sitting)")
     p.add_argument("--json-out", help="file name under bench/.out/ (default scale.json, scale-sweep.json)")
     args = p.parse_args()
 
-    binaries = {name: h.ROOT / "target" / "release" / name for name in FUNCTIONS}
+    binaries = {name: args.bin_dir / name for name in FUNCTIONS}
     missing = [str(b) for b in list(binaries.values()) + [args.backend_binary] if not Path(b).is_file()]
     if missing:
         h.log("missing: " + ", ".join(missing) + " (cargo build --release --bin <function>; "

@@ -6,7 +6,9 @@ EventBridge events built from what the backend kept), rule matching, the cost of
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import sys
 import unittest
@@ -69,27 +71,71 @@ class Figures(unittest.TestCase):
         self.assertEqual(scale.mean_of_histogram(hist), 5.25)
         self.assertIsNone(scale.median_of_histogram({}))
 
-    def test_a_run_is_priced_by_its_calls_items_and_invocations(self):
-        # 10 signups: 10 PutItem, one transaction of 20 items, 10 events in one PutEvents, 10
-        # notifications in one SendMessageBatch, 2 S3 PUTs; two invocations of 10.2 and 20 ms.
+    def test_a_run_is_priced_by_the_units_the_backend_counted(self):
+        # 10 signups as counted: 50 WRU (10 puts, a 20-item transaction at 2 each), 10 events, one SQS
+        # request, 2 S3 PUTs, 1 strongly consistent read; two invocations of 10.2 and 20 ms.
         stats = {
             "calls": {"DynamoDB.PutItem": 10, "DynamoDB.TransactWriteItems": 1, "EventBridge.PutEvents": 1,
-                      "SQS.SendMessageBatch": 1, "S3.PutObject": 2},
-            "entries": {"DynamoDB.TransactWriteItems": 20, "EventBridge.PutEvents": 10,
-                        "SQS.SendMessageBatch": 10},
+                      "SQS.SendMessageBatch": 1, "S3.PutObject": 2, "DynamoDB.GetItem": 1},
+            "units": {"wru": 50, "rru": 1, "sqs_requests": 1, "events": 10, "s3_put": 2, "s3_get": 0,
+                      "ses_emails": 0},
         }
         stage = scale.Stage(invocations=2, wall_ms=[10.2, 20.0])
         got = scale.pipeline_cost(stats, {"user-processor": stage}, sqs_batches=1, signups=10)
         units = got["units_per_signup"]
-        self.assertAlmostEqual(units["wru"], (10 + 20 * 2) / 10)  # a transactional write costs 2
+        self.assertAlmostEqual(units["wru"], 5.0)
+        self.assertAlmostEqual(units["rru"], 0.1)
         self.assertAlmostEqual(units["events"], 1.0)
         self.assertAlmostEqual(units["sqs"], (1 + cost.ESM_SQS_REQUESTS_PER_BATCH) / 10)
         self.assertAlmostEqual(units["s3_put"], 0.2)
         self.assertAlmostEqual(units["lambda_requests"], 0.2)
         self.assertAlmostEqual(units["gb_seconds"], (11 + 20) / 1000 * 128 / 1024 / 10)
         p = {k: v.usd for k, v in cost.PRICES.items()}
-        self.assertAlmostEqual(got["usd_per_million"]["dynamodb"], 5 * p["dynamodb_wru"] * 1e6)
+        self.assertAlmostEqual(got["usd_per_million"]["dynamodb"], (5 * p["dynamodb_wru"] + 0.1 * p["dynamodb_rru"]) * 1e6)
         self.assertAlmostEqual(got["total"], sum(got["usd_per_million"].values()))
+        self.assertAlmostEqual(got["total_by_region"]["us-east-1"], got["total"])
+        eu = cost.PRICES_BY_REGION["eu-west-1"]
+        self.assertAlmostEqual(got["total_by_region"]["eu-west-1"] - got["total"],
+                               5 * (eu["dynamodb_wru"].usd - p["dynamodb_wru"]) * 1e6
+                               + 0.1 * (eu["dynamodb_rru"].usd - p["dynamodb_rru"]) * 1e6)
+        # the outbox was used: MailTransport=ses would add two emails per signup
+        self.assertAlmostEqual(got["ses"], 2 * p["ses_email"] * 1e6)
+
+    def test_a_backend_without_units_prices_batch_calls_by_their_items(self):
+        stats = {
+            "calls": {"DynamoDB.PutItem": 10, "DynamoDB.TransactWriteItems": 1, "EventBridge.PutEvents": 1},
+            "entries": {"DynamoDB.TransactWriteItems": 20, "EventBridge.PutEvents": 10},
+        }
+        stage = scale.Stage(invocations=1, wall_ms=[10.0])
+        got = scale.pipeline_cost(stats, {"user-processor": stage}, sqs_batches=1, signups=10)
+        self.assertAlmostEqual(got["units_per_signup"]["wru"], (10 + 20 * 2) / 10)  # a transactional write costs 2
+        self.assertAlmostEqual(got["units_per_signup"]["events"], 1.0)
+
+    def test_the_report_prints_write_units_and_each_region(self):
+        stats = {"calls": {"DynamoDB.PutItem": 20}, "units": {"wru": 20, "sqs_requests": 2}}
+        stages = {name: scale.Stage(invocations=2, wall_ms=[10.0, 12.0]) for name in scale.FUNCTIONS}
+        run = {
+            "settings": {"signups": 10, "latency_ms": 10.0, "batch_size": 10, "concurrency": 5,
+                         "event_concurrency": 10},
+            "wall_s": 1.0, "signups_per_s": 10.0, "calls": 20, "calls_per_signup": 2.0,
+            "per_invocation": {name: {"round_trips_mode": 2, "round_trips_mean": 2.0, "wru_mean": 2.5}
+                               for name in scale.FUNCTIONS},
+            "peak_rss_kib": dict.fromkeys(scale.FUNCTIONS, 10240),
+            "stages": {name: {"invocations": 2, "span_s": 0.5, "invocation_ms": h.summary([10.0, 12.0])}
+                       for name in scale.FUNCTIONS},
+            "calls_by_function": dict.fromkeys(scale.FUNCTIONS, 5),
+            "cpu_s": {**dict.fromkeys(scale.FUNCTIONS, 0.01), "backend": 0.01, "bench": 0.01},
+            "cost": scale.pipeline_cost(stats, stages, sqs_batches=2, signups=10),
+        }
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            scale.report_sizes([run])
+        text = out.getvalue()
+        self.assertIn("| WRU per signup |", text)
+        self.assertIn("| 2 | 2.5 / 2.5 / 2.5 / 2.5 |", text)  # 20 WRU over 10 signups; per invocation
+        for region in cost.REGIONS:
+            self.assertIn(region, text)
+        self.assertIn("+ SES delivery", text)
 
     def test_the_plot_is_well_formed_svg_with_a_point_per_run(self):
         services = ["lambda_requests", "lambda_duration", "dynamodb", "sqs", "eventbridge", "s3"]

@@ -7,11 +7,15 @@
 //! Checked as EventBridge does: 1–10 entries; an entry without `Source`,
 //! `DetailType` or `Detail` fails with `InvalidArgument`, one whose
 //! `Detail` is not a JSON object with `MalformedDetail`. Entries picked by
-//! `--fail-entry-rate` fail with `InternalFailure`.
+//! `--fail-entry-rate` fail with `InternalFailure`. Each accepted entry is
+//! billed one event per 64 KiB chunk of its size as EventBridge counts it
+//! (Time 14 bytes if set, Source, DetailType, Detail and each Resource in
+//! UTF-8 bytes); failed entries are not billed.
 
 use crate::mailbox::Mailboxes;
 use crate::random::{EntryFaults, Ids};
 use crate::reply::{parse, Answer, ApiError};
+use crate::units::{chunks, Units};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -32,6 +36,16 @@ fn bus_of(e: &Entry) -> &str {
         .as_deref()
         .filter(|b| !b.is_empty())
         .unwrap_or("default")
+}
+
+/// An entry's size as EventBridge's PutEvents billing counts it.
+fn entry_size(e: &Entry) -> usize {
+    let text = |v: &Option<String>| v.as_ref().map_or(0, String::len);
+    let time = if e.time.is_some() { 14 } else { 0 };
+    time + text(&e.source)
+        + text(&e.detail_type)
+        + text(&e.detail)
+        + e.resources.iter().flatten().map(String::len).sum::<usize>()
 }
 
 /// An accepted entry as kept for a drain: what was sent, and its id.
@@ -118,8 +132,10 @@ pub(crate) fn handle(
         .iter()
         .filter(|e| e.get("ErrorCode").is_some())
         .count();
+    let mut events = 0.0;
     for (entry, result) in request.entries.iter().zip(&entries) {
         if let Some(id) = result.get("EventId") {
+            events += chunks(entry_size(entry));
             sent.push(bus_of(entry), [kept(entry, id)]);
         }
     }
@@ -127,5 +143,9 @@ pub(crate) fn handle(
         json: json!({ "FailedEntryCount": failed, "Entries": entries }),
         entries_failed: injected,
         entries: n as u64,
+        units: Units {
+            events,
+            ..Units::default()
+        },
     })
 }

@@ -1,9 +1,12 @@
 //! **fixed-latency-aws**: a stand-in for the AWS APIs the four functions
 //! call, for benchmarks. Every call is answered in AWS's wire shape after a
-//! fixed latency (`--latency-ms`, spent half before and half after the
-//! call takes effect, like a network round trip), all calls concurrently
-//! and with no emulator cost, so a batch's wall time measures the code's
-//! own critical path: round trips × latency + CPU.
+//! fixed latency per operation ([`latency`]: `--latency-ms` for a
+//! single-item DynamoDB write, more for a transaction, a batch by its
+//! entries, S3 and SES; spent half before and half after the call takes
+//! effect, like a network round trip), all calls concurrently and with no
+//! emulator cost, so a batch's wall time measures the code's own critical
+//! path: the round trips' latencies + CPU. `--latency-model uniform`
+//! answers every call after `--latency-ms`.
 //!
 //! | service | protocol | operations |
 //! |---|---|---|
@@ -19,15 +22,29 @@
 //! and per bus, until it is drained, but deliver nothing (no event source
 //! mapping polls, no rule runs); SES keeps nothing. `--fail-entry-rate R`
 //! fails a seeded-random share R of the entries of `SendMessageBatch`,
-//! `PutEvents` and `BatchWriteItem`, in the per-entry form each API uses.
+//! `PutEvents` and `BatchWriteItem`, in the per-entry form each API uses;
+//! `--conflict-rate R` cancels that share of `TransactWriteItems` with a
+//! `TransactionConflict` reason; `--throttle-rate R` answers that share of
+//! all calls with the service's throttling error, without effect
+//! (DynamoDB `ProvisionedThroughputExceededException`, or a transaction
+//! cancelled with a `ThrottlingError` reason; SQS `RequestThrottled`;
+//! EventBridge `ThrottlingException`; S3 503 `SlowDown`; SES
+//! `TooManyRequestsException`); their draws run on from the backend's
+//! start, across resets. Each call counts its billable units
+//! ([`units`]: DynamoDB write and read units from item sizes, SQS
+//! requests, events, S3 requests, emails).
 //!
 //! Control endpoints (not counted, not delayed):
 //! `GET /__backend/stats` (calls by operation, items carried by batch
-//! calls, total, round trips, span, errors, injected entry failures, calls
-//! by SDK app name, calls and round trips per invocation, items per table,
+//! calls, total, round trips, span, errors, injected entry failures,
+//! conflicts and throttles, billable units overall, by operation and by
+//! SDK app name, the modelled latency by operation, calls by SDK app name,
+//! calls, round trips and write units per invocation, items per table,
 //! objects, messages and events waiting), `POST /__backend/reset`
 //! (counters; `?data=1` also forgets items, objects, messages and events),
-//! `POST /__backend/latency?ms=N`, `GET /__backend/drain?queue=NAME_OR_URL`
+//! `POST /__backend/latency?ms=N[&model=aws|uniform]`,
+//! `POST /__backend/faults?entries=R&conflicts=R&throttles=R` (any of the
+//! three rates), `GET /__backend/drain?queue=NAME_OR_URL`
 //! (the messages sent to that queue, as ReceiveMessage answers them, and
 //! forgets them) or `?bus=NAME_OR_ARN` (the events put on that bus),
 //! `GET /__backend/objects?prefix=P[&bucket=B]` (how many objects).
@@ -35,16 +52,21 @@
 
 mod dynamodb;
 mod eventbridge;
+mod faults;
+pub mod latency;
 mod mailbox;
 mod random;
 mod reply;
+mod request;
 mod s3;
 mod ses;
 mod sqs;
 mod stats;
 mod timer;
+mod units;
 
 pub use dynamodb::TableSpec;
+pub use latency::Model as LatencyModel;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -56,7 +78,7 @@ use reply::{JsonService, Reply, DYNAMODB, EVENTBRIDGE, SQS};
 use serde_json::{json, Value};
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
@@ -65,11 +87,18 @@ use tokio::task::JoinHandle;
 /// How the backend answers.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Time from a request's arrival to its answer.
+    /// Time from a request's arrival to its answer for a single-item
+    /// DynamoDB write: the base of the per-operation table.
     pub latency: Duration,
+    /// Per operation ([`latency::TABLE`]), or the base for every call.
+    pub latency_model: LatencyModel,
     /// Share of batch entries that fail (0 to 1).
     pub fail_entry_rate: f64,
-    /// Seed of the entry failures and of the ids handed out.
+    /// Share of transactions cancelled with `TransactionConflict`.
+    pub conflict_rate: f64,
+    /// Share of calls answered with the service's throttling error.
+    pub throttle_rate: f64,
+    /// Seed of the injected faults and of the ids handed out.
     pub seed: u64,
     /// The DynamoDB tables served.
     pub tables: Vec<TableSpec>,
@@ -79,7 +108,10 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             latency: Duration::from_millis(10),
+            latency_model: LatencyModel::Aws,
             fail_entry_rate: 0.0,
+            conflict_rate: 0.0,
+            throttle_rate: 0.0,
             seed: 1,
             tables: Vec::new(),
         }
@@ -97,18 +129,34 @@ pub struct Args {
 
 /// The command line's help.
 pub const USAGE: &str = "\
-usage: fixed-latency-aws [--host 127.0.0.1] [--port 0] [--latency-ms 10] [--fail-entry-rate 0]
+usage: fixed-latency-aws [--host 127.0.0.1] [--port 0] [--latency-ms 10] [--latency-model aws]
+                         [--fail-entry-rate 0] [--conflict-rate 0] [--throttle-rate 0]
                          [--seed 1] [--table NAME=HASH_KEY[,RANGE_KEY]]...
 
 Answers the AWS calls of the eventline functions (DynamoDB, SQS, EventBridge, S3, SES v2) in AWS's
-shapes after a fixed latency, all calls concurrently. Point AWS_ENDPOINT_URL at it. Prints
-`PORT <n>` once listening (--port 0 picks a free port).
-  --latency-ms MS        time from a request's arrival to its answer (default 10)
+shapes after a fixed latency per operation, all calls concurrently, and counts what each call is
+billed. Point AWS_ENDPOINT_URL at it. Prints `PORT <n>` once listening (--port 0: a free port).
+  --latency-ms MS        latency of a single-item DynamoDB write, the base of the per-operation
+                         table (default 10)
+  --latency-model M      aws: per operation (a transaction 2x + 0.1x per item beyond the first,
+                         S3 and SES 2x, batches + 0.04-0.05x per entry; bench/README.md);
+                         uniform: every call after --latency-ms (default aws)
   --fail-entry-rate R    share of SendMessageBatch / PutEvents / BatchWriteItem entries that fail (0-1)
-  --seed N               seed of those failures and of the ids handed out (default 1)
+  --conflict-rate R      share of TransactWriteItems cancelled with TransactionConflict (0-1)
+  --throttle-rate R      share of calls answered with the service's throttling error (0-1)
+  --seed N               seed of those faults and of the ids handed out (default 1)
   --table NAME=KEY[,K2]  a DynamoDB table and its key attributes (repeat per table)
-Control: GET /__backend/stats, POST /__backend/reset[?data=1], POST /__backend/latency?ms=N,
+Control: GET /__backend/stats, POST /__backend/reset[?data=1],
+POST /__backend/latency?ms=N[&model=aws|uniform], POST /__backend/faults?entries=R&conflicts=R&throttles=R,
 GET /__backend/drain?queue=NAME|bus=NAME, GET /__backend/objects?prefix=P[&bucket=B]";
+
+fn rate(flag: &str, value: &str) -> Result<f64, String> {
+    let rate: f64 = value.parse().map_err(|e| format!("{flag} {value}: {e}"))?;
+    if !(0.0..=1.0).contains(&rate) {
+        return Err(format!("{flag} {value}: must be between 0 and 1"));
+    }
+    Ok(rate)
+}
 
 /// Parses the command line (without the program name); `None` for `--help`.
 pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String> {
@@ -129,12 +177,10 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>
                 let ms: f64 = value.parse().map_err(|e| bad(&e))?;
                 config.latency = Duration::try_from_secs_f64(ms / 1000.0).map_err(|e| bad(&e))?;
             }
-            "--fail-entry-rate" => {
-                config.fail_entry_rate = value.parse().map_err(|e| bad(&e))?;
-                if !(0.0..=1.0).contains(&config.fail_entry_rate) {
-                    return Err(bad(&"must be between 0 and 1"));
-                }
-            }
+            "--latency-model" => config.latency_model = value.parse()?,
+            "--fail-entry-rate" => config.fail_entry_rate = rate(&flag, &value)?,
+            "--conflict-rate" => config.conflict_rate = rate(&flag, &value)?,
+            "--throttle-rate" => config.throttle_rate = rate(&flag, &value)?,
             "--seed" => config.seed = value.parse().map_err(|e| bad(&e))?,
             "--table" => config.tables.push(value.parse()?),
             other => return Err(format!("unknown option {other}")),
@@ -148,8 +194,10 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>
 
 struct Shared {
     latency_ns: AtomicU64,
-    fail_entry_rate: f64,
+    uniform: AtomicBool,
     faults: random::EntryFaults,
+    conflicts: random::EntryFaults,
+    throttles: random::EntryFaults,
     ids: random::Ids,
     dynamodb: dynamodb::Store,
     sqs: sqs::Queues,
@@ -166,6 +214,14 @@ impl Shared {
         Duration::from_nanos(self.latency_ns.load(Ordering::Relaxed))
     }
 
+    fn model(&self) -> LatencyModel {
+        if self.uniform.load(Ordering::Relaxed) {
+            LatencyModel::Uniform
+        } else {
+            LatencyModel::Aws
+        }
+    }
+
     fn stats(&self) -> std::sync::MutexGuard<'_, stats::Stats> {
         self.stats.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -173,7 +229,10 @@ impl Shared {
     fn stats_json(&self) -> Value {
         let mut out = self.stats().to_json();
         out["latency_ms"] = json!(self.latency().as_secs_f64() * 1000.0);
-        out["fail_entry_rate"] = json!(self.fail_entry_rate);
+        out["latency_model"] = json!(self.model().name());
+        out["fail_entry_rate"] = json!(self.faults.rate());
+        out["conflict_rate"] = json!(self.conflicts.rate());
+        out["throttle_rate"] = json!(self.throttles.rate());
         out["items"] = json!(self.dynamodb.item_counts());
         out["objects"] = json!(self.s3.count());
         out["pending"] = json!({
@@ -199,8 +258,18 @@ impl Server {
         let latency_ns = u64::try_from(config.latency.as_nanos()).unwrap_or(u64::MAX);
         let shared = Arc::new(Shared {
             latency_ns: AtomicU64::new(latency_ns),
-            fail_entry_rate: config.fail_entry_rate,
+            uniform: AtomicBool::new(config.latency_model == LatencyModel::Uniform),
             faults: random::EntryFaults::new(config.fail_entry_rate, config.seed),
+            conflicts: random::EntryFaults::salted(
+                config.conflict_rate,
+                config.seed,
+                random::CONFLICT_SALT,
+            ),
+            throttles: random::EntryFaults::salted(
+                config.throttle_rate,
+                config.seed,
+                random::THROTTLE_SALT,
+            ),
             ids: random::Ids::new(config.seed),
             dynamodb: dynamodb::Store::new(&config.tables),
             sqs: sqs::Queues::new(),
@@ -279,19 +348,34 @@ async fn handle(
     if parts.uri.path().starts_with("/__backend/") {
         return Ok(response(control(&shared, &parts)));
     }
-    let latency = shared.latency();
+    let (operation, items) = request::classify(&parts, &body);
+    let latency = latency::latency(shared.model(), shared.latency(), &operation, items);
     shared.timer.sleep_until(arrived + latency / 2).await;
-    let (operation, reply) = answer(&shared, &parts, &body);
+    let (operation, reply, injected) = if shared.throttles.next_fails() {
+        let reply = faults::throttled(&shared.ids, &shared.throttles, &operation, items);
+        (operation, reply, Some(stats::Injected::Throttle))
+    } else {
+        let (operation, reply) = answer(&shared, &parts, &body);
+        let conflict = operation == "DynamoDB.TransactWriteItems" && faults::is_conflict(&reply);
+        (
+            operation,
+            reply,
+            conflict.then_some(stats::Injected::Conflict),
+        )
+    };
     shared.timer.sleep_until(arrived + latency).await;
     shared.stats().record(stats::Call {
         operation,
-        app: app_name(&parts),
+        app: request::app_name(&parts),
         start: arrived - shared.started,
         end: Instant::now() - shared.started,
+        latency,
         error: reply.error.clone(),
         entries_failed: reply.entries_failed,
         entries: reply.entries,
-        trace: trace_root(&parts),
+        units: reply.units,
+        injected,
+        trace: request::trace_root(&parts),
     });
     Ok(response(reply))
 }
@@ -305,7 +389,12 @@ fn answer(shared: &Shared, parts: &Parts, body: &Bytes) -> (String, Reply) {
     if let Some(target) = target {
         let (prefix, op) = target.split_once('.').unwrap_or((target, ""));
         let (service, result): (JsonService, _) = match prefix {
-            "DynamoDB_20120810" => (DYNAMODB, shared.dynamodb.handle(&shared.faults, op, body)),
+            "DynamoDB_20120810" => (
+                DYNAMODB,
+                shared
+                    .dynamodb
+                    .handle(&shared.faults, &shared.conflicts, op, body),
+            ),
             "AmazonSQS" => (
                 SQS,
                 shared.sqs.handle(&shared.faults, &shared.ids, op, body),
@@ -348,26 +437,6 @@ fn answer(shared: &Shared, parts: &Parts, body: &Bytes) -> (String, Reply) {
     )
 }
 
-/// The caller's SDK app name (`app/<name>` in its user agent).
-fn app_name(parts: &Parts) -> Option<String> {
-    ["x-amz-user-agent", "user-agent"]
-        .iter()
-        .filter_map(|h| parts.headers.get(*h)?.to_str().ok())
-        .flat_map(str::split_whitespace)
-        .find_map(|token| token.strip_prefix("app/").map(str::to_owned))
-}
-
-/// The invocation a call belongs to: the `Root` of its X-Ray trace header
-/// (the whole header when it has none).
-fn trace_root(parts: &Parts) -> Option<String> {
-    let header = parts.headers.get("x-amzn-trace-id")?.to_str().ok()?;
-    let root = header
-        .split(';')
-        .find_map(|field| field.trim().strip_prefix("Root="))
-        .unwrap_or(header);
-    Some(root.to_owned())
-}
-
 fn control(shared: &Shared, parts: &Parts) -> Reply {
     let query = parts.uri.query().unwrap_or("");
     let param = |name: &str| {
@@ -381,6 +450,8 @@ fn control(shared: &Shared, parts: &Parts) -> Reply {
         "/__backend/stats" => {}
         "/__backend/reset" if post => {
             *shared.stats() = stats::Stats::default();
+            // Conflicts and throttles draw on from the start: a reset between batches must
+            // not give every batch the same few draws (entry failures keep restarting).
             shared.faults.reset();
             if matches!(param("data").as_deref(), Some("1" | "true")) {
                 shared.dynamodb.clear();
@@ -396,8 +467,35 @@ fn control(shared: &Shared, parts: &Parts) -> Reply {
             let Ok(latency) = Duration::try_from_secs_f64(ms / 1000.0) else {
                 return Reply::new(400, "{\"message\":\"latency must be a non-negative number\"}");
             };
+            let model = match param("model").map(|m| m.parse::<LatencyModel>()) {
+                None => shared.model(),
+                Some(Ok(model)) => model,
+                Some(Err(e)) => return Reply::new(400, json!({ "message": e }).to_string()),
+            };
             let ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
             shared.latency_ns.store(ns, Ordering::Relaxed);
+            shared
+                .uniform
+                .store(model == LatencyModel::Uniform, Ordering::Relaxed);
+        }
+        "/__backend/faults" if post => {
+            let kinds = [
+                ("entries", &shared.faults),
+                ("conflicts", &shared.conflicts),
+                ("throttles", &shared.throttles),
+            ];
+            let mut rates = Vec::new();
+            for (name, faults) in kinds {
+                if let Some(value) = param(name) {
+                    match rate(name, &value) {
+                        Ok(r) => rates.push((faults, r)),
+                        Err(e) => return Reply::new(400, json!({ "message": e }).to_string()),
+                    }
+                }
+            }
+            for (faults, r) in rates {
+                faults.set_rate(r);
+            }
         }
         "/__backend/drain" => {
             let drained = match (param("queue"), param("bus")) {
@@ -411,7 +509,7 @@ fn control(shared: &Shared, parts: &Parts) -> Reply {
             let count = shared.s3.count_under(param("bucket").as_deref(), &param("prefix").unwrap_or_default());
             return Reply::new(200, json!({ "objects": count }).to_string()).header("content-type", "application/json");
         }
-        _ => return Reply::new(404, "{\"message\":\"GET /__backend/stats, POST /__backend/reset, POST /__backend/latency?ms=N, GET /__backend/drain?queue=Q|bus=B, GET /__backend/objects?prefix=P\"}"),
+        _ => return Reply::new(404, "{\"message\":\"GET /__backend/stats, POST /__backend/reset, POST /__backend/latency?ms=N[&model=aws|uniform], POST /__backend/faults?entries=R&conflicts=R&throttles=R, GET /__backend/drain?queue=Q|bus=B, GET /__backend/objects?prefix=P\"}"),
     }
     Reply::new(200, shared.stats_json().to_string()).header("content-type", "application/json")
 }
@@ -438,18 +536,24 @@ mod tests {
 
     #[test]
     fn the_command_line_sets_every_knob() {
-        let a = args("--port 0 --latency-ms 2.5 --fail-entry-rate 0.1 --seed 9 --table users=user_id --table t=pk,sk")
+        let a = args("--port 0 --latency-ms 2.5 --latency-model uniform --fail-entry-rate 0.1 --conflict-rate 0.2 --throttle-rate 0.3 --seed 9 --table users=user_id --table t=pk,sk")
             .unwrap()
             .unwrap();
         assert_eq!(a.addr.port(), 0);
         assert_eq!(a.config.latency, Duration::from_micros(2500));
+        assert_eq!(a.config.latency_model, LatencyModel::Uniform);
         assert_eq!(a.config.fail_entry_rate, 0.1);
+        assert_eq!(a.config.conflict_rate, 0.2);
+        assert_eq!(a.config.throttle_rate, 0.3);
         assert_eq!(a.config.seed, 9);
         assert_eq!(a.config.tables[1].key, ["pk", "sk"]);
         assert!(args("--help").unwrap().is_none());
         for bad in [
             "--latency-ms",
             "--fail-entry-rate 2",
+            "--conflict-rate -0.1",
+            "--throttle-rate x",
+            "--latency-model fast",
             "--table users",
             "--table =k",
             "--bogus 1",

@@ -1,5 +1,7 @@
-//! Seeded, reproducible draws: which batch entries fail on purpose, and
-//! the ids the backend hands out. The n-th draw after a reset depends only
+//! Seeded, reproducible draws: which batch entries fail on purpose, which
+//! transactions conflict and which calls are throttled, and the ids the
+//! backend hands out. Each kind draws from its own sequence, so turning
+//! one kind of fault on does not move the others. The n-th draw after a reset depends only
 //! on the seed and n, so a run is reproducible up to the order in which
 //! concurrent calls arrive.
 
@@ -38,29 +40,56 @@ impl Sequence {
     }
 }
 
-/// Decides, entry by entry, which batch entries fail (`--fail-entry-rate`).
+/// Decides, draw by draw, whether a fault happens: which batch entries fail
+/// (`--fail-entry-rate`), which transactions conflict (`--conflict-rate`),
+/// which calls are throttled (`--throttle-rate`). The rate can be changed
+/// while serving (`POST /__backend/faults`).
 #[derive(Debug)]
 pub(crate) struct EntryFaults {
-    rate: f64,
+    /// The rate's f64 bits.
+    rate: AtomicU64,
     draws: Sequence,
 }
+
+/// Seeds of the conflict and throttle sequences, apart from the entries'.
+pub(crate) const CONFLICT_SALT: u64 = 0xC0F1;
+pub(crate) const THROTTLE_SALT: u64 = 0x7407;
 
 impl EntryFaults {
     pub fn new(rate: f64, seed: u64) -> Self {
         Self {
-            rate,
+            rate: AtomicU64::new(rate.to_bits()),
             draws: Sequence::new(seed),
         }
     }
 
+    /// A sequence of its own for another kind of fault of the same seed.
+    pub fn salted(rate: f64, seed: u64, salt: u64) -> Self {
+        Self::new(rate, splitmix64(seed ^ salt))
+    }
+
+    pub fn rate(&self) -> f64 {
+        f64::from_bits(self.rate.load(Ordering::Relaxed))
+    }
+
+    pub fn set_rate(&self, rate: f64) {
+        self.rate.store(rate.to_bits(), Ordering::Relaxed);
+    }
+
     /// Whether the next entry fails: true with probability `rate`.
     pub fn next_fails(&self) -> bool {
-        if self.rate <= 0.0 {
+        let rate = self.rate();
+        if rate <= 0.0 {
             return false;
         }
         // 53 random bits as a uniform number in [0, 1).
         let unit = (self.draws.draw() >> 11) as f64 / (1u64 << 53) as f64;
-        unit < self.rate
+        unit < rate
+    }
+
+    /// A seeded index below `n` (which action of a transaction conflicts).
+    pub fn pick(&self, n: usize) -> usize {
+        (self.draws.draw() % n.max(1) as u64) as usize
     }
 
     pub fn reset(&self) {
@@ -124,6 +153,18 @@ mod tests {
         assert!((0..1000).all(|_| !none.next_fails()));
         let all = EntryFaults::new(1.0, 1);
         assert!((0..1000).all(|_| all.next_fails()));
+    }
+
+    #[test]
+    fn each_kind_of_fault_draws_from_its_own_sequence() {
+        let entries = EntryFaults::new(0.5, 3);
+        let conflicts = EntryFaults::salted(0.5, 3, CONFLICT_SALT);
+        let a: Vec<bool> = (0..64).map(|_| entries.next_fails()).collect();
+        let b: Vec<bool> = (0..64).map(|_| conflicts.next_fails()).collect();
+        assert_ne!(a, b);
+        conflicts.set_rate(0.0);
+        assert!((0..100).all(|_| !conflicts.next_fails()));
+        assert!((0..100).all(|_| conflicts.pick(3) < 3));
     }
 
     #[test]

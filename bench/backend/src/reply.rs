@@ -2,6 +2,7 @@
 //! JSON 1.0/1.1 (DynamoDB, SQS, EventBridge), REST-JSON (SES v2) and
 //! REST-XML (S3), errors included.
 
+use crate::units::Units;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
@@ -17,6 +18,8 @@ pub(crate) struct Reply {
     pub entries_failed: u64,
     /// Items a successful batch call carried (0 for single-item calls).
     pub entries: u64,
+    /// What the call is billed (a failed conditional write included).
+    pub units: Units,
 }
 
 impl Reply {
@@ -28,6 +31,7 @@ impl Reply {
             error: None,
             entries_failed: 0,
             entries: 0,
+            units: Units::default(),
         }
     }
 
@@ -45,6 +49,7 @@ pub(crate) struct Answer {
     pub json: Value,
     pub entries_failed: u64,
     pub entries: u64,
+    pub units: Units,
 }
 
 impl From<Value> for Answer {
@@ -53,7 +58,15 @@ impl From<Value> for Answer {
             json,
             entries_failed: 0,
             entries: 0,
+            units: Units::default(),
         }
+    }
+}
+
+impl Answer {
+    pub fn consumed(mut self, units: Units) -> Self {
+        self.units = units;
+        self
     }
 }
 
@@ -69,6 +82,9 @@ pub(crate) struct ApiError {
     pub extra: Map<String, Value>,
     /// SQS's legacy (query) error code, sent in `x-amzn-query-error`.
     pub query_code: Option<&'static str>,
+    /// Write units the failed call is still billed (a failed conditional
+    /// write consumes the units of the item it would have written).
+    pub wru: f64,
 }
 
 impl ApiError {
@@ -79,7 +95,13 @@ impl ApiError {
             message: message.into(),
             extra: Map::new(),
             query_code: None,
+            wru: 0.0,
         }
+    }
+
+    pub fn consumed(mut self, units: Units) -> Self {
+        self.wru = units.wru;
+        self
     }
 
     /// The 400 `ValidationException` DynamoDB, EventBridge and others answer
@@ -128,6 +150,7 @@ impl JsonService {
                     .header("content-type", self.content_type);
                 reply.entries_failed = answer.entries_failed;
                 reply.entries = answer.entries;
+                reply.units = answer.units;
                 reply
             }
             Err(e) => {
@@ -148,6 +171,7 @@ impl JsonService {
                     reply = reply.header("x-amzn-query-error", format!("{code};{fault}"));
                 }
                 reply.error = Some(e.code.to_owned());
+                reply.units = Units::wru(e.wru);
                 reply
             }
         }

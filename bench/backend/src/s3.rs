@@ -4,10 +4,15 @@
 //! Any bucket is accepted. Bodies sent `aws-chunked` (the SDKs' streaming
 //! checksums) are decoded and the trailing checksum is answered back as
 //! S3 does; nothing else about checksums, encryption or versions is
-//! emulated.
+//! emulated. A conditional `PutObject` with `If-None-Match: *` on a key
+//! that exists fails with 412 `PreconditionFailed` and keeps the first
+//! object (S3's conditional writes, since 2024-08). Every request is billed
+//! as one PUT (`PutObject`) or GET (`GetObject`, `HeadObject`) request,
+//! whatever its answer.
 
 use crate::random::Ids;
 use crate::reply::{xml_error, ApiError, Reply};
+use crate::units::Units;
 use bytes::Bytes;
 use hyper::http::request::Parts;
 use md5::{Digest, Md5};
@@ -140,14 +145,26 @@ impl Buckets {
                 )),
             }
         };
-        match result {
+        let mut reply = match result {
             Ok(reply) => reply
                 .header("x-amz-request-id", request_id.clone())
                 .header("x-amz-id-2", request_id),
             Err(e) => xml_error(&e, &request_id)
                 .header("x-amz-request-id", request_id.clone())
                 .header("x-amz-id-2", request_id),
-        }
+        };
+        reply.units = match parts.method {
+            hyper::Method::PUT => Units {
+                s3_put: 1.0,
+                ..Units::default()
+            },
+            hyper::Method::GET | hyper::Method::HEAD => Units {
+                s3_get: 1.0,
+                ..Units::default()
+            },
+            _ => Units::default(),
+        };
+        reply
     }
 
     fn put(
@@ -202,10 +219,17 @@ impl Buckets {
             etag,
             modified: SystemTime::now(),
         };
-        self.objects
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert((bucket.to_owned(), key), object);
+        let create_only = header(parts, "if-none-match").is_some_and(|v| v.trim() == "*");
+        let mut objects = self.objects.lock().unwrap_or_else(PoisonError::into_inner);
+        let key = (bucket.to_owned(), key);
+        if create_only && objects.contains_key(&key) {
+            return Err(ApiError::new(
+                412,
+                "PreconditionFailed",
+                "At least one of the pre-conditions you specified did not hold",
+            ));
+        }
+        objects.insert(key, object);
         Ok(reply)
     }
 

@@ -8,11 +8,13 @@
 //! ids, message size (1 MiB per message and per batch), the characters a
 //! body may hold, the group id a FIFO queue needs. Batch entries picked by
 //! `--fail-entry-rate` come back in `Failed` (`InternalError`, not the
-//! sender's fault).
+//! sender's fault). A call is billed one request per 64 KiB chunk of the
+//! messages it carries.
 
 use crate::mailbox::Mailboxes;
 use crate::random::{EntryFaults, Ids};
 use crate::reply::{parse, Answer, ApiError};
+use crate::units::{chunks, Units};
 use base64::Engine;
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
@@ -202,7 +204,11 @@ impl Queues {
                 let out = self.accept(ids, &request.message, fifo)?;
                 self.sent
                     .push(&request.queue_url, [received(&request.message, &out)]);
-                Ok(Value::Object(out).into())
+                let units = Units {
+                    sqs_requests: chunks(message_size(&request.message)),
+                    ..Units::default()
+                };
+                Ok(Answer::from(Value::Object(out)).consumed(units))
             }
             "SendMessageBatch" => self.send_batch(faults, ids, parse(body)?),
             other => Err(error(
@@ -357,6 +363,10 @@ impl Queues {
             json: json!({ "Successful": successful, "Failed": failed }),
             entries_failed: injected,
             entries: request.entries.len() as u64,
+            units: Units {
+                sqs_requests: chunks(total),
+                ..Units::default()
+            },
         })
     }
 }

@@ -1,5 +1,7 @@
 //! What the control endpoint reports: calls by operation, items carried by
-//! batch calls, answered errors, injected entry failures, and the calls'
+//! batch calls, answered errors, injected entry failures, conflicts and
+//! throttles, billable units (overall, by operation, by app and per
+//! invocation), the modelled latency by operation, and the calls'
 //! timeline folded into round trips, overall and per invocation.
 //!
 //! A round trip is a maximal group of calls whose in-flight intervals
@@ -14,9 +16,19 @@
 //! from those of the instances running beside it, and folded into round
 //! trips on their own even when many invocations overlap.
 
+use crate::units::{number, Units};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
+
+/// A fault the backend injected into a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Injected {
+    /// Answered with the service's throttling error (`--throttle-rate`).
+    Throttle,
+    /// A transaction cancelled with `TransactionConflict` (`--conflict-rate`).
+    Conflict,
+}
 
 /// One finished call.
 #[derive(Debug, Clone)]
@@ -27,15 +39,27 @@ pub(crate) struct Call {
     /// Since the backend started.
     pub start: Duration,
     pub end: Duration,
+    /// The latency the model gave the call.
+    pub latency: Duration,
     pub error: Option<String>,
     pub entries_failed: u64,
     /// Items the call carried, for batch calls.
     pub entries: u64,
+    /// What the call is billed.
+    pub units: Units,
+    pub injected: Option<Injected>,
     /// The caller's invocation (the `Root` of its X-Ray trace header).
     pub trace: Option<String>,
 }
 
 type Interval = (Duration, Duration);
+
+/// One invocation's calls: their intervals and what they were billed.
+#[derive(Debug, Default)]
+struct Invocation {
+    intervals: Vec<Interval>,
+    units: Units,
+}
 
 /// Counters since the last reset.
 #[derive(Debug, Default)]
@@ -44,10 +68,17 @@ pub(crate) struct Stats {
     entries: BTreeMap<String, u64>,
     errors: BTreeMap<String, u64>,
     entries_failed: BTreeMap<String, u64>,
+    throttled: BTreeMap<String, u64>,
+    conflicts: BTreeMap<String, u64>,
+    units: Units,
+    units_by_operation: BTreeMap<String, Units>,
+    units_by_app: BTreeMap<String, Units>,
+    /// The modelled latency summed by operation.
+    latency: BTreeMap<String, Duration>,
     by_app: BTreeMap<String, BTreeMap<String, u64>>,
     intervals: Vec<Interval>,
-    /// Intervals by app, then by invocation.
-    invocations: BTreeMap<String, HashMap<String, Vec<Interval>>>,
+    /// Calls by app, then by invocation.
+    invocations: BTreeMap<String, HashMap<String, Invocation>>,
 }
 
 /// The calls' intervals folded together.
@@ -112,14 +143,37 @@ impl Stats {
                 .entry(call.operation.clone())
                 .or_default() += call.entries_failed;
         }
+        match call.injected {
+            Some(Injected::Throttle) => {
+                *self.throttled.entry(call.operation.clone()).or_default() += 1;
+            }
+            Some(Injected::Conflict) => {
+                *self.conflicts.entry(call.operation.clone()).or_default() += 1;
+            }
+            None => {}
+        }
+        *self.latency.entry(call.operation.clone()).or_default() += call.latency;
         let app = call.app.unwrap_or_else(|| "-".to_owned());
+        self.units.add(&call.units);
+        if !call.units.is_zero() {
+            self.units_by_operation
+                .entry(call.operation.clone())
+                .or_default()
+                .add(&call.units);
+            self.units_by_app
+                .entry(app.clone())
+                .or_default()
+                .add(&call.units);
+        }
         if let Some(trace) = call.trace {
-            self.invocations
+            let invocation = self
+                .invocations
                 .entry(app.clone())
                 .or_default()
                 .entry(trace)
-                .or_default()
-                .push((call.start, call.end));
+                .or_default();
+            invocation.intervals.push((call.start, call.end));
+            invocation.units.add(&call.units);
         }
         *self
             .by_app
@@ -130,28 +184,41 @@ impl Stats {
         self.intervals.push((call.start, call.end));
     }
 
-    /// Per app: invocations seen, and how many made N calls in M round
-    /// trips (`calls` and `round_trips` map N or M to a count).
+    /// Per app: invocations seen, how many made N calls in M round trips
+    /// consuming W write units (`calls`, `round_trips` and `wru` map N, M
+    /// or W to a count), and the units of all of them (`units`).
     fn invocations_json(&self) -> Value {
         let mut out = serde_json::Map::new();
         for (app, traces) in &self.invocations {
             let mut calls: BTreeMap<usize, u64> = BTreeMap::new();
             let mut round_trips: BTreeMap<usize, u64> = BTreeMap::new();
-            for intervals in traces.values() {
-                *calls.entry(intervals.len()).or_default() += 1;
+            // write units in tenths, so the keys sort and halves survive
+            let mut wru: BTreeMap<u64, u64> = BTreeMap::new();
+            let mut units = Units::default();
+            for invocation in traces.values() {
+                *calls.entry(invocation.intervals.len()).or_default() += 1;
                 *round_trips
-                    .entry(timeline(intervals).round_trips)
+                    .entry(timeline(&invocation.intervals).round_trips)
                     .or_default() += 1;
+                *wru.entry((invocation.units.wru * 10.0).round() as u64)
+                    .or_default() += 1;
+                units.add(&invocation.units);
             }
             let keyed = |m: BTreeMap<usize, u64>| -> BTreeMap<String, u64> {
                 m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
             };
+            let wru: BTreeMap<String, u64> = wru
+                .into_iter()
+                .map(|(k, v)| (format!("{}", k as f64 / 10.0), v))
+                .collect();
             out.insert(
                 app.clone(),
                 json!({
                     "count": traces.len(),
                     "calls": keyed(calls),
                     "round_trips": keyed(round_trips),
+                    "wru": wru,
+                    "units": units.to_json_nonzero(),
                 }),
             );
         }
@@ -170,6 +237,18 @@ impl Stats {
             "busy_ms": ms(t.busy),
             "errors": self.errors,
             "entries_failed": self.entries_failed,
+            "throttled": self.throttled,
+            "conflicts": self.conflicts,
+            "units": self.units.to_json(),
+            "units_by_operation": self.units_by_operation.iter()
+                .map(|(op, u)| (op.clone(), u.to_json_nonzero()))
+                .collect::<serde_json::Map<_, _>>(),
+            "units_by_app": self.units_by_app.iter()
+                .map(|(app, u)| (app.clone(), u.to_json_nonzero()))
+                .collect::<serde_json::Map<_, _>>(),
+            "latency_ms_by_operation": self.latency.iter()
+                .map(|(op, d)| (op.clone(), number(ms(*d))))
+                .collect::<serde_json::Map<_, _>>(),
             "by_app": self.by_app,
             "invocations": self.invocations_json(),
         })
@@ -234,9 +313,12 @@ mod tests {
                 app: Some("fn-a".into()),
                 start: Duration::ZERO,
                 end: Duration::from_millis(10),
+                latency: Duration::from_millis(10),
                 error: error.map(str::to_owned),
                 entries_failed: failed,
                 entries,
+                units: Units::wru(if op.starts_with("DynamoDB") { 1.0 } else { 0.0 }),
+                injected: None,
                 trace: None,
             });
         }
@@ -252,6 +334,11 @@ mod tests {
         assert_eq!(json["entries"]["SQS.SendMessageBatch"], 10);
         assert_eq!(json["entries"].get("DynamoDB.PutItem"), None);
         assert_eq!(json["by_app"]["fn-a"]["SQS.SendMessageBatch"], 1);
+        // a failed conditional write is billed too
+        assert_eq!(json["units"]["wru"], 2);
+        assert_eq!(json["units_by_operation"]["DynamoDB.PutItem"]["wru"], 2);
+        assert_eq!(json["units_by_app"]["fn-a"], json!({"wru": 2}));
+        assert_eq!(json["latency_ms_by_operation"]["DynamoDB.PutItem"], 20);
     }
 
     #[test]
@@ -273,9 +360,12 @@ mod tests {
                 app: Some("fn".into()),
                 start,
                 end,
+                latency: Duration::from_millis(10),
                 error: None,
                 entries_failed: 0,
                 entries: 0,
+                units: Units::wru(1.0),
+                injected: (trace == "b").then_some(Injected::Throttle),
                 trace: Some(trace.into()),
             });
         }
@@ -285,5 +375,8 @@ mod tests {
         assert_eq!(fun["count"], 2);
         assert_eq!(fun["round_trips"], json!({"2": 2}));
         assert_eq!(fun["calls"], json!({"3": 2}));
+        assert_eq!(fun["wru"], json!({"3": 2}));
+        assert_eq!(fun["units"], json!({"wru": 6}));
+        assert_eq!(json["throttled"]["DynamoDB.PutItem"], 3);
     }
 }

@@ -32,19 +32,28 @@ const IDEMPOTENCY: &str = "idempotency";
 const QUEUE: &str = "https://sqs.us-east-1.amazonaws.com/123456789012/notifications";
 
 async fn backend(latency_ms: u64, fail_entry_rate: f64) -> (Server, aws_config::SdkConfig) {
+    backend_with(Config {
+        latency: Duration::from_millis(latency_ms),
+        fail_entry_rate,
+        ..Config::default()
+    })
+    .await
+}
+
+/// A backend with `config`'s latency and faults, the tests' tables and seed.
+async fn backend_with(config: Config) -> (Server, aws_config::SdkConfig) {
     let table = |name: &str, key: &str| TableSpec {
         name: name.into(),
         key: vec![key.into()],
     };
     let config = Config {
-        latency: Duration::from_millis(latency_ms),
-        fail_entry_rate,
         seed: 42,
         tables: vec![
             table(USERS, "user_id"),
             table(PROFILES, "user_id"),
             table(IDEMPOTENCY, "id"),
         ],
+        ..config
     };
     let server = Server::start("127.0.0.1:0".parse().unwrap(), config)
         .await
@@ -777,4 +786,459 @@ async fn calls_are_folded_per_invocation_by_their_trace_header() {
         invocations["round_trips"],
         serde_json::json!({"1": 1, "2": 1})
     );
+}
+
+fn units(server: &Server, operation: &str, unit: &str) -> f64 {
+    server.stats()["units_by_operation"][operation][unit]
+        .as_f64()
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn write_and_read_units_are_counted_from_item_sizes() {
+    let (server, sdk) = backend(0, 0.0).await;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let s = |v: &str| AttributeValue::S(v.into());
+    // "user_id" + "u1" = 9 bytes; "bio" + 1,500 bytes: 2 KB
+    let big = "x".repeat(1500);
+    ddb.put_item()
+        .table_name(USERS)
+        .item("user_id", s("u1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(units(&server, "DynamoDB.PutItem", "wru"), 1.0);
+    ddb.update_item()
+        .table_name(USERS)
+        .key("user_id", s("u1"))
+        .update_expression("SET bio = :b")
+        .expression_attribute_values(":b", s(&big))
+        .send()
+        .await
+        .unwrap();
+    // UpdateItem: the larger of before (9 bytes) and after (1,512 bytes)
+    assert_eq!(units(&server, "DynamoDB.UpdateItem", "wru"), 2.0);
+    // A failed condition is billed as the write it would have been: the 2 KB item it would replace.
+    let refused = ddb
+        .put_item()
+        .table_name(USERS)
+        .item("user_id", s("u1"))
+        .condition_expression("attribute_not_exists(user_id)")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(refused
+        .into_service_error()
+        .is_conditional_check_failed_exception());
+    assert_eq!(units(&server, "DynamoDB.PutItem", "wru"), 1.0 + 2.0);
+    // Reads: 4 KB per unit, strongly consistent 1, eventually consistent half.
+    for consistent in [true, false] {
+        ddb.get_item()
+            .table_name(USERS)
+            .key("user_id", s("u1"))
+            .consistent_read(consistent)
+            .send()
+            .await
+            .unwrap();
+    }
+    assert_eq!(units(&server, "DynamoDB.GetItem", "rru"), 1.5);
+    // A transaction: 2 units per item and KB (two small puts: 4).
+    let put = |id: &str| {
+        TransactWriteItem::builder()
+            .put(
+                Put::builder()
+                    .table_name(USERS)
+                    .item("user_id", s(id))
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    };
+    ddb.transact_write_items()
+        .transact_items(put("t1"))
+        .transact_items(put("t2"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(units(&server, "DynamoDB.TransactWriteItems", "wru"), 4.0);
+    // SQS: one request per call of small messages; EventBridge: one event per entry.
+    let queue =
+        eventline_aws::sqs::SqsNotificationQueue::new(eventline_aws::sqs::client(&sdk), QUEUE);
+    queue.enqueue_all(&notifications(10)).await;
+    let bus = eventline_aws::eventbridge::EventBridgePublisher::new(
+        eventline_aws::eventbridge::client(&sdk),
+        "bus",
+    );
+    bus.publish_all(&events(3)).await;
+    let stats = server.stats();
+    assert_eq!(stats["units"]["wru"], 1 + 2 + 2 + 4);
+    assert_eq!(stats["units"]["sqs_requests"], 1);
+    assert_eq!(stats["units"]["events"], 3);
+    assert_eq!(stats["units_by_app"]["contract-test"]["rru"], 1.5);
+}
+
+#[tokio::test]
+async fn conditional_writes_answer_the_old_item_when_asked() {
+    let (_server, sdk) = backend(0, 0.0).await;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let s = |v: &str| AttributeValue::S(v.into());
+    ddb.put_item()
+        .table_name(USERS)
+        .item("user_id", s("u1"))
+        .item("attempt", s("a1"))
+        .send()
+        .await
+        .unwrap();
+    let put = ddb
+        .put_item()
+        .table_name(USERS)
+        .item("user_id", s("u1"))
+        .item("attempt", s("a2"))
+        .condition_expression("attribute_not_exists(user_id)")
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    let aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(e) =
+        put
+    else {
+        panic!("expected a failed condition, got {put:?}");
+    };
+    assert_eq!(e.item().unwrap()["attempt"], s("a1"));
+    let update = ddb
+        .update_item()
+        .table_name(USERS)
+        .key("user_id", s("u1"))
+        .update_expression("SET attempt = :mine")
+        .condition_expression("attempt = :mine")
+        .expression_attribute_values(":mine", s("a2"))
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    let aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(
+        e,
+    ) = update
+    else {
+        panic!("expected a failed condition, got {update:?}");
+    };
+    assert_eq!(e.item().unwrap()["attempt"], s("a1"));
+    // Without ALL_OLD the failure carries no item.
+    let bare = ddb
+        .put_item()
+        .table_name(USERS)
+        .item("user_id", s("u1"))
+        .condition_expression("attribute_not_exists(user_id)")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    let aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(e) =
+        bare
+    else {
+        panic!("expected a failed condition, got {bare:?}");
+    };
+    assert!(e.item().is_none());
+}
+
+#[tokio::test]
+async fn an_object_put_if_none_match_is_created_once() {
+    let (server, sdk) = backend(0, 0.0).await;
+    let s3 = eventline_aws::s3::client(&sdk);
+    let put = |body: &'static str| {
+        s3.put_object()
+            .bucket("bucket")
+            .key("profiles/u1.json")
+            .if_none_match("*")
+            .body(aws_sdk_s3::primitives::ByteStream::from_static(
+                body.as_bytes(),
+            ))
+            .send()
+    };
+    put("first").await.unwrap();
+    let second = put("second").await.unwrap_err();
+    let raw = second.raw_response().map(|r| r.status().as_u16());
+    assert_eq!(raw, Some(412));
+    assert_eq!(
+        aws_sdk_s3::error::ProvideErrorMetadata::code(&second),
+        Some("PreconditionFailed")
+    );
+    let kept = s3
+        .get_object()
+        .bucket("bucket")
+        .key("profiles/u1.json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        kept.body.collect().await.unwrap().into_bytes().as_ref(),
+        b"first"
+    );
+    // An unconditional put still replaces it; every request is billed.
+    s3.put_object()
+        .bucket("bucket")
+        .key("profiles/u1.json")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"third"))
+        .send()
+        .await
+        .unwrap();
+    let stats = server.stats();
+    assert_eq!(stats["units"]["s3_put"], 3);
+    assert_eq!(stats["units"]["s3_get"], 1);
+}
+
+fn transaction(ids: &[&str]) -> Vec<TransactWriteItem> {
+    ids.iter()
+        .map(|id| {
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(USERS)
+                        .item("user_id", AttributeValue::S((*id).into()))
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        })
+        .collect()
+}
+
+fn cancellation_codes(
+    err: aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+) -> Vec<String> {
+    let aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(cancelled) = err else {
+        panic!("expected a cancelled transaction, got {err:?}");
+    };
+    cancelled
+        .cancellation_reasons()
+        .iter()
+        .map(|r| r.code().unwrap_or("").to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn injected_conflicts_cancel_a_seeded_share_of_transactions() {
+    let (server, sdk) = backend_with(Config {
+        latency: Duration::ZERO,
+        conflict_rate: 0.5,
+        ..Config::default()
+    })
+    .await;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let mut conflicted = 0;
+    for i in 0..20 {
+        let (a, b) = (format!("a{i}"), format!("b{i}"));
+        match ddb
+            .transact_write_items()
+            .set_transact_items(Some(transaction(&[&a, &b])))
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            Err(e) => {
+                let codes = cancellation_codes(e.into_service_error());
+                assert_eq!(codes.len(), 2);
+                assert_eq!(
+                    codes.iter().filter(|c| *c == "TransactionConflict").count(),
+                    1
+                );
+                assert_eq!(codes.iter().filter(|c| *c == "None").count(), 1);
+                conflicted += 1;
+            }
+        }
+    }
+    let stats = server.stats();
+    // The fault fired, on some transactions and not all, and nothing of a cancelled one was written.
+    assert_eq!(
+        stats["conflicts"]["DynamoDB.TransactWriteItems"],
+        conflicted
+    );
+    assert!(
+        (1..20).contains(&conflicted),
+        "{conflicted} of 20 conflicted"
+    );
+    assert_eq!(stats["items"][USERS], 2 * (20 - conflicted));
+    // Single-item writes are never picked.
+    ddb.put_item()
+        .table_name(USERS)
+        .item("user_id", AttributeValue::S("single".into()))
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn throttled_calls_answer_each_service_throttling_error_and_change_nothing() {
+    let (server, sdk) = backend_with(Config {
+        latency: Duration::ZERO,
+        throttle_rate: 1.0,
+        ..Config::default()
+    })
+    .await;
+    use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let put = ddb
+        .put_item()
+        .table_name(USERS)
+        .item("user_id", AttributeValue::S("u1".into()))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(
+        put.is_provisioned_throughput_exceeded_exception(),
+        "{put:?}"
+    );
+    let tx = ddb
+        .transact_write_items()
+        .set_transact_items(Some(transaction(&["t1", "t2", "t3"])))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    let codes = cancellation_codes(tx);
+    assert_eq!(codes.iter().filter(|c| *c == "ThrottlingError").count(), 1);
+    assert_eq!(codes.len(), 3);
+
+    let sqs = eventline_aws::sqs::client(&sdk);
+    let sent = sqs
+        .send_message()
+        .queue_url(QUEUE)
+        .message_body("{}")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(sent.code(), Some("RequestThrottled"));
+    let put_events = aws_sdk_eventbridge::Client::new(&sdk)
+        .put_events()
+        .entries(
+            aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                .source("s")
+                .detail_type("t")
+                .detail("{}")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(put_events.code(), Some("ThrottlingException"));
+    let object = eventline_aws::s3::client(&sdk)
+        .put_object()
+        .bucket("bucket")
+        .key("k")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(object.code(), Some("SlowDown"));
+    let mailer = eventline_aws::ses::SesMailer::new(
+        eventline_aws::ses::client(&sdk),
+        eventline_domain::EmailAddress::parse("no-reply@example.com").unwrap(),
+    );
+    let mail = mailer
+        .send(&eventline_domain::email::welcome(&UserCreated::from_user(
+            &user("u3"),
+        )))
+        .await;
+    assert!(mail.is_err());
+
+    let stats = server.stats();
+    for op in [
+        "DynamoDB.PutItem",
+        "DynamoDB.TransactWriteItems",
+        "SQS.SendMessage",
+        "EventBridge.PutEvents",
+        "S3.PutObject",
+        "SESv2.SendEmail",
+    ] {
+        assert_eq!(stats["throttled"][op], 1, "{op}");
+    }
+    assert_eq!(
+        stats["errors"]["SESv2.SendEmail TooManyRequestsException"],
+        1
+    );
+    // Nothing happened, and nothing was billed.
+    assert_eq!(stats["items"][USERS], 0);
+    assert_eq!(stats["objects"], 0);
+    assert_eq!(stats["units"]["wru"], 0);
+    assert_eq!(stats["pending"]["queues"], serde_json::json!({}));
+}
+
+#[tokio::test]
+async fn each_operation_takes_its_latency_from_the_table() {
+    let (server, sdk) = backend(10, 0.0).await;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    ddb.put_item()
+        .table_name(USERS)
+        .item("user_id", AttributeValue::S("u1".into()))
+        .send()
+        .await
+        .unwrap();
+    ddb.transact_write_items()
+        .set_transact_items(Some(transaction(&["t1", "t2"])))
+        .send()
+        .await
+        .unwrap();
+    let stats = server.stats();
+    // The modelled latency, not a measured time: a 2-item transaction is 2.1x a single write.
+    assert_eq!(stats["latency_model"], "aws");
+    assert_eq!(stats["latency_ms_by_operation"]["DynamoDB.PutItem"], 10);
+    assert_eq!(
+        stats["latency_ms_by_operation"]["DynamoDB.TransactWriteItems"],
+        21
+    );
+
+    // The uniform model, switched while serving, gives every call the base.
+    let (status, _) = http(
+        &server,
+        "POST",
+        "/__backend/latency?ms=10&model=uniform",
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = http(&server, "POST", "/__backend/reset", &[], "").await;
+    assert_eq!(status, 200);
+    ddb.transact_write_items()
+        .set_transact_items(Some(transaction(&["t3", "t4"])))
+        .send()
+        .await
+        .unwrap();
+    let stats = server.stats();
+    assert_eq!(stats["latency_model"], "uniform");
+    assert_eq!(
+        stats["latency_ms_by_operation"]["DynamoDB.TransactWriteItems"],
+        10
+    );
+}
+
+#[tokio::test]
+async fn fault_rates_can_be_set_while_serving() {
+    let (server, sdk) = backend(0, 0.0).await;
+    let (status, _) = http(
+        &server,
+        "POST",
+        "/__backend/faults?throttles=1&conflicts=0.25",
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let stats = server.stats();
+    assert_eq!(stats["throttle_rate"], 1.0);
+    assert_eq!(stats["conflict_rate"], 0.25);
+    assert_eq!(stats["fail_entry_rate"], 0.0);
+    let refused = aws_sdk_dynamodb::Client::new(&sdk)
+        .get_item()
+        .table_name(USERS)
+        .key("user_id", AttributeValue::S("u1".into()))
+        .send()
+        .await;
+    assert!(refused.is_err());
+    assert_eq!(server.stats()["throttled"]["DynamoDB.GetItem"], 1);
+    let (status, _) = http(&server, "POST", "/__backend/faults?throttles=2", &[], "").await;
+    assert_eq!(status, 400);
 }

@@ -8,10 +8,19 @@
 //! (with `Item` when asked), a cancelled transaction
 //! `TransactionCanceledException` with one `CancellationReasons` entry per
 //! action. `BatchWriteItem` entries picked by `--fail-entry-rate` are not
-//! written and come back in `UnprocessedItems`.
+//! written and come back in `UnprocessedItems`; transactions picked by
+//! `--conflict-rate` are cancelled with one action's reason
+//! `TransactionConflict` (as when another transaction holds the item).
 //!
-//! Not emulated: TTL deletion, capacity (`ConsumedCapacity` is never
-//! returned, nothing is throttled unless injected), item size limits,
+//! Every call counts the capacity units it consumes, from item sizes
+//! ([`size`]): a write 1 unit per KB of the larger of the item before and
+//! after (a failed condition included: the item it would have written), a
+//! transactional write 2 per item and KB (a cancelled transaction 1: its
+//! prepare phase, an assumption), a read 1 per 4 KB (half when eventually
+//! consistent), at least 1 per item.
+//!
+//! Not emulated: TTL deletion, reporting capacity (`ConsumedCapacity` is
+//! never returned, nothing is throttled unless injected), item size limits,
 //! the declared type of key attributes (any of S, N, B is taken), indexes,
 //! `Query`/`Scan`/reads in batches, transaction idempotency tokens, legacy
 //! parameters (`Expected`, `AttributesToGet`).
@@ -19,9 +28,11 @@
 mod attr;
 mod expr;
 mod number;
+mod size;
 
 use crate::random::EntryFaults;
 use crate::reply::{parse, Answer, ApiError};
+use crate::units::Units;
 use attr::{item_json, normalized_item, Attr, Item};
 use expr::{Condition, Placeholders, Update};
 use serde::{Deserialize, Serialize};
@@ -174,6 +185,7 @@ struct GetItem {
     projection_expression: Option<String>,
     expression_attribute_names: Option<HashMap<String, String>>,
     attributes_to_get: Option<Value>,
+    consistent_read: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -240,12 +252,15 @@ struct Write {
 }
 
 enum Outcome {
-    ConditionFailed(Option<Item>),
+    /// The item as it was, and the write units the attempt consumed.
+    ConditionFailed(Option<Item>, f64),
     /// `new: None` deletes; `writes: false` for a condition check.
     Done {
         old: Option<Item>,
         new: Option<Item>,
         writes: bool,
+        /// Write units: the larger of the item before and after, per KB.
+        units: f64,
     },
 }
 
@@ -350,28 +365,36 @@ impl Write {
     fn evaluate(&self, tables: &HashMap<String, Table>) -> Result<Outcome, ApiError> {
         let table = table(tables, &self.table)?;
         let old = table.items.get(&self.key);
+        let new = || -> Result<(Option<Item>, bool), ApiError> {
+            Ok(match &self.action {
+                Action::Put(item) => (Some(item.clone()), true),
+                Action::Update(update) => {
+                    let base = old.cloned().unwrap_or_else(|| self.key_item.clone());
+                    let new = match update {
+                        Some(u) => u.apply(&base, &table.key)?,
+                        None => base,
+                    };
+                    (Some(new), true)
+                }
+                Action::Delete => (None, true),
+                Action::Check => (old.cloned(), false),
+            })
+        };
         if let Some(condition) = &self.condition {
             if !condition.holds(old.unwrap_or(&Item::new())) {
-                return Ok(Outcome::ConditionFailed(old.cloned()));
+                // Billed as the write it would have been.
+                let would = new().ok().and_then(|(n, _)| n);
+                let units = size::write_units(size::larger(old, would.as_ref()));
+                return Ok(Outcome::ConditionFailed(old.cloned(), units));
             }
         }
-        let (new, writes) = match &self.action {
-            Action::Put(item) => (Some(item.clone()), true),
-            Action::Update(update) => {
-                let base = old.cloned().unwrap_or_else(|| self.key_item.clone());
-                let new = match update {
-                    Some(u) => u.apply(&base, &table.key)?,
-                    None => base,
-                };
-                (Some(new), true)
-            }
-            Action::Delete => (None, true),
-            Action::Check => (old.cloned(), false),
-        };
+        let (new, writes) = new()?;
+        let units = size::write_units(size::larger(old, new.as_ref()));
         Ok(Outcome::Done {
             old: old.cloned(),
             new,
             writes,
+            units,
         })
     }
 
@@ -391,6 +414,26 @@ fn condition_failed(old: Option<Item>, with_item: bool) -> ApiError {
         Some(item) if with_item => error.with("Item", item_json(&item)),
         _ => error,
     }
+}
+
+/// The reason DynamoDB gives an action of a transaction that another
+/// transaction in flight on the same item cancelled.
+fn conflict_reason() -> Value {
+    json!({ "Code": "TransactionConflict", "Message": "Transaction is ongoing for the item" })
+}
+
+/// A `TransactionCanceledException` with one reason per action.
+pub(crate) fn cancelled(reasons: Vec<Value>) -> ApiError {
+    let codes: Vec<&str> = reasons.iter().filter_map(|r| r["Code"].as_str()).collect();
+    ApiError::new(
+        400,
+        "TransactionCanceledException",
+        format!(
+            "Transaction cancelled, please refer cancellation reasons for specific reasons [{}]",
+            codes.join(", ")
+        ),
+    )
+    .with("CancellationReasons", Value::Array(reasons))
 }
 
 fn attributes(json: &mut Map<String, Value>, item: Option<Item>) {
@@ -441,86 +484,92 @@ impl Store {
         }
     }
 
+    /// `conflicts` picks the transactions cancelled with
+    /// `TransactionConflict`.
     pub fn handle(
         &self,
-        faults: &EntryFaults,
+        entry_faults: &EntryFaults,
+        conflicts: &EntryFaults,
         operation: &str,
         body: &[u8],
     ) -> Result<Answer, ApiError> {
-        let json = match operation {
+        match operation {
             "PutItem" => self.put_item(parse(body)?),
             "GetItem" => self.get_item(parse(body)?),
             "UpdateItem" => self.update_item(parse(body)?),
             "DeleteItem" => self.delete_item(parse(body)?),
-            "BatchWriteItem" => return self.batch_write_item(faults, parse(body)?),
+            "BatchWriteItem" => self.batch_write_item(entry_faults, parse(body)?),
             "TransactWriteItems" => {
                 let request: TransactWriteItems = parse(body)?;
                 let entries = request.transact_items.len() as u64;
-                return self.transact_write_items(request).map(|json| Answer {
-                    entries,
-                    ..Answer::from(json)
-                });
+                self.transact_write_items(conflicts, request)
+                    .map(|answer| Answer { entries, ..answer })
             }
             other => Err(ApiError::new(
                 400,
                 "UnknownOperationException",
                 format!("the fixed-latency backend does not implement DynamoDB {other}"),
             )),
-        };
-        json.map(Answer::from)
+        }
     }
 
-    /// Runs one conditional write; the old and new item on success.
+    /// Runs one conditional write; the old and new item and the write
+    /// units on success.
     fn write(
         &self,
         plan: impl FnOnce(&HashMap<String, Table>) -> Result<Write, ApiError>,
-    ) -> Result<(Option<Item>, Option<Item>, Write), ApiError> {
+    ) -> Result<(Option<Item>, Option<Item>, Write, Units), ApiError> {
         let mut tables = self.lock();
         let write = plan(&tables)?;
         match write.evaluate(&tables)? {
-            Outcome::ConditionFailed(old) => Err(condition_failed(old, write.old_on_failure)),
-            Outcome::Done { old, new, .. } => {
+            Outcome::ConditionFailed(old, units) => {
+                Err(condition_failed(old, write.old_on_failure).consumed(Units::wru(units)))
+            }
+            Outcome::Done {
+                old, new, units, ..
+            } => {
                 write.apply(&mut tables, new.clone());
-                Ok((old, new, write))
+                Ok((old, new, write, Units::wru(units)))
             }
         }
     }
 
-    fn put_item(&self, request: WithReturnValues<PutSpec>) -> Result<Value, ApiError> {
+    fn put_item(&self, request: WithReturnValues<PutSpec>) -> Result<Answer, ApiError> {
         let returns = one_of(
             request.return_values.as_deref(),
             &["NONE", "ALL_OLD"],
             "ReturnValues",
         )?;
-        let (old, _, _) = self.write(|tables| plan_put(tables, request.spec))?;
+        let (old, _, _, units) = self.write(|tables| plan_put(tables, request.spec))?;
         let mut out = Map::new();
         if returns == "ALL_OLD" {
             attributes(&mut out, old);
         }
-        Ok(Value::Object(out))
+        Ok(Answer::from(Value::Object(out)).consumed(units))
     }
 
-    fn delete_item(&self, request: WithReturnValues<KeySpec>) -> Result<Value, ApiError> {
+    fn delete_item(&self, request: WithReturnValues<KeySpec>) -> Result<Answer, ApiError> {
         let returns = one_of(
             request.return_values.as_deref(),
             &["NONE", "ALL_OLD"],
             "ReturnValues",
         )?;
-        let (old, _, _) = self.write(|tables| plan_key(tables, request.spec, Action::Delete))?;
+        let (old, _, _, units) =
+            self.write(|tables| plan_key(tables, request.spec, Action::Delete))?;
         let mut out = Map::new();
         if returns == "ALL_OLD" {
             attributes(&mut out, old);
         }
-        Ok(Value::Object(out))
+        Ok(Answer::from(Value::Object(out)).consumed(units))
     }
 
-    fn update_item(&self, request: WithReturnValues<UpdateSpec>) -> Result<Value, ApiError> {
+    fn update_item(&self, request: WithReturnValues<UpdateSpec>) -> Result<Answer, ApiError> {
         let returns = one_of(
             request.return_values.as_deref(),
             &["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"],
             "ReturnValues",
         )?;
-        let (old, new, write) = self.write(|tables| plan_update(tables, request.spec))?;
+        let (old, new, write, units) = self.write(|tables| plan_update(tables, request.spec))?;
         let touched: HashSet<String> = match &write.action {
             Action::Update(Some(u)) => u.touched().cloned().collect(),
             _ => HashSet::new(),
@@ -540,10 +589,10 @@ impl Store {
             "UPDATED_NEW" => attributes(&mut out, only_touched(new)),
             _ => {}
         }
-        Ok(Value::Object(out))
+        Ok(Answer::from(Value::Object(out)).consumed(units))
     }
 
-    fn get_item(&self, request: GetItem) -> Result<Value, ApiError> {
+    fn get_item(&self, request: GetItem) -> Result<Answer, ApiError> {
         if request.attributes_to_get.is_some() {
             return Err(ApiError::validation(
                 "the fixed-latency backend does not support the legacy parameter AttributesToGet; use ProjectionExpression",
@@ -559,8 +608,14 @@ impl Store {
         let tables = self.lock();
         let table = table(&tables, &request.table_name)?;
         let (key, _) = table.key_of(&normalized_item(request.key)?, false)?;
+        let consistent = request.consistent_read.unwrap_or(false);
+        // The whole item is read (and billed) whatever the projection.
+        let units = Units {
+            rru: size::read_units(table.items.get(&key).map_or(0, size::item_size), consistent),
+            ..Units::default()
+        };
         let Some(item) = table.items.get(&key) else {
-            return Ok(json!({}));
+            return Ok(Answer::from(json!({})).consumed(units));
         };
         let item: Item = match projection {
             Some(names) => item
@@ -570,7 +625,7 @@ impl Store {
                 .collect(),
             None => item.clone(),
         };
-        Ok(json!({ "Item": item_json(&item) }))
+        Ok(Answer::from(json!({ "Item": item_json(&item) })).consumed(units))
     }
 
     fn batch_write_item(
@@ -613,6 +668,7 @@ impl Store {
         }
         let mut unprocessed: BTreeMap<String, Vec<WriteRequest>> = BTreeMap::new();
         let mut failed = 0;
+        let mut wru = 0.0;
         for (name, key, new, request) in planned {
             if faults.next_fails() {
                 failed += 1;
@@ -620,6 +676,7 @@ impl Store {
                 continue;
             }
             if let Some(table) = tables.get_mut(&name) {
+                wru += size::write_units(size::larger(table.items.get(&key), new.as_ref()));
                 match new {
                     Some(item) => table.items.insert(key, item),
                     None => table.items.remove(&key),
@@ -632,10 +689,15 @@ impl Store {
             json: json!({ "UnprocessedItems": unprocessed }),
             entries_failed: failed,
             entries: total as u64,
+            units: Units::wru(wru),
         })
     }
 
-    fn transact_write_items(&self, request: TransactWriteItems) -> Result<Value, ApiError> {
+    fn transact_write_items(
+        &self,
+        conflicts: &EntryFaults,
+        request: TransactWriteItems,
+    ) -> Result<Answer, ApiError> {
         let n = request.transact_items.len();
         if n == 0 || n > 100 {
             return Err(ApiError::validation(format!(
@@ -674,13 +736,18 @@ impl Store {
         // All conditions against the state before the transaction; all or nothing.
         let mut reasons = Vec::with_capacity(n);
         let mut results = Vec::with_capacity(n);
+        let mut wru = 0.0;
         for write in &writes {
             match write.evaluate(&tables) {
-                Ok(Outcome::Done { new, writes, .. }) => {
+                Ok(Outcome::Done {
+                    new, writes, units, ..
+                }) => {
+                    wru += units;
                     reasons.push(json!({ "Code": "None" }));
                     results.push(writes.then_some(new));
                 }
-                Ok(Outcome::ConditionFailed(old)) => {
+                Ok(Outcome::ConditionFailed(old, units)) => {
+                    wru += units;
                     let mut reason =
                         json!({ "Code": "ConditionalCheckFailed", "Message": CONDITION_FAILED });
                     if let (Some(item), true) = (old, write.old_on_failure) {
@@ -695,23 +762,20 @@ impl Store {
                 }
             }
         }
+        // Injected: another transaction holds one of the items.
+        if reasons.iter().all(|r| r["Code"] == "None") && conflicts.next_fails() {
+            reasons[conflicts.pick(n)] = conflict_reason();
+        }
         if reasons.iter().any(|r| r["Code"] != "None") {
-            let codes: Vec<&str> = reasons.iter().filter_map(|r| r["Code"].as_str()).collect();
-            return Err(ApiError::new(
-                400,
-                "TransactionCanceledException",
-                format!(
-                    "Transaction cancelled, please refer cancellation reasons for specific reasons [{}]",
-                    codes.join(", ")
-                ),
-            )
-            .with("CancellationReasons", Value::Array(reasons)));
+            // Assumption: a cancelled transaction is billed its prepare phase, 1 unit per item and KB.
+            return Err(cancelled(reasons).consumed(Units::wru(wru)));
         }
         for (write, result) in writes.iter().zip(results) {
             if let Some(new) = result {
                 write.apply(&mut tables, new);
             }
         }
-        Ok(json!({}))
+        // Two underlying writes per item: prepare and commit.
+        Ok(Answer::from(json!({})).consumed(Units::wru(2.0 * wru)))
     }
 }
