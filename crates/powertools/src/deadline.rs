@@ -107,8 +107,14 @@ impl Deadline {
     }
 
     /// Runs `work` until it finishes or the deadline passes, whichever is first.
+    ///
+    /// The work is boxed: bounds nest (a handler's, its guard's, each call's),
+    /// and the work they wrap is often a pipeline of SDK calls whose future
+    /// is kilobytes; inline, every level would carry it again, and debug
+    /// builds overflowed a tokio worker's stack. One allocation per bound
+    /// costs nothing next to the network call it bounds.
     pub async fn bound<F: Future>(&self, work: F) -> Result<F::Output, DeadlineExceeded> {
-        tokio::time::timeout_at(self.stop, work)
+        tokio::time::timeout_at(self.stop, Box::pin(work))
             .await
             .map_err(|_| DeadlineExceeded)
     }
