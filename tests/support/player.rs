@@ -7,7 +7,7 @@
 use crate::{invoke, settings};
 use eventline_app::compose::{
     self, BlobStores, Clocks, DeadLetters, EventPublishers, Guards, MailLedgers, Mailers,
-    NotificationQueues, ProfileStores, SignupWriters, UserStores,
+    NotificationQueues, ProfileStores, UserStores,
 };
 use eventline_app::{notification_processor, profile_creator, user_processor, welcome_email};
 use eventline_devstack::invoke::{Invocation, Invoke, InvokeError};
@@ -18,8 +18,7 @@ use std::sync::Arc;
 
 /// Every factory a function's composition asks of its adapters.
 pub trait Adapters:
-    SignupWriters
-    + NotificationQueues
+    NotificationQueues
     + EventPublishers
     + Clocks
     + Guards
@@ -33,8 +32,7 @@ pub trait Adapters:
 }
 
 impl<A> Adapters for A where
-    A: SignupWriters
-        + NotificationQueues
+    A: NotificationQueues
         + EventPublishers
         + Clocks
         + Guards

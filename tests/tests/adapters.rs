@@ -16,10 +16,10 @@ mod effects;
 mod idempotency;
 #[path = "adapters/mail_ledger.rs"]
 mod mail_ledger;
-#[path = "adapters/signup_writes.rs"]
-mod signup_writes;
 #[path = "adapters/timeouts.rs"]
 mod timeouts;
+#[path = "adapters/user_locks.rs"]
+mod user_locks;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use eventline_app::mail::OutboxMailer;
@@ -36,6 +36,7 @@ use eventline_domain::{
     Signup, Timestamp, User, UserCreated, UserId,
 };
 use eventline_powertools::batch::{BatchReport, RecordOutcome};
+use eventline_powertools::item_lock::Claim;
 use eventline_tests::*;
 use serde_json::Value;
 
@@ -55,12 +56,16 @@ async fn dynamo_user_store_creates_once_and_returns_the_stored_user() {
     let store = DynamoUserStore::new(eventline_aws::dynamodb::client(&sdk), &table);
     let ada = user("u1", "ada@example.com", "Ada Lovelace");
 
-    assert_eq!(store.insert(&ada).await.unwrap(), Inserted::New);
+    let lock = eventline_powertools::item_lock::ItemLock {
+        attempt: "a1".into(),
+        until_ms: 5_000,
+    };
+    assert_eq!(store.create(&ada, &lock).await.unwrap(), Claim::Held);
     let impostor = user("u1", "mallory@example.com", "Mallory");
-    assert_eq!(
-        store.insert(&impostor).await.unwrap(),
-        Inserted::Existing(ada.clone())
-    );
+    assert!(matches!(
+        store.create(&impostor, &lock).await.unwrap(),
+        Claim::Found(stored) if stored.value == ada
+    ));
     assert_eq!(store.get(&ada.id).await.unwrap(), Some(ada.clone()));
     assert_eq!(
         store.get(&UserId::parse("nobody").unwrap()).await.unwrap(),
@@ -80,8 +85,12 @@ async fn dynamo_user_store_creates_once_and_returns_the_stored_user() {
 async fn dynamo_user_store_reports_a_missing_table_as_a_port_error() {
     let sdk = sdk_config().await;
     let store = DynamoUserStore::new(eventline_aws::dynamodb::client(&sdk), unique("absent"));
+    let lock = eventline_powertools::item_lock::ItemLock {
+        attempt: "a1".into(),
+        until_ms: 5_000,
+    };
     let err = store
-        .insert(&user("u1", "ada@example.com", "Ada"))
+        .create(&user("u1", "ada@example.com", "Ada"), &lock)
         .await
         .unwrap_err();
     assert_eq!(err.operation, "DynamoDB PutItem users");

@@ -23,17 +23,15 @@
 use aws_config::SdkConfig;
 use eventline_app::compose::{
     BlobStores, Clocks, DeadLetters, EventPublishers, Guards, MailLedgers, Mailers,
-    NotificationQueues, ProfileStores, SignupWriters, UserStores,
+    NotificationQueues, ProfileStores, UserStores,
 };
 use eventline_app::mail::MailConfig;
 use eventline_app::ports::{
-    Clock, EventPublisher, Finish, Finished, Inserted, LockAndInsert, Mailer, NotificationQueue,
-    PortError, ProfileStore, SignupWrites, SystemClock, UserStore,
+    Clock, EventPublisher, Inserted, Mailer, NotificationQueue, PortError, ProfileStore,
+    SystemClock, UserStore,
 };
 use eventline_app::IdempotencyConfig;
-use eventline_aws::dynamodb::DynamoUserStore;
 use eventline_aws::eventbridge::EventBridgePublisher;
-use eventline_aws::idempotency::DynamoIdempotencyStore;
 use eventline_aws::AwsAdapters;
 use eventline_devstack::manifest::Manifest;
 use eventline_devstack::runner::{FunctionStats, Runner};
@@ -42,15 +40,13 @@ use eventline_domain::{
     Notification, OutgoingEmail, Profile, Timestamp, User, UserCreated, UserId,
 };
 use eventline_powertools::batch::DeadLetterSink;
-use eventline_powertools::idempotency::{
-    Acquire, CompleteError, Idempotency, IdempotencyStore, Record, StoreError,
-};
+use eventline_powertools::idempotency::Idempotency;
+use eventline_powertools::item_lock::{Claim, Finish, ItemLock};
 use eventline_powertools::metrics::Metrics;
 use eventline_powertools::sqs::SqsEvent;
 use eventline_tests::fault_proxy::{Fault, FaultProxy, Faulted, Rewrite, Rule};
 use eventline_tests::local::{provision, ProvisionedStack};
 use eventline_tests::player::{self, Functions};
-use futures::future::join_all;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -126,17 +122,6 @@ impl Receipts {
         }
     }
 
-    /// The bodies of the first batch of `function` that carried `body`.
-    fn first_batch_with(&self, function: &str, body: &str) -> BTreeSet<String> {
-        self.1
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|(f, bodies)| f == function && bodies.contains(body))
-            .map(|(_, bodies)| bodies.clone())
-            .unwrap_or_default()
-    }
-
     /// Bodies `function` received more than once.
     fn retried(&self, function: &str) -> BTreeSet<String> {
         self.0
@@ -178,53 +163,45 @@ struct Counted<T> {
     crashes: Arc<Crashes>,
 }
 
-impl<T: SignupWrites> SignupWrites for Counted<T> {
-    const MAX_ENTRIES: usize = T::MAX_ENTRIES;
-    async fn lock_and_insert(
-        &self,
-        entries: &[(Record, User)],
-        now_ms: u64,
-    ) -> Vec<Result<LockAndInsert, PortError>> {
-        let results = self.inner.lock_and_insert(entries, now_ms).await;
-        let mut crash = None;
-        for ((_, user), result) in entries.iter().zip(&results) {
-            if matches!(result, Ok(LockAndInsert::Written)) {
-                self.effects.add("user write", user.id.as_str());
-                let chosen = self
-                    .crashes
-                    .after_user_write_of
-                    .lock()
-                    .unwrap()
-                    .remove(user.id.as_str());
-                if chosen {
-                    crash = Some(user.id.clone());
-                }
-            }
-        }
-        if let Some(id) = crash {
-            self.crashes.happened.fetch_add(1, Ordering::SeqCst);
-            panic!("simulated crash after the user write of {id}");
-        }
-        results
-    }
-    async fn complete_and_announce(&self, entries: &[Finish]) -> Vec<Result<Finished, PortError>> {
-        self.inner.complete_and_announce(entries).await
-    }
-}
-
 impl<T: UserStore> UserStore for Counted<T> {
-    async fn insert(&self, user: &User) -> Result<Inserted<User>, PortError> {
-        let result = self.inner.insert(user).await?;
-        if result == Inserted::New {
+    async fn create(&self, user: &User, lock: &ItemLock) -> Result<Claim<User>, PortError> {
+        let result = self.inner.create(user, lock).await?;
+        if result == Claim::Held {
             self.effects.add("user write", user.id.as_str());
+            let chosen = self
+                .crashes
+                .after_user_write_of
+                .lock()
+                .unwrap()
+                .remove(user.id.as_str());
+            if chosen {
+                self.crashes.happened.fetch_add(1, Ordering::SeqCst);
+                panic!("simulated crash after the user write of {}", user.id);
+            }
         }
         Ok(result)
     }
+    async fn take_over(
+        &self,
+        id: &UserId,
+        lock: &ItemLock,
+        now_ms: u64,
+    ) -> Result<Claim<User>, PortError> {
+        self.inner.take_over(id, lock, now_ms).await
+    }
+    async fn announce(
+        &self,
+        id: &UserId,
+        lock: &ItemLock,
+        at: Timestamp,
+    ) -> Result<Finish<User>, PortError> {
+        self.inner.announce(id, lock, at).await
+    }
+    async fn release(&self, id: &UserId, lock: &ItemLock) -> Result<(), PortError> {
+        self.inner.release(id, lock).await
+    }
     async fn get(&self, id: &UserId) -> Result<Option<User>, PortError> {
         self.inner.get(id).await
-    }
-    async fn mark_announced(&self, id: &UserId, at: Timestamp) -> Result<(), PortError> {
-        self.inner.mark_announced(id, at).await
     }
 }
 
@@ -280,107 +257,15 @@ impl<T: ProfileStore> ProfileStore for Counted<T> {
     }
 }
 
-/// user-processor's writes one item at a time, with the conditions of its
-/// transactions: each lock a conditional `PutItem` then, if taken, its user
-/// a create-if-absent `PutItem` (the lock given back if the user is not
-/// written: both or neither); each announcement an `UpdateItem` then its
-/// completion a conditional `PutItem`. For the soak only: moto's
-/// `TransactWriteItems` deep-copies every table it touches on each call, so
-/// at the soak's size each transaction takes seconds and moto's memory
-/// grows by gigabytes a minute (docs/reliability.md, "Soak").
-struct ItemByItem<U, I> {
-    users: U,
-    records: I,
-}
-
-impl<U: UserStore, I: IdempotencyStore> SignupWrites for ItemByItem<U, I> {
-    const MAX_ENTRIES: usize = 50;
-    async fn lock_and_insert(
-        &self,
-        entries: &[(Record, User)],
-        now_ms: u64,
-    ) -> Vec<Result<LockAndInsert, PortError>> {
-        join_all(entries.iter().map(|(record, user)| async move {
-            let store = |e: StoreError| PortError::new("soak lock", e);
-            match self.records.acquire(record, now_ms).await.map_err(store)? {
-                Acquire::Existing(live) => Ok(LockAndInsert::LockTaken(live)),
-                Acquire::Acquired => {
-                    let inserted = self.users.insert(user).await;
-                    if !matches!(inserted, Ok(Inserted::New)) {
-                        self.records.release(record).await.map_err(store)?;
-                    }
-                    match inserted? {
-                        Inserted::New => Ok(LockAndInsert::Written),
-                        Inserted::Existing(stored) => Ok(LockAndInsert::UserExists(stored)),
-                    }
-                }
-            }
-        }))
-        .await
-    }
-    async fn complete_and_announce(&self, entries: &[Finish]) -> Vec<Result<Finished, PortError>> {
-        join_all(entries.iter().map(|finish| async move {
-            if let Some((id, at)) = &finish.announce {
-                self.users.mark_announced(id, *at).await?;
-            }
-            let completed = self
-                .records
-                .complete_all(std::slice::from_ref(&finish.completed))
-                .await;
-            match completed.into_iter().next() {
-                Some(Ok(())) => Ok(Finished::Completed),
-                Some(Err(CompleteError::LockLost)) => Ok(Finished::LockLost),
-                Some(Err(CompleteError::Store(e))) => Err(PortError::new("soak completion", e)),
-                None => Err(PortError::new("soak completion", "no result")),
-            }
-        }))
-        .await
-    }
-}
-
-/// The writes user-processor gets: its transactions, or (the soak) one
-/// item at a time.
-enum Writes<T, I> {
-    Transactions(T),
-    ItemByItem(I),
-}
-
-impl<T: SignupWrites, I: SignupWrites> SignupWrites for Writes<T, I> {
-    const MAX_ENTRIES: usize = if T::MAX_ENTRIES < I::MAX_ENTRIES {
-        T::MAX_ENTRIES
-    } else {
-        I::MAX_ENTRIES
-    };
-    async fn lock_and_insert(
-        &self,
-        entries: &[(Record, User)],
-        now_ms: u64,
-    ) -> Vec<Result<LockAndInsert, PortError>> {
-        match self {
-            Self::Transactions(w) => w.lock_and_insert(entries, now_ms).await,
-            Self::ItemByItem(w) => w.lock_and_insert(entries, now_ms).await,
-        }
-    }
-    async fn complete_and_announce(&self, entries: &[Finish]) -> Vec<Result<Finished, PortError>> {
-        match self {
-            Self::Transactions(w) => w.complete_and_announce(entries).await,
-            Self::ItemByItem(w) => w.complete_and_announce(entries).await,
-        }
-    }
-}
-
 /// The adapters the scenarios run on: the inner ones' ports, each side
 /// effect counted (users, notifications, events, mail, profiles), on the
 /// test's clock. The use cases are composed from them exactly as the
-/// functions' `main`s compose theirs. With `item_by_item` (the soak),
-/// user-processor writes one item at a time ([`ItemByItem`]) through
-/// clients of that SDK configuration.
+/// functions' `main`s compose theirs.
 struct Counting<A> {
     inner: A,
     effects: Arc<Effects>,
     crashes: Arc<Crashes>,
     clock: TestClock,
-    item_by_item: Option<SdkConfig>,
 }
 
 impl<A> Counting<A> {
@@ -397,22 +282,6 @@ impl<A: UserStores> UserStores for Counting<A> {
     type Users = Counted<A::Users>;
     fn user_store(&self, table: &str) -> Self::Users {
         self.counted(self.inner.user_store(table))
-    }
-}
-
-impl<A: SignupWriters> SignupWriters for Counting<A> {
-    type Writes = Counted<Writes<A::Writes, ItemByItem<DynamoUserStore, DynamoIdempotencyStore>>>;
-    fn signup_writes(&self, users_table: &str, idempotency_table: &str) -> Self::Writes {
-        self.counted(match &self.item_by_item {
-            None => Writes::Transactions(self.inner.signup_writes(users_table, idempotency_table)),
-            Some(sdk) => {
-                let client = eventline_aws::dynamodb::client(sdk);
-                Writes::ItemByItem(ItemByItem {
-                    users: DynamoUserStore::new(client.clone(), users_table),
-                    records: DynamoIdempotencyStore::new(client, idempotency_table),
-                })
-            }
-        })
     }
 }
 
@@ -511,12 +380,6 @@ struct Harness {
 
 impl Harness {
     async fn deploy(name: &'static str, parameters: &[&str]) -> Self {
-        Self::deploy_with(name, parameters, false).await
-    }
-
-    /// [`Harness::deploy`], user-processor writing one item at a time if
-    /// `item_by_item` (see [`ItemByItem`]).
-    async fn deploy_with(name: &'static str, parameters: &[&str], item_by_item: bool) -> Self {
         let stack = provision(&format!("chaos-{}", slug(name)), parameters);
         let manifest = Manifest::load(&stack.manifest_path).unwrap();
         let direct = eventline_tests::sdk_config_for(&stack.endpoint).await;
@@ -532,7 +395,6 @@ impl Harness {
             effects: Arc::clone(&effects),
             crashes: Arc::clone(&crashes),
             clock: TestClock::clone(&clock),
-            item_by_item: item_by_item.then(|| through_proxy.clone()),
         };
         let noted: Arc<Receipts> = Arc::clone(&receipts);
         let functions = Functions::compose(&adapters, &manifest).observed_by(Arc::new(
@@ -951,11 +813,10 @@ async fn a_call_that_never_answers_fails_only_its_record_and_the_invocation_answ
     )
     .await;
     let users_table = env(&h.manifest, "USERS_TABLE").to_owned();
-    // The user write of s-3 hangs once: socket open, no answer, ever. It is
-    // the transaction of s-3's batch: the locks and users of every record
-    // in it.
+    // The user write of s-3 hangs once: socket open, no answer, ever. It
+    // carries s-3 alone (each user is its own conditional write).
     let slow = h.proxy.inject(
-        Rule::on("DynamoDB_20120810.TransactWriteItems", Fault::Hang)
+        Rule::on("DynamoDB_20120810.PutItem", Fault::Hang)
             .body_contains(&format!("\"TableName\":\"{users_table}\""))
             .body_contains("{\"S\":\"s-3\"}")
             .times(1),
@@ -971,14 +832,10 @@ async fn a_call_that_never_answers_fails_only_its_record_and_the_invocation_answ
     // The invocation returned its partial batch response before the
     // function timeout: the runner never had to cut it.
     assert_eq!(f.stats("user-processor").timed_out, 0, "{:?}", f.stats);
-    // Only the records whose call hung came back: those of s-3's batch.
-    let hung = h
-        .receipts
-        .first_batch_with("user-processor", &signup("s-3"));
-    assert!(hung.contains(&signup("s-3")));
+    // Only the record whose call hung came back.
     assert_eq!(
         h.receipts.retried("user-processor"),
-        hung,
+        [signup("s-3")].into_iter().collect(),
         "{:?}",
         f.stats("user-processor")
     );
@@ -1003,9 +860,8 @@ async fn short_and_malformed_batch_answers_retry_the_records_they_leave_out() {
             "AWSEvents.PutEvents",
             Fault::Rewrite(Rewrite::PutEventsShort),
         ),
-        // (No DynamoDB batch call is on this path: the locks, users,
-        // completions and announcements go in transactions, all or nothing,
-        // whose cancellation reasons the adapter tests cover.)
+        // (No DynamoDB batch call is on this path: each user is created and
+        // announced with a conditional write of its own.)
     ]
     .map(|rule| h.proxy.inject(rule.times(1)));
     let bodies: Vec<String> = (0..USERS).map(|i| signup(&format!("b-{i}"))).collect();
@@ -1163,17 +1019,14 @@ async fn soak() {
 
     // Production's 10 s function timeout: at 3 s (the local default) moto,
     // slowed by 10,000 messages on 2 cores, makes batches miss their
-    // deadline again and again until valid records reach the DLQs. And
-    // user-processor's writes one item at a time: moto copies every table
-    // on each transaction (see ItemByItem).
-    let mut h = Harness::deploy_with(
+    // deadline again and again until valid records reach the DLQs.
+    let mut h = Harness::deploy(
         "soak",
         &[
             "MaxReceiveCount=6",
             "FunctionTimeout=10",
             "QueueVisibilityTimeout=30",
         ],
-        true,
     )
     .await;
     let queue = h.signup_queue();

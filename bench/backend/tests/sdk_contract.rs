@@ -22,6 +22,7 @@ use eventline_domain::{
 };
 use eventline_powertools::batch::{DeadLetter, DeadLetterSink, Rejection};
 use eventline_powertools::idempotency::{Acquire, CompleteError, IdempotencyStore, Record, Status};
+use eventline_powertools::item_lock::{Claim, Finish, ItemLock, Locked};
 use md5::{Digest, Md5};
 use std::time::Duration;
 
@@ -80,17 +81,31 @@ async fn user_and_profile_stores_create_once_and_mark_their_effects() {
     let users = DynamoUserStore::new(client.clone(), USERS);
     let ada = user("u1");
 
-    assert_eq!(users.insert(&ada).await.unwrap(), Inserted::New);
+    let lock = ItemLock {
+        attempt: "a1".into(),
+        until_ms: 5_000,
+    };
+    assert_eq!(users.create(&ada, &lock).await.unwrap(), Claim::Held);
     // The conflict answer carries the stored item (ALL_OLD), so no read follows.
     assert_eq!(
-        users.insert(&ada).await.unwrap(),
-        Inserted::Existing(ada.clone())
+        users.create(&ada, &lock).await.unwrap(),
+        Claim::Found(Locked {
+            value: ada.clone(),
+            lock: Some(lock.clone())
+        })
     );
     assert_eq!(calls(&server, "DynamoDB.GetItem"), 0);
     let at = Timestamp::from_unix_millis(1_795_771_500_000);
-    users.mark_announced(&ada.id, at).await.unwrap();
+    assert_eq!(
+        users.announce(&ada.id, &lock, at).await.unwrap(),
+        Finish::Recorded
+    );
     users
-        .mark_announced(&ada.id, Timestamp::from_unix_millis(1_795_771_900_000))
+        .announce(
+            &ada.id,
+            &lock,
+            Timestamp::from_unix_millis(1_795_771_900_000),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -98,7 +113,7 @@ async fn user_and_profile_stores_create_once_and_mark_their_effects() {
         Some(at)
     );
     let nobody = UserId::parse("nobody").unwrap();
-    assert!(users.mark_announced(&nobody, at).await.is_err());
+    assert!(users.announce(&nobody, &lock, at).await.is_err());
     assert_eq!(users.get(&nobody).await.unwrap(), None);
 
     let profiles = DynamoProfileStore::new(client, PROFILES);

@@ -15,7 +15,7 @@ use crate::mail::MailConfig;
 use crate::notification_processor::NotificationProcessor;
 use crate::ports::{
     BlobStore, Clock, EventPublisher, MailLedger, Mailer, NotificationQueue, ProfileStore,
-    SignupWrites, UserStore,
+    UserStore,
 };
 use crate::profile_creator::ProfileCreator;
 use crate::user_processor::UserProcessor;
@@ -35,14 +35,6 @@ pub trait UserStores {
     type Users: UserStore;
     /// The users in `table`.
     fn user_store(&self, table: &str) -> Self::Users;
-}
-
-/// Makes user-processor's writes to the UsersTable and the IdempotencyTable.
-pub trait SignupWriters {
-    /// The port.
-    type Writes: SignupWrites;
-    /// Users in `users_table`, locks in `idempotency_table`.
-    fn signup_writes(&self, users_table: &str, idempotency_table: &str) -> Self::Writes;
 }
 
 /// Makes the ProfilesTable port.
@@ -118,11 +110,10 @@ pub trait Clocks {
 
 /// What [`user_processor()`] builds from adapters `A`.
 pub type UserProcessorOf<A> = UserProcessor<
-    <A as SignupWriters>::Writes,
+    <A as UserStores>::Users,
     <A as NotificationQueues>::Notifications,
     <A as EventPublishers>::Events,
     <A as Clocks>::Clock,
-    <A as Guards>::Records,
 >;
 
 /// What [`notification_processor()`] builds from adapters `A`.
@@ -157,16 +148,15 @@ pub fn user_processor<A>(
     settings: &Settings<user_processor::Config>,
 ) -> UserProcessorOf<A>
 where
-    A: SignupWriters + NotificationQueues + EventPublishers + Clocks + Guards + DeadLetters,
+    A: UserStores + NotificationQueues + EventPublishers + Clocks + DeadLetters,
 {
-    let (config, scope) = (&settings.config, user_processor::IDEMPOTENCY_SCOPE);
+    let (config, scope) = (&settings.config, user_processor::FUNCTION);
     UserProcessor::new(
         user_processor::Ports {
-            writes: adapters.signup_writes(&config.users_table, &settings.idempotency.table),
+            users: adapters.user_store(&config.users_table),
             notifications: adapters.notification_queue(&config.notification_queue_url),
             events: adapters.event_publisher(&config.event_bus_name),
             clock: adapters.clock(),
-            idempotency: adapters.guard(&settings.idempotency, scope),
         },
         batch(
             adapters,

@@ -7,15 +7,16 @@
 use crate::compose;
 use crate::mail::{EitherMailer, MailConfig, MailTransport, OutboxMailer};
 use crate::ports::{
-    Admission, BlobStore, Clock, EventPublisher, Finish, Finished, Inserted, LockAndInsert,
-    MailLedger, Mailer, NotificationQueue, PortError, ProfileStore, SignupWrites, UserStore,
+    Admission, BlobStore, Clock, EventPublisher, Inserted, MailLedger, Mailer, NotificationQueue,
+    PortError, ProfileStore, UserStore,
 };
 use crate::IdempotencyConfig;
 use eventline_domain::{
     Notification, OutgoingEmail, Profile, Timestamp, User, UserCreated, UserId,
 };
 use eventline_powertools::batch::{DeadLetter, DeadLetterSink};
-use eventline_powertools::idempotency::{is_free, Acquire, Idempotency, MemoryStore, Record};
+use eventline_powertools::idempotency::{Idempotency, MemoryStore};
+use eventline_powertools::item_lock::{Claim, Finish, ItemLock, Locked};
 use futures::future::BoxFuture;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -65,10 +66,11 @@ impl Faults {
     }
 }
 
-/// [`UserStore`] over a map.
+/// [`UserStore`] over a map of users and the locks they carry, each write
+/// atomic over its item as DynamoDB's conditional writes are.
 #[derive(Debug, Default)]
 pub struct MemoryUserStore {
-    users: Mutex<BTreeMap<UserId, User>>,
+    users: Mutex<BTreeMap<UserId, Locked<User>>>,
     /// Failures to inject, keyed by user id.
     pub faults: Faults,
     writes: AtomicU64,
@@ -77,144 +79,114 @@ pub struct MemoryUserStore {
 impl MemoryUserStore {
     /// Every stored user, by id.
     pub fn users(&self) -> Vec<User> {
-        lock(&self.users).values().cloned().collect()
+        lock(&self.users)
+            .values()
+            .map(|u| u.value.clone())
+            .collect()
     }
 
-    /// How many inserts actually stored a user.
+    /// How many creates actually stored a user.
     pub fn writes(&self) -> u64 {
         self.writes.load(Ordering::Relaxed)
+    }
+
+    /// Stores `user` as an earlier attempt left it (carrying `lock`, or
+    /// none): what a test starts from.
+    pub fn seed(&self, user: User, lock: Option<ItemLock>) {
+        let held = lock;
+        self::lock(&self.users).insert(
+            user.id.clone(),
+            Locked {
+                value: user,
+                lock: held,
+            },
+        );
     }
 }
 
 impl UserStore for MemoryUserStore {
-    async fn insert(&self, user: &User) -> Result<Inserted<User>, PortError> {
+    async fn create(&self, user: &User, held: &ItemLock) -> Result<Claim<User>, PortError> {
         self.faults
-            .check("memory users insert", user.id.as_str())
+            .check("memory users create", user.id.as_str())
             .await?;
         let mut users = lock(&self.users);
         if let Some(existing) = users.get(&user.id) {
-            return Ok(Inserted::Existing(existing.clone()));
+            return Ok(Claim::Found(existing.clone()));
         }
-        users.insert(user.id.clone(), user.clone());
+        users.insert(
+            user.id.clone(),
+            Locked {
+                value: user.clone(),
+                lock: Some(held.clone()),
+            },
+        );
         self.writes.fetch_add(1, Ordering::Relaxed);
-        Ok(Inserted::New)
+        Ok(Claim::Held)
+    }
+
+    async fn take_over(
+        &self,
+        id: &UserId,
+        held: &ItemLock,
+        now_ms: u64,
+    ) -> Result<Claim<User>, PortError> {
+        self.faults
+            .check("memory users take over", id.as_str())
+            .await?;
+        let mut users = lock(&self.users);
+        let stored = users
+            .get_mut(id)
+            .ok_or_else(|| PortError::new("memory users take over", "no such user"))?;
+        let free = stored
+            .lock
+            .as_ref()
+            .is_none_or(|l| !l.is_live(now_ms) || l.attempt == held.attempt);
+        if stored.value.is_announced() || !free {
+            return Ok(Claim::Found(stored.clone()));
+        }
+        stored.lock = Some(held.clone());
+        Ok(Claim::Held)
+    }
+
+    async fn announce(
+        &self,
+        id: &UserId,
+        held: &ItemLock,
+        at: Timestamp,
+    ) -> Result<Finish<User>, PortError> {
+        self.faults
+            .check("memory users announce", id.as_str())
+            .await?;
+        let mut users = lock(&self.users);
+        let stored = users
+            .get_mut(id)
+            .ok_or_else(|| PortError::new("memory users announce", "no such user"))?;
+        if stored.lock.as_ref().map(|l| &l.attempt) != Some(&held.attempt) {
+            return Ok(Finish::NotHeld(stored.clone()));
+        }
+        stored.value.announced_at.get_or_insert(at);
+        Ok(Finish::Recorded)
+    }
+
+    async fn release(&self, id: &UserId, held: &ItemLock) -> Result<(), PortError> {
+        self.faults
+            .check("memory users release", id.as_str())
+            .await?;
+        if let Some(stored) = lock(&self.users).get_mut(id) {
+            let ours = stored
+                .lock
+                .as_ref()
+                .is_some_and(|l| l.attempt == held.attempt);
+            if ours && !stored.value.is_announced() {
+                stored.lock = None;
+            }
+        }
+        Ok(())
     }
 
     async fn get(&self, id: &UserId) -> Result<Option<User>, PortError> {
         self.faults.check("memory users get", id.as_str()).await?;
-        Ok(lock(&self.users).get(id).cloned())
-    }
-
-    async fn mark_announced(&self, id: &UserId, at: Timestamp) -> Result<(), PortError> {
-        self.faults
-            .check("memory users mark announced", id.as_str())
-            .await?;
-        match lock(&self.users).get_mut(id) {
-            Some(user) => {
-                user.announced_at.get_or_insert(at);
-                Ok(())
-            }
-            None => Err(PortError::new(
-                "memory users mark announced",
-                "no such user",
-            )),
-        }
-    }
-}
-
-/// [`SignupWrites`] over the users of a [`MemoryUserStore`] and the
-/// records of a [`MemoryStore`], each entry written while the users are
-/// locked: as DynamoDB's transaction retried without the entries whose
-/// condition failed. Failures are injected per entry through the user
-/// store's faults (keyed by user id): the faulted entry fails, the rest
-/// are written, as a cancellation reason other than a condition does.
-#[derive(Debug, Clone, Default)]
-pub struct MemorySignupWrites {
-    /// The users.
-    pub users: Arc<MemoryUserStore>,
-    /// The idempotency records.
-    pub records: Arc<MemoryStore>,
-}
-
-impl MemorySignupWrites {
-    fn lock_and_insert_one(&self, record: &Record, user: &User, now_ms: u64) -> LockAndInsert {
-        let mut users = lock(&self.users.users);
-        if let Some(stored) = users.get(&user.id) {
-            // The lock's condition is the transaction's first reason.
-            return match self.records.get(&record.id) {
-                Some(live) if !is_free(Some(&live), now_ms) => LockAndInsert::LockTaken(live),
-                _ => LockAndInsert::UserExists(stored.clone()),
-            };
-        }
-        match self.records.acquire_now(record, now_ms) {
-            Acquire::Acquired => {
-                users.insert(user.id.clone(), user.clone());
-                self.users.writes.fetch_add(1, Ordering::Relaxed);
-                LockAndInsert::Written
-            }
-            Acquire::Existing(live) => LockAndInsert::LockTaken(live),
-        }
-    }
-
-    fn finish_one(&self, finish: &Finish) -> Result<Finished, PortError> {
-        let mut users = lock(&self.users.users);
-        if let Some((id, at)) = &finish.announce {
-            match users.get_mut(id) {
-                Some(user) => {
-                    user.announced_at.get_or_insert(*at);
-                }
-                None => {
-                    return Err(PortError::new(
-                        "memory signup writes complete and announce",
-                        "no such user",
-                    ))
-                }
-            }
-        }
-        // The memory store fails a completion only when the lock is lost.
-        Ok(match self.records.complete_now(&finish.completed) {
-            Ok(()) => Finished::Completed,
-            Err(_) => Finished::LockLost,
-        })
-    }
-}
-
-impl SignupWrites for MemorySignupWrites {
-    const MAX_ENTRIES: usize = 50;
-
-    async fn lock_and_insert(
-        &self,
-        entries: &[(Record, User)],
-        now_ms: u64,
-    ) -> Vec<Result<LockAndInsert, PortError>> {
-        let mut results = Vec::with_capacity(entries.len());
-        for (record, user) in entries {
-            let result = self
-                .users
-                .faults
-                .check("memory signup writes lock and insert", user.id.as_str())
-                .await
-                .map(|()| self.lock_and_insert_one(record, user, now_ms));
-            results.push(result);
-        }
-        results
-    }
-
-    async fn complete_and_announce(&self, entries: &[Finish]) -> Vec<Result<Finished, PortError>> {
-        let mut results = Vec::with_capacity(entries.len());
-        for finish in entries {
-            let key = finish
-                .announce
-                .as_ref()
-                .map_or(finish.completed.id.as_str(), |(id, _)| id.as_str());
-            let result = self
-                .users
-                .faults
-                .check("memory signup writes complete and announce", key)
-                .await;
-            results.push(result.and_then(|()| self.finish_one(finish)));
-        }
-        results
+        Ok(lock(&self.users).get(id).map(|u| u.value.clone()))
     }
 }
 
@@ -539,16 +511,6 @@ pub struct MemoryAdapters {
     pub dead_letters: Arc<MemoryDeadLetters>,
     /// The time.
     pub clock: FixedClock,
-}
-
-impl compose::SignupWriters for MemoryAdapters {
-    type Writes = MemorySignupWrites;
-    fn signup_writes(&self, _users_table: &str, _idempotency_table: &str) -> Self::Writes {
-        MemorySignupWrites {
-            users: self.users.clone(),
-            records: self.idempotency.clone(),
-        }
-    }
 }
 
 impl compose::UserStores for MemoryAdapters {

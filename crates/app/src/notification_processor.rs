@@ -198,10 +198,10 @@ mod tests {
         for id in ["u1", "u2", "u3"] {
             let body = format!(r#"{{"user_id":"{id}","email":"a@b.io","name":"Ada"}}"#);
             let signup = Signup::parse(&body).unwrap();
-            users
-                .insert(&User::from_signup(signup, Timestamp::from_unix_millis(0)))
-                .await
-                .unwrap();
+            users.seed(
+                User::from_signup(signup, Timestamp::from_unix_millis(0)),
+                None,
+            );
         }
         let mailer = Arc::new(MemoryMailer::default());
         let processor = NotificationProcessor::new(

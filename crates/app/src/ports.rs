@@ -7,7 +7,7 @@
 use eventline_domain::{
     Notification, OutgoingEmail, Profile, Timestamp, User, UserCreated, UserId,
 };
-use eventline_powertools::idempotency::Record;
+use eventline_powertools::item_lock::{Claim, Finish, ItemLock};
 use std::fmt::Display;
 use std::future::Future;
 use std::sync::Arc;
@@ -43,87 +43,46 @@ pub enum Inserted<T> {
     Existing(T),
 }
 
-/// The UsersTable.
+/// The UsersTable. A user's item holds its signup's lock and the fact
+/// that the user was announced (`eventline_powertools::item_lock`): taking
+/// the lock and storing the user is one conditional write, and so is
+/// recording the announcement.
 pub trait UserStore: Send + Sync {
-    /// Stores `user` unless its id is taken (one conditional write, no race).
-    fn insert(&self, user: &User)
-        -> impl Future<Output = Result<Inserted<User>, PortError>> + Send;
-    /// The user stored under `id`, read consistently.
-    fn get(&self, id: &UserId) -> impl Future<Output = Result<Option<User>, PortError>> + Send;
-    /// Records durably, on the user's item, that its confirmation was queued
-    /// and its `User Created` published at `at` (sets `announced_at` if it is
-    /// not set yet), so a duplicate of any age announces nothing again.
-    fn mark_announced(
+    /// Stores `user` carrying `lock`, unless an item holds its id: then
+    /// nothing is written and the stored user is returned with its lock.
+    fn create(
+        &self,
+        user: &User,
+        lock: &ItemLock,
+    ) -> impl Future<Output = Result<Claim<User>, PortError>> + Send;
+    /// Puts `lock` on the stored user `id` if it is not announced and its
+    /// lock lapsed at `now_ms` (or it has none, or it is `lock` already);
+    /// otherwise returns the user as it is.
+    fn take_over(
         &self,
         id: &UserId,
-        at: Timestamp,
-    ) -> impl Future<Output = Result<(), PortError>> + Send;
-}
-
-/// What one entry of [`SignupWrites::lock_and_insert`] found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LockAndInsert {
-    /// Both were written: the lock is the caller's, the user is stored.
-    Written,
-    /// Neither was written: a live idempotency record holds the key (it
-    /// fails the lock condition, `eventline_powertools::idempotency::is_free`).
-    LockTaken(Record),
-    /// Neither was written: a user is stored under the id (and the lock was
-    /// free).
-    UserExists(User),
-}
-
-/// One entry of [`SignupWrites::complete_and_announce`]: a lock to complete
-/// and, unless the user is announced already, the announcement to record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finish {
-    /// The lock's completed record (`Lock::completed`).
-    pub completed: Record,
-    /// The user to mark announced and when (see [`UserStore::mark_announced`]).
-    pub announce: Option<(UserId, Timestamp)>,
-}
-
-/// What one entry of [`SignupWrites::complete_and_announce`] wrote.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Finished {
-    /// The lock is completed and the announcement recorded.
-    Completed,
-    /// The announcement is recorded, but the lock was no longer this
-    /// attempt's (it lapsed and another took it, or it is gone): not
-    /// completed.
-    LockLost,
-}
-
-/// user-processor's writes to the UsersTable and the IdempotencyTable:
-/// a batch's locks and new users in one atomic write, its completions and
-/// announcements in another, so a batch costs two write round trips
-/// whatever its size.
-///
-/// Each call takes at most [`SignupWrites::MAX_ENTRIES`] entries, written
-/// together (DynamoDB: one `TransactWriteItems`); an entry whose condition
-/// fails leaves the write and the rest is written without it. One result
-/// per entry, in order; an entry the store did not confirm is an error.
-pub trait SignupWrites: Send + Sync {
-    /// Entries one call takes at most.
-    const MAX_ENTRIES: usize;
-
-    /// For each `(lock, user)`: writes the in-progress lock unless a live
-    /// record holds its key at `now_ms`, and the user unless its id is
-    /// taken, both or neither.
-    fn lock_and_insert(
-        &self,
-        entries: &[(Record, User)],
+        lock: &ItemLock,
         now_ms: u64,
-    ) -> impl Future<Output = Vec<Result<LockAndInsert, PortError>>> + Send;
-
-    /// For each entry: records the announcement (its user must be stored;
-    /// the first announcement's time stays) and writes the completed lock
-    /// if this attempt still holds it. An entry whose announcement cannot
-    /// be recorded writes neither.
-    fn complete_and_announce(
+    ) -> impl Future<Output = Result<Claim<User>, PortError>> + Send;
+    /// Records on user `id`, if it still carries `lock`, that its
+    /// confirmation was queued and its `User Created` published at `at`
+    /// (the first time recorded stays), so a duplicate of any age
+    /// announces nothing again.
+    fn announce(
         &self,
-        entries: &[Finish],
-    ) -> impl Future<Output = Vec<Result<Finished, PortError>>> + Send;
+        id: &UserId,
+        lock: &ItemLock,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<Finish<User>, PortError>> + Send;
+    /// Gives `lock` up after failed work, if it is still this attempt's and
+    /// the user is not announced; the user stays stored.
+    fn release(
+        &self,
+        id: &UserId,
+        lock: &ItemLock,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// The user stored under `id`, read consistently.
+    fn get(&self, id: &UserId) -> impl Future<Output = Result<Option<User>, PortError>> + Send;
 }
 
 /// The NotificationQueue.
@@ -232,38 +191,38 @@ impl Clock for SystemClock {
 // A shared port is a port: a test keeps an `Arc` to an in-memory adapter while
 // the use case owns a clone, and production code can share one client.
 impl<T: UserStore> UserStore for Arc<T> {
-    fn insert(
+    fn create(
         &self,
         user: &User,
-    ) -> impl Future<Output = Result<Inserted<User>, PortError>> + Send {
-        (**self).insert(user)
+        lock: &ItemLock,
+    ) -> impl Future<Output = Result<Claim<User>, PortError>> + Send {
+        (**self).create(user, lock)
+    }
+    fn take_over(
+        &self,
+        id: &UserId,
+        lock: &ItemLock,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Claim<User>, PortError>> + Send {
+        (**self).take_over(id, lock, now_ms)
+    }
+    fn announce(
+        &self,
+        id: &UserId,
+        lock: &ItemLock,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<Finish<User>, PortError>> + Send {
+        (**self).announce(id, lock, at)
+    }
+    fn release(
+        &self,
+        id: &UserId,
+        lock: &ItemLock,
+    ) -> impl Future<Output = Result<(), PortError>> + Send {
+        (**self).release(id, lock)
     }
     fn get(&self, id: &UserId) -> impl Future<Output = Result<Option<User>, PortError>> + Send {
         (**self).get(id)
-    }
-    fn mark_announced(
-        &self,
-        id: &UserId,
-        at: Timestamp,
-    ) -> impl Future<Output = Result<(), PortError>> + Send {
-        (**self).mark_announced(id, at)
-    }
-}
-
-impl<T: SignupWrites> SignupWrites for Arc<T> {
-    const MAX_ENTRIES: usize = T::MAX_ENTRIES;
-    fn lock_and_insert(
-        &self,
-        entries: &[(Record, User)],
-        now_ms: u64,
-    ) -> impl Future<Output = Vec<Result<LockAndInsert, PortError>>> + Send {
-        (**self).lock_and_insert(entries, now_ms)
-    }
-    fn complete_and_announce(
-        &self,
-        entries: &[Finish],
-    ) -> impl Future<Output = Vec<Result<Finished, PortError>>> + Send {
-        (**self).complete_and_announce(entries)
     }
 }
 

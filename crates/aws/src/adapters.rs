@@ -60,18 +60,6 @@ impl compose::UserStores for AwsAdapters {
 }
 
 #[cfg(feature = "dynamodb")]
-impl compose::SignupWriters for AwsAdapters {
-    type Writes = crate::signup_writes::DynamoSignupWrites;
-    fn signup_writes(&self, users_table: &str, idempotency_table: &str) -> Self::Writes {
-        crate::signup_writes::DynamoSignupWrites::new(
-            self.dynamodb.clone(),
-            users_table,
-            idempotency_table,
-        )
-    }
-}
-
-#[cfg(feature = "dynamodb")]
 impl compose::ProfileStores for AwsAdapters {
     type Profiles = crate::dynamodb::DynamoProfileStore;
     fn profile_store(&self, table: &str) -> Self::Profiles {

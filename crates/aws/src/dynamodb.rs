@@ -13,6 +13,7 @@
 //! user-processor writes the same user items, under the same conditions, in
 //! transactions with its idempotency locks ([`crate::signup_writes`]).
 
+use crate::item_lock::{self, Key, LockAttributes};
 use crate::{sdk_error, Detail};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
@@ -22,6 +23,7 @@ use aws_sdk_dynamodb::Client;
 use eventline_app::ports::{Inserted, ProfileStore, UserStore};
 use eventline_app::PortError;
 use eventline_domain::{DisplayName, EmailAddress, Profile, Timestamp, User, UserId};
+use eventline_powertools::item_lock::{Claim, Finish, ItemLock, Locked};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -140,6 +142,9 @@ pub(crate) struct UserItem {
     created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     announced_at: Option<String>,
+    /// The signup's lock (absent on items written before locks lived here).
+    #[serde(flatten)]
+    lock: LockAttributes,
 }
 
 impl UserItem {
@@ -150,7 +155,27 @@ impl UserItem {
             name: user.name.as_str().to_owned(),
             created_at: user.created_at.to_string(),
             announced_at: user.announced_at.map(|at| at.to_string()),
+            lock: LockAttributes::default(),
         }
+    }
+
+    /// The item carrying `lock`.
+    fn locked(mut self, lock: &ItemLock) -> Self {
+        self.lock = LockAttributes::new(lock);
+        self
+    }
+
+    /// A stored user with the lock it carries.
+    fn read_locked(item: Item) -> Result<Locked<User>, PortError> {
+        const OP: &str = "DynamoDB users item";
+        let lock = from_item::<Self>(item.clone())
+            .map_err(|e| invalid(OP, e))?
+            .lock
+            .lock();
+        Ok(Locked {
+            value: Self::read(item)?,
+            lock,
+        })
     }
 
     /// Email and name go through the lenient stored constructors, not the
@@ -172,21 +197,107 @@ impl UserItem {
     }
 }
 
+impl DynamoUserStore {
+    fn key<'a>(&self, id: &'a UserId) -> Key<'a> {
+        Key {
+            name: "user_id",
+            value: id.as_str(),
+        }
+    }
+}
+
+/// A failed condition's item as a stored user (an empty one means the
+/// item is gone).
+fn found_user(item: Item, operation: &'static str) -> Result<Locked<User>, PortError> {
+    if item.is_empty() {
+        return Err(PortError::new(operation, "no user is stored under this id"));
+    }
+    UserItem::read_locked(item)
+}
+
 impl UserStore for DynamoUserStore {
-    async fn insert(&self, user: &User) -> Result<Inserted<User>, PortError> {
+    async fn create(&self, user: &User, lock: &ItemLock) -> Result<Claim<User>, PortError> {
         const OP: &str = "DynamoDB PutItem users";
-        match put_if_absent(&self.client, &self.table, &UserItem::new(user), OP).await? {
-            None => Ok(Inserted::New),
+        let item = UserItem::new(user).locked(lock);
+        match put_if_absent(&self.client, &self.table, &item, OP).await? {
+            None => Ok(Claim::Held),
             // Some emulators do not return the item on a failed condition; read it then.
-            Some(item) if item.is_empty() => match self.get(&user.id).await? {
-                Some(existing) => Ok(Inserted::Existing(existing)),
+            Some(item) if item.is_empty() => match self.read(&user.id).await? {
+                Some(existing) => Ok(Claim::Found(existing)),
                 None => Err(PortError::new(OP, "condition failed but no item is stored")),
             },
-            Some(item) => Ok(Inserted::Existing(UserItem::read(item)?)),
+            Some(item) => Ok(Claim::Found(UserItem::read_locked(item)?)),
         }
     }
 
+    async fn take_over(
+        &self,
+        id: &UserId,
+        lock: &ItemLock,
+        now_ms: u64,
+    ) -> Result<Claim<User>, PortError> {
+        const OP: &str = "DynamoDB UpdateItem users lock";
+        let key = self.key(id);
+        match item_lock::take_over(
+            &self.client,
+            &self.table,
+            key,
+            "announced_at",
+            lock,
+            now_ms,
+            OP,
+        )
+        .await?
+        {
+            None => Ok(Claim::Held),
+            Some(item) => Ok(Claim::Found(found_user(item, OP)?)),
+        }
+    }
+
+    async fn announce(
+        &self,
+        id: &UserId,
+        lock: &ItemLock,
+        at: Timestamp,
+    ) -> Result<Finish<User>, PortError> {
+        const OP: &str = "DynamoDB UpdateItem users announced_at";
+        // The first announcement's time stays: a resend changes nothing.
+        let written = item_lock::finish(
+            &self.client,
+            &self.table,
+            self.key(id),
+            ANNOUNCE,
+            vec![(":value", s(at.to_string()))],
+            lock,
+            OP,
+        )
+        .await?;
+        match written {
+            None => Ok(Finish::Recorded),
+            Some(item) => Ok(Finish::NotHeld(found_user(item, OP)?)),
+        }
+    }
+
+    async fn release(&self, id: &UserId, lock: &ItemLock) -> Result<(), PortError> {
+        item_lock::release(
+            &self.client,
+            &self.table,
+            self.key(id),
+            "announced_at",
+            lock,
+            "DynamoDB UpdateItem users release lock",
+        )
+        .await
+    }
+
     async fn get(&self, id: &UserId) -> Result<Option<User>, PortError> {
+        Ok(self.read(id).await?.map(|u| u.value))
+    }
+}
+
+impl DynamoUserStore {
+    /// The user stored under `id` with its lock, read consistently.
+    async fn read(&self, id: &UserId) -> Result<Option<Locked<User>>, PortError> {
         const OP: &str = "DynamoDB GetItem users";
         let output = self
             .client
@@ -197,20 +308,7 @@ impl UserStore for DynamoUserStore {
             .send()
             .await
             .map_err(|e| sdk_error(OP, &e, Detail::CodeAndMessage))?;
-        output.item.map(UserItem::read).transpose()
-    }
-
-    async fn mark_announced(&self, id: &UserId, at: Timestamp) -> Result<(), PortError> {
-        // The first announcement's time stays: a later duplicate changes nothing.
-        mark(
-            &self.client,
-            &self.table,
-            id,
-            ANNOUNCE,
-            s(at.to_string()),
-            "DynamoDB UpdateItem users announced_at",
-        )
-        .await
+        output.item.map(UserItem::read_locked).transpose()
     }
 }
 

@@ -8,7 +8,6 @@
 //! | `BlobStore` | [`s3::S3BlobStore`] | `s3` |
 //! | `Mailer` (SES) | [`ses::SesMailer`] | `sesv2` |
 //! | `IdempotencyStore` | [`idempotency::DynamoIdempotencyStore`] | `dynamodb` |
-//! | `SignupWrites` | [`signup_writes::DynamoSignupWrites`] | `dynamodb` |
 //! | `MailLedger` | [`mail_ledger::DynamoMailLedger`] | `dynamodb` |
 //! | `DeadLetterSink` (batch) | [`dead_letter::SqsDeadLetters`] | `sqs` |
 //!
@@ -58,13 +57,13 @@ pub mod http;
 #[cfg(feature = "dynamodb")]
 pub mod idempotency;
 #[cfg(feature = "dynamodb")]
+pub(crate) mod item_lock;
+#[cfg(feature = "dynamodb")]
 pub mod mail_ledger;
 #[cfg(feature = "s3")]
 pub mod s3;
 #[cfg(feature = "sesv2")]
 pub mod ses;
-#[cfg(feature = "dynamodb")]
-pub mod signup_writes;
 #[cfg(feature = "sqs")]
 pub mod sqs;
 

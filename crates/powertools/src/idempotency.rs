@@ -604,7 +604,7 @@ const COMPLETION_BACKOFF: Duration = Duration::from_millis(50);
 /// lock that lapses at once would let a concurrent duplicate through.
 pub const FALLBACK_LOCK: Duration = Duration::from_secs(10);
 
-fn lock_until(window: Window) -> u64 {
+pub(crate) fn lock_until(window: Window) -> u64 {
     if window.deadline_ms > window.now_ms {
         window.deadline_ms
     } else {
@@ -614,7 +614,7 @@ fn lock_until(window: Window) -> u64 {
 
 /// A token no other attempt has: a per-process random seed (std's hasher
 /// keys are random per process), the time and a counter.
-fn attempt_token() -> String {
+pub(crate) fn attempt_token() -> String {
     static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let seed = *SEED.get_or_init(|| {

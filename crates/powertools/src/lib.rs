@@ -18,6 +18,8 @@
 //!   expect (`AWS_LAMBDA_LOG_FORMAT`, `AWS_LAMBDA_LOG_LEVEL`).
 //! - [`idempotency`]: at-most-once work per key over at-least-once delivery,
 //!   with one conditional write per lock (DynamoDB store in `eventline-aws`).
+//! - [`item_lock`]: the same lock carried by the item the work concerns, so
+//!   the item holds its lock and the fact that its effects happened.
 //! - [`metrics`]: CloudWatch metrics in the Embedded Metric Format.
 //! - [`layer`]: one tower layer around each handler that records the cold
 //!   start and the invocation's outcome as metrics and flushes them.
@@ -35,6 +37,7 @@ pub mod deadline;
 pub mod env;
 pub mod eventbridge;
 pub mod idempotency;
+pub mod item_lock;
 pub mod layer;
 pub mod logging;
 pub mod metrics;

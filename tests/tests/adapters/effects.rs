@@ -1,62 +1,12 @@
-//! Durable effects: the fact that a user was announced or a profile
-//! document written is recorded on the item itself, once, and stored users
+//! Durable effects: the fact that a profile document was written is
+//! recorded on the item itself, once (a user's announcement: user_locks.rs), and stored users
 //! stay readable whatever rules they were stored under.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use eventline_app::ports::{Inserted, ProfileStore, UserStore};
 use eventline_aws::dynamodb::{DynamoProfileStore, DynamoUserStore};
-use eventline_domain::{Profile, Timestamp, UserCreated, UserId};
+use eventline_domain::{Profile, UserCreated, UserId};
 use eventline_tests::*;
-
-#[tokio::test]
-async fn mark_announced_records_the_first_time_only() {
-    let sdk = sdk_config().await;
-    let table = unique("users");
-    create_table(&sdk, &table, "user_id").await;
-    let store = DynamoUserStore::new(eventline_aws::dynamodb::client(&sdk), &table);
-    let ada = super::user("u1", "ada@example.com", "Ada");
-    store.insert(&ada).await.unwrap();
-    assert_eq!(
-        store.get(&ada.id).await.unwrap().unwrap().announced_at,
-        None
-    );
-
-    let first = Timestamp::from_unix_millis(1_795_771_500_000);
-    store.mark_announced(&ada.id, first).await.unwrap();
-    store
-        .mark_announced(&ada.id, Timestamp::from_unix_millis(1_795_771_900_000))
-        .await
-        .unwrap();
-
-    let stored = store.get(&ada.id).await.unwrap().unwrap();
-    assert_eq!(stored.announced_at, Some(first));
-    assert_eq!(
-        get_item(&sdk, &table, "user_id", "u1").await["announced_at"],
-        AttributeValue::S("2026-11-27T09:25:00.000Z".into())
-    );
-    // A re-delivered signup finds the announced user as it is stored.
-    assert_eq!(
-        store.insert(&ada).await.unwrap(),
-        Inserted::Existing(stored)
-    );
-}
-
-#[tokio::test]
-async fn mark_announced_on_a_missing_user_fails_and_creates_nothing() {
-    let sdk = sdk_config().await;
-    let table = unique("users");
-    create_table(&sdk, &table, "user_id").await;
-    let store = DynamoUserStore::new(eventline_aws::dynamodb::client(&sdk), &table);
-    let nobody = UserId::parse("nobody").unwrap();
-
-    let err = store
-        .mark_announced(&nobody, Timestamp::from_unix_millis(1))
-        .await
-        .unwrap_err();
-
-    assert_eq!(err.operation, "DynamoDB UpdateItem users announced_at");
-    assert_eq!(store.get(&nobody).await.unwrap(), None);
-}
 
 #[tokio::test]
 async fn a_user_stored_under_older_rules_stays_readable() {
