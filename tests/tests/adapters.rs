@@ -399,7 +399,12 @@ async fn ses_rejection_is_reported_without_the_address() {
 async fn sqs_queue_sends_more_than_ten_notifications_in_batches_of_ten() {
     let sdk = sdk_config().await;
     let url = create_queue(&sdk, &unique("notifications")).await;
-    let queue = SqsNotificationQueue::new(eventline_aws::sqs::client(&sdk), &url);
+    // Through a recording proxy, so the test sees how the adapter sent.
+    let proxy = stub::Stub::start(Some(endpoint()), |_| stub::Reply::Forward).await;
+    let queue = SqsNotificationQueue::new(
+        eventline_aws::sqs::client(&sdk_config_for(&proxy.url).await),
+        &url,
+    );
     let all: Vec<Notification> = (0..23)
         .map(|i| {
             Notification::new(
@@ -413,6 +418,11 @@ async fn sqs_queue_sends_more_than_ten_notifications_in_batches_of_ten() {
 
     assert_eq!(results.len(), 23);
     assert!(results.iter().all(Result::is_ok));
+    assert_eq!(
+        batch_sizes(&proxy, "AmazonSQS.SendMessageBatch"),
+        [3, 10, 10],
+        "three SendMessageBatch calls of at most ten, nothing else"
+    );
     let mut ids: Vec<String> = drain_bodies(&sdk, &url)
         .await
         .iter()
@@ -429,7 +439,11 @@ async fn eventbridge_publisher_publishes_more_than_ten_events_in_batches_of_ten(
     let sdk = sdk_config().await;
     let bus = unique("bus");
     let tap = create_bus_with_tap(&sdk, &bus).await;
-    let publisher = EventBridgePublisher::new(eventline_aws::eventbridge::client(&sdk), &bus);
+    let proxy = stub::Stub::start(Some(endpoint()), |_| stub::Reply::Forward).await;
+    let publisher = EventBridgePublisher::new(
+        eventline_aws::eventbridge::client(&sdk_config_for(&proxy.url).await),
+        &bus,
+    );
     let events: Vec<UserCreated> = (0..12)
         .map(|i| UserCreated::from_user(&user(&format!("u{i}"), "a@example.com", "A")))
         .collect();
@@ -438,5 +452,25 @@ async fn eventbridge_publisher_publishes_more_than_ten_events_in_batches_of_ten(
 
     assert_eq!(results.len(), 12);
     assert!(results.iter().all(Result::is_ok));
+    assert_eq!(
+        batch_sizes(&proxy, "AWSEvents.PutEvents"),
+        [2, 10],
+        "two PutEvents calls of at most ten, nothing else"
+    );
     assert_eq!(drain_bodies(&sdk, &tap).await.len(), 12);
+}
+
+/// The number of entries of each call the proxy saw, smallest first;
+/// every call must be `target`.
+fn batch_sizes(proxy: &stub::Stub, target: &str) -> Vec<usize> {
+    let mut sizes: Vec<usize> = proxy
+        .calls()
+        .iter()
+        .map(|call| {
+            assert_eq!(call.target, target);
+            call.body["Entries"].as_array().map_or(0, Vec::len)
+        })
+        .collect();
+    sizes.sort_unstable();
+    sizes
 }

@@ -10,11 +10,16 @@
 //! AWS adapters and SDK calls, through the same entrypoints) with the
 //! devstack runner playing Lambda: SQS event source mappings with partial
 //! batch responses, visibility-timeout retries, redrive to the DLQ,
-//! async-invoke retries, the function timeout. The adapters are wrapped so
-//! every side effect is counted: "in effect once" is measured, not assumed. The functions' AWS calls go through a fault
-//! proxy, and every scenario first proves its fault was injected (faulted
-//! calls > 0, the crash happened, duplicates were delivered) before it
-//! checks the outcome. `make chaos` runs them and prints the table.
+//! async-invoke retries, the function timeout. The SDK configuration is the
+//! functions' own (`eventline_aws::configure`: their timeouts, retries and
+//! shared HTTPS client), pointed at the fault proxy. The adapters are
+//! wrapped so every side effect is counted (users, profiles, documents and
+//! outbox objects, notifications, events, emails, sent markers, dead
+//! letters): "in effect once" is measured, not assumed. The functions' AWS
+//! calls go through a fault proxy, and every scenario first proves its fault
+//! was injected (faulted calls > 0, the crash happened, duplicates were
+//! delivered) before it checks the outcome. `make chaos` runs them and
+//! prints the table.
 
 // The invocation future nests a use case's whole pipeline inside its entrypoint;
 // rustc needs more than the default depth to check that it is `Send`.
@@ -27,8 +32,8 @@ use eventline_app::compose::{
 };
 use eventline_app::mail::MailConfig;
 use eventline_app::ports::{
-    Clock, EventPublisher, Inserted, Mailer, NotificationQueue, PortError, ProfileStore,
-    SystemClock, UserStore,
+    Admission, BlobStore, Clock, EventPublisher, Inserted, MailLedger, Mailer, NotificationQueue,
+    PortError, ProfileStore, SystemClock, UserStore,
 };
 use eventline_app::IdempotencyConfig;
 use eventline_aws::eventbridge::EventBridgePublisher;
@@ -39,7 +44,7 @@ use eventline_devstack::state::StackState;
 use eventline_domain::{
     Notification, OutgoingEmail, Profile, Timestamp, User, UserCreated, UserId,
 };
-use eventline_powertools::batch::DeadLetterSink;
+use eventline_powertools::batch::{DeadLetter, DeadLetterSink};
 use eventline_powertools::idempotency::Idempotency;
 use eventline_powertools::item_lock::{Claim, Finish, ItemLock};
 use eventline_powertools::metrics::Metrics;
@@ -68,6 +73,17 @@ impl Effects {
             .unwrap()
             .entry((kind, key.to_owned()))
             .or_default() += 1;
+    }
+
+    /// The distinct keys of `kind`.
+    fn keys_of(&self, kind: &str) -> BTreeSet<String> {
+        self.counts
+            .lock()
+            .unwrap()
+            .keys()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, key)| key.clone())
+            .collect()
     }
 
     /// (distinct keys, most effects for one key) of `kind`.
@@ -244,6 +260,58 @@ impl<T: Mailer> Mailer for Counted<T> {
     }
 }
 
+impl<T: BlobStore> BlobStore for Counted<T> {
+    async fn put(
+        &self,
+        key: &str,
+        body: String,
+        content_type: &'static str,
+    ) -> Result<(), PortError> {
+        self.inner.put(key, body, content_type).await?;
+        self.effects.add("object put", key);
+        Ok(())
+    }
+}
+
+impl<T: MailLedger> MailLedger for Counted<T> {
+    async fn admit(
+        &self,
+        email: &OutgoingEmail,
+        day: &str,
+        cap: u32,
+    ) -> Result<Admission, PortError> {
+        let admission = self.inner.admit(email, day, cap).await?;
+        if admission == Admission::Admitted {
+            self.effects.add("mail admitted", &email.message_id);
+        }
+        Ok(admission)
+    }
+    async fn record_sent(&self, message_id: &str) -> Result<(), PortError> {
+        self.inner.record_sent(message_id).await?;
+        self.effects.add("sent marker", message_id);
+        Ok(())
+    }
+}
+
+/// A dead-letter sink whose accepted letters are counted, by source message id.
+struct CountedDeadLetters {
+    inner: Arc<dyn DeadLetterSink>,
+    effects: Arc<Effects>,
+}
+
+impl DeadLetterSink for CountedDeadLetters {
+    fn send<'a>(
+        &'a self,
+        letter: &'a DeadLetter,
+    ) -> futures::future::BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            self.inner.send(letter).await?;
+            self.effects.add("dead letter", &letter.source_message_id);
+            Ok(())
+        })
+    }
+}
+
 impl<T: ProfileStore> ProfileStore for Counted<T> {
     async fn insert(&self, p: &Profile) -> Result<Inserted<Profile>, PortError> {
         let result = self.inner.insert(p).await?;
@@ -258,8 +326,10 @@ impl<T: ProfileStore> ProfileStore for Counted<T> {
 }
 
 /// The adapters the scenarios run on: the inner ones' ports, each side
-/// effect counted (users, notifications, events, mail, profiles), on the
-/// test's clock. The use cases are composed from them exactly as the
+/// effect counted (users, notifications, events, mail, profiles, objects,
+/// sent markers, dead letters), on the test's clock. Only the idempotency
+/// guards pass through uncounted: their records are bookkeeping, which the
+/// effects above are counted to check. The use cases are composed from them exactly as the
 /// functions' `main`s compose theirs.
 struct Counting<A> {
     inner: A,
@@ -314,16 +384,16 @@ impl<A: ProfileStores> ProfileStores for Counting<A> {
 }
 
 impl<A: BlobStores> BlobStores for Counting<A> {
-    type Blobs = A::Blobs;
+    type Blobs = Counted<A::Blobs>;
     fn blob_store(&self, bucket: &str) -> Self::Blobs {
-        self.inner.blob_store(bucket)
+        self.counted(self.inner.blob_store(bucket))
     }
 }
 
 impl<A: MailLedgers> MailLedgers for Counting<A> {
-    type Ledger = A::Ledger;
+    type Ledger = Counted<A::Ledger>;
     fn mail_ledger(&self, table: &str) -> Self::Ledger {
-        self.inner.mail_ledger(table)
+        self.counted(self.inner.mail_ledger(table))
     }
 }
 
@@ -336,7 +406,10 @@ impl<A: Guards> Guards for Counting<A> {
 
 impl<A: DeadLetters> DeadLetters for Counting<A> {
     fn dead_letters(&self, queue_url: &str, function: &str) -> Arc<dyn DeadLetterSink> {
-        self.inner.dead_letters(queue_url, function)
+        Arc::new(CountedDeadLetters {
+            inner: self.inner.dead_letters(queue_url, function),
+            effects: self.effects.clone(),
+        })
     }
 }
 
@@ -385,7 +458,19 @@ impl Harness {
         let direct = eventline_tests::sdk_config_for(&stack.endpoint).await;
         let proxy =
             FaultProxy::start(stack.endpoint.trim_start_matches("http://").to_owned()).await;
-        let through_proxy = eventline_tests::sdk_config_for(&proxy.endpoint).await;
+        // The functions' own SDK settings (1/2/4 s timeouts, 3 attempts, the
+        // shared HTTPS client), as `eventline_aws::load_sdk_config` gives them.
+        let through_proxy = eventline_aws::configure(
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .endpoint_url(&proxy.endpoint)
+                .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+                .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                    "test", "test", None, None, "moto",
+                )),
+            Some("chaos"),
+        )
+        .load()
+        .await;
         let (effects, crashes, receipts, clock) = Default::default();
         let adapters = Counting {
             inner: AwsAdapters::new(
@@ -678,6 +763,26 @@ fn assert_once_each(f: &Figures, users: usize) {
     for kind in ["notification enqueued", "event published"] {
         assert_eq!(f.effects.of(kind).0, users, "{}: {kind}", f.scenario);
     }
+    // Every profile document and sent marker was written for every user
+    // (mail is counted above, as the transport's sends). A put whose answer
+    // an outage cut may be repeated (an S3 put replaces), so distinct keys
+    // are what must match.
+    let documents = f.effects.keys_of("object put");
+    assert_eq!(
+        documents
+            .iter()
+            .filter(|k| k.starts_with("profiles/"))
+            .count(),
+        users,
+        "{}: profile documents put",
+        f.scenario
+    );
+    assert_eq!(
+        f.effects.of("sent marker").0,
+        2 * users,
+        "{}: sent markers (welcome and confirmation)",
+        f.scenario
+    );
     for (what, found) in [
         ("users", f.state.items_in("USERS_TABLE")),
         ("profiles", f.state.items_in("PROFILES_TABLE")),
@@ -739,6 +844,11 @@ async fn poison_records_reach_the_dlq_and_good_ones_all_succeed() {
         f.state.dead_letters_in("user-processor DLQ"),
         poison.len() as u64
     );
+    assert_eq!(
+        f.effects.of("dead letter"),
+        (poison.len(), 1),
+        "each poison record dead-lettered once, by user-processor"
+    );
     assert_once_each(&f, USERS);
 }
 
@@ -765,6 +875,15 @@ async fn an_outage_in_the_middle_of_processing_loses_nothing() {
         f.faulted.cut + f.faulted.refused > 0,
         "the outage cut or refused calls: {:?}",
         f.faulted
+    );
+    // Because of it (no other fault here) records failed and came back:
+    // an SQS record received again, or an event's invocation retried.
+    let failed: u64 = f.stats.values().map(|s| s.failed).sum();
+    let retried: u64 = f.stats.values().map(|s| s.retried).sum();
+    assert!(
+        failed > 0 && retried > 0,
+        "the outage failed records and they were retried: {:?}",
+        f.stats
     );
     assert_once_each(&f, USERS);
     assert_eq!(f.state.dead_letters_in("user-processor DLQ"), 0);
@@ -804,22 +923,25 @@ async fn a_crash_after_the_user_write_is_completed_by_the_retry_without_a_second
 async fn a_call_that_never_answers_fails_only_its_record_and_the_invocation_answers_in_time() {
     const USERS: usize = 8;
     // Production's 10 s timeout: a hung call holds its stage until the
-    // stage's cut-off, and each later stage keeps a tenth of the time (1 s
-    // here, 0.3 s at the local 3 s, too little for moto's PutEvents on a
-    // loaded 2-core machine). The visibility timeout stays above it.
+    // SDK's operation timeout (4 s) or the stage's cut-off, whichever is
+    // first, and each later stage keeps a tenth of the time (1 s here, 0.3 s
+    // at the local 3 s, too little for moto's PutEvents on a loaded 2-core
+    // machine). The visibility timeout stays above it.
     let mut h = Harness::deploy(
         "one user write never answers",
         &["FunctionTimeout=10", "QueueVisibilityTimeout=12"],
     )
     .await;
     let users_table = env(&h.manifest, "USERS_TABLE").to_owned();
-    // The user write of s-3 hangs once: socket open, no answer, ever. It
-    // carries s-3 alone (each user is its own conditional write).
+    // The user write of s-3 hangs on both attempts the SDK makes within its
+    // 4 s operation timeout (its 2 s attempt timeout cuts the first, and it
+    // retries): socket open, no answer, ever. It carries s-3 alone (each
+    // user is its own conditional write). The retry's write answers.
     let slow = h.proxy.inject(
         Rule::on("DynamoDB_20120810.PutItem", Fault::Hang)
             .body_contains(&format!("\"TableName\":\"{users_table}\""))
             .body_contains("{\"S\":\"s-3\"}")
-            .times(1),
+            .times(2),
     );
     let bodies: Vec<String> = (0..USERS).map(|i| signup(&format!("s-{i}"))).collect();
     h.send(&bodies).await;
@@ -827,8 +949,8 @@ async fn a_call_that_never_answers_fails_only_its_record_and_the_invocation_answ
     let f = h.figures().await;
     header();
     f.print();
-    assert_eq!(slow.faulted(), 1, "the call hung");
-    assert_eq!(f.faulted.hung, 1);
+    assert_eq!(slow.faulted(), 2, "the call hung on both attempts");
+    assert_eq!(f.faulted.hung, 2);
     // The invocation returned its partial batch response before the
     // function timeout: the runner never had to cut it.
     assert_eq!(f.stats("user-processor").timed_out, 0, "{:?}", f.stats);
@@ -847,18 +969,51 @@ async fn a_call_that_never_answers_fails_only_its_record_and_the_invocation_answ
 async fn short_and_malformed_batch_answers_retry_the_records_they_leave_out() {
     const USERS: usize = 10;
     let mut h = Harness::deploy("batch APIs answer short or malformed", &[]).await;
+    // The fault proxy's three rewrites (`Rewrite::SqsEntryMissing`,
+    // `SqsUnknownId`, `PutEventsShort`: each drops or renames the answer's
+    // last entry), each also noting whose signup its answer left out: the
+    // request's last entry.
+    let left_out = Arc::new(Mutex::new(BTreeSet::<String>::new()));
+    let noting = |rewrite: fn(&mut Value) -> Option<()>, body: &'static str| {
+        let left_out = Arc::clone(&left_out);
+        Rewrite::Custom(Arc::new(move |request: &Value, answer: &Value| {
+            let mut rewritten = answer.clone();
+            rewrite(&mut rewritten)?;
+            let last = request.get("Entries")?.as_array()?.last()?;
+            let inner: Value = serde_json::from_str(last.get(body)?.as_str()?).ok()?;
+            let user = inner.get("user_id")?.as_str()?.to_owned();
+            left_out.lock().unwrap().insert(user);
+            Some(rewritten)
+        }))
+    };
+    fn entry_missing(answer: &mut Value) -> Option<()> {
+        answer
+            .get_mut("Successful")?
+            .as_array_mut()?
+            .pop()
+            .map(drop)
+    }
+    fn unknown_id(answer: &mut Value) -> Option<()> {
+        let entry = answer.get_mut("Successful")?.as_array_mut()?.last_mut()?;
+        let id = entry.get("Id")?.as_str()?.to_owned();
+        entry["Id"] = Value::String(format!("not-in-the-request-{id}"));
+        Some(())
+    }
+    fn short(answer: &mut Value) -> Option<()> {
+        answer.get_mut("Entries")?.as_array_mut()?.pop().map(drop)
+    }
     let rules = [
         Rule::on(
             "AmazonSQS.SendMessageBatch",
-            Fault::Rewrite(Rewrite::SqsEntryMissing),
+            Fault::Rewrite(noting(entry_missing, "MessageBody")),
         ),
         Rule::on(
             "AmazonSQS.SendMessageBatch",
-            Fault::Rewrite(Rewrite::SqsUnknownId),
+            Fault::Rewrite(noting(unknown_id, "MessageBody")),
         ),
         Rule::on(
             "AWSEvents.PutEvents",
-            Fault::Rewrite(Rewrite::PutEventsShort),
+            Fault::Rewrite(noting(short, "Detail")),
         ),
         // (No DynamoDB batch call is on this path: each user is created and
         // announced with a conditional write of its own.)
@@ -874,10 +1029,14 @@ async fn short_and_malformed_batch_answers_retry_the_records_they_leave_out() {
         assert_eq!(rule.faulted(), 1, "rewrite {i} was applied");
     }
     assert_eq!(f.faulted.rewritten, 3);
-    // What the answers left out was retried, not deleted as done.
-    assert!(
-        !h.receipts.retried("user-processor").is_empty(),
-        "no signup was retried"
+    // What the answers left out was retried, not deleted as done, and
+    // nothing else was.
+    let left_out: BTreeSet<String> = left_out.lock().unwrap().iter().map(|u| signup(u)).collect();
+    assert!(!left_out.is_empty(), "the rewrites left records out");
+    assert_eq!(
+        h.receipts.retried("user-processor"),
+        left_out,
+        "exactly the signups the answers left out were retried"
     );
     assert_once_each(&f, USERS);
     assert_eq!(f.state.dead_letters_in("user-processor DLQ"), 0);

@@ -61,7 +61,7 @@ pub enum Error {
 impl From<IdempotencyError<Error>> for Error {
     fn from(e: IdempotencyError<Error>) -> Self {
         match e.split() {
-            Ok(refusal) => Self::Idempotency(refusal),
+            Ok(refusal) => refusal.into(),
             Err(work) => work,
         }
     }
@@ -69,7 +69,12 @@ impl From<IdempotencyError<Error>> for Error {
 
 impl From<IdempotencyFailure> for Error {
     fn from(e: IdempotencyFailure) -> Self {
-        Self::Idempotency(e)
+        match e {
+            // The guard stopped at the deadline: the same failure as the
+            // work's own cut-off, not a store failure.
+            IdempotencyError::Deadline(cut) => Self::Deadline(cut),
+            refusal => Self::Idempotency(refusal),
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use crate::{Error, Invocation};
 use eventline_domain::{email, Notification};
 use eventline_powertools::batch::{BatchError, BatchProcessor, BatchReport, Message};
 use eventline_powertools::env::Env;
-use eventline_powertools::idempotency::{payload_hash, Idempotency, IdempotencyStore, Window};
+use eventline_powertools::idempotency::{payload_hash, Idempotency, IdempotencyStore};
 use std::num::NonZeroUsize;
 use std::time::Duration;
 
@@ -100,13 +100,13 @@ impl<U: UserStore, M: Mailer, L: MailLedger, C: Clock, I: IdempotencyStore>
         let invocation = Invocation::start(&self.ports.clock, deadline_ms, self.timeout);
         self.batch
             .process(messages, invocation.deadline, |record| {
-                self.process_record(record, invocation.window)
+                self.process_record(record, invocation)
             })
             .await
     }
 
     /// Handles one record, delivering its notification at most once.
-    async fn process_record(&self, record: Message, window: Window) -> Result<(), Error> {
+    async fn process_record(&self, record: Message, invocation: Invocation) -> Result<(), Error> {
         let body = record.body.as_deref().ok_or(Error::NoBody)?;
         let notification = Notification::parse(body)?;
         let hash = payload_hash([
@@ -117,9 +117,13 @@ impl<U: UserStore, M: Mailer, L: MailLedger, C: Clock, I: IdempotencyStore>
         let delivery = self
             .ports
             .idempotency
-            .once(&notification.notification_id, hash, window, || {
-                self.deliver(&notification)
-            })
+            .once(
+                &notification.notification_id,
+                hash,
+                invocation.window,
+                invocation.deadline,
+                || self.deliver(&notification),
+            )
             .await?;
         if delivery.is_replay() || delivery.into_inner() == Delivery::AlreadySent {
             tracing::info!(notification_id = %notification.notification_id, "duplicate notification; already delivered");

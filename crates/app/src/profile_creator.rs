@@ -90,9 +90,13 @@ impl<P: ProfileStore, B: BlobStore, C: Clock, I: IdempotencyStore> ProfileCreato
         let run = self
             .ports
             .idempotency
-            .once(&key, detail_hash(&event), invocation.window, || {
-                self.create(&event)
-            })
+            .once(
+                &key,
+                detail_hash(&event),
+                invocation.window,
+                invocation.deadline,
+                || self.create(&event),
+            )
             .await?;
         if run.is_replay() {
             tracing::info!(user_id = %event.user_id, "duplicate event; profile already created");

@@ -58,8 +58,11 @@ where
         if let Some(id) = &event.correlation_id {
             span.record("correlation_id", id.as_str());
         }
+        // The work stops at the deadline itself (its last call, the
+        // idempotency completion, included); the backstop keeps its answer.
         match invocation
             .deadline
+            .backstop()
             .bound(AssertUnwindSafe(work(event)).catch_unwind())
             .await
         {
@@ -87,7 +90,9 @@ where
         reason,
     };
     let message = error.to_string();
-    if dead_letter(sink, &letter, &message).instrument(span).await {
+    // After the work, in the time it left (see `batch::dead_letter`).
+    let sent = dead_letter(sink, &letter, &message, invocation.deadline.backstop());
+    if sent.instrument(span).await {
         Ok(())
     } else {
         Err(error)
@@ -99,4 +104,110 @@ where
 /// same event rather than a conflicting payload.
 pub(crate) fn detail_hash(event: &UserCreated) -> String {
     payload_hash(event.identity())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::{FixedClock, MemoryDeadLetters};
+    use eventline_powertools::idempotency::{
+        Acquire, CompleteError, Idempotency, IdempotencyError, IdempotencyStore, MemoryStore,
+        Record, StoreError,
+    };
+    use serde_json::json;
+    use std::time::Duration;
+
+    fn created(id: &str) -> Value {
+        json!({"version":"0","id":id,"detail-type":"User Created","source":"user.service",
+               "account":"123456789012","time":"2026-11-27T09:24:26Z","region":"us-east-1",
+               "resources":[],"detail":{"user_id":"u1","email":"a@b.io","name":"Ada",
+               "created_at":"2026-11-27T09:24:26.123Z"}})
+    }
+
+    /// A 3 s invocation that started at Unix time 0.
+    fn invocation() -> Invocation {
+        Invocation::start(&FixedClock::default(), 3_000, Duration::from_secs(3))
+    }
+
+    /// Item 3 of issue 16: a `User Created` whose first copy is still in
+    /// progress stays an invocation error (Lambda's asynchronous retries,
+    /// then the on-failure destination, keep the event if the first attempt
+    /// fails), is not dead-lettered, and is marked an expected retry, which
+    /// the metrics layer counts as `RecordsDeferred` and the errors alarm
+    /// subtracts.
+    #[tokio::test]
+    async fn an_in_progress_duplicate_stays_an_error_marked_expected_and_is_not_dead_lettered() {
+        let letters = MemoryDeadLetters::default();
+        let error = on_user_created(created("e-2"), invocation(), Some(&letters), |_| async {
+            Err(Error::Idempotency(IdempotencyError::InProgress {
+                key: "welcome.u1".into(),
+            }))
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(error.disposition(), Disposition::Expected);
+        assert_eq!(error.error_type(), "InProgress");
+        assert!(letters.letters().is_empty());
+    }
+
+    /// Refuses every completion; takes and releases locks.
+    struct NoCompletions(MemoryStore);
+
+    impl IdempotencyStore for NoCompletions {
+        async fn acquire(&self, record: &Record, now_ms: u64) -> Result<Acquire, StoreError> {
+            self.0.acquire(record, now_ms).await
+        }
+        async fn complete_all(&self, records: &[Record]) -> Vec<Result<(), CompleteError>> {
+            records
+                .iter()
+                .map(|_| Err(CompleteError::Store(StoreError("throttled".into()))))
+                .collect()
+        }
+        async fn release(&self, record: &Record) -> Result<(), StoreError> {
+            self.0.release(record).await
+        }
+    }
+
+    /// Item 1 of issue 16, through the consumers' shared path: work that
+    /// took 2 s of a 3 s invocation, and completions the store never
+    /// writes. The event succeeds (its effect happened) and the lost
+    /// completion is reported, instead of the invocation ending in
+    /// `DeadlineExceeded` and being retried.
+    #[tokio::test(start_paused = true)]
+    async fn slow_work_whose_completion_is_lost_still_succeeds_by_the_deadline() {
+        let lost = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = lost.clone();
+        let idempotency = Idempotency::new(
+            NoCompletions(MemoryStore::default()),
+            "welcome-email",
+            Duration::from_secs(3600),
+        )
+        .observed_by(move |event| {
+            if let eventline_powertools::idempotency::Event::CompletionsLost { records } = event {
+                counted.fetch_add(records, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        let invocation = invocation();
+        let result = on_user_created(created("e-1"), invocation, None, |event| {
+            let idempotency = &idempotency;
+            async move {
+                idempotency
+                    .once(
+                        "welcome.u1",
+                        detail_hash(&event),
+                        invocation.window,
+                        invocation.deadline,
+                        || async {
+                            tokio::time::sleep(Duration::from_secs(2)).await;
+                            Ok::<(), Error>(())
+                        },
+                    )
+                    .await?;
+                Ok(())
+            }
+        })
+        .await;
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(lost.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
 }

@@ -96,6 +96,7 @@ impl<M: Mailer, L: MailLedger, C: Clock, I: IdempotencyStore> WelcomeEmail<M, L,
                 &welcome.message_id,
                 detail_hash(&event),
                 invocation.window,
+                invocation.deadline,
                 || {
                     deliver_once(
                         &ports.mailer,

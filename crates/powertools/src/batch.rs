@@ -15,7 +15,11 @@
 //!   records of the batch are still processed and deleted;
 //! - work stops waiting at the invocation's [`Deadline`] (its timeout minus a
 //!   margin): records still pending fail, the others keep their outcome, and
-//!   the response goes back before Lambda would kill the invocation;
+//!   the response goes back before Lambda would kill the invocation. A
+//!   handler that honours the deadline itself (its own last calls stop at
+//!   it) keeps every outcome it reached: the processor cuts handlers only at
+//!   the deadline's [backstop](Deadline::backstop), half a margin later,
+//!   and its own calls after the work (dead-letter sends) stop there too;
 //! - a failure that can **never succeed** ([`Disposition::Reject`]: invalid
 //!   input, a payload conflict) is sent at once to the dead-letter sink, with
 //!   its reason as attributes, and reported handled; only if that send fails
@@ -400,7 +404,10 @@ impl BatchProcessor {
         // the dead letters of rejected records.
         let sources = messages.clone();
         let span = tracing::info_span!("batch", records = sources.len());
+        // The handler stops at the deadline itself; the backstop only cuts
+        // one that does not, so its answer at the deadline is kept.
         let results = deadline
+            .backstop()
             .bound(AssertUnwindSafe(async { handler(messages).await }).catch_unwind())
             .instrument(span)
             .await;
@@ -432,7 +439,10 @@ impl BatchProcessor {
                 });
                 let span = record_span(&message);
                 let id = message.id.clone();
-                let outcome = self.settle(message, result).instrument(span).await;
+                let outcome = self
+                    .settle(message, result, deadline.backstop())
+                    .instrument(span)
+                    .await;
                 (id, outcome)
             });
         let records = futures::future::join_all(settled).await;
@@ -565,6 +575,7 @@ impl BatchProcessor {
         // A panic must cost one record, not the batch. The handler's state is not
         // observed after a panic (the future is dropped), hence AssertUnwindSafe.
         let result = deadline
+            .backstop()
             .bound(AssertUnwindSafe(async { handler(message).await }).catch_unwind())
             .instrument(span.clone())
             .await;
@@ -573,11 +584,19 @@ impl BatchProcessor {
             Ok(Err(_)) => Err(Reason::retry("record handler panicked")),
             Err(_) => Err(Reason::retry("not finished by the invocation's deadline")),
         };
-        self.settle(source, result).instrument(span).await
+        self.settle(source, result, deadline.backstop())
+            .instrument(span)
+            .await
     }
 
-    /// Turns a record's result into its outcome, dead-lettering rejections.
-    async fn settle(&self, message: Message, result: Result<(), Reason>) -> RecordOutcome {
+    /// Turns a record's result into its outcome, dead-lettering rejections
+    /// by `until` (the backstop: the work's own deadline may be spent).
+    async fn settle(
+        &self,
+        message: Message,
+        result: Result<(), Reason>,
+        until: Deadline,
+    ) -> RecordOutcome {
         let reason = match result {
             Ok(()) => return RecordOutcome::Succeeded,
             Err(reason) => reason,
@@ -604,7 +623,7 @@ impl BatchProcessor {
                     first_seen_ms: message.first_seen_ms,
                     reason: rejection,
                 };
-                if dead_letter(sink.as_ref(), &letter, &reason.message).await {
+                if dead_letter(sink.as_ref(), &letter, &reason.message, until).await {
                     RecordOutcome::DeadLettered(code)
                 } else {
                     RecordOutcome::Failed(reason.message)
@@ -622,10 +641,26 @@ fn is_fifo(messages: &[Message]) -> bool {
 /// Sends `letter` to `sink` and logs the outcome with `error` (the
 /// rejection's message); `true` when the sink stored it. Shared by the
 /// batch processor and the handlers of single events (EventBridge), so a
-/// rejection reads the same in the logs wherever it happened.
-pub async fn dead_letter(sink: &dyn DeadLetterSink, letter: &DeadLetter, error: &str) -> bool {
+/// rejection reads the same in the logs wherever it happened. The send runs
+/// after the work, in the time it left: it stops at `deadline`, and one cut
+/// off (or not started, the deadline being past) keeps the record on the
+/// retry path.
+pub async fn dead_letter(
+    sink: &dyn DeadLetterSink,
+    letter: &DeadLetter,
+    error: &str,
+    deadline: Deadline,
+) -> bool {
     let code = letter.reason.code;
-    match sink.send(letter).await {
+    let sent = if deadline.passed() {
+        Err("not sent: the invocation's deadline had passed".to_owned())
+    } else {
+        deadline
+            .bound(sink.send(letter))
+            .await
+            .unwrap_or_else(|_| Err("cut off at the invocation's deadline".to_owned()))
+    };
+    match sent {
         Ok(()) => {
             tracing::warn!(error, code, "rejected; sent to the dead-letter queue");
             true
@@ -1130,26 +1165,24 @@ mod tests {
             record("slow", "hang", None),
             record("fast2", "ok", None),
         ];
-        let started = tokio::time::Instant::now();
-        let report = BatchProcessor::new()
-            .with_concurrency(NonZeroUsize::new(3).unwrap())
-            .run(
-                e,
-                Deadline::after(std::time::Duration::from_secs(2)),
-                |r| async move {
-                    if r.body.as_deref() == Some("hang") {
-                        std::future::pending::<()>().await;
-                    }
-                    Ok::<(), String>(())
-                },
-            )
-            .await;
+        let (lambda, deadline) = lambda_deadline();
+        let processor = BatchProcessor::new().with_concurrency(NonZeroUsize::new(3).unwrap());
+        let report = tokio::time::timeout_at(
+            lambda,
+            processor.run(e, deadline, |r| async move {
+                if r.body.as_deref() == Some("hang") {
+                    std::future::pending::<()>().await;
+                }
+                Ok::<(), String>(())
+            }),
+        )
+        .await
+        .expect("answered before Lambda's deadline");
         assert_eq!(report.unhandled(), ["slow"]);
         assert_eq!(
             report.records[1].1,
             RecordOutcome::Failed("not finished by the invocation's deadline".into())
         );
-        assert!(started.elapsed() <= std::time::Duration::from_secs(2));
     }
 
     #[tokio::test(start_paused = true)]
@@ -1168,5 +1201,123 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(response.unhandled(), ["1", "2"]);
+    }
+
+    /// Lambda's deadline, 3 s from now, and the invocation's [`Deadline`]
+    /// built from it once, as the functions do.
+    fn lambda_deadline() -> (tokio::time::Instant, Deadline) {
+        let lambda = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
+        (
+            lambda,
+            Deadline::for_invocation(3_000, 0, std::time::Duration::from_secs(3)),
+        )
+    }
+
+    /// An idempotency store that takes locks but never answers a completion.
+    struct CompletionsHang(crate::idempotency::MemoryStore);
+
+    impl crate::idempotency::IdempotencyStore for CompletionsHang {
+        async fn acquire(
+            &self,
+            record: &crate::idempotency::Record,
+            now_ms: u64,
+        ) -> Result<crate::idempotency::Acquire, crate::idempotency::StoreError> {
+            self.0.acquire(record, now_ms).await
+        }
+        async fn complete_all(
+            &self,
+            _: &[crate::idempotency::Record],
+        ) -> Vec<Result<(), crate::idempotency::CompleteError>> {
+            std::future::pending().await
+        }
+        async fn release(
+            &self,
+            record: &crate::idempotency::Record,
+        ) -> Result<(), crate::idempotency::StoreError> {
+            self.0.release(record).await
+        }
+    }
+
+    /// Item 2 of issue 16: a batch handler whose last step (completing its
+    /// locks) is still waiting on the store at the deadline. The
+    /// completion stops at the deadline, so the handler answers and the
+    /// batch keeps every outcome it reached (a success, a deferral, a
+    /// rejection), rather than all becoming failures; the partial batch
+    /// response is back before Lambda's deadline.
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_whose_completions_hang_keeps_its_outcomes_and_answers_before_lambdas_deadline()
+    {
+        use crate::idempotency::{payload_hash, Begin, Idempotency, MemoryStore, Window};
+        let (lambda, deadline) = lambda_deadline();
+        let idem = Idempotency::new(
+            CompletionsHang(MemoryStore::default()),
+            "fn",
+            std::time::Duration::from_secs(3600),
+        );
+        let sink = Arc::new(Sink::default());
+        let e = vec![
+            record("1", "ok", None),
+            record("2", "busy", None),
+            record("3", "poison", None),
+        ];
+        let processor = BatchProcessor::new().with_dead_letters(sink.clone());
+        let answer = tokio::time::timeout_at(
+            lambda,
+            processor.process_batch(e, deadline, |records| {
+                let idem = &idem;
+                async move {
+                    let window = Window {
+                        now_ms: 0,
+                        deadline_ms: 3_000,
+                    };
+                    let Ok(Begin::Acquired(lock)) =
+                        idem.begin::<()>("1", payload_hash(["1"]), window).await
+                    else {
+                        panic!("a fresh lock");
+                    };
+                    let results: Vec<Result<(), Classified>> =
+                        futures::future::join_all(records.into_iter().map(classify)).await;
+                    let completion = idem.complete_all(vec![(lock, &())], deadline).await;
+                    assert_eq!(completion.failed, ["fn#1"], "the completion was cut");
+                    results
+                }
+            }),
+        )
+        .await
+        .expect("answered before Lambda's deadline")
+        .unwrap();
+        assert_eq!(
+            answer.records,
+            [
+                ("1".to_owned(), RecordOutcome::Succeeded),
+                ("2".to_owned(), RecordOutcome::Deferred("Busy".into())),
+                ("3".to_owned(), RecordOutcome::DeadLettered("InvalidFields")),
+            ]
+        );
+        assert_eq!(sink.letters.lock().unwrap().len(), 1);
+    }
+
+    /// Item 2 of issue 16: the dead-letter send runs after the work, in the
+    /// time left. A dead-letter queue that never answers is cut at the
+    /// deadline: the record stays on the retry path, the others keep their
+    /// outcome, and the answer is back before Lambda's deadline.
+    #[tokio::test(start_paused = true)]
+    async fn a_dead_letter_send_that_hangs_is_cut_at_the_deadline_and_its_record_retried() {
+        struct Hangs;
+        impl DeadLetterSink for Hangs {
+            fn send<'a>(&'a self, _: &'a DeadLetter) -> BoxFuture<'a, Result<(), String>> {
+                Box::pin(std::future::pending())
+            }
+        }
+        let (lambda, deadline) = lambda_deadline();
+        let e = vec![record("1", "ok", None), record("2", "poison", None)];
+        let processor = BatchProcessor::new().with_dead_letters(Arc::new(Hangs));
+        let report = tokio::time::timeout_at(lambda, processor.process(e, deadline, classify))
+            .await
+            .expect("answered before Lambda's deadline")
+            .unwrap();
+        assert_eq!(report.unhandled(), ["2"]);
+        assert_eq!(report.records[0].1, RecordOutcome::Succeeded);
+        assert_eq!(report.records[1].1, RecordOutcome::Failed("Poison".into()));
     }
 }

@@ -3,10 +3,23 @@
 //!
 //! A Lambda invocation that runs past its timeout is killed: every record of
 //! its batch fails, including those whose effects already happened. A
-//! [`Deadline`] is the invocation's deadline minus a safety margin, on the
-//! monotonic clock; [`Deadline::bound`] stops waiting for a future when it
-//! passes, so the batch processor can fail only the records still pending and
-//! return its partial batch response in time.
+//! [`Deadline`] is built **once per invocation**, from Lambda's deadline
+//! less a safety margin, on the monotonic clock, and carried to every call:
+//!
+//! - [`Deadline::bound`] stops waiting for a future when it passes; every
+//!   port call, including those *after* the work (idempotency completions,
+//!   releases, dead-letter sends), is bounded by it, so none outlives the
+//!   time left, whatever the SDK's own operation timeout (dropping the
+//!   future cancels the call);
+//! - work followed by such a call is cut one [step](Deadline::for_work)
+//!   earlier, so the call after it has time to run;
+//! - a caller wrapping a callee that honours the deadline itself bounds it
+//!   by the [backstop](Deadline::backstop), half a margin later: the
+//!   callee's outcomes, reached at the deadline, are kept, and a callee that
+//!   ignores it is still cut before Lambda's own deadline.
+//!
+//! So the batch processor fails only the records still pending and returns
+//! its partial batch response before Lambda would kill the invocation.
 
 use std::future::Future;
 use std::time::Duration;
@@ -16,6 +29,10 @@ use tokio::time::Instant;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Deadline {
     stop: Instant,
+    /// What is kept after `stop` to answer and flush (a tenth of the
+    /// invocation's time, at most one second); also the step reserved
+    /// before `stop` for the call that follows work ([`Deadline::for_work`]).
+    margin: Duration,
 }
 
 /// The work did not finish before the deadline.
@@ -24,10 +41,12 @@ pub struct Deadline {
 pub struct DeadlineExceeded;
 
 impl Deadline {
-    /// A deadline `budget` from now.
+    /// A deadline `budget` from now, its margin a tenth of `budget` (at
+    /// most one second).
     pub fn after(budget: Duration) -> Self {
         Self {
             stop: Instant::now() + budget,
+            margin: margin_of(budget),
         }
     }
 
@@ -36,13 +55,18 @@ impl Deadline {
     /// safety margin (a tenth of the time, at most one second) to answer
     /// and flush. An unknown or past deadline (local emulators pass one in
     /// 1970) falls back to `timeout`, the function's configured timeout.
+    /// Build it once, when the invocation starts, and pass it on: built
+    /// again later it would count the whole time again from then.
     pub fn for_invocation(deadline_ms: u64, now_ms: u64, timeout: Duration) -> Self {
         let budget = match deadline_ms.checked_sub(now_ms) {
             Some(left) if left > 0 => Duration::from_millis(left),
             _ => timeout,
         };
-        let margin = (budget / 10).min(Duration::from_secs(1));
-        Self::after(budget - margin)
+        let margin = margin_of(budget);
+        Self {
+            stop: Instant::now() + (budget - margin),
+            margin,
+        }
     }
 
     /// Time left before the deadline (zero once passed).
@@ -55,6 +79,25 @@ impl Deadline {
     pub fn earlier_by(&self, by: Duration) -> Self {
         Self {
             stop: self.stop.checked_sub(by).unwrap_or(self.stop),
+            margin: self.margin,
+        }
+    }
+
+    /// The cut-off of work that one more call follows (a completion, a
+    /// release, a dead-letter send): one margin earlier, so that call has
+    /// time before the deadline.
+    pub fn for_work(&self) -> Self {
+        self.earlier_by(self.margin)
+    }
+
+    /// The bound a caller puts around a callee that stops at this deadline
+    /// itself: half a margin later. The callee's answer at the deadline is
+    /// kept; a callee that overruns is cut with half the margin still left
+    /// to answer.
+    pub fn backstop(&self) -> Self {
+        Self {
+            stop: self.stop + self.margin / 2,
+            margin: self.margin,
         }
     }
 
@@ -64,11 +107,22 @@ impl Deadline {
     }
 
     /// Runs `work` until it finishes or the deadline passes, whichever is first.
+    ///
+    /// The work is boxed: bounds nest (a handler's, its guard's, each call's),
+    /// and the work they wrap is often a pipeline of SDK calls whose future
+    /// is kilobytes; inline, every level would carry it again, and debug
+    /// builds overflowed a tokio worker's stack. One allocation per bound
+    /// costs nothing next to the network call it bounds.
     pub async fn bound<F: Future>(&self, work: F) -> Result<F::Output, DeadlineExceeded> {
-        tokio::time::timeout_at(self.stop, work)
+        tokio::time::timeout_at(self.stop, Box::pin(work))
             .await
             .map_err(|_| DeadlineExceeded)
     }
+}
+
+/// A tenth of `budget`, at most one second.
+fn margin_of(budget: Duration) -> Duration {
+    (budget / 10).min(Duration::from_secs(1))
 }
 
 #[cfg(test)]
@@ -99,5 +153,20 @@ mod tests {
         let deadline = Deadline::for_invocation(1_000, 5_000_000, Duration::from_secs(3));
         assert_eq!(deadline.remaining(), Duration::from_millis(2_700));
         assert_eq!(deadline.bound(async { 7 }).await, Ok(7));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn work_stops_a_step_early_and_a_wrapper_waits_half_a_margin_longer() {
+        // 10 s left: a 1 s margin, so the deadline is 9 s away.
+        let deadline = Deadline::for_invocation(10_000, 0, Duration::from_secs(3));
+        assert_eq!(deadline.for_work().remaining(), Duration::from_secs(8));
+        assert_eq!(
+            deadline.backstop().remaining(),
+            Duration::from_millis(9_500)
+        );
+        let short = Deadline::for_invocation(2_000, 0, Duration::from_secs(3));
+        assert_eq!(short.remaining(), Duration::from_millis(1_800));
+        assert_eq!(short.for_work().remaining(), Duration::from_millis(1_600));
+        assert_eq!(short.backstop().remaining(), Duration::from_millis(1_900));
     }
 }

@@ -2,14 +2,17 @@
 //! delivers to a Lambda target.
 //!
 //! [`service`] hands a use case the raw JSON payload and the invocation's
-//! deadline, and turns its error into the runtime's [`Diagnostic`] through
-//! [`RecordError`], so a use case needs no Lambda types. The use case
+//! deadline, and turns its error into a [`Failure`]: the runtime's
+//! [`Diagnostic`] (through [`RecordError`]) plus whether the failure is an
+//! expected retry ([`Disposition::Expected`], e.g. a duplicate whose first
+//! copy is still in progress), which the metrics layer counts as deferred
+//! rather than failed. So a use case needs no Lambda types. The use case
 //! unwraps the payload with [`unwrap_event`], so that a payload of the wrong
 //! shape or type becomes a clear, typed error (which Lambda's async-invoke
 //! retries and the target's DLQ then handle) rather than a runtime
 //! deserialisation failure whose message may echo the payload.
 
-use crate::batch::RecordError;
+use crate::batch::{Disposition, RecordError};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use futures::future::Map;
 use futures::FutureExt;
@@ -25,7 +28,7 @@ use thiserror::Error;
 /// raw payload and the invocation's deadline (Unix ms, from the context):
 /// `eventbridge::service(|payload, deadline_ms| use_case.handle(payload, deadline_ms))`.
 /// Its error becomes the invocation's error, `errorType` from
-/// [`RecordError::error_type`].
+/// [`RecordError::error_type`], carried in a [`Failure`].
 pub fn service<F, Fut, E>(handler: F) -> EventBridgeService<F>
 where
     F: Fn(Value, u64) -> Fut,
@@ -49,10 +52,10 @@ where
     E: RecordError,
 {
     type Response = ();
-    type Error = Diagnostic;
-    type Future = Map<Fut, fn(Result<(), E>) -> Result<(), Diagnostic>>;
+    type Error = Failure;
+    type Future = Map<Fut, fn(Result<(), E>) -> Result<(), Failure>>;
 
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Diagnostic>> {
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Failure>> {
         Poll::Ready(Ok(()))
     }
 
@@ -61,11 +64,53 @@ where
     }
 }
 
-fn diagnose<E: RecordError>(result: Result<(), E>) -> Result<(), Diagnostic> {
-    result.map_err(|e| Diagnostic {
-        error_type: e.error_type().to_owned(),
-        error_message: e.to_string(),
+fn diagnose<E: RecordError>(result: Result<(), E>) -> Result<(), Failure> {
+    result.map_err(|e| Failure {
+        diagnostic: Diagnostic {
+            error_type: e.error_type().to_owned(),
+            error_message: e.to_string(),
+        },
+        expected: e.disposition() == Disposition::Expected,
     })
+}
+
+/// A failed invocation: what Lambda is told ([`Diagnostic`]), and whether
+/// it is an expected retry. Either way the invocation fails, so Lambda's
+/// asynchronous retries and on-failure destination keep the event; an
+/// expected one is counted apart (`RecordsDeferred`, see
+/// [`crate::layer`]), so an alarm on real failures can leave it out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// What the runtime reports.
+    pub diagnostic: Diagnostic,
+    /// An expected retry ([`Disposition::Expected`]), not a real failure.
+    pub expected: bool,
+}
+
+impl From<Failure> for Diagnostic {
+    fn from(failure: Failure) -> Self {
+        failure.diagnostic
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.diagnostic.error_message)
+    }
+}
+
+impl RecordError for Failure {
+    fn disposition(&self) -> Disposition {
+        if self.expected {
+            Disposition::Expected
+        } else {
+            Disposition::Retry
+        }
+    }
+
+    fn error_type(&self) -> &str {
+        &self.diagnostic.error_type
+    }
 }
 
 /// Why an EventBridge payload was refused.
@@ -164,7 +209,7 @@ mod tests {
         .oneshot(LambdaEvent::new(json!({"k": 1}), context))
         .await;
         assert_eq!(
-            result,
+            result.map_err(Diagnostic::from),
             Err(Diagnostic {
                 error_type: "Refused".to_owned(),
                 error_message: "refused".to_owned(),

@@ -73,6 +73,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 use thiserror::Error;
 
+use crate::deadline::{Deadline, DeadlineExceeded};
+
 /// State of an idempotency record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -197,6 +199,11 @@ pub enum IdempotencyError<E> {
         /// Why.
         reason: String,
     },
+    /// The work (or taking its lock) was still running at its cut-off;
+    /// the lock, if taken, is kept until its own deadline (a call we
+    /// stopped waiting for may still land).
+    #[error(transparent)]
+    Deadline(#[from] DeadlineExceeded),
     /// The work itself failed (the record was released).
     #[error(transparent)]
     Work(E),
@@ -214,6 +221,7 @@ impl<E> IdempotencyError<E> {
             Self::CorruptResult { key, reason } => {
                 Ok(IdempotencyError::CorruptResult { key, reason })
             }
+            Self::Deadline(d) => Ok(IdempotencyError::Deadline(d)),
         }
     }
 }
@@ -228,6 +236,7 @@ impl Clone for IdempotencyError<Infallible> {
                 key: key.clone(),
                 reason: reason.clone(),
             },
+            Self::Deadline(d) => Self::Deadline(*d),
             Self::Work(never) => match *never {},
         }
     }
@@ -384,11 +393,19 @@ impl<S: IdempotencyStore> Idempotency<S> {
     /// Runs `work` unless it already ran for `key` (with the same
     /// `payload_hash`), in which case its stored result is returned. If the
     /// work fails or panics the lock is released (a panic then resumes).
+    ///
+    /// `deadline` is the invocation's, built once when it started: taking
+    /// the lock and the work stop one step before it
+    /// ([`Deadline::for_work`]), leaving that step to complete the lock
+    /// (or release it); the completion stops at `deadline`, and one it could
+    /// not write is counted and logged, while the work's result is still
+    /// returned. So `once` answers by `deadline`.
     pub async fn once<T, E, F, Fut>(
         &self,
         key: &str,
         payload_hash: String,
         window: Window,
+        deadline: Deadline,
         work: F,
     ) -> Result<Run<T>, IdempotencyError<E>>
     where
@@ -397,27 +414,31 @@ impl<S: IdempotencyStore> Idempotency<S> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let lock = match self.begin(key, payload_hash, window).await.map_err(widen)? {
+        let cut_off = deadline.for_work();
+        let begun = cut_off.bound(self.begin(key, payload_hash, window)).await?;
+        let lock = match begun.map_err(widen)? {
             Begin::Replayed(value) => return Ok(Run::Replayed(value)),
             Begin::Acquired(lock) => lock,
         };
-        match AssertUnwindSafe(work()).catch_unwind().await {
-            Ok(Ok(value)) => {
-                let deadline = crate::deadline::Deadline::for_invocation(
-                    window.deadline_ms,
-                    window.now_ms,
-                    FALLBACK_LOCK,
-                );
+        match cut_off.bound(AssertUnwindSafe(work()).catch_unwind()).await {
+            Ok(Ok(Ok(value))) => {
                 self.complete_all(vec![(lock, &value)], deadline).await;
                 Ok(Run::Fresh(value))
             }
-            Ok(Err(e)) => {
-                self.release(lock).await;
+            Ok(Ok(Err(e))) => {
+                self.release_by(lock, deadline).await;
                 Err(IdempotencyError::Work(e))
             }
-            Err(panic) => {
-                self.release(lock).await;
+            Ok(Err(panic)) => {
+                self.release_by(lock, deadline).await;
                 std::panic::resume_unwind(panic)
+            }
+            // Cut off: a call we stopped waiting for may still land, so the
+            // lock stays until its own deadline rather than letting a
+            // duplicate run beside it.
+            Err(cut) => {
+                tracing::warn!(id = %lock.record.id, "work was still running at its cut-off; its lock lapses at its deadline");
+                Err(IdempotencyError::Deadline(cut))
             }
         }
     }
@@ -492,14 +513,16 @@ impl<S: IdempotencyStore> Idempotency<S> {
     /// Marks locks completed with their results, each only if this attempt
     /// still holds it, in as few store calls as the store allows. Records the
     /// store did not write are retried with exponential backoff until
-    /// `deadline`; what is still not written is returned in
-    /// [`Completion::failed`] and logged at `ERROR` (the work is done; the
-    /// lock lapses at its deadline, and a retry then re-runs steps that are
-    /// idempotent themselves).
+    /// `deadline`; every store call, the first included, is bounded by it
+    /// and none starts once it has passed. What is still not written (or
+    /// not confirmed) is returned in [`Completion::failed`], logged at
+    /// `ERROR` and reported as [`Event::CompletionsLost`] (the work is done;
+    /// the lock lapses at its deadline, and a retry then re-runs steps that
+    /// are idempotent themselves).
     pub async fn complete_all<T: Serialize>(
         &self,
         done: Vec<(Lock, &T)>,
-        deadline: crate::deadline::Deadline,
+        deadline: Deadline,
     ) -> Completion {
         let mut pending: Vec<Record> = done
             .into_iter()
@@ -508,7 +531,15 @@ impl<S: IdempotencyStore> Idempotency<S> {
         let mut completion = Completion::default();
         let mut backoff = COMPLETION_BACKOFF;
         while !pending.is_empty() {
-            let results = self.store.complete_all(&pending).await;
+            if deadline.passed() {
+                break;
+            }
+            // Cut at the deadline: no answer, so no record of this call is
+            // confirmed (some may have landed; they count as lost).
+            let results = deadline
+                .bound(self.store.complete_all(&pending))
+                .await
+                .unwrap_or_default();
             let mut retry = Vec::new();
             for (index, record) in pending.into_iter().enumerate() {
                 match results.get(index) {
@@ -546,6 +577,15 @@ impl<S: IdempotencyStore> Idempotency<S> {
     pub async fn release(&self, lock: Lock) {
         if let Err(e) = self.store.release(&lock.record).await {
             tracing::warn!(id = %lock.record.id, error = %e, "could not release idempotency record");
+        }
+    }
+
+    /// [`Idempotency::release`], giving up at `deadline` (the lock then
+    /// lapses at its own deadline).
+    pub async fn release_by(&self, lock: Lock, deadline: Deadline) {
+        let id = lock.record.id.clone();
+        if deadline.bound(self.release(lock)).await.is_err() {
+            tracing::warn!(id = %id, "idempotency record not released by the deadline; it lapses at its own");
         }
     }
 
@@ -657,6 +697,7 @@ fn widen<E>(e: IdempotencyError<Infallible>) -> IdempotencyError<E> {
         IdempotencyError::CorruptResult { key, reason } => {
             IdempotencyError::CorruptResult { key, reason }
         }
+        IdempotencyError::Deadline(d) => IdempotencyError::Deadline(d),
         IdempotencyError::Work(never) => match never {},
     }
 }
@@ -824,11 +865,11 @@ mod tests {
         let (store, idem) = guard();
         let runs = AtomicU32::new(0);
         let first = idem
-            .once("k", payload_hash(["a"]), at(1_000), || count(&runs))
+            .once("k", payload_hash(["a"]), at(1_000), soon(), || count(&runs))
             .await
             .unwrap();
         let second = idem
-            .once("k", payload_hash(["a"]), at(2_000), || count(&runs))
+            .once("k", payload_hash(["a"]), at(2_000), soon(), || count(&runs))
             .await
             .unwrap();
         assert_eq!(first, Run::Fresh(1));
@@ -843,11 +884,11 @@ mod tests {
     async fn same_key_with_a_different_payload_is_an_error() {
         let (_, idem) = guard();
         let runs = AtomicU32::new(0);
-        idem.once("k", payload_hash(["a"]), at(1_000), || count(&runs))
+        idem.once("k", payload_hash(["a"]), at(1_000), soon(), || count(&runs))
             .await
             .unwrap();
         let err = idem
-            .once("k", payload_hash(["b"]), at(2_000), || count(&runs))
+            .once("k", payload_hash(["b"]), at(2_000), soon(), || count(&runs))
             .await
             .unwrap_err();
         assert!(
@@ -876,13 +917,13 @@ mod tests {
         );
         let runs = AtomicU32::new(0);
         let err = idem
-            .once("k", payload_hash(["a"]), at(3_999), || count(&runs))
+            .once("k", payload_hash(["a"]), at(3_999), soon(), || count(&runs))
             .await
             .unwrap_err();
         assert!(matches!(err, IdempotencyError::InProgress { .. }), "{err}");
         assert_eq!(runs.load(Ordering::SeqCst), 0);
         let retry = idem
-            .once("k", payload_hash(["a"]), at(4_001), || count(&runs))
+            .once("k", payload_hash(["a"]), at(4_001), soon(), || count(&runs))
             .await
             .unwrap();
         assert_eq!(retry, Run::Fresh(1));
@@ -892,7 +933,7 @@ mod tests {
     async fn failed_work_releases_the_lock_for_an_immediate_retry() {
         let (store, idem) = guard();
         let err = idem
-            .once("k", payload_hash(["a"]), at(1_000), || async {
+            .once("k", payload_hash(["a"]), at(1_000), soon(), || async {
                 Err::<u32, _>("boom")
             })
             .await
@@ -901,7 +942,7 @@ mod tests {
         assert_eq!(store.get("fn#k"), None);
         let runs = AtomicU32::new(0);
         assert_eq!(
-            idem.once("k", payload_hash(["a"]), at(1_001), || count(&runs))
+            idem.once("k", payload_hash(["a"]), at(1_001), soon(), || count(&runs))
                 .await
                 .unwrap(),
             Run::Fresh(1)
@@ -912,11 +953,13 @@ mod tests {
     async fn completed_records_expire() {
         let (_, idem) = guard();
         let runs = AtomicU32::new(0);
-        idem.once("k", payload_hash(["a"]), at(0), || count(&runs))
+        idem.once("k", payload_hash(["a"]), at(0), soon(), || count(&runs))
             .await
             .unwrap();
         let later = idem
-            .once("k", payload_hash(["a"]), at(3_601_000), || count(&runs))
+            .once("k", payload_hash(["a"]), at(3_601_000), soon(), || {
+                count(&runs)
+            })
             .await
             .unwrap();
         assert_eq!(later, Run::Fresh(2));
@@ -927,7 +970,7 @@ mod tests {
         let (_, idem) = guard();
         let runs = AtomicU32::new(0);
         let attempts = (0..8).map(|_| {
-            idem.once("k", payload_hash(["a"]), at(1_000), || async {
+            idem.once("k", payload_hash(["a"]), at(1_000), soon(), || async {
                 tokio::task::yield_now().await;
                 count(&runs).await
             })
@@ -1103,14 +1146,17 @@ mod tests {
     #[tokio::test]
     async fn a_panicking_work_releases_its_lock() {
         let (store, idem) = guard();
-        let panicked = AssertUnwindSafe(idem.once("k", payload_hash(["a"]), at(1_000), || async {
-            if store.get("fn#k").is_some() {
-                panic!("boom");
-            }
-            Ok::<u32, String>(1)
-        }))
-        .catch_unwind()
-        .await;
+        let panicked =
+            AssertUnwindSafe(
+                idem.once("k", payload_hash(["a"]), at(1_000), soon(), || async {
+                    if store.get("fn#k").is_some() {
+                        panic!("boom");
+                    }
+                    Ok::<u32, String>(1)
+                }),
+            )
+            .catch_unwind()
+            .await;
         assert!(panicked.is_err(), "the panic reaches the caller");
         assert_eq!(store.get("fn#k"), None, "and the lock is gone");
     }
@@ -1176,11 +1222,11 @@ mod tests {
         let idem = Idempotency::new(flaky.clone(), "fn", HOUR)
             .observed_by(move |event| seen.lock().unwrap().push(event));
         let runs = AtomicU32::new(0);
-        idem.once("k", payload_hash(["a"]), at(1_000), || count(&runs))
+        idem.once("k", payload_hash(["a"]), at(1_000), soon(), || count(&runs))
             .await
             .unwrap();
         assert!(events.lock().unwrap().is_empty(), "a fresh run is no event");
-        idem.once("k", payload_hash(["a"]), at(2_000), || count(&runs))
+        idem.once("k", payload_hash(["a"]), at(2_000), soon(), || count(&runs))
             .await
             .unwrap();
         flaky.failures.store(1_000, Ordering::SeqCst);
@@ -1195,6 +1241,80 @@ mod tests {
             *events.lock().unwrap(),
             [Event::Replayed, Event::CompletionsLost { records: 1 }]
         );
+    }
+
+    /// Item 1 of issue 16: the completion after the work must end by the
+    /// invocation's deadline, counted from its start, not from the end of
+    /// the work. A 3 s invocation whose work takes 2 s, against a store that
+    /// never writes completions: the guard must give up at the deadline,
+    /// report the loss, and return the work's result before the caller's
+    /// own bound (as the handlers put around it) cuts everything off.
+    #[tokio::test(start_paused = true)]
+    async fn a_completion_after_slow_work_stops_at_the_invocations_deadline_and_is_counted_lost() {
+        let flaky = Arc::new(Flaky {
+            inner: MemoryStore::default(),
+            failures: AtomicU32::new(1_000),
+        });
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let seen = events.clone();
+        let idem = Idempotency::new(flaky.clone(), "fn", HOUR)
+            .observed_by(move |event| seen.lock().unwrap().push(event));
+        let window = at(0);
+        let deadline = crate::deadline::Deadline::for_invocation(
+            window.deadline_ms,
+            window.now_ms,
+            FALLBACK_LOCK,
+        );
+        let run = deadline
+            .backstop()
+            .bound(
+                idem.once("k", payload_hash(["a"]), window, deadline, || async {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    Ok::<u32, String>(7)
+                }),
+            )
+            .await;
+        assert!(
+            flaky.failures.load(Ordering::SeqCst) < 1_000,
+            "the store refused completions"
+        );
+        assert_eq!(
+            run.expect("answered within the invocation's time")
+                .expect("the work's result"),
+            Run::Fresh(7)
+        );
+        assert_eq!(
+            *events.lock().unwrap(),
+            [Event::CompletionsLost { records: 1 }]
+        );
+        assert_eq!(flaky.inner.get("fn#k").unwrap().status, Status::InProgress);
+    }
+
+    /// The first completion call is bounded too: a store that never answers
+    /// is cut at the deadline, and the loss is still reported.
+    #[tokio::test(start_paused = true)]
+    async fn a_completion_the_store_never_answers_is_cut_at_the_deadline_and_reported() {
+        struct Hangs(MemoryStore);
+        impl IdempotencyStore for Hangs {
+            async fn acquire(&self, record: &Record, now_ms: u64) -> Result<Acquire, StoreError> {
+                self.0.acquire(record, now_ms).await
+            }
+            async fn complete_all(&self, _: &[Record]) -> Vec<Result<(), CompleteError>> {
+                std::future::pending().await
+            }
+            async fn release(&self, record: &Record) -> Result<(), StoreError> {
+                self.0.release(record).await
+            }
+        }
+        let idem = Idempotency::new(Hangs(MemoryStore::default()), "fn", HOUR);
+        let lock = acquired(idem.begin("k", payload_hash(["a"]), at(0)).await.unwrap());
+        let deadline = soon();
+        let completion = deadline
+            .backstop()
+            .bound(idem.complete_all(vec![(lock, &1u32)], deadline))
+            .await
+            .expect("complete_all answers by its deadline");
+        assert_eq!(completion.failed, ["fn#k"]);
     }
 
     #[test]

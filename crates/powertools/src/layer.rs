@@ -8,7 +8,10 @@
 //! 2. runs the handler, then counts its **outcome** ([`Outcome`]): for an SQS
 //!    batch the report's counts (`RecordsProcessed`, `RecordsFailed`,
 //!    `RecordsDeferred`, `RecordsDeadLettered`), for one event (EventBridge)
-//!    `RecordsProcessed` or `RecordsFailed` = 1 from the `Result`;
+//!    `RecordsProcessed`, `RecordsFailed` or, for an expected retry (an
+//!    error whose disposition is [`crate::batch::Disposition::Expected`]:
+//!    the invocation still fails, so Lambda retries it),
+//!    `RecordsDeferred` = 1 from the `Result`;
 //! 3. flushes everything added during the invocation as EMF to stdout.
 //!
 //! It wraps the handler service, not the `Runtime`: a runtime layer sees the
@@ -31,7 +34,7 @@
 //! lambda_runtime::run(MetricsLayer::new(metrics).layer(service)).await
 //! ```
 
-use crate::batch::BatchError;
+use crate::batch::{BatchError, Disposition, RecordError};
 use crate::idempotency;
 use crate::metrics::{Metrics, Unit};
 use crate::sqs::{self, BatchResponse};
@@ -51,6 +54,9 @@ pub const RECORDS_PROCESSED: &str = "RecordsProcessed";
 /// retried (single events: the invocation failed).
 pub const RECORDS_FAILED: &str = "RecordsFailed";
 /// Records retried as expected traffic (e.g. a duplicate still in progress).
+/// For one event (EventBridge) that is a failed invocation Lambda retries,
+/// counted in Lambda's `Errors` too: the errors alarms of those functions
+/// subtract it (template.yaml, docs/reliability.md).
 pub const RECORDS_DEFERRED: &str = "RecordsDeferred";
 /// Records sent to the dead-letter queue as never able to succeed.
 pub const RECORDS_DEAD_LETTERED: &str = "RecordsDeadLettered";
@@ -65,13 +71,14 @@ pub trait Outcome {
     fn record(&self, metrics: &Metrics);
 }
 
-/// One event per invocation (EventBridge): processed or failed.
-impl<E> Outcome for Result<(), E> {
+/// One event per invocation (EventBridge): processed, deferred (an
+/// expected retry) or failed.
+impl<E: RecordError> Outcome for Result<(), E> {
     fn record(&self, metrics: &Metrics) {
-        let name = if self.is_ok() {
-            RECORDS_PROCESSED
-        } else {
-            RECORDS_FAILED
+        let name = match self {
+            Ok(()) => RECORDS_PROCESSED,
+            Err(e) if e.disposition() == Disposition::Expected => RECORDS_DEFERRED,
+            Err(_) => RECORDS_FAILED,
         };
         metrics.add(name, Unit::Count, 1.0);
     }
@@ -316,6 +323,48 @@ mod tests {
         let doc = &documents(&buffer)[0];
         assert_eq!(doc[RECORDS_FAILED], 1);
         assert!(doc.get(RECORDS_PROCESSED).is_none(), "{doc}");
+    }
+
+    /// Item 3 of issue 16: an event whose first copy is still in progress
+    /// fails its invocation (Lambda retries it, and its on-failure
+    /// destination keeps it if every retry fails) but counts as deferred,
+    /// not failed: the errors alarm subtracts `RecordsDeferred` from Lambda's
+    /// `Errors`.
+    #[tokio::test]
+    async fn an_expected_retry_of_one_event_fails_the_invocation_but_counts_as_deferred() {
+        #[derive(Debug)]
+        struct Busy;
+        impl std::fmt::Display for Busy {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("k: another attempt is in progress; will retry")
+            }
+        }
+        impl RecordError for Busy {
+            fn disposition(&self) -> Disposition {
+                Disposition::Expected
+            }
+            fn error_type(&self) -> &str {
+                "InProgress"
+            }
+        }
+        let (layer, buffer) = layer();
+        let service = layer.layer(crate::eventbridge::service(|_, _| async {
+            Err::<(), _>(Busy)
+        }));
+        let mut context = lambda_runtime::Context::default();
+        context.deadline = 42;
+        let failure = service
+            .oneshot(LambdaEvent::new(serde_json::json!({}), context))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            lambda_runtime::Diagnostic::from(failure).error_type,
+            "InProgress",
+            "still an invocation error: Lambda retries the event"
+        );
+        let doc = &documents(&buffer)[0];
+        assert_eq!(doc[RECORDS_DEFERRED], 1);
+        assert!(doc.get(RECORDS_FAILED).is_none(), "{doc}");
     }
 
     #[tokio::test]

@@ -257,6 +257,32 @@ async fn every_completion_is_one_conditional_put_all_sent_at_once() {
             Acquire::Existing(record.clone())
         );
     }
+
+    // All at once: against a store that never answers, every one of 30 more
+    // completions reaches it while none is answered (one at a time, the
+    // first would hold the rest back for ever).
+    let silent = Stub::start(None, |_| Reply::Hang).await;
+    let hung = DynamoIdempotencyStore::new(
+        eventline_aws::dynamodb::client(&sdk_config_for(&silent.url).await),
+        &table,
+    );
+    let more: Vec<Record> = (0..30)
+        .map(|i| completed(&lock(&format!("fn#m{i}"), &format!("m{i}"), 5_000)))
+        .collect();
+    let waiting = hung.complete_all(&more);
+    let arrived = async {
+        for _ in 0..300 {
+            if silent.calls().len() == 30 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    };
+    tokio::select! {
+        _ = waiting => panic!("a store that never answers answered"),
+        () = arrived => {}
+    }
+    assert_eq!(silent.calls().len(), 30, "all 30 in flight at once");
 }
 
 #[tokio::test]
