@@ -220,8 +220,8 @@ fn marker_key(message_id: &str) -> String {
 
 /// Sends `email` under its marker's `lock`, if `slot` (the quota, taken
 /// beside the lock or after it) admits it, and records it sent. Nothing
-/// sent (over quota, the slot or the send failed): the lock is released so
-/// a retry need not wait for it. Sent but not recorded (the record failed):
+/// sent (over quota, the slot or the send failed): the lock is released
+/// (with the unsent marker) so a retry need not wait for it. Sent but not recorded (the record failed):
 /// an error, and the lock stays until it lapses; the retry then sends again
 /// with the same message id: at least once, never lost.
 pub(crate) async fn send_held<M: Mailer, L: MailLedger>(

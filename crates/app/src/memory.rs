@@ -540,10 +540,12 @@ impl MailLedger for MemoryMailLedger {
         self.faults
             .check("memory ledger release", message_id)
             .await?;
-        if let Some(stored) = lock(&self.markers).get_mut(message_id) {
-            if carries(stored.lock.as_ref(), held) && !stored.value.sent {
-                stored.lock = None;
-            }
+        let mut markers = lock(&self.markers);
+        if markers
+            .get(message_id)
+            .is_some_and(|m| carries(m.lock.as_ref(), held) && !m.value.sent)
+        {
+            markers.remove(message_id);
         }
         Ok(())
     }

@@ -147,8 +147,9 @@ pub trait MailLedger: Send + Sync {
         message_id: &str,
         lock: &ItemLock,
     ) -> impl Future<Output = Result<Finish<MailMarker>, PortError>> + Send;
-    /// Gives `lock` up after a failed send, if it is still this attempt's
-    /// and the message is not sent.
+    /// Gives `lock` up after an attempt that sent nothing, if it is still
+    /// this attempt's and the message is not sent: the unsent marker goes
+    /// with it (it holds nothing else), so a retry creates it afresh.
     fn release(
         &self,
         message_id: &str,

@@ -1,7 +1,8 @@
 //! [`ItemLock`] on DynamoDB items: the attributes `lock_attempt` (S) and
 //! `lock_until` (N, Unix ms) on the item the effects concern, and the
 //! single-item conditional writes that take (a create-if-absent [`create`]
-//! of the item carrying it), take over, finish and release it. A fact is
+//! of the item carrying it), take over, finish and release it (or
+//! [`discard`] it with an item that is nothing but the lock and its fact). A fact is
 //! "not recorded" while its attribute is absent or `false` (items written
 //! with an explicit `document_written: false` included). Every write asks for the item as it was when its condition fails
 //! (`ReturnValuesOnConditionCheckFailure=ALL_OLD`, free of charge), so a
@@ -12,6 +13,7 @@
 use crate::dynamodb::Item;
 use crate::{sdk_error, Detail};
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
@@ -174,6 +176,40 @@ pub(crate) async fn release(
         .expression_attribute_values(":attempt", AttributeValue::S(lock.attempt.clone()));
     // A failed condition means the lock is someone else's now, or done: nothing to give up.
     conditional(request, operation).await.map(|_| ())
+}
+
+/// Gives `lock` up with the item it is on, for an item that is only a lock
+/// and a fact (a mail's marker): after failed work, while the lock is this
+/// attempt's and the fact `done` is not recorded. Nothing is left behind
+/// for work that never happened (a mail over its quota, to an unknown user).
+pub(crate) async fn discard(
+    client: &Client,
+    table: &str,
+    key: Key<'_>,
+    done: &str,
+    lock: &ItemLock,
+    operation: &'static str,
+) -> Result<(), PortError> {
+    let result = client
+        .delete_item()
+        .table_name(table)
+        .key(key.name, AttributeValue::S(key.value.to_owned()))
+        .condition_expression(format!("lock_attempt = :attempt AND {NOT_DONE}"))
+        .expression_attribute_names("#done", done)
+        .expression_attribute_values(":not_done", AttributeValue::Bool(false))
+        .expression_attribute_values(":attempt", AttributeValue::S(lock.attempt.clone()))
+        .send()
+        .await;
+    match result {
+        // A failed condition: someone else's now, or done: nothing to give up.
+        Ok(_) => Ok(()),
+        Err(SdkError::ServiceError(e))
+            if matches!(e.err(), DeleteItemError::ConditionalCheckFailedException(_)) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(sdk_error(operation, &e, Detail::CodeAndMessage)),
+    }
 }
 
 /// Sends a conditional `UpdateItem`, asking for the item as it was when the

@@ -6,7 +6,9 @@
 //!   ([`crate::item_lock`]): created in progress by one conditional
 //!   `PutItem` carrying `lock_attempt`, `lock_until` and `payload_hash`
 //!   (the item as it was comes back on a failed condition, ALL_OLD), then
-//!   `sent = true` recorded under the lock. It has no `expiration`
+//!   `sent = true` recorded under the lock; an attempt that sent nothing
+//!   (over quota, unknown user, failed send) deletes its unsent marker
+//!   instead of leaving it behind. It has no `expiration`
 //!   attribute, so the table's TTL never deletes it: a duplicate of any age
 //!   (a DLQ redrive days later) finds it. Markers written before markers
 //!   were locks (`{id, sent: true}`) read as sent, for any payload.
@@ -178,8 +180,9 @@ impl MailLedger for DynamoMailLedger {
             name: "id",
             value: &id,
         };
-        let op = "DynamoDB UpdateItem mail-sent release lock";
-        item_lock::release(&self.client, &self.table, key, SENT, lock, op).await
+        // An unsent marker is nothing but its lock: it goes with it.
+        let op = "DynamoDB DeleteItem mail-sent marker";
+        item_lock::discard(&self.client, &self.table, key, SENT, lock, op).await
     }
 
     async fn take_slot(
