@@ -24,7 +24,7 @@ mod user_locks;
 use aws_sdk_dynamodb::types::AttributeValue;
 use eventline_app::mail::OutboxMailer;
 use eventline_app::ports::{
-    BlobStore, EventPublisher, Inserted, Mailer, NotificationQueue, ProfileStore, UserStore,
+    BlobStore, EventPublisher, Mailer, NotificationQueue, ProfileStore, Put, UserStore,
 };
 use eventline_aws::dynamodb::{DynamoProfileStore, DynamoUserStore};
 use eventline_aws::eventbridge::EventBridgePublisher;
@@ -108,15 +108,23 @@ async fn dynamo_profile_store_creates_once_and_round_trips_every_field() {
     create_table(&sdk, &table, "user_id").await;
     let store = DynamoProfileStore::new(eventline_aws::dynamodb::client(&sdk), &table);
     let profile = Profile::default_for(&UserCreated::from_user(&user("u1", "a@b.io", "山田太郎")));
+    let lock = eventline_powertools::item_lock::ItemLock {
+        attempt: "a1".into(),
+        until_ms: 5_000,
+    };
 
-    assert_eq!(store.insert(&profile).await.unwrap(), Inserted::New);
+    assert_eq!(
+        store.create(&profile, "h", &lock).await.unwrap(),
+        Claim::Held
+    );
     let mut other = profile.clone();
     other.bio = "changed".into();
     other.avatar_url = Some("https://example.com/a.png".into());
-    assert_eq!(
-        store.insert(&other).await.unwrap(),
-        Inserted::Existing(profile)
-    );
+    assert!(matches!(
+        store.create(&other, "h2", &lock).await.unwrap(),
+        Claim::Found(stored) if stored.value.profile == profile
+            && stored.value.payload_hash.as_deref() == Some("h")
+    ));
 
     let item = get_item(&sdk, &table, "user_id", "u1").await;
     assert_eq!(item["display_name"], AttributeValue::S("山田太郎".into()));
@@ -284,26 +292,33 @@ async fn eventbridge_publisher_reports_a_missing_bus() {
 }
 
 #[tokio::test]
-async fn s3_blob_store_writes_the_object_with_its_content_type() {
+async fn s3_blob_store_writes_an_object_once_and_never_replaces_it() {
     let sdk = sdk_config().await;
     let bucket = unique("bucket");
     create_bucket(&sdk, &bucket).await;
     let blobs = S3BlobStore::new(eventline_aws::s3::client(&sdk), &bucket);
 
-    blobs
-        .put("profiles/u1.json", r#"{"a":1}"#.into(), "application/json")
-        .await
-        .unwrap();
-    blobs
-        .put("profiles/u1.json", r#"{"a":2}"#.into(), "application/json")
-        .await
-        .unwrap();
+    assert_eq!(
+        blobs
+            .put_new("profiles/u1.json", r#"{"a":1}"#.into(), "application/json")
+            .await
+            .unwrap(),
+        Put::Created
+    );
+    // If-None-Match: * — the second write finds the first (412) and succeeds.
+    assert_eq!(
+        blobs
+            .put_new("profiles/u1.json", r#"{"a":2}"#.into(), "application/json")
+            .await
+            .unwrap(),
+        Put::Exists
+    );
 
     assert_eq!(
         get_object(&sdk, &bucket, "profiles/u1.json")
             .await
             .as_deref(),
-        Some(r#"{"a":2}"#)
+        Some(r#"{"a":1}"#)
     );
     let head = eventline_aws::s3::client(&sdk)
         .head_object()
@@ -313,6 +328,14 @@ async fn s3_blob_store_writes_the_object_with_its_content_type() {
         .await
         .unwrap();
     assert_eq!(head.content_type(), Some("application/json"));
+    // Any other failure stays an error.
+    let missing = S3BlobStore::new(eventline_aws::s3::client(&sdk), unique("no-bucket"));
+    let err = missing
+        .put_new("k", "b".into(), "text/plain")
+        .await
+        .unwrap_err();
+    assert_eq!(err.operation, "S3 PutObject");
+    assert!(err.message.starts_with("NoSuchBucket"), "{err}");
 }
 
 #[tokio::test]
@@ -331,7 +354,10 @@ async fn outbox_mailer_writes_one_object_per_message_id() {
     )));
 
     mailer.send(&welcome).await.unwrap();
-    mailer.send(&welcome).await.unwrap();
+    // A duplicate send finds the object and writes nothing.
+    let mut changed = welcome.clone();
+    changed.subject = "changed".into();
+    mailer.send(&changed).await.unwrap();
 
     assert_eq!(
         list_keys(&sdk, &bucket, "outbox/").await,

@@ -10,8 +10,8 @@ use aws_sdk_dynamodb::types::{
     ReturnValuesOnConditionCheckFailure, TransactWriteItem, WriteRequest,
 };
 use eventline_app::ports::{
-    Admission, BlobStore, EventPublisher, Inserted, MailLedger, Mailer, NotificationQueue,
-    ProfileStore, UserStore,
+    Admission, BlobStore, EventPublisher, MailLedger, Mailer, NotificationQueue, ProfileStore,
+    UserStore,
 };
 use eventline_aws::dynamodb::{DynamoProfileStore, DynamoUserStore};
 use eventline_aws::idempotency::DynamoIdempotencyStore;
@@ -127,11 +127,17 @@ async fn user_and_profile_stores_create_once_and_mark_their_effects() {
 
     let profiles = DynamoProfileStore::new(client, PROFILES);
     let profile = Profile::default_for(&UserCreated::from_user(&ada));
-    assert_eq!(profiles.insert(&profile).await.unwrap(), Inserted::New);
-    profiles.mark_document_written(&ada.id).await.unwrap();
-    match profiles.insert(&profile).await.unwrap() {
-        Inserted::Existing(stored) => assert!(stored.document_written),
-        Inserted::New => panic!("the second insert must find the profile"),
+    assert_eq!(
+        profiles.create(&profile, "h", &lock).await.unwrap(),
+        Claim::Held
+    );
+    assert_eq!(
+        profiles.record_document(&ada.id, &lock).await.unwrap(),
+        Finish::Recorded
+    );
+    match profiles.create(&profile, "h", &lock).await.unwrap() {
+        Claim::Found(stored) => assert!(stored.value.profile.document_written),
+        Claim::Held => panic!("the second create must find the profile"),
     }
 
     let stats = server.stats();
@@ -231,28 +237,31 @@ async fn the_mail_ledger_caps_distinct_messages_and_remembers_sent_ones() {
     };
     const DAY: &str = "2026-11-27";
 
-    assert_eq!(
-        ledger.admit(&first, DAY, 1).await.unwrap(),
-        Admission::Admitted
-    );
-    assert_eq!(
-        ledger.admit(&second, DAY, 1).await.unwrap(),
-        Admission::OverQuota
-    );
+    let mailbox = first.to.mailbox_key();
+    let slot = |m: &eventline_domain::OutgoingEmail, cap| {
+        let (ledger, mailbox) = (&ledger, &mailbox);
+        let id = m.message_id.clone();
+        async move { ledger.take_slot(mailbox, &id, DAY, cap).await.unwrap() }
+    };
+    assert_eq!(slot(&first, 1).await, Admission::Admitted);
+    assert_eq!(slot(&second, 1).await, Admission::OverQuota);
     // A retry of the admitted message takes no second slot.
+    assert_eq!(slot(&first, 1).await, Admission::Admitted);
+    let held = ItemLock {
+        attempt: "a1".into(),
+        until_ms: 5_000,
+    };
+    let id = first.message_id.as_str();
+    assert_eq!(ledger.lock(id, "h", &held).await.unwrap(), Claim::Held);
     assert_eq!(
-        ledger.admit(&first, DAY, 1).await.unwrap(),
-        Admission::Admitted
+        ledger.record_sent(id, &held).await.unwrap(),
+        Finish::Recorded
     );
-    ledger.record_sent(&first.message_id).await.unwrap();
-    assert_eq!(
-        ledger.admit(&first, DAY, 1).await.unwrap(),
-        Admission::AlreadySent
-    );
-    assert_eq!(
-        ledger.admit(&second, DAY, 0).await.unwrap(),
-        Admission::OverQuota
-    );
+    match ledger.lock(id, "h", &held).await.unwrap() {
+        Claim::Found(marker) => assert!(marker.value.sent),
+        Claim::Held => panic!("the marker exists"),
+    }
+    assert_eq!(slot(&second, 0).await, Admission::OverQuota);
 }
 
 fn notifications(n: usize) -> Vec<Notification> {
@@ -552,7 +561,7 @@ async fn objects_mail_and_dead_letters_are_accepted() {
     let (server, sdk) = backend(0, 0.0).await;
     let blobs = eventline_aws::s3::S3BlobStore::new(eventline_aws::s3::client(&sdk), "bucket");
     blobs
-        .put(
+        .put_new(
             "profiles/u 1.json",
             "{\"a\":1}".to_owned(),
             "application/json",

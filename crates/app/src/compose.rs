@@ -85,7 +85,9 @@ pub trait MailLedgers {
     fn mail_ledger(&self, table: &str) -> Self::Ledger;
 }
 
-/// Makes idempotency guards.
+/// Makes idempotency guards (`eventline_powertools::idempotency`). No
+/// function's composition asks for one any more: each keeps its lock on the
+/// item its effect concerns.
 pub trait Guards {
     /// Where the guard keeps its records.
     type Records: IdempotencyStore;
@@ -122,24 +124,15 @@ pub type NotificationProcessorOf<A> = NotificationProcessor<
     <A as Mailers>::Mailer,
     <A as MailLedgers>::Ledger,
     <A as Clocks>::Clock,
-    <A as Guards>::Records,
 >;
 
 /// What [`welcome_email()`] builds from adapters `A`.
-pub type WelcomeEmailOf<A> = WelcomeEmail<
-    <A as Mailers>::Mailer,
-    <A as MailLedgers>::Ledger,
-    <A as Clocks>::Clock,
-    <A as Guards>::Records,
->;
+pub type WelcomeEmailOf<A> =
+    WelcomeEmail<<A as Mailers>::Mailer, <A as MailLedgers>::Ledger, <A as Clocks>::Clock>;
 
 /// What [`profile_creator()`] builds from adapters `A`.
-pub type ProfileCreatorOf<A> = ProfileCreator<
-    <A as ProfileStores>::Profiles,
-    <A as BlobStores>::Blobs,
-    <A as Clocks>::Clock,
-    <A as Guards>::Records,
->;
+pub type ProfileCreatorOf<A> =
+    ProfileCreator<<A as ProfileStores>::Profiles, <A as BlobStores>::Blobs, <A as Clocks>::Clock>;
 
 /// user-processor: users (with their locks), notifications, events;
 /// rejected signups to the signup DLQ.
@@ -176,16 +169,15 @@ pub fn notification_processor<A>(
     settings: &Settings<notification_processor::Config>,
 ) -> NotificationProcessorOf<A>
 where
-    A: UserStores + Mailers + MailLedgers + Clocks + Guards + DeadLetters,
+    A: UserStores + Mailers + MailLedgers + Clocks + DeadLetters,
 {
-    let (config, scope) = (&settings.config, notification_processor::IDEMPOTENCY_SCOPE);
+    let (config, scope) = (&settings.config, notification_processor::FUNCTION);
     NotificationProcessor::new(
         notification_processor::Ports {
             users: adapters.user_store(&config.users_table),
             mailer: adapters.mailer(&config.mail),
             ledger: adapters.mail_ledger(&settings.idempotency.table),
             clock: adapters.clock(),
-            idempotency: adapters.guard(&settings.idempotency, scope),
         },
         batch(
             adapters,
@@ -205,15 +197,14 @@ pub fn welcome_email<A>(
     settings: &Settings<welcome_email::Config>,
 ) -> WelcomeEmailOf<A>
 where
-    A: Mailers + MailLedgers + Clocks + Guards + DeadLetters,
+    A: Mailers + MailLedgers + Clocks + DeadLetters,
 {
-    let (config, scope) = (&settings.config, welcome_email::IDEMPOTENCY_SCOPE);
+    let (config, scope) = (&settings.config, welcome_email::FUNCTION);
     WelcomeEmail::new(
         welcome_email::Ports {
             mailer: adapters.mailer(&config.mail),
             ledger: adapters.mail_ledger(&settings.idempotency.table),
             clock: adapters.clock(),
-            idempotency: adapters.guard(&settings.idempotency, scope),
             dead_letters: Some(adapters.dead_letters(&config.dead_letter_queue_url, scope)),
         },
         config.mail.daily_cap,
@@ -228,15 +219,14 @@ pub fn profile_creator<A>(
     settings: &Settings<profile_creator::Config>,
 ) -> ProfileCreatorOf<A>
 where
-    A: ProfileStores + BlobStores + Clocks + Guards + DeadLetters,
+    A: ProfileStores + BlobStores + Clocks + DeadLetters,
 {
-    let (config, scope) = (&settings.config, profile_creator::IDEMPOTENCY_SCOPE);
+    let (config, scope) = (&settings.config, profile_creator::FUNCTION);
     ProfileCreator::new(
         profile_creator::Ports {
             profiles: adapters.profile_store(&config.profiles_table),
             documents: adapters.blob_store(&config.bucket),
             clock: adapters.clock(),
-            idempotency: adapters.guard(&settings.idempotency, scope),
             dead_letters: Some(adapters.dead_letters(&config.dead_letter_queue_url, scope)),
         },
         settings.idempotency.function_timeout,

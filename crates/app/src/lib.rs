@@ -36,6 +36,8 @@ pub mod memory;
 pub mod notification_processor;
 pub mod ports;
 pub mod profile_creator;
+#[cfg(test)]
+mod round_trips;
 mod user_created;
 pub mod user_processor;
 pub mod welcome_email;

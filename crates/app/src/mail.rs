@@ -2,16 +2,25 @@
 //! between transports made by configuration.
 //!
 //! The default transport writes each email as a JSON object to the bucket
-//! under `outbox/<message_id>.json`. Keyed by the deterministic message id, a
-//! duplicate send overwrites the same object with the same content, so
-//! duplicates are idempotent by construction. Something downstream (a relay,
-//! a person in a demo) reads the outbox. `MAIL_TRANSPORT=ses` selects SES v2
-//! (adapter in `eventline-aws`).
+//! under `outbox/<message_id>.json`, create-if-absent: keyed by the
+//! deterministic message id, a duplicate send finds the object and writes
+//! nothing (no second object event for a relay), so duplicates are
+//! idempotent by construction. Something downstream (a relay, a person in a
+//! demo) reads the outbox. `MAIL_TRANSPORT=ses` selects SES v2 (adapter in
+//! `eventline-aws`).
+//!
+//! And what both mail-sending functions share: an email is sent at most
+//! once *ever* under its sent marker (`mail-sent#<message_id>`), which is
+//! the message's own lock while it is sent and then the durable fact that
+//! it was ([`settle_marker`], [`send_held`]); each mailbox gets at most
+//! `MAIL_DAILY_CAP_PER_RECIPIENT` distinct messages a UTC day.
 
-use crate::ports::{Admission, BlobStore, MailLedger, Mailer, PortError};
+use crate::ports::{Admission, BlobStore, MailLedger, MailMarker, Mailer, PortError, Put};
 use crate::Error;
-use eventline_domain::{EmailAddress, OutgoingEmail, Timestamp};
+use eventline_domain::{EmailAddress, OutgoingEmail};
 use eventline_powertools::env::Env;
+use eventline_powertools::idempotency::IdempotencyError;
+use eventline_powertools::item_lock::{classify, Claim, Finish, Found, ItemLock, Locked};
 use serde::Serialize;
 
 /// Which transport delivers email.
@@ -118,42 +127,138 @@ impl<B: BlobStore> Mailer for OutboxMailer<B> {
             html: &email.html,
         })
         .map_err(|e| PortError::new("outbox serialise", e))?;
-        self.blobs
-            .put(&Self::key(&email.message_id), body, "application/json")
-            .await
+        // An object already there is this message, sent before.
+        let _: Put = self
+            .blobs
+            .put_new(&Self::key(&email.message_id), body, "application/json")
+            .await?;
+        Ok(())
     }
 }
 
-/// What [`deliver_once`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+/// What sending an email at most once did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
     /// Sent now.
     Sent,
-    /// Sent before (its durable marker exists): nothing was sent.
+    /// Sent before (its marker says so): nothing was sent.
     AlreadySent,
 }
 
-/// Sends `email` at most once *ever* and within its recipient's daily cap:
-/// the ledger's sent marker (under the deterministic message id) outlives
-/// any idempotency window, so a duplicate of any age sends nothing; a
-/// recipient over the cap is a rejection (dead-lettered, never retried).
-/// If the marker cannot be written after a send, the error makes the cause
-/// retry, and the retry may send again: at least once, never lost.
-pub(crate) async fn deliver_once<M: Mailer, L: MailLedger>(
+/// What an email's marker said once settled: this attempt holds the
+/// message's lock, or the message was sent before.
+#[derive(Debug)]
+pub(crate) enum Marker {
+    /// The marker carries this lock: send, then record it.
+    Held(ItemLock),
+    /// It was sent (by an attempt of any age): send nothing.
+    AlreadySent,
+}
+
+/// The mail-sent marker's answer to an attempt: the same rules as every
+/// item lock ([`classify`]), the fact being `sent`; a marker without a
+/// payload hash (written before hashes lived on markers) is the same payload.
+fn judge(stored: &Locked<MailMarker>, payload_hash: &str, ours: &ItemLock, now_ms: u64) -> Found {
+    let same = stored
+        .value
+        .payload_hash
+        .as_deref()
+        .is_none_or(|h| h == payload_hash);
+    classify(stored.lock.as_ref(), stored.value.sent, same, ours, now_ms)
+}
+
+/// Settles what [`MailLedger::lock`] answered (`claim`) for `message_id`:
+/// held (also when the SDK resent our own write), already sent, in progress
+/// elsewhere (an expected retry), another payload (a rejection), or a lapsed
+/// attempt's marker, whose lock is then taken over (one more call).
+pub(crate) async fn settle_marker<L: MailLedger>(
+    ledger: &L,
+    message_id: &str,
+    payload_hash: &str,
+    lock: ItemLock,
+    claim: Result<Claim<MailMarker>, PortError>,
+    now_ms: u64,
+) -> Result<Marker, Error> {
+    let stored = match claim? {
+        Claim::Held => return Ok(Marker::Held(lock)),
+        Claim::Found(stored) => stored,
+    };
+    let found = match judge(&stored, payload_hash, &lock, now_ms) {
+        Found::Lapsed => match ledger.take_over(message_id, &lock, now_ms).await? {
+            Claim::Held => {
+                tracing::info!(
+                    message_id,
+                    "an earlier attempt's mail lock lapsed; taking it over"
+                );
+                return Ok(Marker::Held(lock));
+            }
+            // Taken meanwhile by someone else: whatever it is now, not lapsed.
+            Claim::Found(now) => match judge(&now, payload_hash, &lock, now_ms) {
+                Found::Lapsed => Found::InProgress,
+                other => other,
+            },
+        },
+        other => other,
+    };
+    match found {
+        Found::Ours => Ok(Marker::Held(lock)),
+        Found::Done => Ok(Marker::AlreadySent),
+        Found::Conflict => Err(Error::Idempotency(IdempotencyError::PayloadMismatch {
+            key: marker_key(message_id),
+        })),
+        Found::InProgress | Found::Lapsed => {
+            Err(Error::Idempotency(IdempotencyError::InProgress {
+                key: marker_key(message_id),
+            }))
+        }
+    }
+}
+
+fn marker_key(message_id: &str) -> String {
+    format!("mail-sent#{message_id}")
+}
+
+/// Sends `email` under its marker's `lock`, if `slot` (the quota, taken
+/// beside the lock or after it) admits it, and records it sent. Nothing
+/// sent (over quota, the slot or the send failed): the lock is released
+/// (with the unsent marker) so a retry need not wait for it. Sent but not recorded (the record failed):
+/// an error, and the lock stays until it lapses; the retry then sends again
+/// with the same message id: at least once, never lost.
+pub(crate) async fn send_held<M: Mailer, L: MailLedger>(
     mailer: &M,
     ledger: &L,
     email: &OutgoingEmail,
-    now: Timestamp,
-    daily_cap: u32,
+    lock: ItemLock,
+    slot: Result<Admission, PortError>,
 ) -> Result<Delivery, Error> {
-    match ledger.admit(email, &now.utc_date(), daily_cap).await? {
-        Admission::AlreadySent => Ok(Delivery::AlreadySent),
-        Admission::OverQuota => Err(Error::OverQuota),
-        Admission::Admitted => {
-            mailer.send(email).await?;
-            ledger.record_sent(&email.message_id).await?;
-            Ok(Delivery::Sent)
+    let id = email.message_id.as_str();
+    let sent = async {
+        match slot? {
+            Admission::OverQuota => Err(Error::OverQuota),
+            Admission::Admitted => Ok(mailer.send(email).await?),
         }
+    }
+    .await;
+    if let Err(e) = sent {
+        release(ledger, id, &lock).await;
+        return Err(e);
+    }
+    if let Finish::NotHeld(_) = ledger.record_sent(id, &lock).await? {
+        // Another attempt took the lapsed lock over; it sends with the same
+        // id and records it.
+        tracing::warn!(
+            message_id = id,
+            "mail lock was taken over before the send was recorded"
+        );
+    }
+    Ok(Delivery::Sent)
+}
+
+/// Gives a marker's lock up (after nothing was sent); a failure only
+/// means the retry waits for the lock to lapse.
+pub(crate) async fn release<L: MailLedger>(ledger: &L, message_id: &str, lock: &ItemLock) {
+    if let Err(e) = ledger.release(message_id, lock).await {
+        tracing::warn!(message_id, error = %e, "could not release a mail lock; it lapses at its deadline");
     }
 }
 
@@ -178,6 +283,34 @@ impl<A: Mailer, B: Mailer> Mailer for EitherMailer<A, B> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::memory::MemoryMailLedger;
+
+    fn marker(hash: Option<&str>, sent: bool, lock: Option<ItemLock>) -> Claim<MailMarker> {
+        Claim::Found(Locked {
+            value: MailMarker {
+                payload_hash: hash.map(str::to_owned),
+                sent,
+            },
+            lock,
+        })
+    }
+
+    #[tokio::test]
+    async fn a_marker_carrying_our_own_lock_is_our_resent_write() {
+        let ledger = MemoryMailLedger::default();
+        let ours = ItemLock {
+            attempt: "ours".into(),
+            until_ms: 100,
+        };
+        let claim = marker(Some("h"), false, Some(ours.clone()));
+        let settled = settle_marker(&ledger, "m", "h", ours.clone(), Ok(claim), 50).await;
+        assert!(matches!(settled, Ok(Marker::Held(l)) if l == ours));
+        // Another payload is a conflict, whoever holds it.
+        let claim = marker(Some("other"), false, Some(ours.clone()));
+        let settled = settle_marker(&ledger, "m", "h", ours, Ok(claim), 50).await;
+        assert_eq!(settled.unwrap_err().kind(), "PayloadConflict");
+    }
 
     #[test]
     fn outbox_is_the_default_and_needs_a_bucket() {

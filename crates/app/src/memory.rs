@@ -7,12 +7,12 @@
 use crate::compose;
 use crate::mail::{EitherMailer, MailConfig, MailTransport, OutboxMailer};
 use crate::ports::{
-    Admission, BlobStore, Clock, EventPublisher, Inserted, MailLedger, Mailer, NotificationQueue,
-    PortError, ProfileStore, UserStore,
+    Admission, BlobStore, Clock, EventPublisher, MailLedger, MailMarker, Mailer, NotificationQueue,
+    PortError, ProfileStore, Put, StoredProfile, UserStore,
 };
 use crate::IdempotencyConfig;
 use eventline_domain::{
-    Notification, OutgoingEmail, Profile, Timestamp, User, UserCreated, UserId,
+    MailboxKey, Notification, OutgoingEmail, Profile, Timestamp, User, UserCreated, UserId,
 };
 use eventline_powertools::batch::{DeadLetter, DeadLetterSink};
 use eventline_powertools::idempotency::{Idempotency, MemoryStore};
@@ -279,10 +279,22 @@ impl Mailer for MemoryMailer {
     }
 }
 
-/// [`ProfileStore`] over a map.
+/// Whether an item's lock is free for `held` at `now_ms`: none, lapsed,
+/// or `held` already.
+fn free_for(stored: Option<&ItemLock>, held: &ItemLock, now_ms: u64) -> bool {
+    stored.is_none_or(|l| !l.is_live(now_ms) || l.attempt == held.attempt)
+}
+
+/// Whether `stored` still carries `held`.
+fn carries(stored: Option<&ItemLock>, held: &ItemLock) -> bool {
+    stored.is_some_and(|l| l.attempt == held.attempt)
+}
+
+/// [`ProfileStore`] over a map of profiles and the locks they carry, each
+/// write atomic over its item as DynamoDB's conditional writes are.
 #[derive(Debug, Default)]
 pub struct MemoryProfileStore {
-    profiles: Mutex<BTreeMap<UserId, Profile>>,
+    profiles: Mutex<BTreeMap<UserId, Locked<StoredProfile>>>,
     /// Failures to inject, keyed by user id.
     pub faults: Faults,
 }
@@ -290,50 +302,139 @@ pub struct MemoryProfileStore {
 impl MemoryProfileStore {
     /// Every stored profile, by user id.
     pub fn profiles(&self) -> Vec<Profile> {
-        lock(&self.profiles).values().cloned().collect()
+        lock(&self.profiles)
+            .values()
+            .map(|p| p.value.profile.clone())
+            .collect()
     }
 
-    /// Replaces a stored profile, as a user editing it would.
+    /// Replaces a stored profile's content, as a user editing it would.
     pub fn overwrite(&self, profile: Profile) {
-        lock(&self.profiles).insert(profile.user_id.clone(), profile);
+        let mut profiles = lock(&self.profiles);
+        match profiles.get_mut(&profile.user_id) {
+            Some(stored) => stored.value.profile = profile,
+            None => {
+                profiles.insert(
+                    profile.user_id.clone(),
+                    Locked {
+                        value: StoredProfile {
+                            profile,
+                            payload_hash: None,
+                        },
+                        lock: None,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Stores `profile` as an earlier attempt (or an older version) left it:
+    /// what a test starts from.
+    pub fn seed(&self, profile: Profile, payload_hash: Option<&str>, held: Option<ItemLock>) {
+        lock(&self.profiles).insert(
+            profile.user_id.clone(),
+            Locked {
+                value: StoredProfile {
+                    profile,
+                    payload_hash: payload_hash.map(str::to_owned),
+                },
+                lock: held,
+            },
+        );
+    }
+
+    /// The lock the profile of `user_id` carries.
+    pub fn lock_of(&self, user_id: &str) -> Option<ItemLock> {
+        let id = UserId::parse(user_id).ok()?;
+        lock(&self.profiles).get(&id)?.lock.clone()
     }
 }
 
 impl ProfileStore for MemoryProfileStore {
-    async fn insert(&self, profile: &Profile) -> Result<Inserted<Profile>, PortError> {
+    async fn create(
+        &self,
+        profile: &Profile,
+        payload_hash: &str,
+        held: &ItemLock,
+    ) -> Result<Claim<StoredProfile>, PortError> {
         self.faults
-            .check("memory profiles insert", profile.user_id.as_str())
+            .check("memory profiles create", profile.user_id.as_str())
             .await?;
         let mut profiles = lock(&self.profiles);
         if let Some(existing) = profiles.get(&profile.user_id) {
-            return Ok(Inserted::Existing(existing.clone()));
+            return Ok(Claim::Found(existing.clone()));
         }
-        profiles.insert(profile.user_id.clone(), profile.clone());
-        Ok(Inserted::New)
+        profiles.insert(
+            profile.user_id.clone(),
+            Locked {
+                value: StoredProfile {
+                    profile: profile.clone(),
+                    payload_hash: Some(payload_hash.to_owned()),
+                },
+                lock: Some(held.clone()),
+            },
+        );
+        Ok(Claim::Held)
     }
 
-    async fn mark_document_written(&self, user_id: &UserId) -> Result<(), PortError> {
+    async fn take_over(
+        &self,
+        user_id: &UserId,
+        held: &ItemLock,
+        now_ms: u64,
+    ) -> Result<Claim<StoredProfile>, PortError> {
         self.faults
-            .check("memory profiles mark written", user_id.as_str())
+            .check("memory profiles take over", user_id.as_str())
             .await?;
-        match lock(&self.profiles).get_mut(user_id) {
-            Some(profile) => {
-                profile.document_written = true;
-                Ok(())
-            }
-            None => Err(PortError::new(
-                "memory profiles mark written",
-                "no such profile",
-            )),
+        let mut profiles = lock(&self.profiles);
+        let stored = profiles
+            .get_mut(user_id)
+            .ok_or_else(|| PortError::new("memory profiles take over", "no such profile"))?;
+        if stored.value.profile.document_written || !free_for(stored.lock.as_ref(), held, now_ms) {
+            return Ok(Claim::Found(stored.clone()));
         }
+        stored.lock = Some(held.clone());
+        Ok(Claim::Held)
+    }
+
+    async fn record_document(
+        &self,
+        user_id: &UserId,
+        held: &ItemLock,
+    ) -> Result<Finish<StoredProfile>, PortError> {
+        self.faults
+            .check("memory profiles record document", user_id.as_str())
+            .await?;
+        let mut profiles = lock(&self.profiles);
+        let stored = profiles
+            .get_mut(user_id)
+            .ok_or_else(|| PortError::new("memory profiles record document", "no such profile"))?;
+        if !carries(stored.lock.as_ref(), held) {
+            return Ok(Finish::NotHeld(stored.clone()));
+        }
+        stored.value.profile.document_written = true;
+        Ok(Finish::Recorded)
+    }
+
+    async fn release(&self, user_id: &UserId, held: &ItemLock) -> Result<(), PortError> {
+        self.faults
+            .check("memory profiles release", user_id.as_str())
+            .await?;
+        if let Some(stored) = lock(&self.profiles).get_mut(user_id) {
+            if carries(stored.lock.as_ref(), held) && !stored.value.profile.document_written {
+                stored.lock = None;
+            }
+        }
+        Ok(())
     }
 }
 
-/// [`MailLedger`] over a set of sent ids and per-(recipient, day) id sets.
+/// [`MailLedger`] over a map of markers (with their locks) and
+/// per-(mailbox, day) sets of message ids.
 #[derive(Debug, Default)]
 pub struct MemoryMailLedger {
-    sent: Mutex<BTreeSet<String>>,
-    quota: Mutex<HashMap<(String, String), BTreeSet<String>>>,
+    markers: Mutex<BTreeMap<String, Locked<MailMarker>>>,
+    quota: Mutex<HashMap<(MailboxKey, String), BTreeSet<String>>>,
     /// Failures to inject, keyed by message id.
     pub faults: Faults,
 }
@@ -341,41 +442,132 @@ pub struct MemoryMailLedger {
 impl MemoryMailLedger {
     /// Whether `message_id` is marked sent.
     pub fn is_sent(&self, message_id: &str) -> bool {
-        lock(&self.sent).contains(message_id)
+        lock(&self.markers)
+            .get(message_id)
+            .is_some_and(|m| m.value.sent)
+    }
+
+    /// The marker of `message_id` with its lock.
+    pub fn marker(&self, message_id: &str) -> Option<Locked<MailMarker>> {
+        lock(&self.markers).get(message_id).cloned()
+    }
+
+    /// Stores a marker as an earlier attempt (or an older version) left it.
+    pub fn seed(&self, message_id: &str, marker: MailMarker, held: Option<ItemLock>) {
+        lock(&self.markers).insert(
+            message_id.to_owned(),
+            Locked {
+                value: marker,
+                lock: held,
+            },
+        );
+    }
+
+    /// The message ids holding a slot of `mailbox`'s quota on `day`.
+    pub fn slots(&self, mailbox: &MailboxKey, day: &str) -> Vec<String> {
+        lock(&self.quota)
+            .get(&(mailbox.clone(), day.to_owned()))
+            .map(|ids| ids.iter().cloned().collect())
+            .unwrap_or_default()
     }
 }
 
 impl MailLedger for MemoryMailLedger {
-    async fn admit(
+    async fn lock(
         &self,
-        email: &OutgoingEmail,
+        message_id: &str,
+        payload_hash: &str,
+        held: &ItemLock,
+    ) -> Result<Claim<MailMarker>, PortError> {
+        self.faults.check("memory ledger lock", message_id).await?;
+        let mut markers = lock(&self.markers);
+        if let Some(existing) = markers.get(message_id) {
+            return Ok(Claim::Found(existing.clone()));
+        }
+        markers.insert(
+            message_id.to_owned(),
+            Locked {
+                value: MailMarker {
+                    payload_hash: Some(payload_hash.to_owned()),
+                    sent: false,
+                },
+                lock: Some(held.clone()),
+            },
+        );
+        Ok(Claim::Held)
+    }
+
+    async fn take_over(
+        &self,
+        message_id: &str,
+        held: &ItemLock,
+        now_ms: u64,
+    ) -> Result<Claim<MailMarker>, PortError> {
+        self.faults
+            .check("memory ledger take over", message_id)
+            .await?;
+        let mut markers = lock(&self.markers);
+        let stored = markers
+            .get_mut(message_id)
+            .ok_or_else(|| PortError::new("memory ledger take over", "no such marker"))?;
+        if stored.value.sent || !free_for(stored.lock.as_ref(), held, now_ms) {
+            return Ok(Claim::Found(stored.clone()));
+        }
+        stored.lock = Some(held.clone());
+        Ok(Claim::Held)
+    }
+
+    async fn record_sent(
+        &self,
+        message_id: &str,
+        held: &ItemLock,
+    ) -> Result<Finish<MailMarker>, PortError> {
+        self.faults
+            .check("memory ledger record sent", message_id)
+            .await?;
+        let mut markers = lock(&self.markers);
+        let stored = markers
+            .get_mut(message_id)
+            .ok_or_else(|| PortError::new("memory ledger record sent", "no such marker"))?;
+        if !carries(stored.lock.as_ref(), held) {
+            return Ok(Finish::NotHeld(stored.clone()));
+        }
+        stored.value.sent = true;
+        Ok(Finish::Recorded)
+    }
+
+    async fn release(&self, message_id: &str, held: &ItemLock) -> Result<(), PortError> {
+        self.faults
+            .check("memory ledger release", message_id)
+            .await?;
+        let mut markers = lock(&self.markers);
+        if markers
+            .get(message_id)
+            .is_some_and(|m| carries(m.lock.as_ref(), held) && !m.value.sent)
+        {
+            markers.remove(message_id);
+        }
+        Ok(())
+    }
+
+    async fn take_slot(
+        &self,
+        mailbox: &MailboxKey,
+        message_id: &str,
         day: &str,
         cap: u32,
     ) -> Result<Admission, PortError> {
         self.faults
-            .check("memory ledger admit", &email.message_id)
+            .check("memory ledger take slot", message_id)
             .await?;
-        if lock(&self.sent).contains(&email.message_id) {
-            return Ok(Admission::AlreadySent);
-        }
         let mut quota = lock(&self.quota);
-        let ids = quota
-            .entry((email.to.as_str().to_lowercase(), day.to_owned()))
-            .or_default();
-        if ids.contains(&email.message_id) || ids.len() < cap as usize {
-            ids.insert(email.message_id.clone());
+        let ids = quota.entry((mailbox.clone(), day.to_owned())).or_default();
+        if ids.contains(message_id) || ids.len() < cap as usize {
+            ids.insert(message_id.to_owned());
             Ok(Admission::Admitted)
         } else {
             Ok(Admission::OverQuota)
         }
-    }
-
-    async fn record_sent(&self, message_id: &str) -> Result<(), PortError> {
-        self.faults
-            .check("memory ledger record sent", message_id)
-            .await?;
-        lock(&self.sent).insert(message_id.to_owned());
-        Ok(())
     }
 }
 
@@ -407,7 +599,8 @@ impl DeadLetterSink for MemoryDeadLetters {
     }
 }
 
-/// [`BlobStore`] over a map of key → (content type, body).
+/// [`BlobStore`] over a map of key → (content type, body); an object once
+/// written is never replaced, as S3's `If-None-Match: *` write.
 #[derive(Debug, Default)]
 pub struct MemoryBlobStore {
     objects: Mutex<BTreeMap<String, (String, String)>>,
@@ -427,23 +620,33 @@ impl MemoryBlobStore {
         lock(&self.objects).keys().cloned().collect()
     }
 
-    /// How many puts succeeded (overwrites included).
+    /// How many puts reached the store (those that found the object there
+    /// included).
     pub fn puts(&self) -> u64 {
         self.puts.load(Ordering::Relaxed)
+    }
+
+    /// Stores `body` under `key`, replacing what was there (a test's set-up).
+    pub fn seed(&self, key: &str, body: &str) {
+        lock(&self.objects).insert(key.to_owned(), ("application/json".into(), body.to_owned()));
     }
 }
 
 impl BlobStore for MemoryBlobStore {
-    async fn put(
+    async fn put_new(
         &self,
         key: &str,
         body: String,
         content_type: &'static str,
-    ) -> Result<(), PortError> {
+    ) -> Result<Put, PortError> {
         self.faults.check("memory blob put", key).await?;
-        lock(&self.objects).insert(key.to_owned(), (content_type.to_owned(), body));
         self.puts.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+        let mut objects = lock(&self.objects);
+        if objects.contains_key(key) {
+            return Ok(Put::Exists);
+        }
+        objects.insert(key.to_owned(), (content_type.to_owned(), body));
+        Ok(Put::Created)
     }
 }
 

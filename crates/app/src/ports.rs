@@ -5,7 +5,7 @@
 //! records concurrently on a multi-threaded runtime.
 
 use eventline_domain::{
-    Notification, OutgoingEmail, Profile, Timestamp, User, UserCreated, UserId,
+    MailboxKey, Notification, OutgoingEmail, Profile, Timestamp, User, UserCreated, UserId,
 };
 use eventline_powertools::item_lock::{Claim, Finish, ItemLock};
 use std::fmt::Display;
@@ -32,15 +32,6 @@ impl PortError {
             message: cause.to_string(),
         }
     }
-}
-
-/// Outcome of a create-if-absent write.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Inserted<T> {
-    /// Nothing was stored under the key; now the new value is.
-    New,
-    /// Something already was; it is returned and was left untouched.
-    Existing(T),
 }
 
 /// The UsersTable. A user's item holds its signup's lock and the fact
@@ -106,33 +97,73 @@ pub trait EventPublisher: Send + Sync {
     ) -> impl Future<Output = Vec<Result<(), PortError>>> + Send;
 }
 
-/// What the mail ledger says about an email about to be sent.
+/// Whether a quota slot was taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admission {
-    /// Send it: it was never sent, and its recipient is under today's cap.
-    /// (The same message id admitted again, after a failed send, takes no
-    /// second slot of the quota.)
+    /// The message has a slot of its mailbox's quota for the day (taken
+    /// now, or earlier: the same message id takes no second slot).
     Admitted,
-    /// It was sent before (a durable marker under its message id): skip it.
-    AlreadySent,
-    /// Its recipient already had `cap` distinct emails on this day.
+    /// The mailbox already had `cap` distinct messages on this day.
     OverQuota,
 }
 
-/// The durable record of sent mail: one marker per message id (no expiry),
-/// and a per-recipient daily quota counted in distinct message ids.
+/// The sent marker of one message (`mail-sent#<message_id>`): the mail's
+/// own lock while it is being sent, then the durable fact that it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailMarker {
+    /// The payload the marker was taken for (none on markers written
+    /// before hashes lived on them: they are the same payload).
+    pub payload_hash: Option<String>,
+    /// The message was sent (no expiry: a duplicate of any age finds it).
+    pub sent: bool,
+}
+
+/// The durable record of sent mail, one marker per message id, each the
+/// message's own lock ([`eventline_powertools::item_lock`]); and a daily
+/// quota per mailbox counted in distinct message ids. Each method is one
+/// single-item conditional write.
 pub trait MailLedger: Send + Sync {
-    /// Checks the sent marker of `email.message_id` and, if unsent, takes a
-    /// slot of `email.to`'s quota for `day` (`YYYY-MM-DD`, UTC) unless `cap`
-    /// distinct messages already have one, in one conditional write.
-    fn admit(
+    /// Creates the marker of `message_id` in progress, carrying `lock` and
+    /// `payload_hash`, unless one exists: then nothing is written and the
+    /// marker is returned as it is.
+    fn lock(
         &self,
-        email: &OutgoingEmail,
+        message_id: &str,
+        payload_hash: &str,
+        lock: &ItemLock,
+    ) -> impl Future<Output = Result<Claim<MailMarker>, PortError>> + Send;
+    /// Puts `lock` on the marker of `message_id` if it is not sent and its
+    /// lock lapsed at `now_ms` (or it has none, or it is `lock` already);
+    /// otherwise returns the marker as it is.
+    fn take_over(
+        &self,
+        message_id: &str,
+        lock: &ItemLock,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Claim<MailMarker>, PortError>> + Send;
+    /// Records that `message_id` was sent, if its marker still carries `lock`.
+    fn record_sent(
+        &self,
+        message_id: &str,
+        lock: &ItemLock,
+    ) -> impl Future<Output = Result<Finish<MailMarker>, PortError>> + Send;
+    /// Gives `lock` up after an attempt that sent nothing, if it is still
+    /// this attempt's and the message is not sent: the unsent marker goes
+    /// with it (it holds nothing else), so a retry creates it afresh.
+    fn release(
+        &self,
+        message_id: &str,
+        lock: &ItemLock,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Takes a slot of `mailbox`'s quota for `day` (`YYYY-MM-DD`, UTC) for
+    /// `message_id`, unless `cap` distinct messages have one already.
+    fn take_slot(
+        &self,
+        mailbox: &MailboxKey,
+        message_id: &str,
         day: &str,
         cap: u32,
     ) -> impl Future<Output = Result<Admission, PortError>> + Send;
-    /// Records durably that `message_id` was sent.
-    fn record_sent(&self, message_id: &str) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
 /// A mail transport.
@@ -142,30 +173,74 @@ pub trait Mailer: Send + Sync {
     fn send(&self, email: &OutgoingEmail) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
-/// The ProfilesTable.
+/// A stored profile and the payload it was created for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredProfile {
+    /// The profile (`document_written` is its fact).
+    pub profile: Profile,
+    /// The `User Created` payload hash it was created for (none on profiles
+    /// written before hashes lived on them: they are the same payload).
+    pub payload_hash: Option<String>,
+}
+
+/// The ProfilesTable. A profile's item is its own lock
+/// ([`eventline_powertools::item_lock`]) and holds the fact that its
+/// document was written: creating it with the lock is one conditional
+/// write, and so is recording the document.
 pub trait ProfileStore: Send + Sync {
-    /// Stores `profile` unless one exists for the user (one conditional write).
-    fn insert(
+    /// Stores `profile` carrying `lock` and `payload_hash`, unless one
+    /// exists for the user: then nothing is written and it is returned.
+    fn create(
         &self,
         profile: &Profile,
-    ) -> impl Future<Output = Result<Inserted<Profile>, PortError>> + Send;
-    /// Records durably, on the profile's item, that its document was
-    /// written, so a duplicate of any age writes nothing again.
-    fn mark_document_written(
+        payload_hash: &str,
+        lock: &ItemLock,
+    ) -> impl Future<Output = Result<Claim<StoredProfile>, PortError>> + Send;
+    /// Puts `lock` on the profile of `user_id` if its document is not
+    /// recorded and its lock lapsed at `now_ms` (or it has none, or it is
+    /// `lock` already); otherwise returns the profile as it is.
+    fn take_over(
         &self,
         user_id: &UserId,
+        lock: &ItemLock,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Claim<StoredProfile>, PortError>> + Send;
+    /// Records on the profile, if it still carries `lock`, that its
+    /// document was written, so a duplicate of any age writes nothing again.
+    fn record_document(
+        &self,
+        user_id: &UserId,
+        lock: &ItemLock,
+    ) -> impl Future<Output = Result<Finish<StoredProfile>, PortError>> + Send;
+    /// Gives `lock` up after failed work, if it is still this attempt's and
+    /// the document is not recorded; the profile stays.
+    fn release(
+        &self,
+        user_id: &UserId,
+        lock: &ItemLock,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// What a create-if-absent object write found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Put {
+    /// The object did not exist; now it holds the body.
+    Created,
+    /// An object was already there; it was left as it was.
+    Exists,
 }
 
 /// An object store (the bucket): profile documents and the mail outbox.
 pub trait BlobStore: Send + Sync {
-    /// Writes `body` under `key`, replacing what was there.
-    fn put(
+    /// Writes `body` under `key` unless an object is there already (one
+    /// conditional write): an object, once written, is never replaced, so
+    /// it is its own create-if-absent fact.
+    fn put_new(
         &self,
         key: &str,
         body: String,
         content_type: &'static str,
-    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    ) -> impl Future<Output = Result<Put, PortError>> + Send;
 }
 
 /// The current time. A port so tests can fix it.
@@ -251,41 +326,87 @@ impl<T: Mailer> Mailer for Arc<T> {
 }
 
 impl<T: ProfileStore> ProfileStore for Arc<T> {
-    fn insert(
+    fn create(
         &self,
         profile: &Profile,
-    ) -> impl Future<Output = Result<Inserted<Profile>, PortError>> + Send {
-        (**self).insert(profile)
+        payload_hash: &str,
+        lock: &ItemLock,
+    ) -> impl Future<Output = Result<Claim<StoredProfile>, PortError>> + Send {
+        (**self).create(profile, payload_hash, lock)
     }
-    fn mark_document_written(
+    fn take_over(
         &self,
         user_id: &UserId,
+        lock: &ItemLock,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Claim<StoredProfile>, PortError>> + Send {
+        (**self).take_over(user_id, lock, now_ms)
+    }
+    fn record_document(
+        &self,
+        user_id: &UserId,
+        lock: &ItemLock,
+    ) -> impl Future<Output = Result<Finish<StoredProfile>, PortError>> + Send {
+        (**self).record_document(user_id, lock)
+    }
+    fn release(
+        &self,
+        user_id: &UserId,
+        lock: &ItemLock,
     ) -> impl Future<Output = Result<(), PortError>> + Send {
-        (**self).mark_document_written(user_id)
+        (**self).release(user_id, lock)
     }
 }
 
 impl<T: MailLedger> MailLedger for Arc<T> {
-    fn admit(
+    fn lock(
         &self,
-        email: &OutgoingEmail,
+        message_id: &str,
+        payload_hash: &str,
+        lock: &ItemLock,
+    ) -> impl Future<Output = Result<Claim<MailMarker>, PortError>> + Send {
+        (**self).lock(message_id, payload_hash, lock)
+    }
+    fn take_over(
+        &self,
+        message_id: &str,
+        lock: &ItemLock,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Claim<MailMarker>, PortError>> + Send {
+        (**self).take_over(message_id, lock, now_ms)
+    }
+    fn record_sent(
+        &self,
+        message_id: &str,
+        lock: &ItemLock,
+    ) -> impl Future<Output = Result<Finish<MailMarker>, PortError>> + Send {
+        (**self).record_sent(message_id, lock)
+    }
+    fn release(
+        &self,
+        message_id: &str,
+        lock: &ItemLock,
+    ) -> impl Future<Output = Result<(), PortError>> + Send {
+        (**self).release(message_id, lock)
+    }
+    fn take_slot(
+        &self,
+        mailbox: &MailboxKey,
+        message_id: &str,
         day: &str,
         cap: u32,
     ) -> impl Future<Output = Result<Admission, PortError>> + Send {
-        (**self).admit(email, day, cap)
-    }
-    fn record_sent(&self, message_id: &str) -> impl Future<Output = Result<(), PortError>> + Send {
-        (**self).record_sent(message_id)
+        (**self).take_slot(mailbox, message_id, day, cap)
     }
 }
 
 impl<T: BlobStore> BlobStore for Arc<T> {
-    fn put(
+    fn put_new(
         &self,
         key: &str,
         body: String,
         content_type: &'static str,
-    ) -> impl Future<Output = Result<(), PortError>> + Send {
-        (**self).put(key, body, content_type)
+    ) -> impl Future<Output = Result<Put, PortError>> + Send {
+        (**self).put_new(key, body, content_type)
     }
 }

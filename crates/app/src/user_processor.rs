@@ -169,7 +169,8 @@ struct Held {
 impl Held {
     /// The user's confirmation, correlated with the signup.
     fn notification(&self) -> Notification {
-        let n = Notification::new(self.user.id.clone(), NotificationKind::SignupConfirmation);
+        let n = Notification::new(self.user.id.clone(), NotificationKind::SignupConfirmation)
+            .to_mailbox(self.user.email.mailbox_key());
         match &self.correlation_id {
             Some(id) => n.correlated(id.clone()),
             None => n,

@@ -1,22 +1,25 @@
 //! welcome-email: EventBridge `User Created` → welcome email.
 //!
 //! The email's id is `welcome.<user_id>`. It is sent at most once *ever*:
-//! the idempotency record settles concurrent duplicates, and the mail
-//! ledger's durable sent marker under that id settles duplicates of any age
-//! (a replay long after the idempotency window, a redriven event). Each
-//! recipient gets at most `MAIL_DAILY_CAP_PER_RECIPIENT` emails a day.
-//! Anything that can never succeed (wrong event, invalid detail, recipient
-//! over quota) is dead-lettered with its reason; transient failures are
-//! errors, so Lambda's async-invoke retries take over.
+//! its sent marker (`mail-sent#welcome.<user_id>`, crate::mail) is its own
+//! lock and fact. Three round trips in the common case: the marker's
+//! create-if-absent beside the mailbox's quota slot, the send, then `sent`
+//! recorded under the lock. A duplicate of any age finds the marker sent
+//! and sends nothing; one whose first copy is still being sent is in
+//! progress; a different payload is a conflict. Each mailbox gets at most
+//! `MAIL_DAILY_CAP_PER_RECIPIENT` emails a day. Anything that can never
+//! succeed (wrong event, invalid detail, payload conflict, mailbox over
+//! quota) is dead-lettered with its reason; transient failures are errors,
+//! so Lambda's async-invoke retries take over.
 
-use crate::mail::{deliver_once, Delivery, MailConfig};
+use crate::mail::{send_held, settle_marker, Delivery, MailConfig, Marker};
 use crate::ports::{Clock, MailLedger, Mailer};
 use crate::user_created::{detail_hash, on_user_created};
 use crate::{Error, Invocation};
 use eventline_domain::{email, UserCreated};
 use eventline_powertools::batch::DeadLetterSink;
 use eventline_powertools::env::Env;
-use eventline_powertools::idempotency::{Idempotency, IdempotencyStore};
+use eventline_powertools::item_lock::ItemLock;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,34 +43,32 @@ impl Config {
     }
 }
 
-/// Scope of this function's idempotency keys.
-pub const IDEMPOTENCY_SCOPE: &str = "welcome-email";
+/// The function's name (its dead letters say it).
+pub const FUNCTION: &str = "welcome-email";
 
 /// The ports welcome-email drives.
-pub struct Ports<M, L, C, I> {
+pub struct Ports<M, L, C> {
     /// The mail transport.
     pub mailer: M,
-    /// Sent markers and recipient quotas.
+    /// Sent markers (each mail's lock) and mailbox quotas.
     pub ledger: L,
     /// The time.
     pub clock: C,
-    /// The idempotency guard.
-    pub idempotency: Idempotency<I>,
     /// Where events that can never succeed go (none: they are errors).
     pub dead_letters: Option<Arc<dyn DeadLetterSink>>,
 }
 
 /// The welcome-email use case.
-pub struct WelcomeEmail<M, L, C, I> {
-    ports: Ports<M, L, C, I>,
+pub struct WelcomeEmail<M, L, C> {
+    ports: Ports<M, L, C>,
     daily_cap: u32,
     timeout: Duration,
 }
 
-impl<M: Mailer, L: MailLedger, C: Clock, I: IdempotencyStore> WelcomeEmail<M, L, C, I> {
-    /// Wires the use case to its ports; `daily_cap` emails per recipient per
+impl<M: Mailer, L: MailLedger, C: Clock> WelcomeEmail<M, L, C> {
+    /// Wires the use case to its ports; `daily_cap` emails per mailbox per
     /// day; `timeout` is the function's (used when the deadline is unknown).
-    pub fn new(ports: Ports<M, L, C, I>, daily_cap: u32, timeout: Duration) -> Self {
+    pub fn new(ports: Ports<M, L, C>, daily_cap: u32, timeout: Duration) -> Self {
         Self {
             ports,
             daily_cap,
@@ -89,29 +90,29 @@ impl<M: Mailer, L: MailLedger, C: Clock, I: IdempotencyStore> WelcomeEmail<M, L,
 
     async fn send_welcome(&self, event: UserCreated, invocation: Invocation) -> Result<(), Error> {
         let welcome = email::welcome(&event);
-        let ports = &self.ports;
-        let delivery = ports
-            .idempotency
-            .once(
-                &welcome.message_id,
-                detail_hash(&event),
-                invocation.window,
-                invocation.deadline,
-                || {
-                    deliver_once(
-                        &ports.mailer,
-                        &ports.ledger,
-                        &welcome,
-                        ports.clock.now(),
-                        self.daily_cap,
-                    )
-                },
-            )
-            .await?;
-        if delivery.is_replay() || delivery.into_inner() == Delivery::AlreadySent {
-            tracing::info!(user_id = %event.user_id, "duplicate event; welcome email already sent");
-        } else {
-            tracing::info!(user_id = %event.user_id, "welcome email sent");
+        let (ports, id) = (&self.ports, welcome.message_id.as_str());
+        let hash = detail_hash(&event);
+        let lock = ItemLock::new(invocation.window);
+        let (now, mailbox) = (ports.clock.now(), event.email.mailbox_key());
+        let day = now.utc_date();
+        // One round trip: the marker and the slot. A slot taken for a mail
+        // that turns out sent or in progress is this id's anyway.
+        let (claim, slot) = futures::join!(
+            ports.ledger.lock(id, &hash, &lock),
+            ports.ledger.take_slot(&mailbox, id, &day, self.daily_cap),
+        );
+        let delivery =
+            match settle_marker(&ports.ledger, id, &hash, lock, claim, now.unix_millis()).await? {
+                Marker::AlreadySent => Delivery::AlreadySent,
+                Marker::Held(lock) => {
+                    send_held(&ports.mailer, &ports.ledger, &welcome, lock, slot).await?
+                }
+            };
+        match delivery {
+            Delivery::AlreadySent => {
+                tracing::info!(user_id = %event.user_id, "duplicate event; welcome email already sent");
+            }
+            Delivery::Sent => tracing::info!(user_id = %event.user_id, "welcome email sent"),
         }
         Ok(())
     }
@@ -120,38 +121,45 @@ impl<M: Mailer, L: MailLedger, C: Clock, I: IdempotencyStore> WelcomeEmail<M, L,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::memory::{FixedClock, MemoryMailLedger, MemoryMailer};
-    use eventline_domain::Timestamp;
-    use eventline_powertools::idempotency::MemoryStore;
+    use crate::memory::{FixedClock, MemoryDeadLetters, MemoryMailLedger, MemoryMailer};
+    use crate::ports::MailMarker;
+    use crate::round_trips::{Trace, Traced};
+    use eventline_domain::{EmailAddress, Timestamp};
+    use eventline_powertools::batch::{Disposition, RecordError};
     use serde_json::json;
-    use std::sync::Arc;
-    use std::time::Duration;
 
     type Handler =
-        WelcomeEmail<Arc<MemoryMailer>, Arc<MemoryMailLedger>, FixedClock, Arc<MemoryStore>>;
+        WelcomeEmail<Traced<Arc<MemoryMailer>>, Traced<Arc<MemoryMailLedger>>, FixedClock>;
 
-    fn handler(mailer: &Arc<MemoryMailer>) -> Handler {
-        handler_at(mailer, &Arc::default(), 1)
+    /// The mail world: what every handler of a test shares.
+    #[derive(Default)]
+    struct World {
+        mailer: Arc<MemoryMailer>,
+        ledger: Arc<MemoryMailLedger>,
+        dead_letters: Arc<MemoryDeadLetters>,
+        trace: Trace,
     }
 
-    /// A handler at `now` with a fresh idempotency store (as if every record
-    /// had expired) over `ledger`.
-    fn handler_at(mailer: &Arc<MemoryMailer>, ledger: &Arc<MemoryMailLedger>, now: u64) -> Handler {
-        WelcomeEmail::new(
-            Ports {
-                mailer: mailer.clone(),
-                ledger: ledger.clone(),
-                clock: FixedClock(Timestamp::from_unix_millis(now)),
-                idempotency: Idempotency::new(
-                    Arc::new(MemoryStore::default()),
-                    IDEMPOTENCY_SCOPE,
-                    Duration::from_secs(3600),
-                ),
-                dead_letters: None,
-            },
-            2,
-            Duration::from_secs(3),
-        )
+    impl World {
+        /// A handler at `now` (cap 2), without a dead-letter queue.
+        fn handler(&self, now: u64) -> Handler {
+            WelcomeEmail::new(
+                Ports {
+                    mailer: self.trace.wrap(self.mailer.clone()),
+                    ledger: self.trace.wrap(self.ledger.clone()),
+                    clock: FixedClock(Timestamp::from_unix_millis(now)),
+                    dead_letters: None,
+                },
+                2,
+                Duration::from_secs(3),
+            )
+        }
+
+        fn handler_with_dead_letters(&self, now: u64) -> Handler {
+            let mut handler = self.handler(now);
+            handler.ports.dead_letters = Some(self.dead_letters.clone());
+            handler
+        }
     }
 
     fn event(id: &str, detail_type: &str, detail: Value) -> Value {
@@ -164,10 +172,22 @@ mod tests {
         json!({"user_id":"u1","email":"a@b.io","name":"Ada <3","created_at":"2026-11-27T09:24:26.123Z"})
     }
 
+    /// The payload hash welcome-email gives [`detail`].
+    fn hash_of(detail: &Value) -> String {
+        detail_hash(&UserCreated::from_detail(detail).unwrap())
+    }
+
+    fn foreign_lock(until_ms: u64) -> ItemLock {
+        ItemLock {
+            attempt: "another-attempt".into(),
+            until_ms,
+        }
+    }
+
     #[tokio::test]
     async fn sends_one_welcome_email_per_user_however_often_the_event_comes() {
-        let mailer = Arc::new(MemoryMailer::default());
-        let handler = handler(&mailer);
+        let world = World::default();
+        let handler = world.handler(1);
         handler
             .handle(event("e-1", "User Created", detail()), 3_000)
             .await
@@ -180,16 +200,47 @@ mod tests {
             .handle(event("e-2-republished", "User Created", detail()), 3_000)
             .await
             .unwrap();
-        let sent = mailer.sent();
+        let sent = world.mailer.sent();
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].message_id, "welcome.u1");
         assert!(sent[0].html.contains("Ada &lt;3"));
+        assert!(world.ledger.is_sent("welcome.u1"));
+    }
+
+    #[tokio::test]
+    async fn the_common_case_is_three_round_trips_with_the_marker_and_the_slot_together() {
+        let world = World::default();
+        world
+            .handler(1)
+            .handle(event("e-1", "User Created", detail()), 3_000)
+            .await
+            .unwrap();
+        assert_eq!(
+            world.trace.round_trips(),
+            [
+                vec!["ledger.lock", "ledger.take_slot"],
+                vec!["mailer.send"],
+                vec!["ledger.record_sent"],
+            ]
+        );
+        // A duplicate: one round trip, nothing sent.
+        world.trace.clear();
+        world
+            .handler(2)
+            .handle(event("e-2", "User Created", detail()), 3_000)
+            .await
+            .unwrap();
+        assert_eq!(
+            world.trace.round_trips(),
+            [vec!["ledger.lock", "ledger.take_slot"]]
+        );
+        assert_eq!(world.mailer.sent().len(), 1);
     }
 
     #[tokio::test]
     async fn wrong_detail_type_and_bad_detail_are_errors() {
-        let mailer = Arc::new(MemoryMailer::default());
-        let handler = handler(&mailer);
+        let world = World::default();
+        let handler = world.handler(1);
         let err = handler
             .handle(event("e-1", "User Deleted", detail()), 3_000)
             .await
@@ -202,49 +253,155 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.to_string(), "email: not a valid address");
-        assert!(mailer.sent().is_empty());
+        assert!(world.mailer.sent().is_empty());
     }
 
     #[tokio::test]
-    async fn transport_failure_is_an_error_so_lambda_retries() {
-        let mailer = Arc::new(MemoryMailer::default());
-        mailer.faults.fail("welcome.u1", 1);
-        let handler = handler(&mailer);
+    async fn transport_failure_is_an_error_and_the_retry_sends_at_once() {
+        let world = World::default();
+        world.mailer.faults.fail("welcome.u1", 1);
+        let handler = world.handler(1);
         let first = handler
             .handle(event("e-1", "User Created", detail()), 3_000)
             .await;
         assert!(matches!(first, Err(Error::Port(_))), "{first:?}");
+        // Nothing was sent, so the lock was given up with its unsent marker:
+        // no wait for it to lapse.
+        assert_eq!(world.ledger.marker("welcome.u1"), None);
         handler
             .handle(event("e-1", "User Created", detail()), 3_000)
             .await
             .unwrap();
-        assert_eq!(mailer.sent().len(), 1);
+        assert_eq!(world.mailer.sent().len(), 1);
     }
 
     #[tokio::test]
-    async fn a_duplicate_long_after_the_replay_window_sends_no_second_email() {
-        let mailer = Arc::new(MemoryMailer::default());
-        let ledger = Arc::new(MemoryMailLedger::default());
-        handler_at(&mailer, &ledger, 1)
+    async fn a_duplicate_long_after_the_first_sends_no_second_email() {
+        let world = World::default();
+        world
+            .handler(1)
             .handle(event("e-1", "User Created", detail()), 3_000)
             .await
             .unwrap();
-        // Two days later the idempotency record is gone; the event is redriven.
+        // Two days later the event is redriven.
         let later = 2 * 86_400_000;
-        handler_at(&mailer, &ledger, later)
+        world
+            .handler(later)
             .handle(event("e-1", "User Created", detail()), later + 3_000)
             .await
             .unwrap();
-        assert_eq!(mailer.sent().len(), 1);
+        assert_eq!(world.mailer.sent().len(), 1);
     }
 
     #[tokio::test]
-    async fn a_recipient_over_its_daily_cap_gets_no_more_mail() {
-        let mailer = Arc::new(MemoryMailer::default());
-        let handler = handler(&mailer);
+    async fn a_marker_of_the_old_layout_says_sent() {
+        let world = World::default();
+        // `{id, sent: true}`: no payload hash, no lock.
+        world.ledger.seed(
+            "welcome.u1",
+            MailMarker {
+                payload_hash: None,
+                sent: true,
+            },
+            None,
+        );
+        world
+            .handler(1)
+            .handle(event("e-1", "User Created", detail()), 3_000)
+            .await
+            .unwrap();
+        assert!(world.mailer.sent().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_copy_whose_first_is_still_being_sent_is_in_progress_and_sends_nothing() {
+        let world = World::default();
+        world.ledger.seed(
+            "welcome.u1",
+            MailMarker {
+                payload_hash: Some(hash_of(&detail())),
+                sent: false,
+            },
+            Some(foreign_lock(5_000)),
+        );
+        let err = world
+            .handler_with_dead_letters(1_000)
+            .handle(event("e-1", "User Created", detail()), 3_000)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), "InProgress");
+        assert_eq!(err.disposition(), Disposition::Expected);
+        assert!(world.mailer.sent().is_empty());
+        assert!(world.dead_letters.letters().is_empty());
+        assert_eq!(
+            world.ledger.marker("welcome.u1").unwrap().lock,
+            Some(foreign_lock(5_000)),
+            "a live lock is someone else's"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_lapsed_attempt_is_taken_over_and_its_email_sent_once() {
+        let world = World::default();
+        world.ledger.seed(
+            "welcome.u1",
+            MailMarker {
+                payload_hash: Some(hash_of(&detail())),
+                sent: false,
+            },
+            Some(foreign_lock(500)),
+        );
+        world
+            .handler(1_000)
+            .handle(event("e-1", "User Created", detail()), 4_000)
+            .await
+            .unwrap();
+        assert_eq!(world.mailer.sent().len(), 1);
+        assert!(world.ledger.is_sent("welcome.u1"));
+        assert_eq!(
+            world.trace.round_trips(),
+            [
+                vec!["ledger.lock", "ledger.take_slot"],
+                vec!["ledger.take_over"],
+                vec!["mailer.send"],
+                vec!["ledger.record_sent"],
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn another_payload_under_a_used_message_id_is_dead_lettered_as_a_conflict() {
+        let world = World::default();
+        world.ledger.seed(
+            "welcome.u1",
+            MailMarker {
+                payload_hash: Some("another payload".into()),
+                sent: true,
+            },
+            None,
+        );
+        world
+            .handler_with_dead_letters(1)
+            .handle(event("e-1", "User Created", detail()), 3_000)
+            .await
+            .unwrap();
+        let letters = world.dead_letters.letters();
+        assert_eq!(letters.len(), 1);
+        assert_eq!(letters[0].reason.code, "PayloadConflict");
+        assert!(world.mailer.sent().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_mailbox_over_its_daily_cap_gets_no_more_mail_whatever_its_tags() {
+        let world = World::default();
+        let handler = world.handler(1);
         let mut errors = Vec::new();
-        for user in ["u1", "u2", "u3"] {
-            let detail = json!({"user_id":user,"email":"victim@b.io","name":"Ada"});
+        for (user, email) in [
+            ("u1", "victim+1@b.io"),
+            ("u2", "victim+2@b.io"),
+            ("u3", "Victim+3@B.io"),
+        ] {
+            let detail = json!({"user_id":user,"email":email,"name":"Ada"});
             if let Err(e) = handler
                 .handle(event(user, "User Created", detail), 3_000)
                 .await
@@ -252,7 +409,20 @@ mod tests {
                 errors.push(e.kind());
             }
         }
-        assert_eq!(mailer.sent().len(), 2, "the cap in this fixture is 2");
+        let sent = world.mailer.sent();
+        assert_eq!(sent.len(), 2, "the cap in this fixture is 2");
+        assert_eq!(
+            sent.iter().map(|m| m.to.as_str()).collect::<Vec<_>>(),
+            ["victim+1@b.io", "victim+2@b.io"],
+            "delivery goes to the address as given"
+        );
         assert_eq!(errors, ["RecipientQuotaExceeded"]);
+        // The refused mail left no marker; only the mailbox's key is stored.
+        assert_eq!(world.ledger.marker("welcome.u3"), None);
+        let mailbox = EmailAddress::parse("victim@b.io").unwrap().mailbox_key();
+        assert_eq!(
+            world.ledger.slots(&mailbox, "1970-01-01"),
+            ["welcome.u1", "welcome.u2"]
+        );
     }
 }

@@ -1,26 +1,24 @@
 //! DynamoDB adapters: the UsersTable and the ProfilesTable.
 //!
-//! Both tables are keyed by `user_id` (S). Creation is one conditional
-//! `PutItem` (`attribute_not_exists(user_id)`) that asks DynamoDB to return
-//! the existing item when the condition fails, so "create or tell me what is
-//! there" is a single round trip with no read-then-write race.
+//! Both tables are keyed by `user_id` (S). Each item is its own lock
+//! ([`crate::item_lock`]): creation is one conditional `PutItem`
+//! (`attribute_not_exists(user_id)`) of the item carrying its attempt's lock,
+//! which asks DynamoDB to return the existing item when the condition fails,
+//! so "create and lock, or tell me what is there" is a single round trip
+//! with no read-then-write race.
 //!
 //! Effects are recorded on the items they concern (`announced_at` on the
-//! user, `document_written` on the profile) with a conditional `UpdateItem`,
-//! so the fact that an effect happened outlives every idempotency window and
-//! a duplicate of any age causes no second effect.
-//!
-//! user-processor writes the same user items, under the same conditions, in
-//! transactions with its idempotency locks ([`crate::signup_writes`]).
+//! user, `document_written` on the profile) with a conditional `UpdateItem`
+//! owned by the lock's attempt, so the fact that an effect happened outlives
+//! every replay window and a duplicate of any age causes no second effect.
 
 use crate::item_lock::{self, Key, LockAttributes};
 use crate::{sdk_error, Detail};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use aws_sdk_dynamodb::Client;
-use eventline_app::ports::{Inserted, ProfileStore, UserStore};
+use eventline_app::ports::{ProfileStore, StoredProfile, UserStore};
 use eventline_app::PortError;
 use eventline_domain::{DisplayName, EmailAddress, Profile, Timestamp, User, UserId};
 use eventline_powertools::item_lock::{Claim, Finish, ItemLock, Locked};
@@ -32,8 +30,6 @@ pub(crate) type Item = HashMap<String, AttributeValue>;
 
 /// The create-if-absent condition of both tables.
 pub(crate) const ABSENT: &str = "attribute_not_exists(user_id)";
-/// The condition of every mark: the item exists (see [`mark`]).
-pub(crate) const PRESENT: &str = "attribute_exists(user_id)";
 /// Records a user's announcement; the first one's time (`:value`) stays.
 pub(crate) const ANNOUNCE: &str = "SET announced_at = if_not_exists(announced_at, :value)";
 
@@ -313,7 +309,11 @@ impl DynamoUserStore {
 }
 
 /// The ProfilesTable (`user_id`, `display_name`, `bio`, `avatar_url`,
-/// `locale`, `marketing_opt_in`, `created_at`, `document_written`).
+/// `locale`, `marketing_opt_in`, `created_at`, `document_written`, and
+/// the lock attributes and `payload_hash` of the `User Created` it was made
+/// for: the profile is its own lock, [`crate::item_lock`]). Profiles
+/// written before they carried locks have none of the last three and read
+/// as unlocked, same payload.
 #[derive(Debug, Clone)]
 pub struct DynamoProfileStore {
     client: Client,
@@ -327,6 +327,28 @@ impl DynamoProfileStore {
             client,
             table: table.into(),
         }
+    }
+
+    fn key<'a>(&self, id: &'a UserId) -> Key<'a> {
+        Key {
+            name: "user_id",
+            value: id.as_str(),
+        }
+    }
+
+    /// The profile stored under `id` with its lock, read consistently.
+    async fn read(&self, id: &UserId) -> Result<Option<Locked<StoredProfile>>, PortError> {
+        const OP: &str = "DynamoDB GetItem profiles";
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("user_id", s(id.as_str()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error(OP, &e, Detail::CodeAndMessage))?;
+        output.item.map(ProfileItem::read_locked).transpose()
     }
 }
 
@@ -344,6 +366,10 @@ struct ProfileItem {
     created_at: String,
     #[serde(default)]
     document_written: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    payload_hash: Option<String>,
+    #[serde(flatten)]
+    lock: LockAttributes,
 }
 
 impl ProfileItem {
@@ -357,13 +383,20 @@ impl ProfileItem {
             marketing_opt_in: p.marketing_opt_in,
             created_at: p.created_at.to_string(),
             document_written: p.document_written,
+            payload_hash: None,
+            lock: LockAttributes::default(),
         }
     }
 
+    #[cfg(test)]
     fn read(item: Item) -> Result<Profile, PortError> {
+        Ok(Self::read_locked(item)?.value.profile)
+    }
+
+    fn read_locked(item: Item) -> Result<Locked<StoredProfile>, PortError> {
         const OP: &str = "DynamoDB profiles item";
         let stored: Self = from_item(item).map_err(|e| invalid(OP, e))?;
-        Ok(Profile {
+        let profile = Profile {
             user_id: UserId::parse(&stored.user_id).map_err(|e| invalid(OP, e))?,
             display_name: DisplayName::from_stored(&stored.display_name),
             bio: stored.bio,
@@ -372,77 +405,112 @@ impl ProfileItem {
             marketing_opt_in: stored.marketing_opt_in,
             created_at: timestamp(&stored.created_at, "created_at", OP)?,
             document_written: stored.document_written,
+        };
+        Ok(Locked {
+            value: StoredProfile {
+                profile,
+                payload_hash: stored.payload_hash,
+            },
+            lock: stored.lock.lock(),
         })
     }
 }
 
-impl ProfileStore for DynamoProfileStore {
-    async fn insert(&self, profile: &Profile) -> Result<Inserted<Profile>, PortError> {
-        const OP: &str = "DynamoDB PutItem profiles";
-        match put_if_absent(&self.client, &self.table, &ProfileItem::new(profile), OP).await? {
-            None => Ok(Inserted::New),
-            Some(item) if item.is_empty() => {
-                let output = self
-                    .client
-                    .get_item()
-                    .table_name(&self.table)
-                    .key("user_id", s(profile.user_id.as_str()))
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        sdk_error("DynamoDB GetItem profiles", &e, Detail::CodeAndMessage)
-                    })?;
-                let item = output
-                    .item
-                    .ok_or_else(|| PortError::new(OP, "condition failed but no item is stored"))?;
-                Ok(Inserted::Existing(ProfileItem::read(item)?))
-            }
-            Some(item) => Ok(Inserted::Existing(ProfileItem::read(item)?)),
-        }
+/// A failed condition's item as a stored profile (an empty one means the
+/// item is gone).
+fn found_profile(item: Item, operation: &'static str) -> Result<Locked<StoredProfile>, PortError> {
+    if item.is_empty() {
+        return Err(PortError::new(
+            operation,
+            "no profile is stored for this user",
+        ));
     }
-
-    async fn mark_document_written(&self, user_id: &UserId) -> Result<(), PortError> {
-        mark(
-            &self.client,
-            &self.table,
-            user_id,
-            "SET document_written = :value",
-            AttributeValue::Bool(true),
-            "DynamoDB UpdateItem profiles document_written",
-        )
-        .await
-    }
+    ProfileItem::read_locked(item)
 }
 
-/// Records a fact on the item of `id` with one `UpdateItem`, only if the item
-/// exists: a mark on an absent item would create a stub item that later
-/// reads could not parse, and means the caller's order of steps is wrong.
-async fn mark(
-    client: &Client,
-    table: &str,
-    id: &UserId,
-    update: &str,
-    value: AttributeValue,
-    operation: &'static str,
-) -> Result<(), PortError> {
-    let result = client
-        .update_item()
-        .table_name(table)
-        .key("user_id", s(id.as_str()))
-        .update_expression(update)
-        .condition_expression(PRESENT)
-        .expression_attribute_values(":value", value)
-        .send()
-        .await;
-    match result {
-        Ok(_) => Ok(()),
-        Err(SdkError::ServiceError(e))
-            if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
-        {
-            Err(PortError::new(operation, "no item is stored under this id"))
+/// The profile's fact attribute.
+const DOCUMENT_WRITTEN: &str = "document_written";
+
+impl ProfileStore for DynamoProfileStore {
+    async fn create(
+        &self,
+        profile: &Profile,
+        payload_hash: &str,
+        lock: &ItemLock,
+    ) -> Result<Claim<StoredProfile>, PortError> {
+        const OP: &str = "DynamoDB PutItem profiles";
+        let item = ProfileItem {
+            payload_hash: Some(payload_hash.to_owned()),
+            lock: LockAttributes::new(lock),
+            ..ProfileItem::new(profile)
+        };
+        let item = to_item(&item).map_err(|e| unwritable(OP, e))?;
+        match item_lock::create(&self.client, &self.table, "user_id", item, OP).await? {
+            None => Ok(Claim::Held),
+            // Some emulators do not return the item on a failed condition; read it then.
+            Some(item) if item.is_empty() => match self.read(&profile.user_id).await? {
+                Some(existing) => Ok(Claim::Found(existing)),
+                None => Err(PortError::new(OP, "condition failed but no item is stored")),
+            },
+            Some(item) => Ok(Claim::Found(ProfileItem::read_locked(item)?)),
         }
-        Err(e) => Err(sdk_error(operation, &e, Detail::CodeAndMessage)),
+    }
+
+    async fn take_over(
+        &self,
+        user_id: &UserId,
+        lock: &ItemLock,
+        now_ms: u64,
+    ) -> Result<Claim<StoredProfile>, PortError> {
+        const OP: &str = "DynamoDB UpdateItem profiles lock";
+        let key = self.key(user_id);
+        let taken = item_lock::take_over(
+            &self.client,
+            &self.table,
+            key,
+            DOCUMENT_WRITTEN,
+            lock,
+            now_ms,
+            OP,
+        );
+        match taken.await? {
+            None => Ok(Claim::Held),
+            Some(item) => Ok(Claim::Found(found_profile(item, OP)?)),
+        }
+    }
+
+    async fn record_document(
+        &self,
+        user_id: &UserId,
+        lock: &ItemLock,
+    ) -> Result<Finish<StoredProfile>, PortError> {
+        const OP: &str = "DynamoDB UpdateItem profiles document_written";
+        let written = item_lock::finish(
+            &self.client,
+            &self.table,
+            self.key(user_id),
+            "SET document_written = :written",
+            vec![(":written", AttributeValue::Bool(true))],
+            lock,
+            OP,
+        )
+        .await?;
+        match written {
+            None => Ok(Finish::Recorded),
+            Some(item) => Ok(Finish::NotHeld(found_profile(item, OP)?)),
+        }
+    }
+
+    async fn release(&self, user_id: &UserId, lock: &ItemLock) -> Result<(), PortError> {
+        item_lock::release(
+            &self.client,
+            &self.table,
+            self.key(user_id),
+            DOCUMENT_WRITTEN,
+            lock,
+            "DynamoDB UpdateItem profiles release lock",
+        )
+        .await
     }
 }
 
@@ -531,6 +599,43 @@ mod tests {
         expected.insert("document_written".into(), AttributeValue::Bool(true));
         assert_eq!(item, expected);
         assert_eq!(ProfileItem::read(item).unwrap(), profile);
+    }
+
+    #[test]
+    fn a_created_profile_carries_its_lock_and_payload_hash() {
+        let profile = Profile {
+            user_id: UserId::parse("u1").unwrap(),
+            display_name: DisplayName::from_stored("Ada"),
+            bio: String::new(),
+            avatar_url: None,
+            locale: "en".into(),
+            marketing_opt_in: false,
+            created_at: Timestamp::from_unix_millis(1_795_771_466_123),
+            document_written: false,
+        };
+        let lock = ItemLock {
+            attempt: "a1".into(),
+            until_ms: 7,
+        };
+        let item = to_item(&ProfileItem {
+            payload_hash: Some("h".into()),
+            lock: LockAttributes::new(&lock),
+            ..ProfileItem::new(&profile)
+        })
+        .unwrap();
+        assert_eq!(item["payload_hash"], s("h"));
+        assert_eq!(item["lock_attempt"], s("a1"));
+        assert_eq!(item["lock_until"], AttributeValue::N("7".into()));
+        assert_eq!(
+            ProfileItem::read_locked(item).unwrap(),
+            Locked {
+                value: StoredProfile {
+                    profile,
+                    payload_hash: Some("h".into())
+                },
+                lock: Some(lock)
+            }
+        );
     }
 
     #[test]

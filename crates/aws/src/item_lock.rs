@@ -1,7 +1,10 @@
 //! [`ItemLock`] on DynamoDB items: the attributes `lock_attempt` (S) and
 //! `lock_until` (N, Unix ms) on the item the effects concern, and the
-//! single-item conditional writes that take, take over, finish and release
-//! it. Every write asks for the item as it was when its condition fails
+//! single-item conditional writes that take (a create-if-absent [`create`]
+//! of the item carrying it), take over, finish and release it (or
+//! [`discard`] it with an item that is nothing but the lock and its fact). A fact is
+//! "not recorded" while its attribute is absent or `false` (items written
+//! with an explicit `document_written: false` included). Every write asks for the item as it was when its condition fails
 //! (`ReturnValuesOnConditionCheckFailure=ALL_OLD`, free of charge), so a
 //! failed condition tells whose lock or which fact stopped it, and a write
 //! the SDK resent after the first one landed is recognised by its own token
@@ -10,6 +13,8 @@
 use crate::dynamodb::Item;
 use crate::{sdk_error, Detail};
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use aws_sdk_dynamodb::Client;
@@ -55,6 +60,44 @@ pub(crate) struct Key<'a> {
 /// condition failed on `item` as it was (empty if there was none).
 pub(crate) type Written = Result<Option<Item>, PortError>;
 
+/// "The fact `#done` is not recorded": absent, or the boolean `false`.
+const NOT_DONE: &str = "(attribute_not_exists(#done) OR #done = :not_done)";
+
+/// Creates `item` (carrying its lock) unless an item holds its key
+/// (`key_name`): the create-if-absent write that takes the lock and stores
+/// the data at once. On a failed condition, the item that was there.
+pub(crate) async fn create(
+    client: &Client,
+    table: &str,
+    key_name: &'static str,
+    item: Item,
+    operation: &'static str,
+) -> Written {
+    let result = client
+        .put_item()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(#key)")
+        .expression_attribute_names("#key", key_name)
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(None),
+        Err(SdkError::ServiceError(e))
+            if matches!(e.err(), PutItemError::ConditionalCheckFailedException(_)) =>
+        {
+            match e.into_err() {
+                PutItemError::ConditionalCheckFailedException(c) => {
+                    Ok(Some(c.item.unwrap_or_default()))
+                }
+                other => Err(PortError::new(operation, other)),
+            }
+        }
+        Err(e) => Err(sdk_error(operation, &e, Detail::CodeAndMessage)),
+    }
+}
+
 /// Takes over the lock of an existing item whose fact (`done`, an
 /// attribute name) is not recorded and whose lock lapsed at `now_ms`, has
 /// none, or is already ours.
@@ -72,12 +115,13 @@ pub(crate) async fn take_over(
         .table_name(table)
         .key(key.name, AttributeValue::S(key.value.to_owned()))
         .update_expression("SET lock_attempt = :attempt, lock_until = :until")
-        .condition_expression(
-            "attribute_exists(#key) AND attribute_not_exists(#done) AND \
-             (attribute_not_exists(lock_until) OR lock_until < :now OR lock_attempt = :attempt)",
-        )
+        .condition_expression(format!(
+            "attribute_exists(#key) AND {NOT_DONE} AND \
+             (attribute_not_exists(lock_until) OR lock_until < :now OR lock_attempt = :attempt)"
+        ))
         .expression_attribute_names("#key", key.name)
         .expression_attribute_names("#done", done)
+        .expression_attribute_values(":not_done", AttributeValue::Bool(false))
         .expression_attribute_values(":attempt", AttributeValue::S(lock.attempt.clone()))
         .expression_attribute_values(":until", number(lock.until_ms))
         .expression_attribute_values(":now", number(now_ms));
@@ -126,11 +170,46 @@ pub(crate) async fn release(
         .table_name(table)
         .key(key.name, AttributeValue::S(key.value.to_owned()))
         .update_expression("REMOVE lock_until")
-        .condition_expression("lock_attempt = :attempt AND attribute_not_exists(#done)")
+        .condition_expression(format!("lock_attempt = :attempt AND {NOT_DONE}"))
         .expression_attribute_names("#done", done)
+        .expression_attribute_values(":not_done", AttributeValue::Bool(false))
         .expression_attribute_values(":attempt", AttributeValue::S(lock.attempt.clone()));
     // A failed condition means the lock is someone else's now, or done: nothing to give up.
     conditional(request, operation).await.map(|_| ())
+}
+
+/// Gives `lock` up with the item it is on, for an item that is only a lock
+/// and a fact (a mail's marker): after failed work, while the lock is this
+/// attempt's and the fact `done` is not recorded. Nothing is left behind
+/// for work that never happened (a mail over its quota, to an unknown user).
+pub(crate) async fn discard(
+    client: &Client,
+    table: &str,
+    key: Key<'_>,
+    done: &str,
+    lock: &ItemLock,
+    operation: &'static str,
+) -> Result<(), PortError> {
+    let result = client
+        .delete_item()
+        .table_name(table)
+        .key(key.name, AttributeValue::S(key.value.to_owned()))
+        .condition_expression(format!("lock_attempt = :attempt AND {NOT_DONE}"))
+        .expression_attribute_names("#done", done)
+        .expression_attribute_values(":not_done", AttributeValue::Bool(false))
+        .expression_attribute_values(":attempt", AttributeValue::S(lock.attempt.clone()))
+        .send()
+        .await;
+    match result {
+        // A failed condition: someone else's now, or done: nothing to give up.
+        Ok(_) => Ok(()),
+        Err(SdkError::ServiceError(e))
+            if matches!(e.err(), DeleteItemError::ConditionalCheckFailedException(_)) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(sdk_error(operation, &e, Detail::CodeAndMessage)),
+    }
 }
 
 /// Sends a conditional `UpdateItem`, asking for the item as it was when the

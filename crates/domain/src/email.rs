@@ -13,10 +13,84 @@
 //!   refusing names at signup, because real names contain dots (`J.R.R.
 //!   Tolkien`, `St.John`), and it costs them at most a space;
 //! - the HTML part escapes the name, so it cannot inject markup.
+//!
+//! It also says which mailbox an address reaches ([`EmailAddress::mailbox`]),
+//! so the daily mail cap counts mailboxes, not the many addresses that
+//! deliver to one (see [`EmailAddress::mailbox`] for the rules).
 
 use crate::{DisplayName, EmailAddress, Notification, NotificationKind, User, UserCreated};
 use serde::Serialize;
-use std::fmt::Write;
+use sha2::{Digest, Sha256};
+use std::fmt::{self, Write};
+
+impl EmailAddress {
+    /// The mailbox this address delivers to, as the mail cap counts it:
+    /// - the domain lower-cased (DNS names are case-insensitive);
+    /// - the local part lower-cased: RFC 5321 lets a server tell `Ada` from
+    ///   `ada`, but no provider in common use does, and for a cap merging
+    ///   two mailboxes errs on the safe side;
+    /// - a sub-address tag dropped: `ada+anything` is `ada`'s mailbox
+    ///   (`+` is the separator of Gmail, Outlook, iCloud, Fastmail and
+    ///   Proton; `-`, which a few use, is too common in real local parts);
+    /// - at `gmail.com` / `googlemail.com`, which ignore dots in the local
+    ///   part and are one domain, the dots dropped and the domain `gmail.com`.
+    ///
+    /// Delivery still goes to the address as given.
+    pub fn mailbox(&self) -> String {
+        let address = self.as_str();
+        let Some((local, domain)) = address.rsplit_once('@') else {
+            return address.to_lowercase();
+        };
+        let local = local.to_lowercase();
+        let domain = domain.to_ascii_lowercase();
+        // A local part that is all tag (`+x`) is its own mailbox.
+        let base = match local.split_once('+') {
+            Some((base, _)) if !base.is_empty() => base,
+            _ => local.as_str(),
+        };
+        if domain == "gmail.com" || domain == "googlemail.com" {
+            format!("{}@gmail.com", base.replace('.', ""))
+        } else {
+            format!("{base}@{domain}")
+        }
+    }
+
+    /// The key of [`EmailAddress::mailbox`]: what the mail cap is counted
+    /// under and what a notification carries, so neither holds an address.
+    pub fn mailbox_key(&self) -> MailboxKey {
+        MailboxKey(format!("{:x}", Sha256::digest(self.mailbox().as_bytes())))
+    }
+}
+
+/// The SHA-256 (64 lower-case hex digits) of a normalised mailbox
+/// ([`EmailAddress::mailbox`]). For an address that is already its own
+/// mailbox it is the hash of the lower-cased address, which is what the
+/// quota was keyed by before mailboxes were.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct MailboxKey(String);
+
+impl MailboxKey {
+    /// A key read back from a message: exactly 64 lower-case hex digits.
+    pub fn parse(raw: &str) -> Result<Self, crate::FieldError> {
+        if raw.len() == 64 && raw.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(crate::FieldError::new("mailbox", "not a mailbox key"))
+        }
+    }
+
+    /// The key as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for MailboxKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 /// A rendered email, ready for a mail transport.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -161,6 +235,52 @@ mod tests {
             Signup::parse(&body).unwrap(),
             Timestamp::from_unix_millis(0),
         )
+    }
+
+    fn mailbox(address: &str) -> String {
+        EmailAddress::parse(address).unwrap().mailbox()
+    }
+
+    #[test]
+    fn sub_addresses_and_case_reach_one_mailbox() {
+        assert_eq!(mailbox("victim+1@x.io"), "victim@x.io");
+        assert_eq!(mailbox("victim+2@x.io"), "victim@x.io");
+        assert_eq!(mailbox("Victim+Spam+More@X.IO"), "victim@x.io");
+        assert_eq!(mailbox("victim@x.io"), "victim@x.io");
+        // Only `+` tags: `-` and dots are part of most mailboxes' names.
+        assert_eq!(mailbox("first-last@x.io"), "first-last@x.io");
+        assert_eq!(mailbox("first.last@x.io"), "first.last@x.io");
+        assert_eq!(mailbox("+tag@x.io"), "+tag@x.io");
+        // Gmail ignores dots and answers for googlemail.com too.
+        assert_eq!(mailbox("V.i.c.tim+1@GoogleMail.com"), "victim@gmail.com");
+        assert_eq!(mailbox("vic.tim@gmail.com"), "victim@gmail.com");
+    }
+
+    #[test]
+    fn the_mailbox_key_is_the_hash_of_the_mailbox_and_delivery_keeps_the_address() {
+        let tagged = EmailAddress::parse("victim+1@x.io").unwrap();
+        let plain = EmailAddress::parse("victim@x.io").unwrap();
+        assert_eq!(tagged.mailbox_key(), plain.mailbox_key());
+        assert_ne!(
+            tagged.mailbox_key(),
+            EmailAddress::parse("other@x.io").unwrap().mailbox_key()
+        );
+        // The hash of the lower-cased address, as quota items were keyed before.
+        assert_eq!(
+            plain.mailbox_key().as_str(),
+            format!("{:x}", Sha256::digest(b"victim@x.io"))
+        );
+        assert_eq!(
+            MailboxKey::parse(plain.mailbox_key().as_str()),
+            Ok(plain.mailbox_key())
+        );
+        assert!(MailboxKey::parse("victim@x.io").is_err());
+        assert!(MailboxKey::parse(&"A".repeat(64)).is_err());
+        let created = UserCreated::from_user(&User {
+            email: tagged,
+            ..user("Ada")
+        });
+        assert_eq!(welcome(&created).to.as_str(), "victim+1@x.io");
     }
 
     #[test]

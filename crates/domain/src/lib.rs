@@ -26,7 +26,7 @@ pub mod time;
 pub mod user;
 
 pub use correlation::CorrelationId;
-pub use email::OutgoingEmail;
+pub use email::{MailboxKey, OutgoingEmail};
 pub use error::{FieldError, FieldErrors, ParseError};
 pub use event::UserCreated;
 pub use notification::{Notification, NotificationKind};

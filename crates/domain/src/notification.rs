@@ -1,7 +1,15 @@
 //! Notifications queued by user-processor for notification-processor.
 //!
 //! Body schema on the NotificationQueue:
-//! `{"notification_id": "signup_confirmation.u-123", "user_id": "u-123", "kind": "signup_confirmation"}`
+//! `{"notification_id": "signup_confirmation.u-123", "user_id": "u-123", "kind": "signup_confirmation",
+//!   "mailbox": "<64 hex digits>"}`
+//!
+//! `mailbox` (optional) is the recipient's [`MailboxKey`]: the hash of the
+//! normalised mailbox the daily mail cap counts, never the address. With it
+//! notification-processor takes the quota slot while it reads the user; a
+//! notification without it (older producers) is counted after the read. It
+//! is a hint, not a fact: the consumer checks it against the user it reads,
+//! and it is not part of what deduplicates the notification.
 //!
 //! The signup's correlation id travels beside the body, as the message
 //! attribute `correlation_id` (String), not in it: it says why the
@@ -9,7 +17,7 @@
 //! what deduplicates it.
 
 use crate::error::{object_from_json, FieldError, Fields, ParseError};
-use crate::{CorrelationId, UserId};
+use crate::{CorrelationId, MailboxKey, UserId};
 use serde::Serialize;
 use std::fmt;
 
@@ -54,6 +62,9 @@ pub struct Notification {
     pub user_id: UserId,
     /// What to tell them.
     pub kind: NotificationKind,
+    /// The recipient's mailbox key, when the producer knows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mailbox: Option<MailboxKey>,
     /// The correlation id of the signup that caused it, sent as a message
     /// attribute (never in the body, so [`Notification::parse`] leaves it
     /// `None`).
@@ -68,8 +79,15 @@ impl Notification {
             notification_id: format!("{kind}.{user_id}"),
             user_id,
             kind,
+            mailbox: None,
             correlation_id: None,
         }
+    }
+
+    /// The notification carrying its recipient's mailbox key.
+    pub fn to_mailbox(mut self, mailbox: MailboxKey) -> Self {
+        self.mailbox = Some(mailbox);
+        self
     }
 
     /// The notification carrying the signup's correlation id.
@@ -86,10 +104,13 @@ impl Notification {
         let id = fields.text("notification_id");
         let user_id = fields.parse("user_id", UserId::parse);
         let kind = fields.parse("kind", NotificationKind::parse);
-        let (Some(id), Some(user_id), Some(kind)) = (id, user_id, kind) else {
+        let mailbox = fields.parse_optional("mailbox", MailboxKey::parse);
+        let (Some(id), Some(user_id), Some(kind), false) = (id, user_id, kind, fields.has_errors())
+        else {
             return Err(fields.into_error());
         };
-        let notification = Self::new(user_id, kind);
+        let mut notification = Self::new(user_id, kind);
+        notification.mailbox = mailbox;
         if notification.notification_id != id {
             return Err(
                 FieldError::new("notification_id", "does not match kind and user_id").into(),
@@ -127,6 +148,34 @@ mod tests {
             correlated.to_json(),
             body,
             "the correlation id is not in the body"
+        );
+    }
+
+    #[test]
+    fn the_mailbox_key_is_optional_and_round_trips() {
+        let key = crate::EmailAddress::parse("ada+x@b.io")
+            .unwrap()
+            .mailbox_key();
+        let n = Notification::new(
+            UserId::parse("u-1").unwrap(),
+            NotificationKind::SignupConfirmation,
+        )
+        .to_mailbox(key.clone());
+        let body = n.to_json();
+        assert_eq!(
+            body,
+            format!(
+                r#"{{"notification_id":"signup_confirmation.u-1","user_id":"u-1","kind":"signup_confirmation","mailbox":"{key}"}}"#
+            )
+        );
+        assert_eq!(Notification::parse(&body), Ok(n));
+        assert_eq!(
+            Notification::parse(
+                r#"{"notification_id":"signup_confirmation.u-1","user_id":"u-1","kind":"signup_confirmation","mailbox":"ada@b.io"}"#
+            )
+            .unwrap_err()
+            .to_string(),
+            "mailbox: not a mailbox key"
         );
     }
 
