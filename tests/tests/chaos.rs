@@ -33,7 +33,7 @@ use eventline_app::compose::{
 use eventline_app::mail::MailConfig;
 use eventline_app::ports::{
     Admission, BlobStore, Clock, EventPublisher, MailLedger, MailMarker, Mailer, NotificationQueue,
-    PortError, ProfileStore, Put, StoredProfile, SystemClock, UserStore,
+    PortError, ProfileStore, Put, Sent, StoredProfile, SystemClock, UserStore,
 };
 use eventline_app::IdempotencyConfig;
 use eventline_aws::eventbridge::EventBridgePublisher;
@@ -253,12 +253,19 @@ impl<T: EventPublisher> EventPublisher for Counted<T> {
 }
 
 impl<T: Mailer> Mailer for Counted<T> {
-    async fn send(&self, email: &OutgoingEmail) -> Result<(), PortError> {
-        self.inner.send(email).await?;
-        // A hand-over, not yet an email: the outbox writes an object only
-        // once per message id (its creation is the email, counted below).
-        self.effects.add("mail handed over", &email.message_id);
-        Ok(())
+    async fn send(&self, email: &OutgoingEmail) -> Result<Sent, PortError> {
+        let sent = self.inner.send(email).await?;
+        // Only an email that went out now is one: the outbox creates its
+        // object once per message id, and a repeat finds it.
+        if sent == Sent::Now {
+            let kind = if email.message_id.starts_with("welcome.") {
+                "welcome email sent"
+            } else {
+                "notification email sent"
+            };
+            self.effects.add(kind, &email.message_id);
+        }
+        Ok(sent)
     }
 }
 
@@ -272,14 +279,6 @@ impl<T: BlobStore> BlobStore for Counted<T> {
         let put = self.inner.put_new(key, body, content_type).await?;
         if put == Put::Created {
             self.effects.add("object put", key);
-            if let Some(id) = key.strip_prefix("outbox/") {
-                let kind = if id.starts_with("welcome.") {
-                    "welcome email sent"
-                } else {
-                    "notification email sent"
-                };
-                self.effects.add(kind, id.trim_end_matches(".json"));
-            }
         }
         Ok(put)
     }

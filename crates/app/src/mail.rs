@@ -15,7 +15,7 @@
 //! it was ([`settle_marker`], [`send_held`]); each mailbox gets at most
 //! `MAIL_DAILY_CAP_PER_RECIPIENT` distinct messages a UTC day.
 
-use crate::ports::{Admission, BlobStore, MailLedger, MailMarker, Mailer, PortError, Put};
+use crate::ports::{Admission, BlobStore, MailLedger, MailMarker, Mailer, PortError, Put, Sent};
 use crate::Error;
 use eventline_domain::{EmailAddress, OutgoingEmail};
 use eventline_powertools::env::Env;
@@ -117,7 +117,7 @@ impl<B: BlobStore> OutboxMailer<B> {
 }
 
 impl<B: BlobStore> Mailer for OutboxMailer<B> {
-    async fn send(&self, email: &OutgoingEmail) -> Result<(), PortError> {
+    async fn send(&self, email: &OutgoingEmail) -> Result<Sent, PortError> {
         let body = serde_json::to_string(&OutboxMessage {
             message_id: &email.message_id,
             from: &self.from,
@@ -128,11 +128,14 @@ impl<B: BlobStore> Mailer for OutboxMailer<B> {
         })
         .map_err(|e| PortError::new("outbox serialise", e))?;
         // An object already there is this message, sent before.
-        let _: Put = self
+        let put = self
             .blobs
             .put_new(&Self::key(&email.message_id), body, "application/json")
             .await?;
-        Ok(())
+        Ok(match put {
+            Put::Created => Sent::Now,
+            Put::Exists => Sent::Before,
+        })
     }
 }
 
@@ -235,7 +238,7 @@ pub(crate) async fn send_held<M: Mailer, L: MailLedger>(
     let sent = async {
         match slot? {
             Admission::OverQuota => Err(Error::OverQuota),
-            Admission::Admitted => Ok(mailer.send(email).await?),
+            Admission::Admitted => Ok(mailer.send(email).await.map(|_| ())?),
         }
     }
     .await;
@@ -272,7 +275,7 @@ pub enum EitherMailer<A, B> {
 }
 
 impl<A: Mailer, B: Mailer> Mailer for EitherMailer<A, B> {
-    async fn send(&self, email: &OutgoingEmail) -> Result<(), PortError> {
+    async fn send(&self, email: &OutgoingEmail) -> Result<Sent, PortError> {
         match self {
             Self::Left(m) => m.send(email).await,
             Self::Right(m) => m.send(email).await,

@@ -8,7 +8,7 @@ use crate::compose;
 use crate::mail::{EitherMailer, MailConfig, MailTransport, OutboxMailer};
 use crate::ports::{
     Admission, BlobStore, Clock, EventPublisher, MailLedger, MailMarker, Mailer, NotificationQueue,
-    PortError, ProfileStore, Put, StoredProfile, UserStore,
+    PortError, ProfileStore, Put, Sent, StoredProfile, UserStore,
 };
 use crate::IdempotencyConfig;
 use eventline_domain::{
@@ -270,12 +270,12 @@ impl MemoryMailer {
 }
 
 impl Mailer for MemoryMailer {
-    async fn send(&self, email: &OutgoingEmail) -> Result<(), PortError> {
+    async fn send(&self, email: &OutgoingEmail) -> Result<Sent, PortError> {
         self.faults
             .check("memory mailer send", &email.message_id)
             .await?;
         lock(&self.sent).push(email.clone());
-        Ok(())
+        Ok(Sent::Now)
     }
 }
 

@@ -166,11 +166,21 @@ pub trait MailLedger: Send + Sync {
     ) -> impl Future<Output = Result<Admission, PortError>> + Send;
 }
 
+/// What a transport did with an email.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    /// It went out now.
+    Now,
+    /// The transport already held this message id (the outbox's object is
+    /// created once): nothing new went out.
+    Before,
+}
+
 /// A mail transport.
 pub trait Mailer: Send + Sync {
     /// Delivers `email`. Delivering the same `message_id` twice must not
     /// produce two different messages (transports key on it).
-    fn send(&self, email: &OutgoingEmail) -> impl Future<Output = Result<(), PortError>> + Send;
+    fn send(&self, email: &OutgoingEmail) -> impl Future<Output = Result<Sent, PortError>> + Send;
 }
 
 /// A stored profile and the payload it was created for.
@@ -320,7 +330,7 @@ impl<T: EventPublisher> EventPublisher for Arc<T> {
 }
 
 impl<T: Mailer> Mailer for Arc<T> {
-    fn send(&self, email: &OutgoingEmail) -> impl Future<Output = Result<(), PortError>> + Send {
+    fn send(&self, email: &OutgoingEmail) -> impl Future<Output = Result<Sent, PortError>> + Send {
         (**self).send(email)
     }
 }

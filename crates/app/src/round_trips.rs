@@ -5,7 +5,7 @@
 //! a network call would, so calls made at once overlap in the log.
 
 use crate::ports::{
-    Admission, BlobStore, MailLedger, MailMarker, Mailer, PortError, ProfileStore, Put,
+    Admission, BlobStore, MailLedger, MailMarker, Mailer, PortError, ProfileStore, Put, Sent,
     StoredProfile, UserStore,
 };
 use eventline_domain::{MailboxKey, OutgoingEmail, Profile, Timestamp, User, UserId};
@@ -122,7 +122,7 @@ impl<T: MailLedger> MailLedger for Traced<T> {
 }
 
 impl<T: Mailer> Mailer for Traced<T> {
-    async fn send(&self, email: &OutgoingEmail) -> Result<(), PortError> {
+    async fn send(&self, email: &OutgoingEmail) -> Result<Sent, PortError> {
         self.trace.call("mailer.send", self.inner.send(email)).await
     }
 }

@@ -7,7 +7,7 @@
 use crate::{sdk_error, Detail};
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message, MessageTag};
 use aws_sdk_sesv2::Client;
-use eventline_app::ports::Mailer;
+use eventline_app::ports::{Mailer, Sent};
 use eventline_app::PortError;
 use eventline_domain::{EmailAddress, OutgoingEmail};
 
@@ -39,7 +39,7 @@ impl SesMailer {
 }
 
 impl Mailer for SesMailer {
-    async fn send(&self, email: &OutgoingEmail) -> Result<(), PortError> {
+    async fn send(&self, email: &OutgoingEmail) -> Result<Sent, PortError> {
         let message = Message::builder()
             .subject(utf8(&email.subject)?)
             .body(
@@ -68,6 +68,6 @@ impl Mailer for SesMailer {
             .send()
             .await
             .map_err(|e| sdk_error("SES SendEmail", &e, Detail::CodeOnly))?;
-        Ok(())
+        Ok(Sent::Now)
     }
 }
