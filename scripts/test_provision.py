@@ -329,6 +329,26 @@ class TagsForCostAllocation(unittest.TestCase):
                     self.assertEqual(tags["region"], env)
 
 
+class DevelopmentSwitchesStayOutOfTheTemplate(unittest.TestCase):
+    """Powertools' switches for tests and local runs are never deployed (docs/observability.md,
+    "Powertools conventions"): the functions also refuse POWERTOOLS_IDEMPOTENCY_DISABLED in Lambda."""
+
+    def test_no_function_sets_a_development_switch(self):
+        template = translate.load_template()
+        environments = [(template.get("Globals") or {}).get("Function", {}).get("Environment", {})]
+        environments += [
+            (res.get("Properties") or {}).get("Environment", {})
+            for res in template["Resources"].values()
+            if res["Type"] == "AWS::Serverless::Function"
+        ]
+        self.assertEqual(len(environments), 5)
+        for env in environments:
+            names = set((env or {}).get("Variables") or {})
+            self.assertFalse(
+                names & {"POWERTOOLS_IDEMPOTENCY_DISABLED", "POWERTOOLS_DEV", "POWERTOOLS_METRICS_DISABLED"}, names
+            )
+
+
 class ThreeRegionsInOneMoto(unittest.TestCase):
     """`--regions`: the same template once per region, the first the primary (docs/multi-region.md)."""
 
