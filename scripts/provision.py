@@ -95,6 +95,7 @@ def deploy_stack(
     code = translate.package_code(template, bucket, rewrites)
     translated = translate.translate(template, parameters, args.stack_name, aws.region)
     taps = local.tap_eventbridge_lambda_targets(translated, rewrites)
+    local.invoke_functions_not_aliases(translated, rewrites)  # after the taps: they name the function
     esm_enabled = local.disable_event_source_mappings(translated, rewrites)
     pending = local.ask_moto(translated, esm_enabled, rewrites)
     if args.dump_template:

@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import provision  # noqa: E402
-from stack import ProvisionError, deploy  # noqa: E402
+from stack import ROOT, ProvisionError, deploy, local, translate  # noqa: E402
 from stack.resolve import Answers, Questions, stack_outputs  # noqa: E402
 from stack.testing import MotoServer  # noqa: E402
 
@@ -169,10 +169,184 @@ class TheManifestIsReadBackFromMoto(unittest.TestCase):
         self.assertNotIn("SesSendPolicy", [r["logical_id"] for r in self.manifest["not_emulated"]])
         self.assertIn("BucketPolicy", [r["logical_id"] for r in self.manifest["not_emulated"]])
 
+    def test_the_aliases_and_codedeploy_are_reported_not_emulated_and_the_mappings_exist(self):
+        not_emulated = {r["logical_id"]: r["type"] for r in self.manifest["not_emulated"]}
+        self.assertEqual(list(not_emulated.values()).count("AWS::Lambda::Alias"), 4)
+        self.assertEqual(list(not_emulated.values()).count("AWS::CodeDeploy::DeploymentGroup"), 4)
+        self.assertEqual(self.manifest["parameters"]["DeploymentType"], "AllAtOnce")
+        self.assertEqual(len(self.function("user-processor")["sqs_sources"]), 1)
+        self.assertEqual(len(self.function("notification-processor")["sqs_sources"]), 1)
+
     def test_a_resource_whose_condition_holds_is_created(self):
         with tempfile.TemporaryDirectory() as d:
             ses = provision_into(Path(d), self.moto.endpoint, "MailTransport=ses")
         self.assertTrue(ses["resources"]["SesSendPolicy"])
+
+
+class SafeDeployments(unittest.TestCase):
+    """template.yaml's AutoPublishAlias and DeploymentPreference as SAM translates them (offline), and
+    the local rewrite that lets moto hold them (docs/template.md, "Safe deployments")."""
+
+    ALARMS = {
+        "UserProcessorFunction": {"UserProcessorErrorsAlarm", "SignupDLQAlarm"},
+        "NotificationProcessorFunction": {"NotificationProcessorErrorsAlarm", "NotificationDLQAlarm"},
+        "WelcomeEmailFunction": {"WelcomeEmailErrorsAlarm", "WelcomeEmailFailureQueueAlarm", "WelcomeEmailRuleDLQAlarm"},
+        "ProfileCreatorFunction": {"ProfileCreatorErrorsAlarm", "ProfileCreatorFailureQueueAlarm", "ProfileCreatorRuleDLQAlarm"},
+    }
+
+    @staticmethod
+    def translated(*overrides: str) -> dict:
+        template = translate.load_template()
+        translate.package_code(template, "bucket", [])
+        with contextlib.redirect_stdout(io.StringIO()):  # samtranslator prints feature-toggle notes
+            return translate.translate(template, translate.resolve_parameters(template, list(overrides)), "eventline-test")
+
+    @classmethod
+    def setUpClass(cls):
+        cls.resources = cls.translated("DeploymentType=Canary10Percent5Minutes")["Resources"]
+
+    def of_type(self, rtype: str) -> dict:
+        return {lid: r for lid, r in self.resources.items() if r["Type"] == rtype}
+
+    def alias_of(self, function_id: str) -> str:
+        (alias,) = [
+            lid for lid, r in self.of_type("AWS::Lambda::Alias").items()
+            if r["Properties"]["FunctionName"] == {"Ref": function_id}
+        ]
+        self.assertEqual(self.resources[alias]["Properties"]["Name"], "live")
+        return alias
+
+    def test_every_function_has_a_live_alias_shifted_by_codedeploy_on_its_alarms(self):
+        self.assertEqual(set(self.of_type("AWS::Lambda::Function")), set(self.ALARMS))
+        for function_id, alarms in self.ALARMS.items():
+            with self.subTest(function_id):
+                update = self.resources[self.alias_of(function_id)]["UpdatePolicy"]["CodeDeployLambdaAliasUpdate"]
+                group = self.resources[update["DeploymentGroupName"]["Ref"]]["Properties"]
+                self.assertEqual({a["Name"]["Ref"] for a in group["AlarmConfiguration"]["Alarms"]}, alarms)
+                self.assertTrue(group["AlarmConfiguration"]["Enabled"])
+                self.assertIn("DEPLOYMENT_STOP_ON_ALARM", group["AutoRollbackConfiguration"]["Events"])
+                self.assertEqual(group["DeploymentConfigName"]["Fn::Sub"][1], {"ConfigName": "Canary10Percent5Minutes"})
+                for alarm in alarms:  # alarms the template declares, not names
+                    self.assertEqual(self.resources[alarm]["Type"], "AWS::CloudWatch::Alarm")
+
+    def test_event_sources_invoke_the_alias_not_latest(self):
+        sources = 0
+        for lid, r in self.resources.items():
+            p = r.get("Properties") or {}
+            if r["Type"] in ("AWS::Lambda::EventSourceMapping", "AWS::Lambda::Permission"):
+                targets = [p["FunctionName"]]
+            elif r["Type"] == "AWS::Events::Rule":
+                targets = [t["Arn"] for t in p.get("Targets") or [] if "Ref" in t["Arn"] and "Function" in t["Arn"]["Ref"]]
+            else:
+                continue
+            for target in targets:
+                sources += 1
+                self.assertEqual(self.resources[target["Ref"]]["Type"], "AWS::Lambda::Alias", lid)
+        self.assertEqual(sources, 6)  # 2 SQS mappings, 2 rule targets, their 2 invoke permissions
+
+    def test_the_local_stack_deploys_all_at_once(self):
+        groups = self.translated()["Resources"]
+        for lid, r in groups.items():
+            if r["Type"] == "AWS::CodeDeploy::DeploymentGroup":
+                self.assertEqual(r["Properties"]["DeploymentConfigName"]["Fn::Sub"][1], {"ConfigName": "AllAtOnce"}, lid)
+
+    def test_locally_the_aliases_users_invoke_the_function(self):
+        translated = self.translated()
+        rewrites: list[str] = []
+        local.tap_eventbridge_lambda_targets(translated, rewrites)
+        local.invoke_functions_not_aliases(translated, rewrites)
+        aliases = set(self.of_type("AWS::Lambda::Alias"))
+        text = json.dumps({k: v for k, v in translated["Resources"].items() if k not in aliases})
+        for alias in aliases:
+            self.assertNotIn(f'"{alias}"', text)
+        mapping = translated["Resources"]["UserProcessorFunctionSignups"]["Properties"]
+        self.assertEqual(mapping["FunctionName"], {"Ref": "UserProcessorFunction"})
+        eic = translated["Resources"]["WelcomeEmailFunctionEventInvokeConfig"]
+        self.assertEqual(eic["Properties"]["Qualifier"], "$LATEST")
+        self.assertEqual(len([r for r in rewrites if "(AWS::Lambda::Alias" in r]), 4)
+
+
+class TagsForCostAllocation(unittest.TestCase):
+    """application, stage and region on every resource of the translation whose type takes Tags
+    (per cfn-lint's copy of the CloudFormation resource schemas), in a multi-region stack so that the
+    conditional resources are there too (docs/template.md, "Tags")."""
+
+    WANTED = {"application": {"Ref": "AppName"}, "stage": {"Ref": "Stage"}}
+
+    @staticmethod
+    def taggable(rtype: str) -> bool:
+        import cfnlint
+
+        schemas = Path(cfnlint.__file__).parent / "data" / "schemas"
+        ids = json.loads((schemas / "providers" / "us-east-1.json").read_text())
+        schema = json.loads((schemas / "resources" / f"{ids[rtype]}.json").read_text())
+        return "Tags" in schema.get("properties", {})
+
+    @staticmethod
+    def tags_of(props: dict) -> dict:
+        tags = props.get("Tags") or {}
+        return {t["Key"]: t["Value"] for t in tags} if isinstance(tags, list) else tags
+
+    def test_every_taggable_resource_carries_application_stage_and_region(self):
+        resources = SafeDeployments.translated("PeerRegion1=us-west-2", "AlarmEmail=ops@example.com")["Resources"]
+        tagged, by_stack_tags = 0, []
+        for lid, res in resources.items():
+            if not self.taggable(res["Type"]):
+                continue
+            props = res.get("Properties") or {}
+            if res["Type"] == "AWS::DynamoDB::GlobalTable":  # tagged per replica
+                for replica in props["Replicas"]:
+                    replica = replica["Fn::If"][1] if "Fn::If" in replica else replica
+                    self.assertEqual(self.tags_of(replica)["region"], replica["Region"], lid)
+                tagged += 1
+                continue
+            tags = self.tags_of(props)
+            if not tags and res["Type"] in ("AWS::Lambda::EventSourceMapping", "AWS::Events::Rule"):
+                by_stack_tags.append(lid)  # generated by SAM from a function's Events, which take no Tags
+                continue
+            with self.subTest(lid):
+                self.assertEqual({k: tags.get(k) for k in self.WANTED}, self.WANTED)
+                self.assertEqual(tags.get("region"), {"Ref": "AWS::Region"})
+                tagged += 1
+        self.assertGreater(tagged, 50)
+        self.assertEqual(
+            sorted(by_stack_tags),
+            ["NotificationProcessorFunctionNotifications", "ProfileCreatorFunctionUserCreated",
+             "UserProcessorFunctionSignups", "WelcomeEmailFunctionUserCreated"],
+        )
+
+    def test_every_deploy_environment_sets_the_stack_tags_the_generated_resources_get(self):
+        import tomllib
+
+        config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+        for env, commands in config.items():
+            if not isinstance(commands, dict) or "deploy" not in commands:
+                continue
+            with self.subTest(env):
+                tags = dict(t.split("=", 1) for t in commands["deploy"]["parameters"]["tags"].split())
+                self.assertEqual(set(tags) - {"region"}, {"application", "stage"})
+                if env != "default":
+                    self.assertEqual(tags["region"], env)
+
+
+class DevelopmentSwitchesStayOutOfTheTemplate(unittest.TestCase):
+    """Powertools' switches for tests and local runs are never deployed (docs/observability.md,
+    "Powertools conventions"): the functions also refuse POWERTOOLS_IDEMPOTENCY_DISABLED in Lambda."""
+
+    def test_no_function_sets_a_development_switch(self):
+        template = translate.load_template()
+        environments = [(template.get("Globals") or {}).get("Function", {}).get("Environment", {})]
+        environments += [
+            (res.get("Properties") or {}).get("Environment", {})
+            for res in template["Resources"].values()
+            if res["Type"] == "AWS::Serverless::Function"
+        ]
+        self.assertEqual(len(environments), 5)
+        for env in environments:
+            names = set((env or {}).get("Variables") or {})
+            self.assertFalse(
+                names & {"POWERTOOLS_IDEMPOTENCY_DISABLED", "POWERTOOLS_DEV", "POWERTOOLS_METRICS_DISABLED"}, names
+            )
 
 
 class ThreeRegionsInOneMoto(unittest.TestCase):

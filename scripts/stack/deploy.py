@@ -175,6 +175,12 @@ SKIPPED_REASONS = {
     "moto enforces bucket policies, and this one denies every non-TLS request, i.e. all local S3 calls",
     "AWS::SQS::QueuePolicy": "moto's CloudFormation skips it; moto does not need it (EventBridge delivers "
     "to SQS without a queue policy)",
+    "AWS::Lambda::Alias": "moto's CloudFormation skips it; its users invoke the function instead (local "
+    "rewrite), and the local runner invokes the code cargo lambda watch serves, whatever the version",
+    "AWS::CodeDeploy::Application": "no CodeDeploy locally: the local stack deploys AllAtOnce (DeploymentType); "
+    "traffic shifting and rollback on alarm happen only in AWS (docs/template.md, Safe deployments)",
+    "AWS::CodeDeploy::DeploymentGroup": "no CodeDeploy locally: the local stack deploys AllAtOnce (DeploymentType); "
+    "traffic shifting and rollback on alarm happen only in AWS (docs/template.md, Safe deployments)",
 }
 
 

@@ -138,6 +138,57 @@ def disable_event_source_mappings(translated: dict, rewrites: list[str]) -> dict
     return intended
 
 
+def replace_refs(node: Any, old: str, new: str) -> Any:
+    if isinstance(node, dict):
+        if node == {"Ref": old}:
+            return {"Ref": new}
+        return {k: replace_refs(v, old, new) for k, v in node.items()}
+    if isinstance(node, list):
+        return [replace_refs(v, old, new) for v in node]
+    return node
+
+
+def invoke_functions_not_aliases(translated: dict, rewrites: list[str]) -> None:
+    """AutoPublishAlias: SAM points event source mappings, rule targets, permissions and the
+    EventInvokeConfig at the alias. moto 5.2's CloudFormation skips AWS::Lambda::Alias, so a Ref to
+    it resolves to nothing and the mapping fails ("Missing FunctionName"). Locally the alias could
+    only point at the one version published, which is $LATEST's code, so its users point at the
+    function instead (rule targets were already tapped). The alias and CodeDeploy resources stay in
+    the template and are reported as not emulated."""
+    resources = translated["Resources"]
+    for alias_id, alias in list(resources.items()):
+        if alias.get("Type") != "AWS::Lambda::Alias":
+            continue
+        props = alias.get("Properties") or {}
+        fn = props.get("FunctionName")
+        if not (isinstance(fn, dict) and set(fn) == {"Ref"} and fn["Ref"] in resources):
+            raise ProvisionError(f"local rewrite: alias {alias_id} does not Ref a function of the stack")
+        function_id, alias_name = fn["Ref"], props.get("Name")
+        users = []
+        for lid, res in resources.items():
+            if lid == alias_id:
+                continue
+            before = json.dumps(res, sort_keys=True)
+            res = resources[lid] = replace_refs(res, alias_id, function_id)
+            depends = res.get("DependsOn")
+            if depends == alias_id or (isinstance(depends, list) and alias_id in depends):
+                rest = [d for d in ([depends] if isinstance(depends, str) else depends) if d != alias_id]
+                if rest:
+                    res["DependsOn"] = rest
+                else:
+                    del res["DependsOn"]
+            p = res.get("Properties") or {}
+            if res["Type"] == "AWS::Lambda::EventInvokeConfig" and p.get("Qualifier") == alias_name and p.get("FunctionName") == {"Ref": function_id}:
+                p["Qualifier"] = "$LATEST"
+            if json.dumps(res, sort_keys=True) != before:
+                users.append(f"{lid} ({res['Type']})")
+        rewrites.append(
+            f"{alias_id} (AWS::Lambda::Alias {alias_name!r} of {function_id}): its users {', '.join(users) or '(none)'} "
+            f"invoke {function_id} ($LATEST) instead (moto 5.2's CloudFormation skips AWS::Lambda::Alias, so a Ref "
+            f"to it resolves to nothing; locally the alias would point at the only version, $LATEST's code)"
+        )
+
+
 def ask_moto(translated: dict, esm_enabled: dict[str, Any], rewrites: list[str]) -> Pending:
     """Adds to the template the outputs that make moto resolve what the manifest needs from it."""
     pending = Pending()

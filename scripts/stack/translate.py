@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import re
 from pathlib import Path
 
@@ -21,6 +22,8 @@ LOCAL_PARAMETER_DEFAULTS = {
     "FunctionTimeout": "3",
     "QueueVisibilityTimeout": "3",  # AWS refuses an SQS trigger whose visibility timeout is below the function timeout
     "MaxReceiveCount": "3",
+    # No CodeDeploy locally: the alias simply points at the one published version.
+    "DeploymentType": "AllAtOnce",
 }
 
 
@@ -127,6 +130,9 @@ def translate(template: dict, parameters: dict[str, str], stack_name: str, regio
         def load(self) -> dict[str, str]:
             return {}
 
+    # DeploymentPreference asks the translator's feature toggles, which are empty offline: one
+    # "not available in Feature Toggle Config" warning per function, about nothing we use.
+    logging.getLogger("samtranslator.feature_toggle.feature_toggle").setLevel(logging.ERROR)
     values = {**pseudo_parameters(stack_name, region), **parameters}
     try:
         return transform(copy.deepcopy(template), copy.deepcopy(values), StaticManagedPolicyLoader())

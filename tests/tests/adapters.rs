@@ -18,6 +18,8 @@ mod idempotency;
 mod mail_ledger;
 #[path = "adapters/timeouts.rs"]
 mod timeouts;
+#[path = "adapters/trace_header.rs"]
+mod trace_header;
 #[path = "adapters/user_locks.rs"]
 mod user_locks;
 

@@ -6,7 +6,12 @@
 //! A result list shorter than the request fails the entries it leaves out,
 //! and one longer than the request fails them all (the pairing is lost),
 //! whatever `FailedEntryCount` says.
+//!
+//! Every entry carries the invocation's X-Ray trace header (`TraceHeader`,
+//! [`crate::sqs::TraceHeader`]), so that X-Ray links the publisher's trace to
+//! the rule targets' invocations.
 
+use crate::sqs::TraceHeader;
 use crate::{sdk_error, Detail};
 use aws_sdk_eventbridge::types::{PutEventsRequestEntry, PutEventsResultEntry};
 use aws_sdk_eventbridge::Client;
@@ -26,21 +31,31 @@ pub fn client(config: &aws_config::SdkConfig) -> Client {
 pub struct EventBridgePublisher {
     client: Client,
     bus_name: String,
+    trace_header: TraceHeader,
 }
 
 impl EventBridgePublisher {
-    /// Adapter for the bus named `bus_name`.
+    /// Adapter for the bus named `bus_name`, sending the invocation's trace
+    /// header ([`TraceHeader::from_lambda_env`]).
     pub fn new(client: Client, bus_name: impl Into<String>) -> Self {
         Self {
             client,
             bus_name: bus_name.into(),
+            trace_header: TraceHeader::default(),
         }
+    }
+
+    /// The same adapter, taking the trace header from `source`.
+    pub fn with_trace_header(mut self, source: TraceHeader) -> Self {
+        self.trace_header = source;
+        self
     }
 }
 
 impl EventBridgePublisher {
     /// One `PutEvents` of at most 10 events.
     async fn put_chunk(&self, chunk: &[UserCreated]) -> Vec<Result<(), PortError>> {
+        let trace = self.trace_header.current();
         let entries: Vec<PutEventsRequestEntry> = chunk
             .iter()
             .map(|event| {
@@ -49,6 +64,7 @@ impl EventBridgePublisher {
                     .source(UserCreated::SOURCE)
                     .detail_type(UserCreated::DETAIL_TYPE)
                     .detail(event.to_detail_json())
+                    .set_trace_header(trace.clone())
                     .build()
             })
             .collect();

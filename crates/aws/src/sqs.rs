@@ -4,6 +4,10 @@
 //! attribute `correlation_id` ([`CORRELATION_ATTRIBUTE`]), which the SQS
 //! entrypoint hands notification-processor's record span.
 //!
+//! Every entry also carries the invocation's X-Ray trace header as the
+//! `AWSTraceHeader` system attribute ([`TraceHeader`]), so that X-Ray links
+//! the sender's trace to notification-processor's: one trace per signup.
+//!
 //! `SendMessageBatch` answers one call for many entries; this adapter fails
 //! closed on that answer: an entry counts as sent only when exactly one
 //! `Successful` result names its Id (with a message id) and no `Failed`
@@ -12,16 +16,62 @@
 //! whose notification was not queued.
 
 use crate::{sdk_error, Detail};
-use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::types::{
+    MessageAttributeValue, MessageSystemAttributeNameForSends, MessageSystemAttributeValue,
+    SendMessageBatchRequestEntry,
+};
 use aws_sdk_sqs::Client;
 use eventline_app::ports::NotificationQueue;
 use eventline_app::PortError;
 use eventline_domain::Notification;
 use eventline_powertools::batch::CORRELATION_ATTRIBUTE;
+use std::sync::Arc;
 
 /// Builds the SQS client.
 pub fn client(config: &aws_config::SdkConfig) -> Client {
     Client::new(config)
+}
+
+/// Where the X-Ray trace header of the current invocation comes from; the
+/// SQS and EventBridge adapters put it on what they send (`AWSTraceHeader`,
+/// `TraceHeader`). Read at each send, since it changes per invocation.
+#[derive(Clone)]
+pub struct TraceHeader(Arc<dyn Fn() -> Option<String> + Send + Sync>);
+
+impl TraceHeader {
+    /// `_X_AMZN_TRACE_ID`, which `lambda_runtime` sets before each
+    /// invocation from the `Lambda-Runtime-Trace-Id` header (not in its
+    /// concurrent mode, where it stays unset) and the X-Ray SDKs read.
+    pub fn from_lambda_env() -> Self {
+        Self(Arc::new(|| {
+            std::env::var("_X_AMZN_TRACE_ID")
+                .ok()
+                .filter(|h| !h.trim().is_empty())
+        }))
+    }
+
+    /// Always `header` (tests).
+    pub fn fixed(header: impl Into<String>) -> Self {
+        let header = header.into();
+        Self(Arc::new(move || Some(header.clone())))
+    }
+
+    /// The header to send now, if any.
+    pub fn current(&self) -> Option<String> {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for TraceHeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("TraceHeader").field(&self.current()).finish()
+    }
+}
+
+impl Default for TraceHeader {
+    fn default() -> Self {
+        Self::from_lambda_env()
+    }
 }
 
 /// Sends notifications to one queue, ten per `SendMessageBatch` call. On a
@@ -33,16 +83,40 @@ pub fn client(config: &aws_config::SdkConfig) -> Client {
 pub struct SqsNotificationQueue {
     client: Client,
     queue_url: String,
+    trace_header: TraceHeader,
 }
 
 impl SqsNotificationQueue {
-    /// Adapter for `queue_url`.
+    /// Adapter for `queue_url`, sending the invocation's trace header
+    /// ([`TraceHeader::from_lambda_env`]).
     pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
         Self {
             client,
             queue_url: queue_url.into(),
+            trace_header: TraceHeader::default(),
         }
     }
+
+    /// The same adapter, taking the trace header from `source`.
+    pub fn with_trace_header(mut self, source: TraceHeader) -> Self {
+        self.trace_header = source;
+        self
+    }
+}
+
+/// The `AWSTraceHeader` system attribute carrying `header`.
+fn trace_attribute(
+    header: Option<String>,
+) -> Result<Option<MessageSystemAttributeValue>, PortError> {
+    header
+        .map(|h| {
+            MessageSystemAttributeValue::builder()
+                .data_type("String")
+                .string_value(h)
+                .build()
+                .map_err(|e| PortError::new(OP, e))
+        })
+        .transpose()
 }
 
 const OP: &str = "SQS SendMessageBatch notifications";
@@ -127,6 +201,8 @@ impl SqsNotificationQueue {
     /// One `SendMessageBatch` of at most 10 notifications.
     async fn send_chunk(&self, chunk: &[Notification]) -> Vec<Result<(), PortError>> {
         let fifo = self.queue_url.ends_with(".fifo");
+        // One header for the chunk: all of it is sent from this invocation.
+        let trace = trace_attribute(self.trace_header.current());
         let mut results: Vec<Option<Result<(), PortError>>> = vec![None; chunk.len()];
         let mut entries = Vec::with_capacity(chunk.len());
         for (i, n) in chunk.iter().enumerate() {
@@ -151,7 +227,20 @@ impl SqsNotificationQueue {
                 Some(Err(e)) => Err(e),
                 None => Ok(entry),
             };
-            match built.and_then(|entry| entry.build()) {
+            let traced = match &trace {
+                Ok(Some(header)) => built.map(|entry| {
+                    entry.message_system_attributes(
+                        MessageSystemAttributeNameForSends::AwsTraceHeader,
+                        header.clone(),
+                    )
+                }),
+                Ok(None) => built,
+                Err(e) => {
+                    results[i] = Some(Err(e.clone()));
+                    continue;
+                }
+            };
+            match traced.and_then(|entry| entry.build()) {
                 Ok(entry) => entries.push(entry),
                 Err(e) => results[i] = Some(Err(PortError::new(OP, e))),
             }

@@ -3,6 +3,13 @@
 //! [`Env`] collects every problem before failing, so a misconfigured
 //! function reports `missing environment variables: USERS_TABLE, EVENT_BUS_NAME`
 //! in one cold start instead of one variable per deploy.
+//!
+//! Boolean Powertools variables (`POWERTOOLS_DEV`, `POWERTOOLS_METRICS_DISABLED`,
+//! `POWERTOOLS_IDEMPOTENCY_DISABLED`) are read as Powertools reads them
+//! ([`flag`]). [`Env::finish`] refuses `POWERTOOLS_IDEMPOTENCY_DISABLED` set
+//! to true in AWS Lambda: disabling idempotency is for tests and local runs,
+//! and a deployed function without it would repeat side effects on every
+//! redelivery.
 
 use std::collections::HashMap;
 use std::fmt::Display;
@@ -120,8 +127,34 @@ impl Env {
         self.invalid.push(format!("{name}: {reason}"));
     }
 
-    /// Ok when every variable read so far was present and valid.
-    pub fn finish(self) -> Result<(), ConfigError> {
+    /// `POWERTOOLS_IDEMPOTENCY_DISABLED` as Powertools reads it ([`flag`]):
+    /// true when idempotency should be skipped. An unreadable value is
+    /// recorded as invalid; [`Env::finish`] refuses true in AWS Lambda.
+    pub fn idempotency_disabled(&mut self) -> bool {
+        let lookup = &self.lookup;
+        let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        match flag(&var, IDEMPOTENCY_DISABLED) {
+            Ok(disabled) => disabled.unwrap_or(false),
+            Err(problem) => {
+                self.invalid.push(problem);
+                false
+            }
+        }
+    }
+
+    /// Ok when every variable read so far was present and valid, and
+    /// idempotency is not disabled in AWS Lambda.
+    pub fn finish(mut self) -> Result<(), ConfigError> {
+        let refused = {
+            let var = |name: &str| (self.lookup)(name).filter(|v| !v.trim().is_empty());
+            in_aws_lambda(&var) && flag(&var, IDEMPOTENCY_DISABLED) == Ok(Some(true))
+        };
+        if refused {
+            self.invalid.push(format!(
+                "{IDEMPOTENCY_DISABLED}: refused in AWS Lambda (it is for tests and local runs: \
+                 a deployed function without idempotency repeats side effects on redelivery)"
+            ));
+        }
         if self.missing.is_empty() && self.invalid.is_empty() {
             Ok(())
         } else {
@@ -131,6 +164,32 @@ impl Env {
             })
         }
     }
+}
+
+const IDEMPOTENCY_DISABLED: &str = "POWERTOOLS_IDEMPOTENCY_DISABLED";
+
+/// A boolean variable read as Powertools reads it (Python's `strtobool`,
+/// case-insensitive): `1`, `true`, `yes`, `on`, `y`, `t` are true; `0`,
+/// `false`, `no`, `off`, `n`, `f` are false; unset is `None`; anything else
+/// is an error naming the variable. `var` returns only non-empty values.
+pub fn flag(var: &dyn Fn(&str) -> Option<String>, name: &str) -> Result<Option<bool>, String> {
+    let Some(raw) = var(name) else {
+        return Ok(None);
+    };
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" | "y" | "t" => Ok(Some(true)),
+        "0" | "false" | "no" | "off" | "n" | "f" => Ok(Some(false)),
+        _ => Err(format!(
+            "{name}: {raw:?} is not a boolean (true/false, 1/0, yes/no, on/off)"
+        )),
+    }
+}
+
+/// Whether the process runs in AWS Lambda itself: Lambda sets
+/// `AWS_LAMBDA_INITIALIZATION_TYPE` for every runtime; `cargo lambda watch`
+/// does not, and `sam local` sets `AWS_SAM_LOCAL=true`.
+pub fn in_aws_lambda(var: &dyn Fn(&str) -> Option<String>) -> bool {
+    var("AWS_LAMBDA_INITIALIZATION_TYPE").is_some() && flag(var, "AWS_SAM_LOCAL") != Ok(Some(true))
 }
 
 /// The service name when neither variable names one (Powertools' value).
@@ -173,6 +232,74 @@ mod tests {
         assert_eq!(env.parsed_or::<u8>("N", 1), 3);
         assert_eq!(env.optional("NOPE"), None);
         assert_eq!(env.finish(), Ok(()));
+    }
+
+    #[test]
+    fn flags_read_like_powertools_strtobool() {
+        let var = |name: &str| match name {
+            "ON" => Some("On".to_owned()),
+            "ONE" => Some("1".to_owned()),
+            "NO" => Some("no".to_owned()),
+            "F" => Some("F".to_owned()),
+            "ODD" => Some("maybe".to_owned()),
+            _ => None,
+        };
+        assert_eq!(flag(&var, "ON"), Ok(Some(true)));
+        assert_eq!(flag(&var, "ONE"), Ok(Some(true)));
+        assert_eq!(flag(&var, "NO"), Ok(Some(false)));
+        assert_eq!(flag(&var, "F"), Ok(Some(false)));
+        assert_eq!(flag(&var, "UNSET"), Ok(None));
+        assert_eq!(
+            flag(&var, "ODD"),
+            Err("ODD: \"maybe\" is not a boolean (true/false, 1/0, yes/no, on/off)".to_owned())
+        );
+    }
+
+    #[test]
+    fn idempotency_can_be_disabled_outside_lambda_only() {
+        let local = [
+            ("POWERTOOLS_IDEMPOTENCY_DISABLED", "true"),
+            ("AWS_LAMBDA_FUNCTION_NAME", "f"),
+        ];
+        let mut env = Env::from_map(local);
+        assert!(env.idempotency_disabled());
+        assert_eq!(env.finish(), Ok(()));
+
+        let sam_local = [
+            ("POWERTOOLS_IDEMPOTENCY_DISABLED", "1"),
+            ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"),
+            ("AWS_SAM_LOCAL", "true"),
+        ];
+        assert_eq!(Env::from_map(sam_local).finish(), Ok(()));
+
+        let deployed = [
+            ("POWERTOOLS_IDEMPOTENCY_DISABLED", "yes"),
+            ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"),
+        ];
+        // Refused whether or not the function read the variable.
+        let err = Env::from_map(deployed).finish().unwrap_err().to_string();
+        assert!(
+            err.starts_with("invalid environment variables: POWERTOOLS_IDEMPOTENCY_DISABLED: refused in AWS Lambda"),
+            "{err}"
+        );
+        let off_in_lambda = [
+            ("POWERTOOLS_IDEMPOTENCY_DISABLED", "false"),
+            ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"),
+        ];
+        let mut env = Env::from_map(off_in_lambda);
+        assert!(!env.idempotency_disabled());
+        assert_eq!(env.finish(), Ok(()));
+    }
+
+    #[test]
+    fn an_unreadable_idempotency_flag_is_invalid() {
+        let mut env = Env::from_map([("POWERTOOLS_IDEMPOTENCY_DISABLED", "sometimes")]);
+        assert!(!env.idempotency_disabled());
+        assert!(env
+            .finish()
+            .unwrap_err()
+            .to_string()
+            .contains("POWERTOOLS_IDEMPOTENCY_DISABLED"));
     }
 
     #[test]

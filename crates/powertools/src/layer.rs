@@ -14,6 +14,12 @@
 //!    `RecordsDeferred` = 1 from the `Result`;
 //! 3. flushes everything added during the invocation as EMF to stdout.
 //!
+//! The handler runs inside an `invocation` span
+//! ([`crate::logging::INVOCATION_SPAN`]) carrying the invoked function ARN,
+//! which the logs show as `function_arn` (Powertools' key): qualified by the
+//! alias when an event source invokes `live`. The runtime's own span has no
+//! room for it.
+//!
 //! It wraps the handler service, not the `Runtime`: a runtime layer sees the
 //! invocation only as serialized bytes and cannot read the handler's
 //! outcome. A handler that panics is turned into an error by the runtime's
@@ -36,9 +42,11 @@
 
 use crate::batch::{BatchError, Disposition, RecordError};
 use crate::idempotency;
+use crate::logging::{FUNCTION_ARN, INVOCATION_SPAN};
 use crate::metrics::{Metrics, Unit};
 use crate::sqs::{self, BatchResponse};
 use lambda_runtime::tower::{Layer, Service};
+use lambda_runtime::LambdaEvent;
 use pin_project_lite::pin_project;
 use std::future::Future;
 use std::pin::Pin;
@@ -110,6 +118,26 @@ impl Outcome for Result<BatchResponse, sqs::Error> {
         ] {
             metrics.add(name, Unit::Count, count as f64);
         }
+    }
+}
+
+/// What the layer reads from a request: the ARN the invocation was made
+/// with, if it has one.
+pub trait Invocation {
+    /// The invoked ARN (`None` when unknown).
+    fn invoked_function_arn(&self) -> Option<&str>;
+}
+
+impl<T> Invocation for LambdaEvent<T> {
+    fn invoked_function_arn(&self) -> Option<&str> {
+        Some(self.context.invoked_function_arn.as_str()).filter(|arn| !arn.is_empty())
+    }
+}
+
+/// A request without a context (tests).
+impl Invocation for () {
+    fn invoked_function_arn(&self) -> Option<&str> {
+        None
     }
 }
 
@@ -191,6 +219,7 @@ pub struct MetricsService<S> {
 impl<S, Request> Service<Request> for MetricsService<S>
 where
     S: Service<Request>,
+    Request: Invocation,
     Result<S::Response, S::Error>: Outcome,
 {
     type Response = S::Response;
@@ -205,8 +234,15 @@ where
         if self.layer.cold.swap(false, Ordering::Relaxed) {
             self.layer.metrics.add(COLD_START, Unit::Count, 1.0);
         }
+        let span = tracing::info_span!(
+            INVOCATION_SPAN,
+            { FUNCTION_ARN } = request.invoked_function_arn()
+        );
+        // The handler's synchronous part runs in the span too.
+        let inner = span.in_scope(|| self.inner.call(request));
         MetricsFuture {
-            inner: self.inner.call(request),
+            inner,
+            span,
             layer: self.layer.clone(),
         }
     }
@@ -217,6 +253,7 @@ pin_project! {
     pub struct MetricsFuture<F> {
         #[pin]
         inner: F,
+        span: tracing::Span,
         layer: MetricsLayer,
     }
 }
@@ -230,7 +267,10 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let output = ready!(this.inner.poll(cx));
+        let output = {
+            let _entered = this.span.enter();
+            ready!(this.inner.poll(cx))
+        };
         output.record(&this.layer.metrics);
         this.layer.sink.flush(&this.layer.metrics);
         Poll::Ready(output)
@@ -401,6 +441,32 @@ mod tests {
         let doc = &documents(&buffer)[0];
         assert_eq!(doc[RECORDS_PROCESSED], 0);
         assert_eq!(doc[RECORDS_FAILED], 2);
+    }
+
+    #[tokio::test]
+    async fn handler_lines_carry_the_invoked_function_arn() {
+        use crate::logging::{self, Capture, LogConfig};
+        let logs = Capture::new();
+        let _guard = tracing::subscriber::set_default(logging::subscriber(
+            &LogConfig::json("svc"),
+            logs.clone(),
+        ));
+        let (layer, _buffer) = layer();
+        let service = layer.layer(sqs::service(|messages, _| async move {
+            tracing::info!("handling");
+            process(messages, |_| false).await
+        }));
+        let arn = "arn:aws:lambda:us-east-1:123456789012:function:eventline-user-processor:live";
+        let mut event = batch(&["1"]);
+        event.context.invoked_function_arn = arn.to_owned();
+        service.oneshot(event).await.unwrap();
+        let lines = logs.json_lines();
+        let handling = lines.iter().find(|l| l["message"] == "handling").unwrap();
+        assert_eq!(handling["function_arn"], arn);
+        // Outside the invocation, no ARN.
+        tracing::info!("after");
+        let after = logs.json_lines().pop().unwrap();
+        assert!(after.get("function_arn").is_none(), "{after}");
     }
 
     #[test]

@@ -4,9 +4,18 @@
 //! advanced logging controls expect:
 //!
 //! - `AWS_LAMBDA_LOG_LEVEL` (`TRACE` … `ERROR`, `FATAL` meaning `ERROR`), else
-//!   `RUST_LOG` (any `EnvFilter` directives), else `INFO`, sets what is logged;
+//!   `POWERTOOLS_LOG_LEVEL` (`DEBUG`, `INFO`, `WARNING`, `ERROR`, `CRITICAL`
+//!   meaning `ERROR`; also `TRACE`), else `RUST_LOG` (any `EnvFilter`
+//!   directives), else `INFO`, sets what is logged. That is Powertools'
+//!   priority: Lambda's advanced logging controls first, because Lambda drops
+//!   the lines below their level anyway;
+//! - `POWERTOOLS_LOGGER_SAMPLE_RATE` (`0` to `1`) logs a share of the
+//!   invocations at `DEBUG` on top of that level (see "Debug sampling");
 //! - `AWS_LAMBDA_LOG_FORMAT=JSON` (what the template configures) writes one JSON
-//!   object per line to stdout; anything else writes readable text.
+//!   object per line to stdout; anything else writes readable text;
+//! - `POWERTOOLS_DEV` (true: `1`, `true`, `yes`, `on`, `y`, `t`) indents the
+//!   JSON by 4 spaces, as Powertools does; CloudWatch then shows one event per
+//!   line of it, so it is for local runs (a warning is logged when it is on).
 //!
 //! In JSON mode every line starts with the same keys, so CloudWatch Logs
 //! Insights queries work across all functions:
@@ -19,11 +28,15 @@
 //! | `service` | `POWERTOOLS_SERVICE_NAME`, else `AWS_LAMBDA_FUNCTION_NAME`, else `service_undefined` |
 //! | `cold_start` | `true` on lines of the process's first invocation (and before it), `false` after |
 //! | `function_name` | `AWS_LAMBDA_FUNCTION_NAME` (absent if unset) |
+//! | `function_memory_size` | `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, a number of MB (absent if unset) |
+//! | `function_arn` | the invoked ARN (qualified by the alias, `…:function:<name>:live`, when invoked through it), from the `invocation` span [`crate::layer`] opens |
 //! | `function_request_id` | `requestId` of the runtime's `Lambda runtime invoke` span |
 //! | `xray_trace_id` | `xrayTraceId` of that span |
 //! | `correlation_id` | the `correlation_id` field of the batch processor's `record` span or of an `event` span; else the span's `message_id` (the SQS `messageId`) or `event_id` |
+//! | `sampling_rate` | `POWERTOOLS_LOGGER_SAMPLE_RATE` when above 0 (absent otherwise) |
 //!
-//! The last three are present on lines logged inside those spans. The
+//! `function_arn`, `function_request_id`, `xray_trace_id` and
+//! `correlation_id` are present on lines logged inside those spans. The
 //! runtime's span also carries `tenantId` when there is one (`tenant_id`).
 //! A `record` or `event` span with a `correlation_id` of its own (the chain
 //! of work it belongs to, e.g. the signup that caused a notification) keeps
@@ -31,15 +44,33 @@
 //! Then come the fields of any other enclosing span (outermost first) and the
 //! event's own fields, flattened at the top level (`"user_id":"u-1"`); an
 //! inner field replaces an outer one of the same name, and a field named like
-//! one of the five fixed keys (`level`, `timestamp`, `service`, `cold_start`,
-//! `function_name`) is dropped.
+//! one of the fixed keys that do not come from spans (`level`, `timestamp`,
+//! `service`, `cold_start`, `function_name`, `function_memory_size`,
+//! `sampling_rate`) is dropped.
 //!
 //! `cold_start` needs no call from function code: the first `requestId` the
 //! process sees is the cold one.
 //!
-//! The three context spans are kept whatever the level (with
+//! The four context spans are kept whatever the level (with
 //! `AWS_LAMBDA_LOG_LEVEL=WARN` a warning still names its request and
 //! message); every other span and event obeys the level.
+//!
+//! # Debug sampling
+//!
+//! With `POWERTOOLS_LOGGER_SAMPLE_RATE=0.1`, one invocation in ten logs its
+//! `DEBUG` lines and spans too (libraries' included, within the caps below),
+//! whatever the level; the others log at the level. The decision is made per
+//! invocation, when the runtime opens its `Lambda runtime invoke` span, from
+//! the request id: the invocation is sampled when the first 8 bytes of
+//! SHA-256(request id), as a fraction of 2^64, are below the rate. Request ids
+//! are random, so that is the rate's share of invocations; the same request
+//! id always gets the same answer (a retried async event gets a new one).
+//! Powertools for Python decides the same per invocation (with
+//! `inject_lambda_context`), by a random draw. Lines outside any invocation
+//! (init) are never sampled. A value that is not a number from 0 to 1 is
+//! ignored, with a warning. Under Lambda's advanced logging controls at
+//! `INFO` (the template), Lambda drops `DEBUG` lines, sampled or not, exactly
+//! as it does Powertools'.
 //!
 //! Fields are structured; callers log ids and counts, never personal data.
 //!
@@ -125,7 +156,7 @@ use time::OffsetDateTime;
 use tracing::field::{Field, Visit};
 use tracing::{span, Event, Level, Metadata, Subscriber};
 use tracing_subscriber::field::RecordFields;
-use tracing_subscriber::filter::{filter_fn, EnvFilter, FilterExt, LevelFilter};
+use tracing_subscriber::filter::{filter_fn, DynFilterFn, EnvFilter, FilterExt, LevelFilter};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields, MakeWriter};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
@@ -138,26 +169,43 @@ use crate::batch::RECORD_SPAN;
 const INVOKE_SPAN: &str = "Lambda runtime invoke";
 /// The span an EventBridge handler may open around its event.
 const EVENT_SPAN: &str = "event";
+/// The span [`crate::layer`] opens around each handler call, with the
+/// invoked function ARN in its [`FUNCTION_ARN`] field.
+pub const INVOCATION_SPAN: &str = "invocation";
+/// The `function_arn` key, and the field of [`INVOCATION_SPAN`] that fills it.
+pub const FUNCTION_ARN: &str = "function_arn";
 
 const REQUEST_ID: &str = "function_request_id";
 const TRACE_ID: &str = "xray_trace_id";
 const CORRELATION_ID: &str = "correlation_id";
-/// Keys every line has; a field of the same name is dropped.
-const FIXED_KEYS: [&str; 5] = [
+/// Keys the line sets itself; a field of the same name is dropped.
+const FIXED_KEYS: [&str; 7] = [
     "level",
     "timestamp",
     "service",
     "cold_start",
     "function_name",
+    "function_memory_size",
+    "sampling_rate",
 ];
 
 /// Installs the global `tracing` subscriber configured from the environment
 /// ([`LogConfig::from_env`]), writing to stdout. Call once, first thing in
 /// `main`; if a global subscriber is already installed, this does nothing.
 pub fn init() {
-    let subscriber = subscriber(&LogConfig::from_env(), io::stdout);
+    let config = LogConfig::from_env();
+    let subscriber = subscriber(&config, io::stdout);
     // Only fails if a subscriber is already installed, which is then kept.
     let _ = tracing::subscriber::set_global_default(subscriber);
+    for warning in &config.warnings {
+        tracing::warn!(problem = %warning, "logging configuration");
+    }
+    if config.pretty {
+        // Powertools warns too: POWERTOOLS_DEV is for non-production use.
+        tracing::warn!(
+            "POWERTOOLS_DEV is on: log lines are indented and metrics are not written; not for production"
+        );
+    }
     std::panic::set_hook(Box::new(|info| {
         let location = info
             .location()
@@ -189,11 +237,20 @@ where
     let levels = EnvFilter::builder()
         .with_default_directive(LevelFilter::INFO.into())
         .parse_lossy(&config.filter);
+    // Without a rate the sampled branch enables nothing, and its level hint
+    // stays off so that DEBUG callsites cost nothing.
+    let sampling_hint = if config.sampling_rate.is_some() {
+        LevelFilter::DEBUG
+    } else {
+        LevelFilter::OFF
+    };
     // The caps come after the level filter, so no directive can lift one.
     let filter = filter_fn(is_context_span)
         .with_max_level_hint(LevelFilter::INFO)
         .or(levels)
+        .or(DynFilterFn::new(in_sampled_invocation).with_max_level_hint(sampling_hint))
         .and(filter_fn(within_cap).with_max_level_hint(LevelFilter::TRACE));
+    let sampler = Sampler(config.sampling_rate);
     let layer: Box<dyn Layer<Registry> + Send + Sync> = match config.format {
         LogFormat::Json => {
             let first_request = Arc::new(OnceLock::new());
@@ -202,16 +259,21 @@ where
                 .event_format(PowertoolsJson {
                     service: config.service.clone(),
                     function_name: config.function_name.clone(),
+                    function_memory_size: config.function_memory_size,
+                    sampling_rate: config.sampling_rate,
+                    pretty: config.pretty,
                     first_request: Arc::clone(&first_request),
                 })
                 .with_writer(writer)
                 .and_then(FirstRequest(first_request))
+                .and_then(sampler)
                 .with_filter(filter)
                 .boxed()
         }
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_ansi(false)
             .with_writer(writer)
+            .and_then(sampler)
             .with_filter(filter)
             .boxed(),
     };
@@ -228,7 +290,7 @@ pub enum LogFormat {
 }
 
 /// What [`subscriber`] logs, and how.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogConfig {
     /// Line format.
     pub format: LogFormat,
@@ -238,31 +300,69 @@ pub struct LogConfig {
     pub service: String,
     /// The `function_name` key (omitted when `None`).
     pub function_name: Option<String>,
+    /// The `function_memory_size` key, in MB (omitted when `None`).
+    pub function_memory_size: Option<u64>,
+    /// Share of invocations logged at `DEBUG` (above 0, at most 1), also the
+    /// `sampling_rate` key; `None`: no sampling.
+    pub sampling_rate: Option<f64>,
+    /// JSON indented by 4 spaces (`POWERTOOLS_DEV`).
+    pub pretty: bool,
+    /// Problems with the variables, which [`init`] logs once it is set up.
+    pub warnings: Vec<String>,
 }
 
 impl LogConfig {
-    /// Reads `AWS_LAMBDA_LOG_FORMAT`, `AWS_LAMBDA_LOG_LEVEL`, `RUST_LOG`,
-    /// `POWERTOOLS_SERVICE_NAME` and `AWS_LAMBDA_FUNCTION_NAME`.
+    /// Reads `AWS_LAMBDA_LOG_FORMAT`, `AWS_LAMBDA_LOG_LEVEL`,
+    /// `POWERTOOLS_LOG_LEVEL`, `RUST_LOG`, `POWERTOOLS_LOGGER_SAMPLE_RATE`,
+    /// `POWERTOOLS_DEV`, `POWERTOOLS_SERVICE_NAME`, `AWS_LAMBDA_FUNCTION_NAME`
+    /// and `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`.
     pub fn from_env() -> Self {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
     fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
         let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let mut warnings = Vec::new();
         let format = match var("AWS_LAMBDA_LOG_FORMAT") {
             Some(f) if f.trim().eq_ignore_ascii_case("json") => LogFormat::Json,
             _ => LogFormat::Text,
         };
-        let filter = match (var("AWS_LAMBDA_LOG_LEVEL"), var("RUST_LOG")) {
-            (Some(level), _) => lambda_level_directive(&level).to_owned(),
-            (None, Some(directives)) => directives,
-            (None, None) => "info".to_owned(),
+        let filter = match (
+            var("AWS_LAMBDA_LOG_LEVEL"),
+            var("POWERTOOLS_LOG_LEVEL"),
+            var("RUST_LOG"),
+        ) {
+            (Some(level), _, _) | (None, Some(level), _) => level_directive(&level).to_owned(),
+            (None, None, Some(directives)) => directives,
+            (None, None, None) => "info".to_owned(),
+        };
+        let sampling_rate =
+            var("POWERTOOLS_LOGGER_SAMPLE_RATE").and_then(|raw| match raw.trim().parse::<f64>() {
+                Ok(rate) if (0.0..=1.0).contains(&rate) => (rate > 0.0).then_some(rate),
+                _ => {
+                    warnings.push(format!(
+                        "POWERTOOLS_LOGGER_SAMPLE_RATE={raw:?} ignored: not a number from 0 to 1"
+                    ));
+                    None
+                }
+            });
+        let pretty = match crate::env::flag(&var, "POWERTOOLS_DEV") {
+            Ok(dev) => dev.unwrap_or(false),
+            Err(problem) => {
+                warnings.push(problem);
+                false
+            }
         };
         Self {
             format,
             filter,
             service: crate::env::service_name(&var),
             function_name: var("AWS_LAMBDA_FUNCTION_NAME"),
+            function_memory_size: var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+                .and_then(|mb| mb.trim().parse().ok()),
+            sampling_rate,
+            pretty,
+            warnings,
         }
     }
 
@@ -273,6 +373,10 @@ impl LogConfig {
             filter: "info".to_owned(),
             service: service.into(),
             function_name: None,
+            function_memory_size: None,
+            sampling_rate: None,
+            pretty: false,
+            warnings: Vec::new(),
         }
     }
 
@@ -283,13 +387,14 @@ impl LogConfig {
     }
 }
 
-/// Lambda's log levels as `EnvFilter` directives; an unknown level means `info`.
-fn lambda_level_directive(level: &str) -> &'static str {
+/// Lambda's and Powertools' log levels as `EnvFilter` directives; an
+/// unknown level means `info`.
+fn level_directive(level: &str) -> &'static str {
     match level.trim().to_ascii_uppercase().as_str() {
         "TRACE" => "trace",
         "DEBUG" => "debug",
         "WARN" | "WARNING" => "warn",
-        "ERROR" | "FATAL" => "error",
+        "ERROR" | "FATAL" | "CRITICAL" => "error",
         _ => "info",
     }
 }
@@ -390,7 +495,57 @@ fn within_cap(meta: &Metadata<'_>) -> bool {
 fn is_context_span(meta: &Metadata<'_>) -> bool {
     meta.is_span()
         && *meta.level() <= Level::INFO
-        && matches!(meta.name(), INVOKE_SPAN | RECORD_SPAN | EVENT_SPAN)
+        && matches!(
+            meta.name(),
+            INVOKE_SPAN | RECORD_SPAN | EVENT_SPAN | INVOCATION_SPAN
+        )
+}
+
+/// Marks an invocation span whose invocation is sampled.
+struct Sampled;
+
+/// Decides, when the runtime opens an invocation's span, whether the
+/// invocation is sampled ([`is_sampled`]), and marks the span if so.
+struct Sampler(Option<f64>);
+
+impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Sampler {
+    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
+        let Some(rate) = self.0 else { return };
+        if attrs.metadata().name() != INVOKE_SPAN {
+            return;
+        }
+        let mut fields = Fields::default();
+        attrs.record(&mut fields);
+        let sampled =
+            matches!(fields.take("requestId"), Some(Value::String(id)) if is_sampled(&id, rate));
+        if let (true, Some(span)) = (sampled, ctx.span(id)) {
+            span.extensions_mut().insert(Sampled);
+        }
+    }
+}
+
+/// Whether the invocation `request_id` is among the `rate` share logged at
+/// `DEBUG`: the first 8 bytes of SHA-256(request id) as a fraction of 2^64.
+fn is_sampled(request_id: &str, rate: f64) -> bool {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(request_id.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    // u64 -> f64 rounds, which moves the boundary by far less than a rate can say.
+    (u64::from_be_bytes(first) as f64 / 2f64.powi(64)) < rate
+}
+
+/// `DEBUG` spans and events inside a sampled invocation.
+fn in_sampled_invocation<S: Subscriber + for<'a> LookupSpan<'a>>(
+    meta: &Metadata<'_>,
+    cx: &Context<'_, S>,
+) -> bool {
+    *meta.level() == Level::DEBUG
+        && cx.lookup_current().is_some_and(|current| {
+            current
+                .scope()
+                .any(|span| span.extensions().get::<Sampled>().is_some())
+        })
 }
 
 /// Notes the request id of the process's first invocation: the cold one.
@@ -438,6 +593,10 @@ impl<'w> FormatFields<'w> for SpanFields {
 struct PowertoolsJson {
     service: String,
     function_name: Option<String>,
+    function_memory_size: Option<u64>,
+    sampling_rate: Option<f64>,
+    /// Indented by 4 spaces, as Powertools does under `POWERTOOLS_DEV`.
+    pretty: bool,
     /// Set by [`FirstRequest`].
     first_request: Arc<OnceLock<String>>,
 }
@@ -468,12 +627,19 @@ where
         }
         event.record(&mut fields);
         let line = self.line(*event.metadata().level(), SystemTime::now(), fields);
-        // The fmt layer buffers the line and writes it at once, so lines never interleave.
-        writeln!(
-            writer,
-            "{}",
+        let text = if self.pretty {
+            let mut out = Vec::new();
+            let indented = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+            line.serialize(&mut serde_json::Serializer::with_formatter(
+                &mut out, indented,
+            ))
+            .map_err(|_| fmt::Error)?;
+            String::from_utf8(out).map_err(|_| fmt::Error)?
+        } else {
             serde_json::to_string(&line).map_err(|_| fmt::Error)?
-        )
+        };
+        // The fmt layer buffers the line and writes it at once, so lines never interleave.
+        writeln!(writer, "{text}")
     }
 }
 
@@ -487,9 +653,12 @@ impl PowertoolsJson {
             service: &self.service,
             cold_start: self.is_cold_start(function_request_id.as_ref().and_then(Value::as_str)),
             function_name: self.function_name.as_deref(),
+            function_memory_size: self.function_memory_size,
+            function_arn: fields.take(FUNCTION_ARN),
             function_request_id,
             xray_trace_id: fields.take(TRACE_ID),
             correlation_id: fields.take(CORRELATION_ID),
+            sampling_rate: self.sampling_rate,
             fields: OtherFields(fields),
         }
     }
@@ -516,11 +685,17 @@ struct Line<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     function_name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    function_memory_size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    function_arn: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     function_request_id: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     xray_trace_id: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     correlation_id: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sampling_rate: Option<f64>,
     #[serde(flatten)]
     fields: OtherFields,
 }
@@ -1152,6 +1327,10 @@ mod tests {
                 filter: "error".to_owned(),
                 service: "eventline-user-processor".to_owned(),
                 function_name: Some("eventline-user-processor".to_owned()),
+                function_memory_size: None,
+                sampling_rate: None,
+                pretty: false,
+                warnings: Vec::new(),
             }
         );
     }
@@ -1170,6 +1349,196 @@ mod tests {
         ]);
         assert_eq!(config.filter, "warn,user_processor=debug");
         assert_eq!(config.service, "signups");
+    }
+
+    #[test]
+    fn powertools_log_level_comes_after_lambdas_and_before_rust_log() {
+        let level = |vars: &[(&str, &str)]| from_vars(vars).filter;
+        let lambda = ("AWS_LAMBDA_LOG_LEVEL", "WARN");
+        let powertools = ("POWERTOOLS_LOG_LEVEL", "DEBUG");
+        let rust_log = ("RUST_LOG", "trace,aws_config=info");
+        assert_eq!(level(&[lambda, powertools, rust_log]), "warn");
+        assert_eq!(level(&[powertools, rust_log]), "debug");
+        assert_eq!(level(&[rust_log]), "trace,aws_config=info");
+        assert_eq!(level(&[("POWERTOOLS_LOG_LEVEL", "critical")]), "error");
+        assert_eq!(level(&[("POWERTOOLS_LOG_LEVEL", "WARNING")]), "warn");
+        assert_eq!(level(&[("POWERTOOLS_LOG_LEVEL", "verbose")]), "info");
+    }
+
+    #[test]
+    fn config_reads_sampling_memory_size_and_dev_mode() {
+        let config = from_vars(&[
+            ("POWERTOOLS_LOGGER_SAMPLE_RATE", "0.25"),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
+            ("POWERTOOLS_DEV", "True"),
+        ]);
+        assert_eq!(config.sampling_rate, Some(0.25));
+        assert_eq!(config.function_memory_size, Some(128));
+        assert!(config.pretty);
+        assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+        assert_eq!(
+            from_vars(&[("POWERTOOLS_LOGGER_SAMPLE_RATE", "0")]).sampling_rate,
+            None
+        );
+        for bad in ["1.5", "-0.1", "ten", "NaN"] {
+            let config = from_vars(&[("POWERTOOLS_LOGGER_SAMPLE_RATE", bad)]);
+            assert_eq!(config.sampling_rate, None, "{bad}");
+            assert_eq!(config.warnings.len(), 1, "{bad}");
+        }
+        let config = from_vars(&[("POWERTOOLS_DEV", "perhaps")]);
+        assert!(!config.pretty);
+        assert_eq!(config.warnings.len(), 1);
+    }
+
+    /// One invocation of `request_id` logging a debug and an info line, as the
+    /// runtime would (its span, with the request id).
+    fn invocation(request_id: &str) {
+        let _invoke =
+            tracing::info_span!("Lambda runtime invoke", requestId = request_id).entered();
+        tracing::debug!(request = request_id, "debug detail");
+        let _inner = tracing::debug_span!("step", step = "store").entered();
+        tracing::info!(request = request_id, "stored");
+    }
+
+    #[test]
+    fn a_sampled_invocation_logs_debug_lines_and_spans_and_only_it() {
+        let ids: Vec<String> = (0..40).map(|n| format!("req-{n}")).collect();
+        let sampled: Vec<&String> = ids.iter().filter(|id| is_sampled(id, 0.5)).collect();
+        assert!(
+            !sampled.is_empty() && sampled.len() < ids.len(),
+            "both kinds present"
+        );
+        let config = LogConfig {
+            sampling_rate: Some(0.5),
+            ..config()
+        };
+        let logs = capture(config, || {
+            tracing::debug!("init detail");
+            ids.iter().for_each(|id| invocation(id));
+        });
+        let lines = logs.json_lines();
+        let debug_requests: Vec<&str> = lines
+            .iter()
+            .filter(|l| l["level"] == "DEBUG")
+            .map(|l| l["request"].as_str().unwrap())
+            .collect();
+        assert_eq!(debug_requests, sampled, "{}", logs.text());
+        // Every invocation logs its info line; a sampled one also shows its debug span's field.
+        let stored: Vec<&Value> = lines.iter().filter(|l| l["message"] == "stored").collect();
+        assert_eq!(stored.len(), ids.len());
+        for line in stored {
+            let was_sampled = sampled.iter().any(|id| line["request"] == id.as_str());
+            assert_eq!(line.get("step").is_some(), was_sampled, "{line}");
+            assert_eq!(line["sampling_rate"], 0.5);
+        }
+    }
+
+    #[test]
+    fn without_a_rate_nothing_is_sampled_and_no_rate_is_shown() {
+        let logs = capture(config(), || invocation("req-1"));
+        let lines = logs.json_lines();
+        assert_eq!(lines.len(), 1, "{}", logs.text());
+        assert!(lines[0].get("sampling_rate").is_none());
+        let all = LogConfig {
+            sampling_rate: Some(1.0),
+            ..config()
+        };
+        let logs = capture(all, || invocation("req-1"));
+        assert_eq!(logs.json_lines().len(), 2, "{}", logs.text());
+    }
+
+    #[test]
+    fn sampling_caps_still_hold() {
+        let all = LogConfig {
+            sampling_rate: Some(1.0),
+            ..config()
+        };
+        let logs = capture(all, || {
+            let _invoke = tracing::info_span!("Lambda runtime invoke", requestId = "r1").entered();
+            tracing::debug!(target: "aws_smithy_runtime::client::orchestrator", "ada@example.com");
+            tracing::debug!(target: "aws_sigv4::http_request::sign", "kept");
+        });
+        assert_eq!(messages(&logs), ["kept"], "{}", logs.text());
+    }
+
+    #[test]
+    fn the_sampled_share_follows_the_rate() {
+        let sampled = (0..10_000)
+            .filter(|n| is_sampled(&format!("8f2c4e1a-0000-4000-8000-{n:012}"), 0.1))
+            .count();
+        assert!((900..=1100).contains(&sampled), "{sampled} of 10000 at 0.1");
+        assert!(!is_sampled("any", 0.0));
+        assert!(is_sampled("any", 1.0));
+    }
+
+    #[test]
+    fn memory_size_and_function_arn_are_fixed_keys_in_order() {
+        let config = LogConfig {
+            function_memory_size: Some(128),
+            sampling_rate: Some(1.0),
+            ..config()
+        };
+        let arn = "arn:aws:lambda:us-east-1:123456789012:function:eventline-user-processor:live";
+        let logs = capture(config, || {
+            let _invoke = tracing::info_span!(
+                "Lambda runtime invoke",
+                requestId = "r1",
+                xrayTraceId = "Root=1-abc"
+            )
+            .entered();
+            let _invocation = tracing::info_span!(INVOCATION_SPAN, function_arn = arn).entered();
+            let _record = tracing::info_span!("record", message_id = "m-1").entered();
+            tracing::info!(function_memory_size = 1, sampling_rate = 9, "stored");
+        });
+        let text = logs.text();
+        let line = &logs.json_lines()[0];
+        assert_eq!(line["function_memory_size"], 128);
+        assert_eq!(line["function_arn"], arn);
+        assert_eq!(line["sampling_rate"], 1.0);
+        let position = |key: &str| text.find(&format!("\"{key}\":")).unwrap();
+        let order = [
+            "cold_start",
+            "function_name",
+            "function_memory_size",
+            "function_arn",
+            "function_request_id",
+            "xray_trace_id",
+            "correlation_id",
+            "sampling_rate",
+        ];
+        assert!(
+            order.windows(2).all(|w| position(w[0]) < position(w[1])),
+            "{text}"
+        );
+        assert_eq!(text.matches("\"sampling_rate\"").count(), 1, "{text}");
+        assert_eq!(
+            text.matches("\"function_memory_size\"").count(),
+            1,
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_invocation_span_is_kept_at_any_level() {
+        let logs = capture(config().with_filter("warn"), || {
+            let _invocation =
+                tracing::info_span!(INVOCATION_SPAN, function_arn = "arn:x").entered();
+            tracing::warn!("slow");
+        });
+        assert_eq!(logs.json_lines()[0]["function_arn"], "arn:x");
+    }
+
+    #[test]
+    fn dev_mode_indents_json_by_four_spaces() {
+        let pretty = LogConfig {
+            pretty: true,
+            ..config()
+        };
+        let logs = capture(pretty, || tracing::info!(user_id = "u-1", "stored"));
+        let text = logs.text();
+        assert!(text.starts_with("{\n    \"level\": \"INFO\","), "{text}");
+        let line: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(line["user_id"], "u-1");
     }
 
     #[test]

@@ -21,6 +21,14 @@
 //!  "service":"user-processor","function_name":"eventline-user-processor","RecordsProcessed":9,"RecordsFailed":1}
 //! ```
 //!
+//! `POWERTOOLS_METRICS_DISABLED` (true) stops [`Metrics::flush_to`] and
+//! [`Metrics::flush_to_stdout`] from writing anything; `POWERTOOLS_DEV`
+//! (true) does too unless `POWERTOOLS_METRICS_DISABLED` is set, which then
+//! decides. That is Powertools' rule (Python's `is_metrics_disabled`,
+//! TypeScript's `getMetricsDisabled`). Both variables read as [`crate::env::flag`];
+//! an unreadable value counts as unset. Values are still collected and
+//! dropped at each flush, so memory stays bounded.
+//!
 //! This module is the EMF writer only: it knows no metric names. Which
 //! metrics an invocation records (`ColdStart`, the records' outcomes, the
 //! idempotency events) and when they are flushed is [`crate::layer`]'s job.
@@ -148,23 +156,33 @@ pub struct Metrics {
     dimensions: Vec<(String, String)>,
     /// Metrics in the order they were first added.
     pending: Mutex<Vec<Metric>>,
+    /// Flushes write nothing (`POWERTOOLS_METRICS_DISABLED`, `POWERTOOLS_DEV`).
+    disabled: bool,
 }
 
 impl Metrics {
     /// Namespace `POWERTOOLS_METRICS_NAMESPACE` (default `eventline`),
     /// `service` from `POWERTOOLS_SERVICE_NAME`, else `AWS_LAMBDA_FUNCTION_NAME`
-    /// (as in the logs), `function_name` from `AWS_LAMBDA_FUNCTION_NAME`.
+    /// (as in the logs), `function_name` from `AWS_LAMBDA_FUNCTION_NAME`;
+    /// disabled by `POWERTOOLS_METRICS_DISABLED` or `POWERTOOLS_DEV` (module docs).
     pub fn from_env() -> Self {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
     fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
         let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        Self::new(
+        let metrics = Self::new(
             var("POWERTOOLS_METRICS_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned()),
             crate::env::service_name(&var),
             var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default(),
-        )
+        );
+        metrics.disabled(disabled_by(&var))
+    }
+
+    /// The same metrics, writing nothing when `disabled`.
+    pub fn disabled(mut self, disabled: bool) -> Self {
+        self.disabled = disabled;
+        self
     }
 
     /// Metrics in `namespace` with the dimensions `service` and
@@ -187,6 +205,7 @@ impl Metrics {
             namespace: namespace.into(),
             dimensions,
             pending: Mutex::new(Vec::new()),
+            disabled: false,
         }
     }
 
@@ -291,12 +310,30 @@ impl Metrics {
         self.flush_to(&mut std::io::stdout().lock());
     }
 
-    /// [`flush`](Self::flush)es to `out`, one document per line.
+    /// [`flush`](Self::flush)es to `out`, one document per line; writes
+    /// nothing (and forgets the values) when disabled.
     pub fn flush_to(&self, out: &mut dyn Write) {
+        if self.disabled {
+            self.pending
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clear();
+            return;
+        }
         for document in self.flush() {
             // Metrics that cannot be written have nowhere better to go.
             let _ = writeln!(out, "{document}");
         }
+    }
+}
+
+/// Powertools' rule: `POWERTOOLS_METRICS_DISABLED` decides when it is set;
+/// otherwise `POWERTOOLS_DEV` true disables.
+fn disabled_by(var: &dyn Fn(&str) -> Option<String>) -> bool {
+    let flag = |name| crate::env::flag(var, name).ok().flatten();
+    match flag("POWERTOOLS_METRICS_DISABLED") {
+        Some(disabled) => disabled,
+        None => flag("POWERTOOLS_DEV").unwrap_or(false),
     }
 }
 
@@ -623,6 +660,41 @@ mod tests {
             m.dimensions,
             [("service".to_owned(), "service_undefined".to_owned())]
         );
+    }
+
+    #[test]
+    fn disabled_metrics_write_nothing_and_forget_their_values() {
+        let m = metrics().disabled(true);
+        m.add("Sent", Unit::Count, 1.0);
+        let mut out = Vec::new();
+        m.flush_to(&mut out);
+        assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
+        assert!(m.flush().is_empty(), "values are dropped at the flush");
+        let enabled = metrics();
+        enabled.add("Sent", Unit::Count, 1.0);
+        enabled.flush_to(&mut out);
+        assert_eq!(String::from_utf8(out).unwrap().lines().count(), 1);
+    }
+
+    #[test]
+    fn metrics_disabled_decides_when_set_else_powertools_dev() {
+        let disabled = |pairs: &[(&str, &str)]| {
+            let set: HashMap<String, String> = pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            Metrics::from_lookup(|name| set.get(name).cloned()).disabled
+        };
+        let (dev, off) = ("POWERTOOLS_DEV", "POWERTOOLS_METRICS_DISABLED");
+        assert!(!disabled(&[]));
+        assert!(disabled(&[(off, "true")]));
+        assert!(disabled(&[(off, "1"), (dev, "false")]));
+        assert!(disabled(&[(dev, "true")]));
+        assert!(!disabled(&[(dev, "true"), (off, "false")]));
+        assert!(!disabled(&[(dev, "0")]));
+        // Unreadable: as if unset.
+        assert!(!disabled(&[(off, "maybe")]));
+        assert!(disabled(&[(off, "maybe"), (dev, "on")]));
     }
 
     #[test]
