@@ -817,8 +817,14 @@ fn assert_once_each(f: &Figures, users: usize) {
         let (_, most_writes) = f.effects.of(kind);
         assert_eq!(most_writes, 1, "{}: a {kind} happened twice", f.scenario);
     }
+    // No email goes out twice. Every one went out is the stack's outbox,
+    // checked below: an email whose answer a fault cut went out unseen
+    // (its retry finds the object, `Sent::Before`), so the count seen may
+    // be short of `users`, never over it.
     for kind in ["welcome email sent", "notification email sent"] {
-        assert_eq!(f.effects.of(kind), (users, 1), "{}: {kind}", f.scenario);
+        let (sent, most) = f.effects.of(kind);
+        assert!(most <= 1, "{}: a {kind} went out twice", f.scenario);
+        assert!(sent <= users, "{}: {kind}: {sent} of {users}", f.scenario);
     }
     // Messages between functions are at-least-once: one whose answer was
     // lost is sent again (the consumers above act once). None is missing.
