@@ -36,6 +36,9 @@ test: ## Run every test (unit, handler, adapters and flows against a private mot
 flaky: setup ## Run the moto-backed suites N times (make flaky N=10) and print how many passed; fails if any failed
 	@scripts/flaky.sh $(N)
 
+redrive: setup ## Put dead-lettered events back (forwarding DLQs onto the peer bus, consumers' DLQs into their function); local stack, or STACK= STACK_REGIONS="r1 r2" on AWS; DRY_RUN=1 prints only
+	@.venv/bin/python scripts/redrive.py $(if $(STACK),--stack $(STACK) $(foreach r,$(STACK_REGIONS),--region $(r))) $(if $(DRY_RUN),--dry-run)
+
 .PHONY: iam
 iam: setup ## Check each AWS call the last `make test` recorded against its function's IAM role (docs/iam.md)
 	@$(VENV)/python scripts/iam_check.py --prove-failure
