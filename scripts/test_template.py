@@ -6,7 +6,8 @@
 - the region parameters' `AllowedPattern` refuses regions outside the commercial partition, where a
   rule's cross-region bus target (the forwarding rules) is not supported;
 - every stateful resource (tables, queues, bucket, log groups) states its `DeletionPolicy` and
-  `UpdateReplacePolicy`, and records are the ones retained.
+  `UpdateReplacePolicy`, and records are the ones retained;
+- `SignupsEnabled=false` switches the signup event source off (against moto).
 
 The Rules are evaluated here (CloudFormation evaluates them before any change; cfn-lint does not
 apply parameter values to a SAM template), with the few intrinsic functions they use.
@@ -16,11 +17,13 @@ from __future__ import annotations
 
 import re
 import sys
+import tempfile
 import unittest
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from stack.testing import MOTO_SERVER, MotoServer  # noqa: E402
 from stack.translate import load_template  # noqa: E402
 
 TEMPLATE = load_template()
@@ -103,6 +106,27 @@ class DeletionPolicies(unittest.TestCase):
             want = "Retain" if lid in RECORDS else "Delete"
             self.assertEqual(resource.get("DeletionPolicy"), want, lid)
             self.assertEqual(resource.get("UpdateReplacePolicy"), want, lid)
+
+
+@unittest.skipUnless(MOTO_SERVER.exists(), "moto_server is not installed (make setup)")
+class SignupsEnabled(unittest.TestCase):
+    """SignupsEnabled=false switches user-processor's signup event source off (the first pass of a
+    multi-region deploy); the local runner reads `enabled` from the manifest and honours it."""
+
+    def test_the_signup_event_source_follows_the_parameter(self):
+        from test_provision import provision_into
+
+        with tempfile.TemporaryDirectory() as tmp:
+            moto = MotoServer(Path(tmp))
+            try:
+                for value, enabled in (("false", False), ("true", True)):
+                    manifest = provision_into(Path(tmp), moto.endpoint, f"SignupsEnabled={value}")
+                    up = next(f for f in manifest["functions"] if f["name"] == "user-processor")
+                    self.assertEqual(up["sqs_sources"][0]["enabled"], enabled, value)
+                    np = next(f for f in manifest["functions"] if f["name"] == "notification-processor")
+                    self.assertTrue(np["sqs_sources"][0]["enabled"])
+            finally:
+                moto.close()
 
 
 if __name__ == "__main__":
