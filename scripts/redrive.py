@@ -35,6 +35,7 @@ from typing import Any, Callable
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
 ROOT = Path(__file__).resolve().parent.parent
 # Hidden from other readers while this run handles them; a message left in place comes back after it.
@@ -246,11 +247,19 @@ def main(argv: list[str] | None = None) -> int:
                   "or give --stack and --region", file=sys.stderr)
             return 2
         for m in manifests:
-            routes += local_routes(json.loads(m.read_text()))
+            try:
+                routes += local_routes(json.loads(m.read_text()))
+            except (OSError, ValueError, KeyError) as e:
+                print(f"redrive: {m} is not a manifest of provision.py ({e!r})", file=sys.stderr)
+                return 2
 
     total = Moved()
     for route in routes:
-        counts = redrive(route, args.dry_run, print)
+        try:
+            counts = redrive(route, args.dry_run, print)
+        except (BotoCoreError, ClientError) as e:
+            print(f"redrive: {route.label}: cannot read {route.queue_url} ({e}); skipped")
+            counts = Moved(failed=1)
         total.moved, total.left, total.failed = total.moved + counts.moved, total.left + counts.left, total.failed + counts.failed
     verb = "would move" if args.dry_run else "moved"
     print(f"redrive: {verb} {total.moved} event(s) from {len(routes)} queue(s); "
