@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The project's test command (`make test`): sets up what is missing, starts a
-# private moto server on a free port, runs every test of the workspace
+# private moto server (on a port it binds and reports), runs every test of the workspace
 # against it, and stops the server however the tests end. Then checks IAM by
 # behaviour (docs/iam.md): every AWS call the functions made in the
 # end-to-end test must be permitted by their roles in the translated template.
