@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Put dead-lettered events back where they belong (`make redrive`; docs/reliability.md, "Redrive").
 
-    .venv/bin/python scripts/redrive.py                          # the local stack(s): .local/stack.json, .local/*/stack.json
+    .venv/bin/python scripts/redrive.py                          # the local stack(s) of the running moto: .local/stack.json, .local/*/stack.json
     .venv/bin/python scripts/redrive.py --manifest .local/us-west-2/stack.json [--manifest ...]
     .venv/bin/python scripts/redrive.py --stack eventline-dev --region us-west-2 [--region us-east-1 ...]   # AWS
     ... [--dry-run]
@@ -225,6 +225,15 @@ def aws_routes(stack: str, region: str) -> list[Route]:
     return routes
 
 
+def running_local_stacks() -> list[Path]:
+    """The manifests in .local/ (one stack, or one per region) of the moto server scripts/moto.sh runs
+    (.local/moto.url): older manifests there may name a server that is gone."""
+    url_file = ROOT / ".local" / "moto.url"
+    running = url_file.read_text().strip() if url_file.is_file() else None
+    found = [ROOT / ".local" / "stack.json", *sorted((ROOT / ".local").glob("*/stack.json"))]
+    return [m for m in found if m.is_file() and json.loads(m.read_text()).get("endpoint") == running]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--manifest", action="append", default=[], help="a local stack's manifest (repeatable)")
@@ -240,11 +249,10 @@ def main(argv: list[str] | None = None) -> int:
         for region in args.region:
             routes += aws_routes(args.stack, region)
     else:
-        manifests = [Path(m) for m in args.manifest] or sorted(
-            m for m in [ROOT / ".local" / "stack.json", *(ROOT / ".local").glob("*/stack.json")] if m.is_file())
+        manifests = [Path(m) for m in args.manifest] or running_local_stacks()
         if not manifests:
-            print("redrive: no local stack (.local/stack.json): run `make demo KEEP=1` or `make provision`, "
-                  "or give --stack and --region", file=sys.stderr)
+            print("redrive: no local stack of a running moto in .local/: run `KEEP=1 make demo` or `make provision`, "
+                  "or give --manifest, or --stack and --region", file=sys.stderr)
             return 2
         for m in manifests:
             try:
