@@ -6,9 +6,11 @@ SHELL := /bin/bash
 VENV := .venv/bin
 MOTO_PORT ?= 5055
 SOAK_SIGNUPS ?= 10000
+# Runs of `make flaky`.
+N ?= 10
 ENDPOINT := http://127.0.0.1:$(MOTO_PORT)
 
-.PHONY: demo drill dev send chaos soak checkov help setup test lint fmt clippy sam-validate moto moto-stop provision watch invoke-all sam-build deploy ci clean-local
+.PHONY: demo drill dev send chaos soak flaky redrive checkov help setup test lint fmt clippy sam-validate moto moto-stop provision watch invoke-all sam-build deploy ci clean-local
 
 demo: ## Run the whole pipeline locally on sample signups, print a summary, clean up (REGIONS=3: in three regions)
 	@scripts/demo.sh
@@ -30,6 +32,12 @@ setup: ## Install the tool chain into .venv (moto, cargo-lambda, SAM CLI, cfn-li
 
 test: ## Run every test (unit, handler, adapters and flows against a private moto server)
 	@scripts/test.sh
+
+flaky: setup ## Run the moto-backed suites N times (make flaky N=10) and print how many passed; fails if any failed
+	@scripts/flaky.sh $(N)
+
+redrive: setup ## Put dead-lettered events back (forwarding DLQs onto the peer bus, consumers' DLQs into their function); local stack, or STACK= STACK_REGIONS="r1 r2" on AWS; DRY_RUN=1 prints only
+	@.venv/bin/python scripts/redrive.py $(if $(STACK),--stack $(STACK) $(foreach r,$(STACK_REGIONS),--region $(r))) $(if $(DRY_RUN),--dry-run)
 
 .PHONY: iam
 iam: setup ## Check each AWS call the last `make test` recorded against its function's IAM role (docs/iam.md)

@@ -16,8 +16,8 @@ import json
 import os
 import platform
 import queue
+import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,25 +45,6 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url: str, timeout: float = 20.0, proc: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process for {url} exited with {proc.returncode}")
-        try:
-            urllib.request.urlopen(url, timeout=1).read()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing answers at {url} after {timeout} s")
-
-
 def stop(proc: subprocess.Popen) -> None:
     """Terminates `proc` (by its pid), and kills it if it has not exited after 5 s."""
     if proc.poll() is None:
@@ -80,21 +61,48 @@ def stop(proc: subprocess.Popen) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+MOTO_TITLE = b"<title>Moto</title>"
+
+
+def moto_port(proc: subprocess.Popen, log_path: Path, timeout: float = 60.0) -> int:
+    """The port the moto server `proc` (started with `-p 0`) bound and reported in its log, once that
+    port answers as moto (GET /moto-api/) and `proc` is still alive: never another server's port."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"moto exited with {proc.returncode}; see {log_path}")
+        match = re.search(r"Running on http://127\.0\.0\.1:(\d+)", log_path.read_text(errors="replace"))
+        if match:
+            port = int(match.group(1))
+            try:
+                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=2).read()
+            except OSError:
+                body = b""
+            if MOTO_TITLE in body and proc.poll() is None:
+                return port
+        time.sleep(0.1)
+    raise RuntimeError(f"moto did not answer as moto within {timeout} s; see {log_path}")
+
+
 class Moto:
-    """A private moto server on a free port, stopped (by its pid) on close."""
+    """A private moto server, stopped (by its pid) on close. It binds port 0, so the kernel gives it
+    a port no other process holds, and reports it; see moto_port."""
 
     def __init__(self, name: str):
         OUT.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = OUT / f"moto-{name}.log"
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
-            [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)],
+            [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", "0"],
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        wait_http(self.url + "/moto-api/", proc=self.proc)
+        try:
+            self.port = moto_port(self.proc, self.log_path)
+        except RuntimeError:
+            self.close()
+            raise
+        self.url = f"http://127.0.0.1:{self.port}"
 
     def close(self) -> None:
         stop(self.proc)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts or stops the project's moto server (the local stand-in for AWS).
-#   scripts/moto.sh start [PORT]  -> starts on 127.0.0.1 (free port unless given), prints the endpoint URL
+#   scripts/moto.sh start [PORT]  -> starts on 127.0.0.1 (on a port moto binds and reports unless given),
+#                                    prints the endpoint URL once that server answers as moto
 #   scripts/moto.sh stop          -> stops the server this script started (by PID)
 #   scripts/moto.sh url           -> prints the endpoint of the running server
 # State lives in .local/: $MOTO_NAME.pid, .url, .log (MOTO_NAME defaults to "moto"; the tests use
@@ -18,20 +19,40 @@ case "${1:-}" in
   start)
     if running; then cat "$state/$name.url"; exit 0; fi
     [ -x "$moto" ] || { echo "moto_server not found at $moto: run 'make setup' first" >&2; exit 1; }
-    port="${2:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
+    # Port 0 unless given: the kernel gives moto a port no one else holds and
+    # moto reports it ("Running on http://127.0.0.1:PORT"). Ready when *this*
+    # process is alive and that port answers as moto (GET /moto-api/), never
+    # when merely something accepts connections there (docs/local.md).
+    port="${2:-0}"
     # Its own session: Ctrl-C in the terminal that runs `make dev` must not
     # kill the emulator before the runner has printed its summary.
     setsid "$moto" -H 127.0.0.1 -p "$port" >"$state/$name.log" 2>&1 &
-    echo $! >"$state/$name.pid"
-    url="http://127.0.0.1:$port"
-    for _ in $(seq 1 100); do
-      if python3 -c "import urllib.request,sys; urllib.request.urlopen('$url/moto-api/', timeout=1)" 2>/dev/null; then
-        echo "$url" >"$state/$name.url"; echo "$url"; exit 0
+    pid=$!
+    echo "$pid" >"$state/$name.pid"
+    for _ in $(seq 1 300); do
+      if ! kill -0 "$pid" 2>/dev/null; then
+        rm -f "$state/$name.pid"
+        if grep -q "Address already in use" "$state/$name.log"; then
+          echo "port $port is taken by another program: choose another (MOTO_PORT=...), or omit it" >&2
+        else
+          echo "moto server exited; see $state/$name.log" >&2
+        fi
+        exit 1
       fi
-      running || { echo "moto server exited; see $state/$name.log" >&2; exit 1; }
+      bound=$(sed -n 's|.*Running on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$state/$name.log" | head -n 1)
+      if [ -n "$bound" ] && { [ "$port" = 0 ] || [ "$bound" = "$port" ]; }; then
+        url="http://127.0.0.1:$bound"
+        if python3 - "$url" <<'PY' 2>/dev/null && kill -0 "$pid" 2>/dev/null; then
+import sys, urllib.request
+body = urllib.request.urlopen(sys.argv[1] + "/moto-api/", timeout=2).read()
+sys.exit(0 if b"<title>Moto</title>" in body else 1)
+PY
+          echo "$url" >"$state/$name.url"; echo "$url"; exit 0
+        fi
+      fi
       sleep 0.1
     done
-    echo "moto server did not answer on $url within 10 s; see $state/$name.log" >&2; exit 1 ;;
+    echo "moto server did not answer within 30 s; see $state/$name.log" >&2; exit 1 ;;
   stop)
     if running; then
       pid=$(cat "$state/$name.pid"); kill "$pid" 2>/dev/null || true

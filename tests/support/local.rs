@@ -1,6 +1,12 @@
 //! Processes for tests that run the local stack: a private moto server,
 //! provisioning from template.yaml, and child process groups that are
 //! stopped when dropped (also when a test panics).
+//!
+//! A server counts as started only when *it* answers: moto binds port 0 and
+//! its port is read from its own listening socket, other servers are started
+//! on a port and retried on another if they exit; in both cases the answer
+//! must come from that process group's socket, never from whatever accepts
+//! connections on the port (another test's listener did, issue 16).
 
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
@@ -21,7 +27,9 @@ pub fn venv() -> PathBuf {
     root().join(".venv/bin")
 }
 
-/// A free TCP port on 127.0.0.1.
+/// A TCP port that was free on 127.0.0.1 a moment ago. Only a hint: another
+/// process may take it before a server binds it, so a server started on it is
+/// checked with [`start_listening`], never with "something accepts there".
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -33,11 +41,24 @@ pub fn free_port() -> u16 {
 /// A child process group, stopped when dropped.
 pub struct Background(Child);
 
+impl Background {
+    /// The process group's id (the child's pid: it leads its own group).
+    pub fn group(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// Whether the child has exited (then its port, if any, is not its own).
+    pub fn exited(&mut self) -> bool {
+        !matches!(self.0.try_wait(), Ok(None))
+    }
+}
+
 impl Drop for Background {
     fn drop(&mut self) {
         let _ = Command::new("kill")
             .arg("--")
             .arg(format!("-{}", self.0.id()))
+            .stderr(Stdio::null())
             .status();
         let _ = self.0.wait();
     }
@@ -56,16 +77,153 @@ pub fn spawn(command: &mut Command, log: &Path) -> Background {
     Background(child)
 }
 
-/// Waits until something listens on `port`.
-pub fn wait_for_port(port: u16, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not listen on port {port}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
+/// How long a server may take to answer (a guard against a hang, not a
+/// timing assertion: a loaded machine starts moto in seconds).
+const START_LIMIT: Duration = Duration::from_secs(90);
+
+/// Starts a server with `command(port)` on ports from `ports` until one
+/// attempt is ready: a process of its own group listens on that port and
+/// `GET path` there answers with a body containing `needle`. An attempt whose
+/// process exits (the port was taken meanwhile) is retried on the next port;
+/// another program listening on the port never counts as this server.
+pub fn start_listening(
+    what: &str,
+    log: &Path,
+    mut ports: impl Iterator<Item = u16>,
+    command: impl Fn(u16) -> Command,
+    path: &str,
+    needle: &str,
+) -> (Background, u16) {
+    let mut tried = Vec::new();
+    for _ in 0..5 {
+        let Some(port) = ports.next() else { break };
+        tried.push(port);
+        let mut server = spawn(&mut command(port), log);
+        let deadline = Instant::now() + START_LIMIT;
+        while !server.exited() {
+            if group_listens(server.group()).contains(&port)
+                && http_get(port, path).is_some_and(|body| body.contains(needle))
+                && !server.exited()
+            {
+                return (server, port);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what} did not answer on port {port} within {START_LIMIT:?}; see {}",
+                log.display()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        eprintln!("{what} exited at start on port {port} (taken?); retrying on another port");
     }
+    panic!(
+        "{what} did not start on any of ports {tried:?}; see {}",
+        log.display()
+    )
+}
+
+/// Starts moto on port 0: the kernel gives it a port no one else holds, and
+/// the port is read from the socket its process listens on, then confirmed by
+/// moto's own answer (`GET /moto-api/`). Retried if the process exits early.
+pub fn start_moto_server(log: &Path) -> (Background, u16) {
+    for _ in 0..3 {
+        let mut moto = spawn(
+            Command::new(venv().join("moto_server")).args(["-H", "127.0.0.1", "-p", "0"]),
+            log,
+        );
+        let deadline = Instant::now() + START_LIMIT;
+        while !moto.exited() {
+            let ports = group_listens(moto.group());
+            if let Some(&port) = ports.first() {
+                if http_get(port, "/moto-api/").is_some_and(|body| body.contains(MOTO_TITLE))
+                    && !moto.exited()
+                {
+                    return (moto, port);
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "moto did not answer within {START_LIMIT:?}; see {}",
+                log.display()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        eprintln!("moto exited at start; retrying (log: {})", log.display());
+    }
+    panic!("moto did not start; see {}", log.display())
+}
+
+/// What moto's dashboard (`GET /moto-api/`) answers with, and no other server.
+pub const MOTO_TITLE: &str = "<title>Moto</title>";
+
+/// The TCP ports on which processes of the group `group` listen (Linux: the
+/// listening sockets of /proc/net/tcp{,6} matched to the group's open files).
+pub fn group_listens(group: u32) -> Vec<u16> {
+    let mut listening = std::collections::HashMap::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // local_address is HEXIP:HEXPORT; state 0A is LISTEN; field 9 is the inode.
+            if fields.len() > 9 && fields[3] == "0A" {
+                let port = fields[1]
+                    .rsplit(':')
+                    .next()
+                    .and_then(|p| u16::from_str_radix(p, 16).ok());
+                if let Some(port) = port {
+                    listening.insert(format!("socket:[{}]", fields[9]), port);
+                }
+            }
+        }
+    }
+    let mut ports = Vec::new();
+    let Ok(processes) = std::fs::read_dir("/proc") else {
+        return ports;
+    };
+    for process in processes.flatten() {
+        let dir = process.path();
+        let in_group = std::fs::read_to_string(dir.join("stat")).is_ok_and(|stat| {
+            // pid (comm) state ppid pgrp …: comm may hold spaces, so count from its ')'.
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(2))
+                .and_then(|g| g.parse::<u32>().ok())
+                == Some(group)
+        });
+        if !in_group {
+            continue;
+        }
+        for fd in std::fs::read_dir(dir.join("fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if let Ok(target) = std::fs::read_link(fd.path()) {
+                if let Some(&port) = listening.get(target.to_string_lossy().as_ref()) {
+                    ports.push(port);
+                }
+            }
+        }
+    }
+    ports.sort_unstable();
+    ports.dedup();
+    ports
+}
+
+/// The body of `GET path` on 127.0.0.1:`port`, whatever its status; `None`
+/// if nothing answers.
+pub fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+        .ok()?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).ok()?;
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    answer.starts_with("HTTP/").then_some(answer)
 }
 
 /// Runs `command` to completion in the workspace root; panics on failure.
@@ -86,7 +244,7 @@ pub struct ProvisionedStack {
     pub env_path: PathBuf,
 }
 
-/// Starts moto on a free port and provisions template.yaml with the extra
+/// Starts a moto server of its own and provisions template.yaml with the extra
 /// `parameters` (`Key=Value`); files go to `target/<name>/`.
 pub fn provision(name: &str, parameters: &[&str]) -> ProvisionedStack {
     let (work, moto, endpoint) = start_moto(name);
@@ -115,7 +273,7 @@ pub struct ProvisionedRegions {
     pub manifest_paths: Vec<PathBuf>,
 }
 
-/// Starts moto on a free port and provisions template.yaml into each of
+/// Starts a moto server of its own and provisions template.yaml into each of
 /// `regions`; files go to `target/<name>/<region>/`.
 pub fn provision_regions(name: &str, regions: &[&str]) -> ProvisionedRegions {
     let (work, moto, endpoint) = start_moto(name);
@@ -133,16 +291,11 @@ pub fn provision_regions(name: &str, regions: &[&str]) -> ProvisionedRegions {
     }
 }
 
-/// A moto server on a free port, its log in `target/<name>/`.
+/// A moto server of its own, its log in `target/<name>/`.
 fn start_moto(name: &str) -> (PathBuf, Background, String) {
     let work = root().join("target").join(name);
     std::fs::create_dir_all(&work).unwrap();
-    let port = free_port();
-    let moto = spawn(
-        Command::new(venv().join("moto_server")).args(["-H", "127.0.0.1", "-p", &port.to_string()]),
-        &work.join("moto.log"),
-    );
-    wait_for_port(port, "moto");
+    let (moto, port) = start_moto_server(&work.join("moto.log"));
     (work, moto, format!("http://127.0.0.1:{port}"))
 }
 

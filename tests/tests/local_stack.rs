@@ -14,7 +14,12 @@ use eventline_devstack::invoke::Invoker;
 use eventline_devstack::manifest::Manifest;
 use eventline_devstack::runner::Runner;
 use eventline_devstack::state::StackState;
-use eventline_tests::local::{free_port, provision, root, run, spawn, venv, wait_for_port};
+use eventline_tests::local::{
+    free_port, group_listens, http_get, provision, root, run, start_listening, start_moto_server,
+    venv, MOTO_TITLE,
+};
+use std::io::{Read, Write};
+use std::net::TcpListener;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -67,6 +72,51 @@ fn json_lines(output: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The harness never takes another program's listener for the server it
+/// started: with the first port offered held by an impostor that accepts and
+/// even answers as moto, the start retries and returns its own server.
+#[test]
+fn a_server_start_never_takes_another_listener_for_its_own() {
+    let impostor = TcpListener::bind("127.0.0.1:0").unwrap();
+    let held = impostor.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut stream in impostor.incoming().flatten() {
+            // Read the request first: closing with it unread would reset the connection.
+            let _ = stream.read(&mut [0; 1024]);
+            let _ = stream.write_all(b"HTTP/1.0 200 OK\r\n\r\n<title>Moto</title>");
+        }
+    });
+    assert!(
+        http_get(held, "/moto-api/").is_some_and(|b| b.contains(MOTO_TITLE)),
+        "the impostor answers as moto"
+    );
+    let work = root().join("target/harness");
+    std::fs::create_dir_all(&work).unwrap();
+    let (mut moto, port) = start_listening(
+        "moto",
+        &work.join("moto-held.log"),
+        [held].into_iter().chain(std::iter::repeat_with(free_port)),
+        |port| {
+            let mut command = Command::new(venv().join("moto_server"));
+            command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+            command
+        },
+        "/moto-api/",
+        MOTO_TITLE,
+    );
+    assert_ne!(port, held, "took the impostor for its server");
+    assert!(!moto.exited());
+    assert!(group_listens(moto.group()).contains(&port));
+
+    // On port 0 moto binds a port no one holds; the harness reads it from
+    // moto's own socket and checks moto's own answer there.
+    let (mut moto, port) = start_moto_server(&work.join("moto-0.log"));
+    assert_ne!(port, held);
+    assert!(!moto.exited());
+    assert_eq!(group_listens(moto.group()), [port]);
+    assert!(http_get(port, "/moto-api/").is_some_and(|b| b.contains(MOTO_TITLE)));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn provisioned_stack_processes_signups_end_to_end() {
     let path = format!(
@@ -105,23 +155,34 @@ async fn provisioned_stack_processes_signups_end_to_end() {
     .unwrap();
     let watch_log = root().join("target/e2e/watch.log");
 
-    let invoke_port = free_port();
-    let _watch = spawn(
-        Command::new("cargo")
-            .env("PATH", &path)
-            .args([
-                "lambda",
-                "watch",
-                // Built up front; other work in the tree must not reload them mid-test.
-                "--ignore-changes",
-                "--invoke-port",
-                &invoke_port.to_string(),
-                "--env-file",
-            ])
-            .arg(&env_path),
+    // Ready when its own answer comes from its own listener: GET / on the
+    // invoke port names the workspace's functions (cargo lambda's 404 for
+    // the default route). A port taken meanwhile makes it exit: retried.
+    let (_watch, invoke_port) = start_listening(
+        "cargo lambda watch",
         &watch_log,
+        std::iter::repeat_with(free_port),
+        |port| {
+            let mut command = Command::new("cargo");
+            command
+                .env("PATH", &path)
+                .args([
+                    "lambda",
+                    "watch",
+                    // Built up front; other work in the tree must not reload them mid-test.
+                    "--ignore-changes",
+                    "--invoke-address",
+                    "127.0.0.1",
+                    "--invoke-port",
+                    &port.to_string(),
+                    "--env-file",
+                ])
+                .arg(&env_path);
+            command
+        },
+        "/",
+        "user-processor",
     );
-    wait_for_port(invoke_port, "cargo lambda watch");
 
     let manifest = Manifest::load(&manifest_path).unwrap();
     let sdk = eventline_devstack::sdk_config(&manifest.endpoint, &manifest.region).await;
