@@ -1,7 +1,7 @@
 //! profile-creator: EventBridge `User Created` → ProfilesTable + profile document.
 //! Wiring only; the behaviour is `eventline_app::profile_creator`.
 
-// The handler future nests the event span, idempotency guard and SDK
+// The handler future nests the event span, the profile's item lock and SDK
 // calls; rustc needs more than the default depth to compute its layout.
 #![recursion_limit = "256"]
 

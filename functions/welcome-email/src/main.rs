@@ -1,7 +1,7 @@
 //! welcome-email: EventBridge `User Created` → welcome email.
 //! Wiring only; the behaviour is `eventline_app::welcome_email`.
 
-// The handler's future nests the idempotency guard, the mailer choice and the
+// The handler's future nests the mail marker's lock, the mailer choice and the
 // SDK calls; rustc needs more than the default depth to compute its layout.
 #![recursion_limit = "256"]
 
