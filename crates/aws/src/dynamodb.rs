@@ -14,9 +14,7 @@
 
 use crate::item_lock::{self, Key, LockAttributes};
 use crate::{sdk_error, Detail};
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use eventline_app::ports::{ProfileStore, StoredProfile, UserStore};
 use eventline_app::PortError;
@@ -28,8 +26,6 @@ use std::collections::HashMap;
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
 
-/// The create-if-absent condition of both tables.
-pub(crate) const ABSENT: &str = "attribute_not_exists(user_id)";
 /// Records a user's announcement; the first one's time (`:value`) stays.
 pub(crate) const ANNOUNCE: &str = "SET announced_at = if_not_exists(announced_at, :value)";
 
@@ -77,38 +73,6 @@ fn invalid(operation: &'static str, e: impl std::fmt::Display) -> PortError {
 
 pub(crate) fn unwritable(operation: &'static str, e: serde_dynamo::Error) -> PortError {
     PortError::new(operation, format!("item could not be built: {e}"))
-}
-
-/// Runs a create-if-absent `PutItem` and returns the existing item on conflict.
-async fn put_if_absent(
-    client: &Client,
-    table: &str,
-    item: &impl Serialize,
-    operation: &'static str,
-) -> Result<Option<Item>, PortError> {
-    let item = to_item(item).map_err(|e| unwritable(operation, e))?;
-    let result = client
-        .put_item()
-        .table_name(table)
-        .set_item(Some(item))
-        .condition_expression(ABSENT)
-        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-        .send()
-        .await;
-    match result {
-        Ok(_) => Ok(None),
-        Err(SdkError::ServiceError(e))
-            if matches!(e.err(), PutItemError::ConditionalCheckFailedException(_)) =>
-        {
-            match e.into_err() {
-                PutItemError::ConditionalCheckFailedException(c) => {
-                    Ok(Some(c.item.unwrap_or_default()))
-                }
-                _ => unreachable!("matched above"),
-            }
-        }
-        Err(e) => Err(sdk_error(operation, &e, Detail::CodeAndMessage)),
-    }
 }
 
 /// The UsersTable (`user_id`, `email`, `name`, `created_at`, and
@@ -215,7 +179,8 @@ impl UserStore for DynamoUserStore {
     async fn create(&self, user: &User, lock: &ItemLock) -> Result<Claim<User>, PortError> {
         const OP: &str = "DynamoDB PutItem users";
         let item = UserItem::new(user).locked(lock);
-        match put_if_absent(&self.client, &self.table, &item, OP).await? {
+        let item = to_item(&item).map_err(|e| unwritable(OP, e))?;
+        match item_lock::create(&self.client, &self.table, "user_id", item, OP).await? {
             None => Ok(Claim::Held),
             // Some emulators do not return the item on a failed condition; read it then.
             Some(item) if item.is_empty() => match self.read(&user.id).await? {
