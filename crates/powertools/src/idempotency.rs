@@ -352,6 +352,7 @@ pub struct Idempotency<S> {
     scope: String,
     expires_after: Duration,
     observer: Option<Observer>,
+    disabled: bool,
 }
 
 impl<S: std::fmt::Debug> std::fmt::Debug for Idempotency<S> {
@@ -375,7 +376,17 @@ impl<S: IdempotencyStore> Idempotency<S> {
             scope: scope.into(),
             expires_after,
             observer: None,
+            disabled: false,
         }
+    }
+
+    /// Turns the guard off when `disabled` (`POWERTOOLS_IDEMPOTENCY_DISABLED`,
+    /// read by `Env::idempotency_disabled`, which refuses it in AWS Lambda):
+    /// [`Idempotency::once`] then runs the work every time and writes no
+    /// record, as Powertools does, for tests and local runs.
+    pub fn disabled(mut self, disabled: bool) -> Self {
+        self.disabled = disabled;
+        self
     }
 
     /// Tells `observer` of every replay and every lost set of completions.
@@ -415,6 +426,12 @@ impl<S: IdempotencyStore> Idempotency<S> {
         Fut: Future<Output = Result<T, E>>,
     {
         let cut_off = deadline.for_work();
+        if self.disabled {
+            return match cut_off.bound(work()).await? {
+                Ok(value) => Ok(Run::Fresh(value)),
+                Err(e) => Err(IdempotencyError::Work(e)),
+            };
+        }
         let begun = cut_off.bound(self.begin(key, payload_hash, window)).await?;
         let lock = match begun.map_err(widen)? {
             Begin::Replayed(value) => return Ok(Run::Replayed(value)),
@@ -878,6 +895,20 @@ mod tests {
         let record = store.get("fn#k").unwrap();
         assert_eq!(record.status, Status::Completed);
         assert_eq!(record.expiration, 1 + 3600);
+    }
+
+    #[tokio::test]
+    async fn a_disabled_guard_runs_the_work_every_time_and_writes_no_record() {
+        let store = Arc::new(MemoryStore::default());
+        let idem = Idempotency::new(store.clone(), "fn", HOUR).disabled(true);
+        let runs = AtomicU32::new(0);
+        for now in [1_000, 2_000] {
+            idem.once("k", payload_hash(["a"]), at(now), soon(), || count(&runs))
+                .await
+                .unwrap();
+        }
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+        assert_eq!(store.get("fn#k"), None);
     }
 
     #[tokio::test]
