@@ -175,20 +175,38 @@ fn found_user(item: Item, operation: &'static str) -> Result<Locked<User>, PortE
     UserItem::read_locked(item)
 }
 
+/// What a create-if-absent write did, as a claim: held, or the item that
+/// was there. Some emulators return no item on a failed condition; it is
+/// read back (`read`) then.
+async fn claimed<T, Fut>(
+    written: Option<Item>,
+    operation: &'static str,
+    read: impl FnOnce() -> Fut,
+    parse: impl FnOnce(Item) -> Result<Locked<T>, PortError>,
+) -> Result<Claim<T>, PortError>
+where
+    Fut: std::future::Future<Output = Result<Option<Locked<T>>, PortError>>,
+{
+    match written {
+        None => Ok(Claim::Held),
+        Some(item) if item.is_empty() => match read().await? {
+            Some(existing) => Ok(Claim::Found(existing)),
+            None => Err(PortError::new(
+                operation,
+                "condition failed but no item is stored",
+            )),
+        },
+        Some(item) => Ok(Claim::Found(parse(item)?)),
+    }
+}
+
 impl UserStore for DynamoUserStore {
     async fn create(&self, user: &User, lock: &ItemLock) -> Result<Claim<User>, PortError> {
         const OP: &str = "DynamoDB PutItem users";
         let item = UserItem::new(user).locked(lock);
         let item = to_item(&item).map_err(|e| unwritable(OP, e))?;
-        match item_lock::create(&self.client, &self.table, "user_id", item, OP).await? {
-            None => Ok(Claim::Held),
-            // Some emulators do not return the item on a failed condition; read it then.
-            Some(item) if item.is_empty() => match self.read(&user.id).await? {
-                Some(existing) => Ok(Claim::Found(existing)),
-                None => Err(PortError::new(OP, "condition failed but no item is stored")),
-            },
-            Some(item) => Ok(Claim::Found(UserItem::read_locked(item)?)),
-        }
+        let written = item_lock::create(&self.client, &self.table, "user_id", item, OP).await?;
+        claimed(written, OP, || self.read(&user.id), UserItem::read_locked).await
     }
 
     async fn take_over(
@@ -410,15 +428,14 @@ impl ProfileStore for DynamoProfileStore {
             ..ProfileItem::new(profile)
         };
         let item = to_item(&item).map_err(|e| unwritable(OP, e))?;
-        match item_lock::create(&self.client, &self.table, "user_id", item, OP).await? {
-            None => Ok(Claim::Held),
-            // Some emulators do not return the item on a failed condition; read it then.
-            Some(item) if item.is_empty() => match self.read(&profile.user_id).await? {
-                Some(existing) => Ok(Claim::Found(existing)),
-                None => Err(PortError::new(OP, "condition failed but no item is stored")),
-            },
-            Some(item) => Ok(Claim::Found(ProfileItem::read_locked(item)?)),
-        }
+        let written = item_lock::create(&self.client, &self.table, "user_id", item, OP).await?;
+        claimed(
+            written,
+            OP,
+            || self.read(&profile.user_id),
+            ProfileItem::read_locked,
+        )
+        .await
     }
 
     async fn take_over(
