@@ -47,13 +47,13 @@
 //! invocation).
 
 pub use crate::deadline::Deadline;
+use crate::deadline::Ran;
 use futures::future::BoxFuture;
-use futures::{stream, FutureExt, StreamExt};
+use futures::{stream, StreamExt};
 use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::future::Future;
 use std::num::NonZeroUsize;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use thiserror::Error;
 use tracing::Instrument;
@@ -408,21 +408,21 @@ impl BatchProcessor {
         // one that does not, so its answer at the deadline is kept.
         let results = deadline
             .backstop()
-            .bound(AssertUnwindSafe(async { handler(messages).await }).catch_unwind())
+            .run(handler(messages))
             .instrument(span)
             .await;
         let mut results: Vec<Option<Result<(), Reason>>> = match results {
-            Ok(Ok(results)) => results
+            Ran::Done(results) => results
                 .into_iter()
                 .map(|r| Some(r.map_err(Reason::of)))
                 .collect(),
-            Ok(Err(_)) => {
+            Ran::Panicked(_) => {
                 tracing::error!("batch handler panicked");
                 (0..sources.len())
                     .map(|_| Some(Err(Reason::retry("batch handler panicked"))))
                     .collect()
             }
-            Err(_) => {
+            Ran::OutOfTime => {
                 tracing::error!("batch handler was still running at the deadline");
                 Vec::new()
             }
@@ -572,17 +572,16 @@ impl BatchProcessor {
         let span = record_span(&message);
         // The handler consumes the message; its copy is what a dead letter needs.
         let source = message.clone();
-        // A panic must cost one record, not the batch. The handler's state is not
-        // observed after a panic (the future is dropped), hence AssertUnwindSafe.
+        // A panic must cost one record, not the batch.
         let result = deadline
             .backstop()
-            .bound(AssertUnwindSafe(async { handler(message).await }).catch_unwind())
+            .run(handler(message))
             .instrument(span.clone())
             .await;
         let result = match result {
-            Ok(Ok(result)) => result.map_err(Reason::of),
-            Ok(Err(_)) => Err(Reason::retry("record handler panicked")),
-            Err(_) => Err(Reason::retry("not finished by the invocation's deadline")),
+            Ran::Done(result) => result.map_err(Reason::of),
+            Ran::Panicked(_) => Err(Reason::retry("record handler panicked")),
+            Ran::OutOfTime => Err(Reason::retry("not finished by the invocation's deadline")),
         };
         self.settle(source, result, deadline.backstop())
             .instrument(span)

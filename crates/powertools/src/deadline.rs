@@ -20,8 +20,13 @@
 //!
 //! So the batch processor fails only the records still pending and returns
 //! its partial batch response before Lambda would kill the invocation.
+//! [`Deadline::run`] also catches a panic, so one piece of work that panics
+//! or overruns costs its own outcome, not the invocation.
 
+use futures::FutureExt;
+use std::any::Any;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -39,6 +44,18 @@ pub struct Deadline {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("stopped waiting at the invocation's deadline")]
 pub struct DeadlineExceeded;
+
+/// How bounded work ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ran<T> {
+    /// It finished, with this output.
+    Done(T),
+    /// It panicked, with this message ([`panic_message`]). A message
+    /// formatted at run time may quote input: do not log it as it is.
+    Panicked(String),
+    /// The deadline passed first; the work was dropped.
+    OutOfTime,
+}
 
 impl Deadline {
     /// A deadline `budget` from now, its margin a tenth of `budget` (at
@@ -118,6 +135,30 @@ impl Deadline {
             .await
             .map_err(|_| DeadlineExceeded)
     }
+
+    /// Runs `work` like [`Deadline::bound`], and catches a panic in it:
+    /// whatever happens, the caller gets an answer by the deadline.
+    pub async fn run<F: Future>(&self, work: F) -> Ran<F::Output> {
+        // The work's state is never observed after a panic (the future is
+        // dropped), hence AssertUnwindSafe.
+        match self.bound(AssertUnwindSafe(work).catch_unwind()).await {
+            Ok(Ok(output)) => Ran::Done(output),
+            Ok(Err(payload)) => Ran::Panicked(panic_message(payload.as_ref()).to_owned()),
+            Err(DeadlineExceeded) => Ran::OutOfTime,
+        }
+    }
+}
+
+/// A panic's message: its `&str` or `String` payload (what `panic!` gives),
+/// else a fixed text.
+pub fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(literal) = payload.downcast_ref::<&'static str>() {
+        literal
+    } else if let Some(formatted) = payload.downcast_ref::<String>() {
+        formatted
+    } else {
+        "(a panic without a message)"
+    }
 }
 
 /// A tenth of `budget`, at most one second.
@@ -168,5 +209,39 @@ mod tests {
         assert_eq!(short.remaining(), Duration::from_millis(1_800));
         assert_eq!(short.for_work().remaining(), Duration::from_millis(1_600));
         assert_eq!(short.backstop().remaining(), Duration::from_millis(1_900));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn run_returns_what_the_work_returned() {
+        let deadline = Deadline::after(Duration::from_secs(1));
+        assert_eq!(deadline.run(async { 7 }).await, Ran::Done(7));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn run_turns_a_panic_into_its_message() {
+        let deadline = Deadline::after(Duration::from_secs(1));
+        let literal = deadline.run(async { panic!("boom") }).await;
+        assert_eq!(literal, Ran::<()>::Panicked("boom".to_owned()));
+        let id = 42;
+        let formatted = deadline.run(async move { panic!("no record {id}") }).await;
+        assert_eq!(formatted, Ran::<()>::Panicked("no record 42".to_owned()));
+        let other = deadline.run(async { std::panic::panic_any(7_u8) }).await;
+        assert_eq!(
+            other,
+            Ran::<()>::Panicked("(a panic without a message)".to_owned())
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn run_stops_work_still_going_at_the_deadline() {
+        let deadline = Deadline::after(Duration::from_secs(1));
+        let slow = deadline
+            .run(async {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                7
+            })
+            .await;
+        assert_eq!(slow, Ran::OutOfTime);
+        assert!(deadline.passed());
     }
 }

@@ -58,7 +58,6 @@
 //! effect must happen once *ever* records that fact durably with its own data
 //! (see the use cases).
 
-use futures::FutureExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -67,13 +66,12 @@ use std::convert::Infallible;
 use std::fmt::Display;
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
-use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 use thiserror::Error;
 
-use crate::deadline::{Deadline, DeadlineExceeded};
+use crate::deadline::{Deadline, DeadlineExceeded, Ran};
 
 /// State of an idempotency record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -437,25 +435,27 @@ impl<S: IdempotencyStore> Idempotency<S> {
             Begin::Replayed(value) => return Ok(Run::Replayed(value)),
             Begin::Acquired(lock) => lock,
         };
-        match cut_off.bound(AssertUnwindSafe(work()).catch_unwind()).await {
-            Ok(Ok(Ok(value))) => {
+        match cut_off.run(work()).await {
+            Ran::Done(Ok(value)) => {
                 self.complete_all(vec![(lock, &value)], deadline).await;
                 Ok(Run::Fresh(value))
             }
-            Ok(Ok(Err(e))) => {
+            Ran::Done(Err(e)) => {
                 self.release_by(lock, deadline).await;
                 Err(IdempotencyError::Work(e))
             }
-            Ok(Err(panic)) => {
+            // The panic hook has logged it already; it goes on to the caller
+            // with its message.
+            Ran::Panicked(message) => {
                 self.release_by(lock, deadline).await;
-                std::panic::resume_unwind(panic)
+                std::panic::resume_unwind(Box::new(message))
             }
             // Cut off: a call we stopped waiting for may still land, so the
             // lock stays until its own deadline rather than letting a
             // duplicate run beside it.
-            Err(cut) => {
+            Ran::OutOfTime => {
                 tracing::warn!(id = %lock.record.id, "work was still running at its cut-off; its lock lapses at its deadline");
-                Err(IdempotencyError::Deadline(cut))
+                Err(IdempotencyError::Deadline(DeadlineExceeded))
             }
         }
     }
@@ -1177,8 +1177,8 @@ mod tests {
     #[tokio::test]
     async fn a_panicking_work_releases_its_lock() {
         let (store, idem) = guard();
-        let panicked =
-            AssertUnwindSafe(
+        let panicked = soon()
+            .run(
                 idem.once("k", payload_hash(["a"]), at(1_000), soon(), || async {
                     if store.get("fn#k").is_some() {
                         panic!("boom");
@@ -1186,9 +1186,11 @@ mod tests {
                     Ok::<u32, String>(1)
                 }),
             )
-            .catch_unwind()
             .await;
-        assert!(panicked.is_err(), "the panic reaches the caller");
+        assert!(
+            matches!(panicked, Ran::Panicked(message) if message == "boom"),
+            "the panic reaches the caller"
+        );
         assert_eq!(store.get("fn#k"), None, "and the lock is gone");
     }
 
