@@ -281,7 +281,7 @@ pub fn guard(
         scope,
         config.expires_after,
     )
-    .observed_by(eventline_powertools::layer::idempotency_metrics(
+    .observed_by(eventline_powertools::invocation_layer::idempotency_metrics(
         metrics.clone(),
     ))
 }

@@ -78,7 +78,7 @@ pub struct Startup<C> {
     /// The function's settings and the idempotency settings.
     pub settings: eventline_app::Settings<C>,
     /// The function's metrics, flushed after each invocation by
-    /// `eventline_powertools::layer`.
+    /// `eventline_powertools::invocation_layer`.
     pub metrics: std::sync::Arc<eventline_powertools::metrics::Metrics>,
     /// Region, credentials and endpoint for the SDK clients.
     pub sdk: SdkConfig,
@@ -103,8 +103,8 @@ pub async fn startup<C>(
 impl<C> Startup<C> {
     /// The layer to wrap the handler service in: cold start, outcome and
     /// the EMF flush of every invocation, in the function's metrics.
-    pub fn layer(&self) -> eventline_powertools::layer::MetricsLayer {
-        eventline_powertools::layer::MetricsLayer::new(self.metrics.clone())
+    pub fn layer(&self) -> eventline_powertools::invocation_layer::MetricsLayer {
+        eventline_powertools::invocation_layer::MetricsLayer::new(self.metrics.clone())
     }
 
     /// The function's adapters for `eventline_app::compose`: its SDK

@@ -78,7 +78,7 @@ fn diagnose<E: RecordError>(result: Result<(), E>) -> Result<(), Failure> {
 /// it is an expected retry. Either way the invocation fails, so Lambda's
 /// asynchronous retries and on-failure destination keep the event; an
 /// expected one is counted apart (`RecordsDeferred`, see
-/// [`crate::layer`]), so an alarm on real failures can leave it out.
+/// [`crate::invocation_layer`]), so an alarm on real failures can leave it out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     /// What the runtime reports.

@@ -21,15 +21,15 @@
 //! - [`item_lock`]: the same lock carried by the item the work concerns, so
 //!   the item holds its lock and the fact that its effects happened.
 //! - [`metrics`]: CloudWatch metrics in the Embedded Metric Format.
-//! - [`layer`]: one tower layer around each handler that records the cold
+//! - [`invocation_layer`]: one tower layer around each handler that records the cold
 //!   start and the invocation's outcome as metrics and flushes them.
 //!
 //! The modules form no cycle: `batch`, `idempotency` and `metrics` know
 //! nothing of each other (the processor returns a report, the guard reports
-//! events to an observer); only `layer` joins them, with the metric names.
+//! events to an observer); only `invocation_layer` joins them, with the metric names.
 //!
 //! Nothing here knows about the eventline domain; only the entrypoints and
-//! `layer` depend on the Lambda event types and the runtime.
+//! `invocation_layer` depend on the Lambda event types and the runtime.
 #![warn(missing_docs)]
 
 pub mod batch;
@@ -37,8 +37,8 @@ pub mod deadline;
 pub mod env;
 pub mod eventbridge;
 pub mod idempotency;
+pub mod invocation_layer;
 pub mod item_lock;
-pub mod layer;
 pub mod logging;
 pub mod metrics;
 pub mod sqs;

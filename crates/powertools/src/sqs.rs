@@ -20,7 +20,7 @@
 //!   One of them may carry the correlation id
 //!   ([`crate::batch::CORRELATION_ATTRIBUTE`]).
 //! - The answer lists every record the report does not call handled, and
-//!   keeps the report beside it so [`crate::layer`] can count outcomes.
+//!   keeps the report beside it so [`crate::invocation_layer`] can count outcomes.
 
 use crate::batch::{BatchError, BatchReport, Message};
 pub use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};

@@ -52,7 +52,7 @@ use sampling::{in_sampled_invocation, Sampler};
 const INVOKE_SPAN: &str = "Lambda runtime invoke";
 /// The span an EventBridge handler may open around its event.
 const EVENT_SPAN: &str = "event";
-/// The span [`crate::layer`] opens around each handler call, with the
+/// The span [`crate::invocation_layer`] opens around each handler call, with the
 /// invoked function ARN in its [`FUNCTION_ARN`] field.
 pub const INVOCATION_SPAN: &str = "invocation";
 /// The `function_arn` key, and the field of [`INVOCATION_SPAN`] that fills it.

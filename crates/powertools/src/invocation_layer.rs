@@ -5,35 +5,17 @@
 //!
 //! 1. adds `ColdStart` = 1 on the first invocation the layer sees (it is
 //!    built once per process, so that is the process's cold start);
-//! 2. runs the handler, then counts its **outcome** ([`Outcome`]): for an SQS
-//!    batch the report's counts (`RecordsProcessed`, `RecordsFailed`,
-//!    `RecordsDeferred`, `RecordsDeadLettered`), for one event (EventBridge)
-//!    `RecordsProcessed`, `RecordsFailed` or, for an expected retry (an
-//!    error whose disposition is [`crate::batch::Disposition::Expected`]:
-//!    the invocation still fails, so Lambda retries it),
-//!    `RecordsDeferred` = 1 from the `Result`;
+//! 2. runs the handler inside an `invocation` span
+//!    ([`crate::logging::INVOCATION_SPAN`]) carrying the invoked ARN (the
+//!    logs' `function_arn`), then counts its [`Outcome`]: an SQS batch's
+//!    report counts, or one event's `RecordsProcessed`, `RecordsFailed` or
+//!    (an expected retry) `RecordsDeferred`;
 //! 3. flushes everything added during the invocation as EMF to stdout.
 //!
-//! The handler runs inside an `invocation` span
-//! ([`crate::logging::INVOCATION_SPAN`]) carrying the invoked function ARN,
-//! which the logs show as `function_arn` (Powertools' key): qualified by the
-//! alias when an event source invokes `live`. The runtime's own span has no
-//! room for it.
-//!
-//! It wraps the handler service, not the `Runtime`: a runtime layer sees the
-//! invocation only as serialized bytes and cannot read the handler's
-//! outcome. A handler that panics is turned into an error by the runtime's
-//! own panic layer, outside this one: its values are flushed with the next
-//! invocation.
-//!
-//! This module is where eventline's metric names live. The building blocks
-//! below it know none: [`crate::metrics`] writes EMF, [`crate::batch`]
-//! returns a report (which the SQS entrypoint's [`BatchResponse`] carries),
-//! [`crate::idempotency`] reports events to an observer
-//! ([`idempotency_metrics`] turns them into `IdempotentReplays` and
-//! `IdempotencyCompletionsLost`). So the modules form no cycle: `layer`
-//! depends on `batch`, `sqs`, `idempotency` and `metrics`, and none of them
-//! on it or on each other.
+//! This module is where eventline's metric names live; `metrics`, `batch`
+//! and `idempotency` know none and nothing of each other, so no module
+//! cycle ([`idempotency_metrics`] counts the guard's events). Why it wraps
+//! the handler and not the runtime: docs/observability.md ("The metrics layer").
 //!
 //! ```ignore
 //! let service = sqs::service(|messages, deadline_ms| use_case.handle(messages, deadline_ms));
