@@ -63,11 +63,6 @@ impl<T> Run<T> {
             Self::Fresh(t) | Self::Replayed(t) => t,
         }
     }
-
-    /// Whether the result was replayed.
-    pub fn is_replay(&self) -> bool {
-        matches!(self, Self::Replayed(_))
-    }
 }
 
 /// Runs work at most once per key. Build it once per cold start.
@@ -331,11 +326,6 @@ impl<S: IdempotencyStore> Idempotency<S> {
         if deadline.bound(self.release(lock)).await.is_err() {
             tracing::warn!(id = %id, "idempotency record not released by the deadline; it lapses at its own");
         }
-    }
-
-    /// Releases many locks at once.
-    pub async fn release_all(&self, locks: Vec<Lock>) {
-        futures::future::join_all(locks.into_iter().map(|lock| self.release(lock))).await;
     }
 }
 
