@@ -1,35 +1,24 @@
-//! Powertools-style building blocks for Rust Lambda functions, the pieces
-//! Powertools for AWS Lambda (Python, TypeScript, Java, .NET) gives those
-//! languages and Rust lacks:
+//! Powertools-style building blocks for Rust Lambda functions: what
+//! Powertools for AWS Lambda gives Python, TypeScript, Java and .NET, and
+//! Rust lacks. Nothing here knows the eventline domain.
 //!
-//! - [`batch`]: one batch processor that turns per-record results into a
-//!   report of every record's outcome (what a partial batch response lists),
-//!   keeps FIFO message groups in order, bounds concurrency and turns a
-//!   panicking record into a failed record instead of a failed invocation.
-//!   It knows no transport.
-//! - [`sqs`], [`eventbridge`]: the entrypoints. An SQS event becomes
-//!   messages for the batch processor and its report becomes
-//!   `batchItemFailures`; an EventBridge payload is handed over as it came
-//!   (with checked unwrapping of its envelope). Each builds the Lambda
-//!   service around a handler, so the use cases need no Lambda types.
-//! - [`env`]: configuration from environment variables, validated once at
-//!   cold start, reporting every missing variable by name.
-//! - [`logging`]: `tracing` set up the way Lambda's advanced logging controls
-//!   expect (`AWS_LAMBDA_LOG_FORMAT`, `AWS_LAMBDA_LOG_LEVEL`).
-//! - [`idempotency`]: at-most-once work per key over at-least-once delivery,
-//!   with one conditional write per lock (DynamoDB store in `eventline-aws`).
-//! - [`item_lock`]: the same lock carried by the item the work concerns, so
-//!   the item holds its lock and the fact that its effects happened.
-//! - [`metrics`]: CloudWatch metrics in the Embedded Metric Format.
-//! - [`invocation_layer`]: one tower layer around each handler that records the cold
-//!   start and the invocation's outcome as metrics and flushes them.
+//! - [`batch`]: per-record outcomes of a batch (partial failures, FIFO
+//!   groups, dead letters, panics), whatever the transport;
+//! - [`sqs`], [`eventbridge`]: the Lambda entrypoints around a handler;
+//! - [`deadline`]: the invocation's deadline, and [`deadline::Deadline::run`]
+//!   for work bounded by it with its panic caught;
+//! - [`idempotency`], [`item_lock`]: at-most-once work per key, in a record
+//!   of its own or on the item the work concerns;
+//! - [`mod@env`]: configuration from environment variables, checked at cold start;
+//! - [`logging`]: `tracing` set up for Lambda's logging controls, in
+//!   Powertools' JSON shape;
+//! - [`metrics`]: CloudWatch metrics in the Embedded Metric Format;
+//! - [`invocation_layer`]: the tower layer that records each invocation's
+//!   cold start and outcome as metrics and flushes them.
 //!
-//! The modules form no cycle: `batch`, `idempotency` and `metrics` know
-//! nothing of each other (the processor returns a report, the guard reports
-//! events to an observer); only `invocation_layer` joins them, with the metric names.
-//!
-//! Nothing here knows about the eventline domain; only the entrypoints and
-//! `invocation_layer` depend on the Lambda event types and the runtime.
+//! `batch`, `idempotency` and `metrics` know nothing of each other; only
+//! `invocation_layer` joins them, with the metric names. Test helpers
+//! (`logging::Capture`) are behind the `test-util` feature.
 #![warn(missing_docs)]
 
 pub mod batch;
