@@ -30,15 +30,15 @@
 //! region, each invoking that region's own function processes, and a
 //! [`replicator::Replicator`] emulating the global table moto lacks, by
 //! copying each users-table change to the other regions from the streams,
-//! last writer wins ([`replication`]). [`drill`] stops one region's
+//! last writer wins ([`last_writer_wins`]). [`drill`] stops one region's
 //! functions for a while and checks that nothing was lost or done twice.
 #![warn(missing_docs)]
 
 pub mod drill;
 pub mod invoke;
+pub mod last_writer_wins;
 pub mod manifest;
 pub mod regions;
-pub mod replication;
 pub mod replicator;
 pub mod runner;
 pub mod shape;
