@@ -1,31 +1,14 @@
-//! What global-table replication decides, apart from reading streams and
-//! writing tables ([`crate::replicator`] does those): which version of an
-//! item wins, which region still needs it, and which stream records are the
-//! replicator's own writes coming back.
+//! The conflict rule of global-table replication, apart from reading
+//! streams and writing tables ([`crate::replicator`] does those): which
+//! version of an item wins, which region still needs it, and which stream
+//! records are the replicator's own writes coming back.
 //!
-//! DynamoDB global tables (multi-region eventual consistency) replicate each
-//! item change to every other replica and resolve concurrent changes per
-//! item: the last writer wins, and every replica converges to that version.
-//! moto has no global tables, so the local run keeps one table per region
-//! and this state machine, fed with each region's stream in order:
-//!
-//! - **Last writer wins.** A [`Version`] orders writes by the stream record's
-//!   time, then by region name (a tie-break every replica agrees on), then by
-//!   the record's sequence number within its region.
-//! - **No echo.** A write the replicator made into a region comes back on
-//!   that region's stream; it is recognised by its image among the writes in
-//!   flight to that region and never replicated again (one hop, like the
-//!   forwarding rules).
-//! - **Repair.** A local write the replicator had not yet read when it wrote
-//!   an older version over it leaves that region holding the loser; reading
-//!   both records shows it, and the winner is written back. Every region
-//!   therefore converges on the winner, whatever the interleaving.
-//! - **Nothing redundant.** A region whose stream shows the winner's image
-//!   already (the same signup written in two regions) gets no write.
-//! - **Read before writing.** Nothing is written into a region before its
-//!   stream has been read to the end once: a write based on none of its
-//!   history could undo a change of that region not yet read (a restarted
-//!   replicator reads every stream from its beginning).
+//! DynamoDB global tables resolve concurrent changes per item: the last
+//! writer wins and every replica converges on it. moto has none, so the
+//! local run keeps one table per region and this state machine, fed with
+//! each region's stream in order. The rules (last writer wins by time, then
+//! region name, then sequence; no echo; repair; nothing redundant; read
+//! before writing) are set out in docs/multi-region.md, "The replicator".
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::cmp::Ordering;

@@ -2,36 +2,18 @@
 //! no AWS account, doing the parts of Lambda that no local tool does.
 //!
 //! `scripts/provision.py` deploys `template.yaml` into a moto server and
-//! writes a [`manifest::Manifest`] of what was deployed: each function's SQS
-//! event source mappings and EventBridge rules (whose Lambda targets were
-//! replaced by SQS "tap" queues, since moto cannot invoke functions). The
-//! [`runner::Runner`] then plays Lambda's part for every function:
+//! writes a [`manifest::Manifest`]. The [`runner::Runner`] then plays
+//! Lambda for every function: its SQS event source mappings (partial batch
+//! responses, redrive to the DLQ), its EventBridge rules as asynchronous
+//! invokes (retries, `OnFailure`), and its timeout. Functions run in
+//! `cargo lambda watch`, called through its Invoke API ([`invoke::Invoker`]).
 //!
-//! - **SQS event source mapping**: receive up to `BatchSize` messages,
-//!   invoke the function with an SQS event of AWS's exact shape, delete
-//!   what the partial batch response did not list as failed, and leave the
-//!   rest to reappear after the visibility timeout; moto applies the
-//!   queue's redrive policy (maxReceiveCount → DLQ) on receive.
-//! - **EventBridge rule → Lambda (asynchronous invoke)**: receive the event
-//!   from the rule's tap, invoke the function, and on error retry it up to
-//!   the function's `MaximumRetryAttempts`, then send an AWS-shaped failure
-//!   record to its `OnFailure` destination.
-//! - **Function timeout**: an invocation that runs past the function's
-//!   `Timeout` is cut off and fails as a whole (the SQS batch comes back
-//!   after the visibility timeout; an asynchronous attempt is retried), and
-//!   in-process functions are handed the deadline Lambda would give them.
-//!
-//! Functions run in `cargo lambda watch` and are called through the Lambda
-//! Invoke API it serves ([`invoke::Invoker`]), so what runs is the very
-//! binary `cargo lambda invoke` and `sam build` use.
-//!
-//! A stack provisioned in several regions of one moto server
-//! (`provision.py --regions`) runs as [`regions::Regions`]: a runner per
-//! region, each invoking that region's own function processes, and a
-//! [`replicator::Replicator`] emulating the global table moto lacks, by
-//! copying each users-table change to the other regions from the streams,
-//! last writer wins ([`last_writer_wins`]). [`drill`] stops one region's
-//! functions for a while and checks that nothing was lost or done twice.
+//! Several regions of one moto server run as [`regions::Regions`]: a runner
+//! per region, and a [`replicator::Replicator`] standing in for the global
+//! table moto lacks, under the rule in [`last_writer_wins`]. [`drill`]
+//! stops one region's functions for a while and checks that nothing was
+//! lost or done twice. docs/local.md and docs/multi-region.md give the
+//! semantics in full, and every way they differ from AWS.
 #![warn(missing_docs)]
 
 pub mod drill;
