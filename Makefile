@@ -10,7 +10,7 @@ SOAK_SIGNUPS ?= 10000
 N ?= 10
 ENDPOINT := http://127.0.0.1:$(MOTO_PORT)
 
-.PHONY: demo drill dev send chaos soak flaky redrive checkov help setup test lint fmt clippy sam-validate moto moto-stop provision watch invoke-all sam-build deploy ci clean-local
+.PHONY: demo drill dev send chaos soak flaky redrive checkov help setup test unit lint fmt clippy sam-validate moto moto-stop provision watch invoke-all sam-build deploy ci clean-local
 
 demo: ## Run the whole pipeline locally on sample signups, print a summary, clean up (REGIONS=3: in three regions)
 	@scripts/demo.sh
@@ -32,6 +32,9 @@ setup: ## Install the tool chain into .venv (moto, cargo-lambda, SAM CLI, cfn-li
 
 test: ## Run every test (unit, handler, adapters and flows against a private moto server)
 	@scripts/test.sh
+
+unit: ## Unit tests only (each crate's library and binary tests; no moto, no set-up): CI's fast job
+	cargo test --workspace --lib --bins
 
 flaky: setup ## Run the moto-backed suites N times (make flaky N=10) and print how many passed; fails if any failed
 	@scripts/flaky.sh $(N)

@@ -1,4 +1,4 @@
-"""Specification of scripts/iam_check.py.
+"""Specification of scripts/iam_check.py and its package scripts/iam/.
 
     .venv/bin/python -m unittest discover -s scripts -p 'test_iam_check.py' -v
 
@@ -22,9 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import iam_check  # noqa: E402
 import provision  # noqa: E402
-from iam_check import Pair, Stack  # noqa: E402
+from iam import Pair, Stack, calls, check, cli, policies, recording, selftest, verdict  # noqa: E402
 from stack.testing import MotoServer  # noqa: E402
 
 STACK = Stack(region="us-east-1", account="123456789012")
@@ -43,7 +42,7 @@ def entry(service: str, target: str | None, body: dict | bytes, app: str | None 
 
 class MapsRequestsToIamActions(unittest.TestCase):
     def test_transact_write_items_needs_each_items_own_action_on_its_table(self):
-        call = iam_check.call_of(
+        call = calls.call_of(
             entry(
                 "dynamodb",
                 "DynamoDB_20120810.TransactWriteItems",
@@ -71,14 +70,14 @@ class MapsRequestsToIamActions(unittest.TestCase):
         )
 
     def test_batch_write_item_needs_the_batch_action_on_every_table_it_names(self):
-        call = iam_check.call_of(
+        call = calls.call_of(
             entry("dynamodb", "DynamoDB_20120810.BatchWriteItem", {"RequestItems": {"b": [], "a": []}}), "f", STACK
         )
         t = "arn:aws:dynamodb:us-east-1:123456789012:table/"
         self.assertEqual(call.pairs, [Pair("dynamodb:BatchWriteItem", t + "a"), Pair("dynamodb:BatchWriteItem", t + "b")])
 
     def test_send_message_batch_needs_send_message_on_the_queue_of_its_url(self):
-        call = iam_check.call_of(
+        call = calls.call_of(
             entry("sqs", "AmazonSQS.SendMessageBatch", {"QueueUrl": "https://sqs.us-east-1.amazonaws.com/210987654321/q", "Entries": []}),
             "f",
             STACK,
@@ -86,7 +85,7 @@ class MapsRequestsToIamActions(unittest.TestCase):
         self.assertEqual(call.pairs, [Pair("sqs:SendMessage", "arn:aws:sqs:us-east-1:210987654321:q")])
 
     def test_put_events_needs_put_events_on_each_entrys_bus(self):
-        call = iam_check.call_of(
+        call = calls.call_of(
             entry("events", "AWSEvents.PutEvents", {"Entries": [{"EventBusName": "bus"}, {}, {"EventBusName": "bus"}]}), "f", STACK
         )
         self.assertEqual(
@@ -98,13 +97,13 @@ class MapsRequestsToIamActions(unittest.TestCase):
         )
 
     def test_s3_put_object_path_style_needs_put_object_on_the_decoded_key(self):
-        call = iam_check.call_of(
+        call = calls.call_of(
             entry("s3", None, b"{}", method="PUT", url="http://127.0.0.1:1/bkt/outbox/welcome/a%2Fb.json?x-id=PutObject"), "f", STACK
         )
         self.assertEqual(call.pairs, [Pair("s3:PutObject", "arn:aws:s3:::bkt/outbox/welcome/a/b.json")])
 
     def test_an_unknown_service_is_reported_unmapped_not_skipped(self):
-        call = iam_check.call_of(entry("kinesis", "Kinesis_20131202.PutRecord", {}), "f", STACK)
+        call = calls.call_of(entry("kinesis", "Kinesis_20131202.PutRecord", {}), "f", STACK)
         self.assertEqual(call.pairs, [])
         self.assertIn("kinesis", call.unmapped)
 
@@ -112,8 +111,8 @@ class MapsRequestsToIamActions(unittest.TestCase):
         e1 = entry("sqs", "AmazonSQS.ReceiveMessage", {"QueueUrl": "http://h/1/q"}, app=None)
         e2 = entry("sqs", "AmazonSQS.SendMessage", {"QueueUrl": "http://h/1/q"}, app="welcome-email")
         e3 = entry("sqs", "AmazonSQS.SendMessage", {"QueueUrl": "http://h/1/q"}, app="someone-else")
-        calls, foreign = iam_check.function_calls(iter([e1, e2, e3]), {"welcome-email": "welcome-email"}, STACK)
-        self.assertEqual([(c.function, c.operation) for c in calls], [("welcome-email", "sqs.SendMessage")])
+        found, foreign = calls.function_calls(iter([e1, e2, e3]), {"welcome-email": "welcome-email"}, STACK)
+        self.assertEqual([(c.function, c.operation) for c in found], [("welcome-email", "sqs.SendMessage")])
         self.assertEqual(foreign, {"someone-else": 1})
 
     def test_entries_that_share_a_line_are_all_read(self):
@@ -122,7 +121,7 @@ class MapsRequestsToIamActions(unittest.TestCase):
         with tempfile.TemporaryDirectory() as d:
             path = Path(d) / "rec"
             path.write_text(json.dumps(a) + json.dumps(b) + "\n\n" + json.dumps(a) + "\n")
-            self.assertEqual(len(list(iam_check.read_recording(path))), 3)
+            self.assertEqual(len(list(recording.read_recording(path))), 3)
 
 
 class RecordedStack:
@@ -181,7 +180,7 @@ class ChecksRecordedCallsAgainstTheTranslatedTemplate(unittest.TestCase):
             cls.stack.client("dynamodb", fn).get_item(TableName=env["IDEMPOTENCY_TABLE"], Key={"id": {"S": "k"}})
         # Not a function's call (no app name): a test or the local runner reading the table.
         cls.stack.client("dynamodb", None).scan(TableName=env["USERS_TABLE"])
-        cls.translated = iam_check.translated_template(cls.stack.manifest)
+        cls.translated = policies.translated_template(cls.stack.manifest)
 
     @classmethod
     def tearDownClass(cls):
@@ -189,7 +188,7 @@ class ChecksRecordedCallsAgainstTheTranslatedTemplate(unittest.TestCase):
         cls.tmp.cleanup()
 
     def check(self, translated=None, recording=None):
-        return iam_check.run_check(recording or self.stack.recording, self.stack.manifest, translated or self.translated)[0]
+        return check.run_check(recording or self.stack.recording, self.stack.manifest, translated or self.translated)[0]
 
     def test_the_template_permits_every_recorded_call(self):
         report = self.check()
@@ -203,12 +202,12 @@ class ChecksRecordedCallsAgainstTheTranslatedTemplate(unittest.TestCase):
 
     def test_a_removed_permission_is_reported_as_exactly_the_calls_that_needed_it(self):
         mutated = copy.deepcopy(self.translated)
-        self.assertGreater(iam_check.drop_permission(mutated, "UserProcessorRole", "sqs:SendMessage"), 0)
+        self.assertGreater(selftest.drop_permission(mutated, "UserProcessorRole", "sqs:SendMessage"), 0)
         report = self.check(mutated)
         self.assertEqual(
             set(report.violations),
             {
-                iam_check.Violation(
+                verdict.Violation(
                     "user-processor", "sqs:SendMessage", "arn:aws:sqs:us-east-1:123456789012:eventline-local-notifications", "NEUTRAL"
                 )
             },
@@ -217,7 +216,7 @@ class ChecksRecordedCallsAgainstTheTranslatedTemplate(unittest.TestCase):
 
     def test_prove_failure_catches_the_missing_put_events(self):
         baseline = self.check()
-        self.assertEqual(iam_check.prove_failure(self.stack.recording, self.stack.manifest, self.translated, baseline), [])
+        self.assertEqual(selftest.prove_failure(self.stack.recording, self.stack.manifest, self.translated, baseline), [])
 
     def test_a_call_outside_the_roles_resources_is_a_violation(self):
         # profile-creator may write profiles/*, not outbox/*: IAM resources are really compared.
@@ -242,11 +241,11 @@ class ChecksRecordedCallsAgainstTheTranslatedTemplate(unittest.TestCase):
 
     def test_the_command_exits_non_zero_on_a_violation(self):
         mutated = copy.deepcopy(self.translated)
-        iam_check.drop_permission(mutated, "UserProcessorRole", "sqs:SendMessage")
+        selftest.drop_permission(mutated, "UserProcessorRole", "sqs:SendMessage")
         path = Path(self.tmp.name) / "mutated.json"
         path.write_text(json.dumps(mutated))
         with contextlib.redirect_stdout(io.StringIO()) as out:
-            rc = iam_check.main(["--recording", str(self.stack.recording), "--manifest", str(self.stack.manifest_path), "--translated", str(path)])
+            rc = cli.main(["--recording", str(self.stack.recording), "--manifest", str(self.stack.manifest_path), "--translated", str(path)])
         self.assertEqual(rc, 1)
         self.assertIn("VIOLATION: user-processor made 1 call(s) needing sqs:SendMessage", out.getvalue())
 

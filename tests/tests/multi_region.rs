@@ -24,7 +24,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use eventline_aws::AwsAdapters;
 use eventline_devstack::manifest::Manifest;
-use eventline_devstack::regions::{render, Region, Regions};
+use eventline_devstack::regions::{render, LocalRegion, Regions};
 use eventline_devstack::runner::Runner;
 use eventline_domain::region::{Region as RegionName, RegionSet};
 use eventline_domain::UserId;
@@ -147,7 +147,7 @@ async fn three_regions_forward_once_stay_isolated_and_converge() {
         )
         .with_cold_start_allowance(Duration::ZERO)
         .with_label(format!("{region:<9} "));
-        regions.push(Region {
+        regions.push(LocalRegion {
             manifest,
             sdk,
             runner,

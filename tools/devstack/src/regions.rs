@@ -14,8 +14,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::time::Duration;
 
-/// One region: its stack, how to reach it, and its runner.
-pub struct Region<I> {
+/// One region of the local stack: its manifest, how to reach it, and its runner
+/// (not the domain's `Region`, a region name).
+pub struct LocalRegion<I> {
     /// The region's stack.
     pub manifest: Manifest,
     /// SDK configuration for that region of the emulator.
@@ -26,14 +27,14 @@ pub struct Region<I> {
 
 /// Every region, and replication between them.
 pub struct Regions<I> {
-    regions: Vec<Region<I>>,
+    regions: Vec<LocalRegion<I>>,
     replicator: Replicator,
 }
 
 impl<I: Invoke> Regions<I> {
     /// The regions, replicating every global table their manifests list,
     /// each change `replication_lag` after it is read.
-    pub fn new(regions: Vec<Region<I>>, replication_lag: Duration, verbose: bool) -> Self {
+    pub fn new(regions: Vec<LocalRegion<I>>, replication_lag: Duration, verbose: bool) -> Self {
         let manifests: Vec<_> = regions
             .iter()
             .map(|r| (r.manifest.clone(), r.sdk.clone()))
@@ -51,7 +52,7 @@ impl<I: Invoke> Regions<I> {
     }
 
     /// The regions.
-    pub fn regions(&self) -> &[Region<I>] {
+    pub fn regions(&self) -> &[LocalRegion<I>] {
         &self.regions
     }
 
