@@ -178,6 +178,16 @@ MUTANTS: tuple[Mutant, ...] = (
         ("--test-threads=1",),
     ),
     Mutant(
+        "putevents-missing-entry-ok",
+        "an entry the PutEvents answer does not mention counts as published",
+        (Edit(
+            "            None => Err(PortError::new(OP, \"no result for this entry in the answer\")),",
+            "            None => Ok(()),",
+        ),),
+        "eventline-tests", "chaos", "short_and_malformed_batch_answers_retry_the_records_they_leave_out",
+        ("--test-threads=1",),
+    ),
+    Mutant(
         "sent-marker-not-recorded",
         "an email is sent but its sent marker is never recorded",
         (Edit(
@@ -276,6 +286,17 @@ def verdict_of(output: str, test: str) -> str | None:
     if len(found) > 1:
         raise SnippetError(f"{len(found)} tests are named {test}")
     return found[0] if found else None
+
+
+PANIC = re.compile(r"^thread '([^']+)'(?: \(\d+\))? panicked at ([^\n]+?):\n(.*)$", re.M)
+
+
+def failure_of(output: str, test: str) -> str:
+    """Where and why the test named `test` panicked (`file:line:col: message`), "" if it did not."""
+    for m in PANIC.finditer(output):
+        if m.group(1) == test or m.group(1).endswith("::" + test):
+            return f"{Path(m.group(2)).name}: {m.group(3).strip()}"
+    return ""
 
 
 def compile_failed(output: str) -> bool:
@@ -380,7 +401,7 @@ def prove(mutants: tuple[Mutant, ...], keep: bool) -> int:
         (tree / ".venv").symlink_to(venv.resolve())
         env["PATH"] = f"{tree / '.venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     run = Run(tree=tree, env=env, logs=logs)
-    rows: list[tuple[str, str, str, float]] = []
+    rows: list[tuple[str, str, str, float, str]] = []
     baseline_ok = False
     started = time.monotonic()
     try:
@@ -405,8 +426,9 @@ def prove(mutants: tuple[Mutant, ...], keep: bool) -> int:
                 for path, text in originals.items():
                     path.write_text(text, encoding="utf-8")
             result = outcome(out, m.test, timed_out)
-            rows.append((m.name, m.test, result, time.monotonic() - t0))
-            print(f"prove-tests: {m.name}: {result} ({rows[-1][3]:.0f} s)", flush=True)
+            why = failure_of(out, m.test) if result == "killed" else ""
+            rows.append((m.name, m.test, result, time.monotonic() - t0, why))
+            print(f"prove-tests: {m.name}: {result} ({rows[-1][3]:.0f} s) {why}", flush=True)
         # The unbroken tree: every test above passes (one run per test binary).
         baseline_ok = True
         binaries: dict[tuple[str, str], list[Mutant]] = {}
@@ -421,7 +443,7 @@ def prove(mutants: tuple[Mutant, ...], keep: bool) -> int:
                 verdict = verdict_of(out, test)
                 result = "passes" if verdict == "ok" else f"FAILS UNBROKEN ({verdict or outcome(out, test, timed_out)})"
                 baseline_ok &= verdict == "ok"
-                rows.append(("(none)", test, result, time.monotonic() - t0))
+                rows.append(("(none)", test, result, time.monotonic() - t0, ""))
         return report(rows, time.monotonic() - started, baseline_ok)
     finally:
         stop_moto(run)
@@ -437,14 +459,14 @@ def prove(mutants: tuple[Mutant, ...], keep: bool) -> int:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def report(rows: list[tuple[str, str, str, float]], total_s: float, baseline_ok: bool) -> int:
+def report(rows: list[tuple[str, str, str, float, str]], total_s: float, baseline_ok: bool) -> int:
     w_m = max(len("mutant"), *(len(r[0]) for r in rows))
     w_t = max(len("test"), *(len(r[1]) for r in rows))
     w_r = max(len("result"), *(len(r[2]) for r in rows))
     print()
-    print(f"| {'mutant':<{w_m}} | {'test':<{w_t}} | {'result':<{w_r}} |     s |")
-    for name, test, result, secs in rows:
-        print(f"| {name:<{w_m}} | {test:<{w_t}} | {result:<{w_r}} | {secs:5.0f} |")
+    print(f"| {'mutant':<{w_m}} | {'test':<{w_t}} | {'result':<{w_r}} |     s | failure")
+    for name, test, result, secs, why in rows:
+        print(f"| {name:<{w_m}} | {test:<{w_t}} | {result:<{w_r}} | {secs:5.0f} | {why[:90]}")
     mutant_rows = [r for r in rows if r[0] != "(none)"]
     killed = sum(r[2] == "killed" for r in mutant_rows)
     print(f"prove-tests: {killed} of {len(mutant_rows)} mutants killed, unbroken tree "

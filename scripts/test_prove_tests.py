@@ -85,6 +85,18 @@ class Output(unittest.TestCase):
         self.assertEqual(pt.outcome(OUTPUT, "every_completion_is_one_conditional_put_all_sent_at_once", False),
                          "SURVIVED")
 
+    def test_the_failure_is_where_and_why_the_named_test_panicked(self):
+        out = (
+            "thread 'other' (7) panicked at x.rs:1:1:\nnot this\n"
+            "thread 'welcome_email::tests::cap' (12512) panicked at crates/app/src/welcome_email.rs:413:9:\n"
+            "assertion `left == right` failed: the cap in this fixture is 2\n  left: 3\n"
+        )
+        self.assertEqual(
+            pt.failure_of(out, "cap"),
+            "welcome_email.rs:413:9: assertion `left == right` failed: the cap in this fixture is 2",
+        )
+        self.assertEqual(pt.failure_of(out, "ca"), "")
+
     def test_a_compile_error_is_a_broken_mutant_not_a_kill(self):
         out = "error[E0308]: mismatched types\nerror: could not compile `eventline-app`\n"
         self.assertEqual(pt.outcome(out, "any", timed_out=False), "BROKEN (does not compile)")
