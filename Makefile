@@ -36,7 +36,7 @@ test: ## Run every test (unit, handler, adapters and flows against a private mot
 flaky: setup ## Run the moto-backed suites N times (make flaky N=10) and print how many passed; fails if any failed
 	@scripts/flaky.sh $(N)
 
-prove-tests: setup ## Show each repaired test failing on a deliberately broken build (mutants in a temporary copy; ~30 min; docs/reliability.md)
+prove-tests: setup ## Show each repaired test failing on a deliberately broken build (mutants in a temporary copy, about 15 min; ONLY="name ..." runs some; docs/reliability.md)
 	@PATH="$(CURDIR)/.venv/bin:$$PATH" python3 scripts/prove_tests.py $(if $(ONLY),$(foreach m,$(ONLY),--only $(m)))
 
 redrive: setup ## Put dead-lettered events back (forwarding DLQs onto the peer bus, consumers' DLQs into their function); local stack, or STACK= STACK_REGIONS="r1 r2" on AWS; DRY_RUN=1 prints only
