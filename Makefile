@@ -10,7 +10,7 @@ SOAK_SIGNUPS ?= 10000
 N ?= 10
 ENDPOINT := http://127.0.0.1:$(MOTO_PORT)
 
-.PHONY: demo drill dev send chaos soak flaky redrive checkov help setup test unit lint fmt clippy sam-validate moto moto-stop provision watch invoke-all sam-build deploy ci clean-local
+.PHONY: demo drill dev send chaos soak flaky prove-tests redrive checkov help setup test unit lint fmt clippy sam-validate moto moto-stop provision watch invoke-all sam-build deploy ci clean-local
 
 demo: ## Run the whole pipeline locally on sample signups, print a summary, clean up (REGIONS=3: in three regions)
 	@scripts/demo.sh
@@ -38,6 +38,9 @@ unit: ## Unit tests only (each crate's library and binary tests; no moto, no set
 
 flaky: setup ## Run the moto-backed suites N times (make flaky N=10) and print how many passed; fails if any failed
 	@scripts/flaky.sh $(N)
+
+prove-tests: setup ## Show each repaired test failing on a deliberately broken build (mutants in a temporary copy, about 15 min; ONLY="name ..." runs some; docs/reliability.md)
+	@PATH="$(CURDIR)/.venv/bin:$$PATH" python3 scripts/prove_tests.py $(if $(ONLY),$(foreach m,$(ONLY),--only $(m)))
 
 redrive: setup ## Put dead-lettered events back (forwarding DLQs onto the peer bus, consumers' DLQs into their function); local stack, or STACK= STACK_REGIONS="r1 r2" on AWS; DRY_RUN=1 prints only
 	@.venv/bin/python scripts/redrive.py $(if $(STACK),--stack $(STACK) $(foreach r,$(STACK_REGIONS),--region $(r))) $(if $(DRY_RUN),--dry-run)
