@@ -21,21 +21,13 @@
 //! delivered) before it checks the outcome. `make chaos` runs them and
 //! prints the table.
 
-// The invocation future nests a use case's whole pipeline inside its entrypoint;
-// rustc needs more than the default depth to check that it is `Send`.
-#![recursion_limit = "256"]
-
 use aws_config::SdkConfig;
-use eventline_app::compose::{
-    BlobStores, Clocks, DeadLetters, EventPublishers, Guards, MailLedgers, Mailers,
-    NotificationQueues, ProfileStores, UserStores,
-};
-use eventline_app::mail::MailConfig;
+use eventline_app::compose::{self, Wiring};
 use eventline_app::ports::{
     Admission, BlobStore, Clock, EventPublisher, MailLedger, MailMarker, Mailer, NotificationQueue,
     PortError, ProfileStore, Put, Sent, StoredProfile, SystemClock, UserStore,
 };
-use eventline_app::IdempotencyConfig;
+use eventline_app::{notification_processor, profile_creator, user_processor, welcome_email};
 use eventline_aws::eventbridge::EventBridgePublisher;
 use eventline_aws::AwsAdapters;
 use eventline_devstack::manifest::Manifest;
@@ -45,13 +37,11 @@ use eventline_domain::{
     MailboxKey, Notification, OutgoingEmail, Profile, Timestamp, User, UserCreated, UserId,
 };
 use eventline_powertools::batch::{DeadLetter, DeadLetterSink};
-use eventline_powertools::idempotency::Idempotency;
 use eventline_powertools::item_lock::{Claim, Finish, ItemLock};
-use eventline_powertools::metrics::Metrics;
 use eventline_powertools::sqs::SqsEvent;
 use eventline_tests::fault_proxy::{Fault, FaultProxy, Faulted, Rewrite, Rule};
 use eventline_tests::local::{provision, ProvisionedStack};
-use eventline_tests::player::{self, Functions};
+use eventline_tests::player::{Functions, Lambda, StackSettings};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -387,20 +377,20 @@ impl<T: ProfileStore> ProfileStore for Counted<T> {
     }
 }
 
-/// The adapters the scenarios run on: the inner ones' ports, each side
-/// effect counted (users, notifications, events, mail, profiles, objects,
-/// sent markers, dead letters), on the test's clock. Only the idempotency
-/// guards pass through uncounted: their records are bookkeeping, which the
-/// effects above are counted to check. The use cases are composed from them exactly as the
-/// functions' `main`s compose theirs.
-struct Counting<A> {
-    inner: A,
+/// Wraps each function's ports (users, notifications, events, mail,
+/// profiles, objects, sent markers, dead letters) so every side effect is
+/// counted, and puts them on the test's clock. The use cases are then
+/// composed from the wrapped wirings exactly as the functions' `main`s
+/// compose theirs.
+struct Counter {
     effects: Arc<Effects>,
     crashes: Arc<Crashes>,
     clock: TestClock,
 }
 
-impl<A> Counting<A> {
+// The wrapped wirings' types name each counted port: long, not complex.
+#[allow(clippy::type_complexity)]
+impl Counter {
     fn counted<T>(&self, port: T) -> Counted<T> {
         Counted {
             inner: port,
@@ -408,84 +398,93 @@ impl<A> Counting<A> {
             crashes: self.crashes.clone(),
         }
     }
-}
 
-impl<A: UserStores> UserStores for Counting<A> {
-    type Users = Counted<A::Users>;
-    fn user_store(&self, table: &str) -> Self::Users {
-        self.counted(self.inner.user_store(table))
-    }
-}
-
-impl<A: NotificationQueues> NotificationQueues for Counting<A> {
-    type Notifications = Counted<A::Notifications>;
-    fn notification_queue(&self, queue_url: &str) -> Self::Notifications {
-        self.counted(self.inner.notification_queue(queue_url))
-    }
-}
-
-impl<A: EventPublishers> EventPublishers for Counting<A> {
-    type Events = Counted<A::Events>;
-    fn event_publisher(&self, bus_name: &str) -> Self::Events {
-        self.counted(self.inner.event_publisher(bus_name))
-    }
-}
-
-impl<A: Mailers> Mailers for Counting<A> {
-    type Mailer = Counted<A::Mailer>;
-    fn mailer(&self, config: &MailConfig) -> Self::Mailer {
-        self.counted(self.inner.mailer(config))
-    }
-}
-
-impl<A: ProfileStores> ProfileStores for Counting<A> {
-    type Profiles = Counted<A::Profiles>;
-    fn profile_store(&self, table: &str) -> Self::Profiles {
-        self.counted(self.inner.profile_store(table))
-    }
-}
-
-impl<A: BlobStores> BlobStores for Counting<A> {
-    type Blobs = Counted<A::Blobs>;
-    fn blob_store(&self, bucket: &str) -> Self::Blobs {
-        self.counted(self.inner.blob_store(bucket))
-    }
-}
-
-impl<A: MailLedgers> MailLedgers for Counting<A> {
-    type Ledger = Counted<A::Ledger>;
-    fn mail_ledger(&self, table: &str) -> Self::Ledger {
-        self.counted(self.inner.mail_ledger(table))
-    }
-}
-
-impl<A: Guards> Guards for Counting<A> {
-    type Records = A::Records;
-    fn guard(&self, config: &IdempotencyConfig, scope: &str) -> Idempotency<Self::Records> {
-        self.inner.guard(config, scope)
-    }
-}
-
-impl<A: DeadLetters> DeadLetters for Counting<A> {
-    fn dead_letters(&self, queue_url: &str, function: &str) -> Arc<dyn DeadLetterSink> {
+    fn dead_letters(&self, inner: Arc<dyn DeadLetterSink>) -> Arc<dyn DeadLetterSink> {
         Arc::new(CountedDeadLetters {
-            inner: self.inner.dead_letters(queue_url, function),
+            inner,
             effects: self.effects.clone(),
         })
     }
-}
 
-impl<A> Clocks for Counting<A> {
-    type Clock = TestClock;
-    fn clock(&self) -> TestClock {
-        self.clock.clone()
+    fn user_processor<U, Q, P, C>(
+        &self,
+        w: Wiring<user_processor::Ports<U, Q, P, C>>,
+    ) -> Wiring<user_processor::Ports<Counted<U>, Counted<Q>, Counted<P>, TestClock>> {
+        Wiring {
+            ports: user_processor::Ports {
+                users: self.counted(w.ports.users),
+                notifications: self.counted(w.ports.notifications),
+                events: self.counted(w.ports.events),
+                clock: self.clock.clone(),
+            },
+            dead_letters: self.dead_letters(w.dead_letters),
+        }
+    }
+
+    fn notification_processor<U, M, L, C>(
+        &self,
+        w: Wiring<notification_processor::Ports<U, M, L, C>>,
+    ) -> Wiring<notification_processor::Ports<Counted<U>, Counted<M>, Counted<L>, TestClock>> {
+        Wiring {
+            ports: notification_processor::Ports {
+                users: self.counted(w.ports.users),
+                mailer: self.counted(w.ports.mailer),
+                ledger: self.counted(w.ports.ledger),
+                clock: self.clock.clone(),
+            },
+            dead_letters: self.dead_letters(w.dead_letters),
+        }
+    }
+
+    fn welcome_email<M, L, C>(
+        &self,
+        w: Wiring<welcome_email::Ports<M, L, C>>,
+    ) -> Wiring<welcome_email::Ports<Counted<M>, Counted<L>, TestClock>> {
+        Wiring {
+            ports: welcome_email::Ports {
+                mailer: self.counted(w.ports.mailer),
+                ledger: self.counted(w.ports.ledger),
+                clock: self.clock.clone(),
+            },
+            dead_letters: self.dead_letters(w.dead_letters),
+        }
+    }
+
+    fn profile_creator<P, B, C>(
+        &self,
+        w: Wiring<profile_creator::Ports<P, B, C>>,
+    ) -> Wiring<profile_creator::Ports<Counted<P>, Counted<B>, TestClock>> {
+        Wiring {
+            ports: profile_creator::Ports {
+                profiles: self.counted(w.ports.profiles),
+                documents: self.counted(w.ports.documents),
+                clock: self.clock.clone(),
+            },
+            dead_letters: self.dead_letters(w.dead_letters),
+        }
+    }
+
+    /// The four functions of `manifest`'s stack over `aws`, counted.
+    fn functions(&self, aws: &AwsAdapters, manifest: &Manifest) -> Functions {
+        let stack = StackSettings(manifest);
+        let up = stack.of(user_processor::FUNCTION, user_processor::Config::from_env);
+        let np = stack.of(
+            notification_processor::FUNCTION,
+            notification_processor::Config::from_env,
+        );
+        let we = stack.of(welcome_email::FUNCTION, welcome_email::Config::from_env);
+        let pc = stack.of(profile_creator::FUNCTION, profile_creator::Config::from_env);
+        Functions::new(
+            compose::user_processor(self.user_processor(aws.user_processor_wiring(&up)), &up),
+            compose::notification_processor(
+                self.notification_processor(aws.notification_processor_wiring(&np)),
+                &np,
+            ),
+            compose::welcome_email(self.welcome_email(aws.welcome_email_wiring(&we)), &we),
+            compose::profile_creator(self.profile_creator(aws.profile_creator_wiring(&pc)), &pc),
+        )
     }
 }
-
-type Adapters = Counting<AwsAdapters>;
-
-/// The four use cases in-process over the counting adapters, as the runner's "Lambda".
-type Lambda = player::Lambda<Adapters>;
 
 fn env<'a>(manifest: &'a Manifest, var: &str) -> &'a str {
     manifest
@@ -544,17 +543,14 @@ impl Harness {
         .load()
         .await;
         let (effects, crashes, receipts, clock) = Default::default();
-        let adapters = Counting {
-            inner: AwsAdapters::new(
-                &through_proxy,
-                Arc::new(Metrics::new("eventline", "chaos", "chaos")),
-            ),
+        let counter = Counter {
             effects: Arc::clone(&effects),
             crashes: Arc::clone(&crashes),
             clock: TestClock::clone(&clock),
         };
         let noted: Arc<Receipts> = Arc::clone(&receipts);
-        let functions = Functions::compose(&adapters, &manifest).observed_by(Arc::new(
+        let aws = AwsAdapters::new(&through_proxy);
+        let functions = counter.functions(&aws, &manifest).observed_by(Arc::new(
             move |function: &str, payload: &Value| {
                 // The SQS-triggered functions' batches, as they arrive.
                 if payload.get("Records").is_some() {
@@ -563,7 +559,7 @@ impl Harness {
                 }
             },
         ));
-        let lambda = player::Lambda(Arc::new(functions));
+        let lambda = Lambda(Arc::new(functions));
         Self {
             name,
             _stack: stack,

@@ -21,10 +21,10 @@
 //! [`memory`] in tests. Nothing here knows which AWS service sits behind a
 //! port.
 //!
-//! [`compose`] wires each use case from its [`Settings`] and a set of
-//! adapters (the AWS ones in `eventline-aws`, [`memory::MemoryAdapters`]):
-//! the functions' `main`s, the tests and the benchmark all build their use
-//! cases through it.
+//! [`compose`] builds each use case from its [`Settings`] and the ports
+//! an adapter set wires for it (the AWS ones in `eventline-aws`,
+//! [`memory::MemoryAdapters`]): the functions' `main`s, the tests and the
+//! benchmark all build their use cases through it.
 #![warn(missing_docs)]
 
 pub mod compose;

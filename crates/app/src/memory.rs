@@ -1,21 +1,20 @@
 //! In-memory implementations of every port, for handler tests, benchmarks
 //! and examples. Each records what it was given and can be told to fail for
 //! a key (a user id, message id or object key) a number of times, to
-//! exercise retries. [`MemoryAdapters`] hands them to the composition
-//! functions ([`crate::compose`]), with [`SETTINGS`] for every function.
+//! exercise retries. [`MemoryAdapters`] wires them into each function
+//! ([`crate::compose`]), with [`SETTINGS`] for every function.
 
-use crate::compose;
-use crate::mail::{EitherMailer, MailConfig, MailTransport, OutboxMailer};
+use crate::compose::Wiring;
+use crate::mail::{EitherMailer, MailConfig, OutboxMailer};
 use crate::ports::{
     Admission, BlobStore, Clock, EventPublisher, MailLedger, MailMarker, Mailer, NotificationQueue,
     PortError, ProfileStore, Put, Sent, StoredProfile, UserStore,
 };
-use crate::IdempotencyConfig;
+use crate::{notification_processor, profile_creator, user_processor, welcome_email, Settings};
 use eventline_domain::{
     MailboxKey, Notification, OutgoingEmail, Profile, Timestamp, User, UserCreated, UserId,
 };
 use eventline_powertools::batch::{DeadLetter, DeadLetterSink};
-use eventline_powertools::idempotency::{Idempotency, MemoryStore};
 use eventline_powertools::item_lock::{Claim, Finish, ItemLock, Locked};
 use futures::future::BoxFuture;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -686,12 +685,11 @@ pub const SETTINGS: [(&str, &str); 13] = [
     ("MAIL_TRANSPORT", "outbox"),
 ];
 
-/// One in-memory adapter of each kind, shared: every factory of
-/// [`crate::compose`] hands out the same store whatever table, queue, bus
-/// or bucket it is asked for, as the deployed stack shares its resources
-/// between functions, and tests inspect them here. Clones share the stores;
-/// a clone with a field replaced (a fresh `idempotency`, a later `clock`)
-/// shares the rest.
+/// One in-memory adapter of each kind, shared: every function's wiring
+/// gets the same store whatever table, queue, bus or bucket its settings
+/// name, as the deployed stack shares its resources between functions, and
+/// tests inspect them here. Clones share the stores; a clone with a field
+/// replaced (a later `clock`) shares the rest.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryAdapters {
     /// The UsersTable.
@@ -708,84 +706,89 @@ pub struct MemoryAdapters {
     pub ses: Arc<MemoryMailer>,
     /// Sent markers and quotas.
     pub ledger: Arc<MemoryMailLedger>,
-    /// Idempotency records.
-    pub idempotency: Arc<MemoryStore>,
     /// Every function's dead-letter queue.
     pub dead_letters: Arc<MemoryDeadLetters>,
     /// The time.
     pub clock: FixedClock,
 }
 
-impl compose::UserStores for MemoryAdapters {
-    type Users = Arc<MemoryUserStore>;
-    fn user_store(&self, _table: &str) -> Self::Users {
-        self.users.clone()
-    }
-}
+/// The mail transport the settings name, over the shared bucket or SES.
+pub type MemoryMail = EitherMailer<OutboxMailer<Arc<MemoryBlobStore>>, Arc<MemoryMailer>>;
+/// user-processor's ports in memory.
+pub type UserProcessorPorts =
+    user_processor::Ports<Arc<MemoryUserStore>, Arc<MemoryQueue>, Arc<MemoryEventBus>, FixedClock>;
+/// notification-processor's ports in memory.
+pub type NotificationProcessorPorts = notification_processor::Ports<
+    Arc<MemoryUserStore>,
+    MemoryMail,
+    Arc<MemoryMailLedger>,
+    FixedClock,
+>;
+/// welcome-email's ports in memory.
+pub type WelcomeEmailPorts = welcome_email::Ports<MemoryMail, Arc<MemoryMailLedger>, FixedClock>;
+/// profile-creator's ports in memory.
+pub type ProfileCreatorPorts =
+    profile_creator::Ports<Arc<MemoryProfileStore>, Arc<MemoryBlobStore>, FixedClock>;
 
-impl compose::ProfileStores for MemoryAdapters {
-    type Profiles = Arc<MemoryProfileStore>;
-    fn profile_store(&self, _table: &str) -> Self::Profiles {
-        self.profiles.clone()
+impl MemoryAdapters {
+    /// user-processor's ports (see [`crate::compose`]).
+    pub fn user_processor_wiring(
+        &self,
+        _settings: &Settings<user_processor::Config>,
+    ) -> Wiring<UserProcessorPorts> {
+        self.wiring(user_processor::Ports {
+            users: self.users.clone(),
+            notifications: self.notifications.clone(),
+            events: self.events.clone(),
+            clock: self.clock,
+        })
     }
-}
 
-impl compose::NotificationQueues for MemoryAdapters {
-    type Notifications = Arc<MemoryQueue>;
-    fn notification_queue(&self, _queue_url: &str) -> Self::Notifications {
-        self.notifications.clone()
+    /// notification-processor's ports.
+    pub fn notification_processor_wiring(
+        &self,
+        settings: &Settings<notification_processor::Config>,
+    ) -> Wiring<NotificationProcessorPorts> {
+        self.wiring(notification_processor::Ports {
+            users: self.users.clone(),
+            mailer: self.mailer(&settings.config.mail),
+            ledger: self.ledger.clone(),
+            clock: self.clock,
+        })
     }
-}
 
-impl compose::EventPublishers for MemoryAdapters {
-    type Events = Arc<MemoryEventBus>;
-    fn event_publisher(&self, _bus_name: &str) -> Self::Events {
-        self.events.clone()
+    /// welcome-email's ports.
+    pub fn welcome_email_wiring(
+        &self,
+        settings: &Settings<welcome_email::Config>,
+    ) -> Wiring<WelcomeEmailPorts> {
+        self.wiring(welcome_email::Ports {
+            mailer: self.mailer(&settings.config.mail),
+            ledger: self.ledger.clone(),
+            clock: self.clock,
+        })
     }
-}
 
-impl compose::BlobStores for MemoryAdapters {
-    type Blobs = Arc<MemoryBlobStore>;
-    fn blob_store(&self, _bucket: &str) -> Self::Blobs {
-        self.bucket.clone()
+    /// profile-creator's ports.
+    pub fn profile_creator_wiring(
+        &self,
+        _settings: &Settings<profile_creator::Config>,
+    ) -> Wiring<ProfileCreatorPorts> {
+        self.wiring(profile_creator::Ports {
+            profiles: self.profiles.clone(),
+            documents: self.bucket.clone(),
+            clock: self.clock,
+        })
     }
-}
 
-impl compose::Mailers for MemoryAdapters {
-    type Mailer = EitherMailer<OutboxMailer<Arc<MemoryBlobStore>>, Arc<MemoryMailer>>;
-    fn mailer(&self, config: &MailConfig) -> Self::Mailer {
-        match config.transport {
-            MailTransport::Outbox { .. } => {
-                EitherMailer::Left(OutboxMailer::new(self.bucket.clone(), config.from.clone()))
-            }
-            MailTransport::Ses => EitherMailer::Right(self.ses.clone()),
+    fn wiring<P>(&self, ports: P) -> Wiring<P> {
+        Wiring {
+            ports,
+            dead_letters: self.dead_letters.clone(),
         }
     }
-}
 
-impl compose::MailLedgers for MemoryAdapters {
-    type Ledger = Arc<MemoryMailLedger>;
-    fn mail_ledger(&self, _table: &str) -> Self::Ledger {
-        self.ledger.clone()
-    }
-}
-
-impl compose::Guards for MemoryAdapters {
-    type Records = Arc<MemoryStore>;
-    fn guard(&self, config: &IdempotencyConfig, scope: &str) -> Idempotency<Self::Records> {
-        Idempotency::new(self.idempotency.clone(), scope, config.expires_after)
-    }
-}
-
-impl compose::DeadLetters for MemoryAdapters {
-    fn dead_letters(&self, _queue_url: &str, _function: &str) -> Arc<dyn DeadLetterSink> {
-        self.dead_letters.clone()
-    }
-}
-
-impl compose::Clocks for MemoryAdapters {
-    type Clock = FixedClock;
-    fn clock(&self) -> FixedClock {
-        self.clock
+    fn mailer(&self, config: &MailConfig) -> MemoryMail {
+        config.mailer(|_bucket| self.bucket.clone(), || self.ses.clone())
     }
 }
