@@ -2,7 +2,7 @@
 //! the ports an adapter set gives it and the function's [`Settings`].
 //!
 //! An adapter set (`eventline_aws::AwsAdapters`,
-//! [`MemoryAdapters`](crate::memory::MemoryAdapters)) has one method per
+//! `memory::MemoryAdapters` with feature `test-util`) has one method per
 //! function, e.g. `user_processor_wiring(&settings)`, that builds that
 //! function's [`Wiring`]: its use case's `Ports` and its dead-letter sink.
 //! The functions here turn a wiring into the use case (batch processor,

@@ -128,7 +128,7 @@ impl<B: BlobStore> OutboxMailer<B> {
     }
 
     /// Key of the outbox object for `message_id`.
-    pub fn key(message_id: &str) -> String {
+    fn key(message_id: &str) -> String {
         format!("outbox/{message_id}.json")
     }
 }
