@@ -3,50 +3,20 @@
 //! For each SQS record: parse and validate the signup, store the user with a
 //! create-if-absent write, enqueue a `signup_confirmation` notification,
 //! publish `User Created`, and record on the user's item that it was
-//! announced. Each record succeeds or fails alone, and ends with an explicit
+//! announced. Each record succeeds or fails alone and ends with an explicit
 //! outcome: nothing is reported done unless every step of it said so.
 //!
-//! A batch takes three round trips, whatever its size: each user created
-//! with its signup's lock (one conditional `PutItem` per user, all at
-//! once); every notification in one `SendMessageBatch` beside every event
-//! in one `PutEvents`; each announcement recorded under its lock (one
-//! conditional `UpdateItem` per user, all at once). The user's item holds
-//! its lock and its fact (`eventline_powertools::item_lock`): no separate
-//! idempotency record and no transaction, 1 write unit per write.
-//!
-//! Retries are safe because a failed create returns the stored item, and
-//! the item says what the signup's state is ([`classify`]):
-//!
-//! - announced, same signup: a duplicate of any age (a redelivery, the same
-//!   signup sent again, a DLQ redrive days later) causes nothing again;
-//! - another signup for the id: rejected to the DLQ, never overwritten;
-//! - locked by a live attempt: deferred (an expected retry, not an alarm);
-//! - stored but not announced and its lock lapsed (an attempt died between
-//!   the write and the announcement): one record takes the lock over and
-//!   finishes the effects *with the stored user's data*, so the
-//!   notification and event are identical to the first attempt's and carry
-//!   the same deterministic ids;
-//! - carrying this attempt's own lock: our write landed and the SDK resent
-//!   it; we hold the lock.
-//!
-//! Copies of one user id in a batch are settled by what was actually
-//! written: a copy of the signup a record holds the lock for succeeds or is
-//! retried with it; when the first copy wrote nothing, the others are
-//! judged against the stored item on their own, or retried.
-//!
-//! The `User Created` detail says where it was published and why
-//! (docs/multi-region.md): `origin_region` is this process's `AWS_REGION`,
-//! `home_region` the user's home over `REGIONS` ([`RegionSet`]), and
-//! `correlation_id` the signup message's correlation id (its
-//! `correlation_id` attribute if its producer set one, else its message
-//! id), which the confirmation carries too, as a message attribute. Every
-//! line logged for a record carries it, so one query follows the signup
-//! through every function and region.
-//!
-//! Every stage stops waiting at the invocation's deadline: records still
-//! pending fail (their locks lapse at the deadline), the rest keep their
-//! outcome, and the partial batch response goes back in time. A stage that
-//! panics fails its records and releases their locks.
+//! A batch takes three round trips whatever its size (`claim.rs`: each user
+//! created carrying its signup's lock; `announce.rs`: one `SendMessageBatch`
+//! beside one `PutEvents`, then each announcement recorded under its lock).
+//! The user's item holds its lock and its fact, so a failed create returns
+//! the stored item and `item_lock::classify` says what it means (replay,
+//! conflict, in progress, our own resent write, or a lapsed lock to take
+//! over): docs/reliability.md, "user-processor: the user item". Every stage
+//! stops waiting at the invocation's deadline and a stage that panics fails
+//! its records (`bounded.rs`). The `User Created` detail carries
+//! `origin_region`, `home_region` and `correlation_id`
+//! (docs/multi-region.md, docs/observability.md).
 
 mod announce;
 mod bounded;
