@@ -65,18 +65,39 @@ impl StackSettings<'_> {
     }
 }
 
+/// The four functions' settings in `manifest`'s stack.
+pub struct AllSettings {
+    /// user-processor's.
+    pub up: Settings<user_processor::Config>,
+    /// notification-processor's.
+    pub np: Settings<notification_processor::Config>,
+    /// welcome-email's.
+    pub we: Settings<welcome_email::Config>,
+    /// profile-creator's.
+    pub pc: Settings<profile_creator::Config>,
+}
+
+impl AllSettings {
+    /// Each function's settings from `manifest` ([`StackSettings`]).
+    pub fn of(manifest: &Manifest) -> Self {
+        let stack = StackSettings(manifest);
+        Self {
+            up: stack.of(user_processor::FUNCTION, user_processor::Config::from_env),
+            np: stack.of(
+                notification_processor::FUNCTION,
+                notification_processor::Config::from_env,
+            ),
+            we: stack.of(welcome_email::FUNCTION, welcome_email::Config::from_env),
+            pc: stack.of(profile_creator::FUNCTION, profile_creator::Config::from_env),
+        }
+    }
+}
+
 impl Functions {
     /// The functions of `manifest`'s stack over `adapters`, as the mains
     /// wire them.
     pub fn over_aws(adapters: &AwsAdapters, manifest: &Manifest) -> Self {
-        let stack = StackSettings(manifest);
-        let up = stack.of(user_processor::FUNCTION, user_processor::Config::from_env);
-        let np = stack.of(
-            notification_processor::FUNCTION,
-            notification_processor::Config::from_env,
-        );
-        let we = stack.of(welcome_email::FUNCTION, welcome_email::Config::from_env);
-        let pc = stack.of(profile_creator::FUNCTION, profile_creator::Config::from_env);
+        let AllSettings { up, np, we, pc } = AllSettings::of(manifest);
         Self::new(
             compose::user_processor(adapters.user_processor_wiring(&up), &up),
             compose::notification_processor(adapters.notification_processor_wiring(&np), &np),

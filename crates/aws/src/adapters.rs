@@ -91,10 +91,7 @@ impl AwsAdapters {
         let config = &settings.config;
         Wiring {
             ports: eventline_app::user_processor::Ports {
-                users: crate::dynamodb::DynamoUserStore::new(
-                    self.dynamodb.clone(),
-                    &config.users_table,
-                ),
+                users: self.users(&config.users_table),
                 notifications: crate::sqs::SqsNotificationQueue::new(
                     self.sqs.clone(),
                     &config.notification_queue_url,
@@ -134,15 +131,9 @@ impl AwsAdapters {
         let config = &settings.config;
         Wiring {
             ports: eventline_app::notification_processor::Ports {
-                users: crate::dynamodb::DynamoUserStore::new(
-                    self.dynamodb.clone(),
-                    &config.users_table,
-                ),
+                users: self.users(&config.users_table),
                 mailer: self.mailer(&config.mail),
-                ledger: crate::mail_ledger::DynamoMailLedger::new(
-                    self.dynamodb.clone(),
-                    &settings.idempotency.table,
-                ),
+                ledger: self.ledger(&settings.idempotency.table),
                 clock: SystemClock,
             },
             dead_letters: self.dead_letters(
@@ -174,10 +165,7 @@ impl AwsAdapters {
         Wiring {
             ports: eventline_app::welcome_email::Ports {
                 mailer: self.mailer(&config.mail),
-                ledger: crate::mail_ledger::DynamoMailLedger::new(
-                    self.dynamodb.clone(),
-                    &settings.idempotency.table,
-                ),
+                ledger: self.ledger(&settings.idempotency.table),
                 clock: SystemClock,
             },
             dead_letters: self.dead_letters(
@@ -215,6 +203,18 @@ impl AwsAdapters {
                 eventline_app::profile_creator::FUNCTION,
             ),
         }
+    }
+
+    /// The users in `table`.
+    #[cfg(feature = "dynamodb")]
+    fn users(&self, table: &str) -> crate::dynamodb::DynamoUserStore {
+        crate::dynamodb::DynamoUserStore::new(self.dynamodb.clone(), table)
+    }
+
+    /// Sent markers and mailbox quotas in `table` (the idempotency table).
+    #[cfg(feature = "dynamodb")]
+    fn ledger(&self, table: &str) -> crate::mail_ledger::DynamoMailLedger {
+        crate::mail_ledger::DynamoMailLedger::new(self.dynamodb.clone(), table)
     }
 
     /// Where records of `function` that can never succeed go: the queue at

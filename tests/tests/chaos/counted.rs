@@ -17,7 +17,7 @@ use eventline_domain::{
 };
 use eventline_powertools::batch::{DeadLetter, DeadLetterSink};
 use eventline_powertools::item_lock::{Claim, Finish, ItemLock};
-use eventline_tests::player::{Functions, StackSettings};
+use eventline_tests::player::{AllSettings, Functions};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -393,14 +393,7 @@ impl Counter {
 
     /// The four functions of `manifest`'s stack over `aws`, counted.
     pub(crate) fn functions(&self, aws: &AwsAdapters, manifest: &Manifest) -> Functions {
-        let stack = StackSettings(manifest);
-        let up = stack.of(user_processor::FUNCTION, user_processor::Config::from_env);
-        let np = stack.of(
-            notification_processor::FUNCTION,
-            notification_processor::Config::from_env,
-        );
-        let we = stack.of(welcome_email::FUNCTION, welcome_email::Config::from_env);
-        let pc = stack.of(profile_creator::FUNCTION, profile_creator::Config::from_env);
+        let AllSettings { up, np, we, pc } = AllSettings::of(manifest);
         Functions::new(
             compose::user_processor(self.user_processor(aws.user_processor_wiring(&up)), &up),
             compose::notification_processor(
