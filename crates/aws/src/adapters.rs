@@ -41,9 +41,36 @@ pub struct AwsAdapters {
 
 /// The S3 outbox or SES v2, as `MAIL_TRANSPORT` says.
 #[cfg(all(feature = "s3", feature = "sesv2"))]
-type Mail = eventline_app::mail::EitherMailer<
+pub type AwsMail = eventline_app::mail::EitherMailer<
     eventline_app::mail::OutboxMailer<crate::s3::S3BlobStore>,
     crate::ses::SesMailer,
+>;
+/// user-processor's ports on AWS.
+#[cfg(all(feature = "dynamodb", feature = "sqs", feature = "eventbridge"))]
+pub type UserProcessorPorts = eventline_app::user_processor::Ports<
+    crate::dynamodb::DynamoUserStore,
+    crate::sqs::SqsNotificationQueue,
+    crate::eventbridge::EventBridgePublisher,
+    SystemClock,
+>;
+/// notification-processor's ports on AWS.
+#[cfg(all(feature = "dynamodb", feature = "s3", feature = "sesv2"))]
+pub type NotificationProcessorPorts = eventline_app::notification_processor::Ports<
+    crate::dynamodb::DynamoUserStore,
+    AwsMail,
+    crate::mail_ledger::DynamoMailLedger,
+    SystemClock,
+>;
+/// welcome-email's ports on AWS.
+#[cfg(all(feature = "dynamodb", feature = "s3", feature = "sesv2"))]
+pub type WelcomeEmailPorts =
+    eventline_app::welcome_email::Ports<AwsMail, crate::mail_ledger::DynamoMailLedger, SystemClock>;
+/// profile-creator's ports on AWS.
+#[cfg(all(feature = "dynamodb", feature = "s3"))]
+pub type ProfileCreatorPorts = eventline_app::profile_creator::Ports<
+    crate::dynamodb::DynamoProfileStore,
+    crate::s3::S3BlobStore,
+    SystemClock,
 >;
 
 impl AwsAdapters {
@@ -80,14 +107,7 @@ impl AwsAdapters {
     pub fn user_processor_wiring(
         &self,
         settings: &Settings<eventline_app::user_processor::Config>,
-    ) -> Wiring<
-        eventline_app::user_processor::Ports<
-            crate::dynamodb::DynamoUserStore,
-            crate::sqs::SqsNotificationQueue,
-            crate::eventbridge::EventBridgePublisher,
-            SystemClock,
-        >,
-    > {
+    ) -> Wiring<UserProcessorPorts> {
         let config = &settings.config;
         Wiring {
             ports: eventline_app::user_processor::Ports {
@@ -120,14 +140,7 @@ impl AwsAdapters {
     pub fn notification_processor_wiring(
         &self,
         settings: &Settings<eventline_app::notification_processor::Config>,
-    ) -> Wiring<
-        eventline_app::notification_processor::Ports<
-            crate::dynamodb::DynamoUserStore,
-            Mail,
-            crate::mail_ledger::DynamoMailLedger,
-            SystemClock,
-        >,
-    > {
+    ) -> Wiring<NotificationProcessorPorts> {
         let config = &settings.config;
         Wiring {
             ports: eventline_app::notification_processor::Ports {
@@ -154,13 +167,7 @@ impl AwsAdapters {
     pub fn welcome_email_wiring(
         &self,
         settings: &Settings<eventline_app::welcome_email::Config>,
-    ) -> Wiring<
-        eventline_app::welcome_email::Ports<
-            Mail,
-            crate::mail_ledger::DynamoMailLedger,
-            SystemClock,
-        >,
-    > {
+    ) -> Wiring<WelcomeEmailPorts> {
         let config = &settings.config;
         Wiring {
             ports: eventline_app::welcome_email::Ports {
@@ -181,13 +188,7 @@ impl AwsAdapters {
     pub fn profile_creator_wiring(
         &self,
         settings: &Settings<eventline_app::profile_creator::Config>,
-    ) -> Wiring<
-        eventline_app::profile_creator::Ports<
-            crate::dynamodb::DynamoProfileStore,
-            crate::s3::S3BlobStore,
-            SystemClock,
-        >,
-    > {
+    ) -> Wiring<ProfileCreatorPorts> {
         let config = &settings.config;
         Wiring {
             ports: eventline_app::profile_creator::Ports {
@@ -234,7 +235,7 @@ impl AwsAdapters {
 
     /// The transport `config` names.
     #[cfg(all(feature = "s3", feature = "sesv2"))]
-    fn mailer(&self, config: &eventline_app::mail::MailConfig) -> Mail {
+    fn mailer(&self, config: &eventline_app::mail::MailConfig) -> AwsMail {
         config.mailer(
             |bucket| crate::s3::S3BlobStore::new(self.s3.clone(), bucket),
             || crate::ses::SesMailer::new(self.ses.clone(), config.from.clone()),
