@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make flaky N=10`: runs the moto-backed suites (the tests crate's integration
-# tests: adapters, chaos, flow, local_stack, multi_region, ...; scripts/test.sh
+# tests: adapters, chaos, flow, local_stack, three_region_stack, ...; scripts/test.sh
 # --suites) N times in a row, each run with moto servers of its own, and prints
 # how many passed. Exits non-zero if any run failed; each run's output is kept
 # in target/flaky/run-<i>.log.

@@ -7,11 +7,9 @@ use eventline_app::{
     compose, notification_processor, profile_creator, user_processor, welcome_email,
 };
 use eventline_aws::AwsAdapters;
-use eventline_powertools::metrics::Metrics;
 use eventline_powertools::{eventbridge, sqs};
 use eventline_tests::*;
 use serde_json::Value;
-use std::sync::Arc;
 
 /// Deadline for the handlers: the invocation ends in ten seconds.
 fn deadline() -> u64 {
@@ -56,19 +54,16 @@ async fn signups_flow_through_every_function_to_the_final_state() {
         // The SDK's region here; a single-region stack.
         ("AWS_REGION", "us-east-1"),
     ];
-    let adapters = AwsAdapters::new(&sdk, Arc::new(Metrics::new("eventline", "flow", "flow")));
-    let user_processor =
-        compose::user_processor(&adapters, &settings(vars, user_processor::Config::from_env));
-    let notification_processor = compose::notification_processor(
-        &adapters,
-        &settings(vars, notification_processor::Config::from_env),
-    );
-    let welcome_email =
-        compose::welcome_email(&adapters, &settings(vars, welcome_email::Config::from_env));
-    let profile_creator = compose::profile_creator(
-        &adapters,
-        &settings(vars, profile_creator::Config::from_env),
-    );
+    let adapters = AwsAdapters::new(&sdk);
+    let up = settings(vars, user_processor::Config::from_env);
+    let user_processor = compose::user_processor(adapters.user_processor_wiring(&up), &up);
+    let np = settings(vars, notification_processor::Config::from_env);
+    let notification_processor =
+        compose::notification_processor(adapters.notification_processor_wiring(&np), &np);
+    let we = settings(vars, welcome_email::Config::from_env);
+    let welcome_email = compose::welcome_email(adapters.welcome_email_wiring(&we), &we);
+    let pc = settings(vars, profile_creator::Config::from_env);
+    let profile_creator = compose::profile_creator(adapters.profile_creator_wiring(&pc), &pc);
 
     // Two valid signups and one invalid one arrive on the SignupQueue.
     let sqs = aws_sdk_sqs::Client::new(&sdk);

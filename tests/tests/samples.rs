@@ -106,7 +106,8 @@ impl World {
 
     /// user-processor's answer as the runtime serialises it.
     async fn user_processor(&self, event: SqsEvent) -> Value {
-        let handler = compose::user_processor(&self.0, &settings(user_processor::Config::from_env));
+        let settings = settings(user_processor::Config::from_env);
+        let handler = compose::user_processor(self.user_processor_wiring(&settings), &settings);
         let service = sqs::service(|messages, deadline_ms| handler.handle(messages, deadline_ms));
         let response = invoke(service, event, NOW_MS + 3_000)
             .await
@@ -117,7 +118,8 @@ impl World {
     /// notification-processor's answer as the runtime serialises it.
     async fn notification_processor(&self, event: SqsEvent) -> Value {
         let settings = settings(notification_processor::Config::from_env);
-        let handler = compose::notification_processor(&self.0, &settings);
+        let wiring = self.notification_processor_wiring(&settings);
+        let handler = compose::notification_processor(wiring, &settings);
         let service = sqs::service(|messages, deadline_ms| handler.handle(messages, deadline_ms));
         let response = invoke(service, event, NOW_MS + 3_000)
             .await
@@ -127,7 +129,8 @@ impl World {
 
     /// welcome-email's answer as the runtime serialises it.
     async fn welcome_email(&self, payload: Value) -> Value {
-        let handler = compose::welcome_email(&self.0, &settings(welcome_email::Config::from_env));
+        let settings = settings(welcome_email::Config::from_env);
+        let handler = compose::welcome_email(self.welcome_email_wiring(&settings), &settings);
         let service =
             eventbridge::service(|payload, deadline_ms| handler.handle(payload, deadline_ms));
         let result = invoke(service, payload, NOW_MS + 3_000).await;
@@ -137,7 +140,7 @@ impl World {
     /// profile-creator's answer as the runtime serialises it.
     async fn profile_creator(&self, payload: Value) -> Value {
         let settings = settings(profile_creator::Config::from_env);
-        let handler = compose::profile_creator(&self.0, &settings);
+        let handler = compose::profile_creator(self.profile_creator_wiring(&settings), &settings);
         let service =
             eventbridge::service(|payload, deadline_ms| handler.handle(payload, deadline_ms));
         let result = invoke(service, payload, NOW_MS + 3_000).await;

@@ -51,7 +51,8 @@ fn user_processor(c: &mut Criterion) {
         .unwrap();
     let settings =
         Settings::from_env(Env::from_map(SETTINGS), user_processor::Config::from_env).unwrap();
-    let processor = compose::user_processor(&MemoryAdapters::default(), &settings);
+    let wiring = MemoryAdapters::default().user_processor_wiring(&settings);
+    let processor = compose::user_processor(wiring, &settings);
     let mut group = c.benchmark_group("user_processor");
     group.throughput(Throughput::Elements(10));
     let mut offset = 0;

@@ -1,17 +1,24 @@
-//! One composition function per Lambda function: its use case wired to its
-//! ports from the function's [`Settings`], whatever adapters provide them.
+//! One composition function per Lambda function: its use case built from
+//! the ports an adapter set gives it and the function's [`Settings`].
 //!
-//! The functions' `main`s call these with the AWS adapters
-//! (`eventline_aws::AwsAdapters`); the tests and the benchmark call them with
-//! [`MemoryAdapters`](crate::memory::MemoryAdapters) or with a wrapper
-//! around either (the chaos tests count every side effect that way), so the
-//! wiring exists once. Adapters are asked for each port through one small
-//! factory trait per port kind: a set of adapters implements only the kinds
-//! it has, which lets `eventline-aws` implement each behind the cargo
-//! feature of its service, so a function links only the SDK clients it
-//! uses.
+//! An adapter set (`eventline_aws::AwsAdapters`,
+//! `memory::MemoryAdapters` with feature `test-util`) has one method per
+//! function, e.g. `user_processor_wiring(&settings)`, that builds that
+//! function's [`Wiring`]: its use case's `Ports` and its dead-letter sink.
+//! The functions here turn a wiring into the use case (batch processor,
+//! daily cap, timeout), once for every adapter set:
+//!
+//! ```text
+//! compose::user_processor(adapters.user_processor_wiring(&settings), &settings)
+//! ```
+//!
+//! Why this shape: a port added to a function is one field of its `Ports`
+//! and one line in each adapter set's method for it, with no factory trait
+//! to forward; a test wrapper (the chaos tests' counting) wraps the ports
+//! of a wiring, not a factory. `eventline-aws` gates each method on the
+//! cargo features of the services that function uses, so a function links
+//! only the SDK crates it calls.
 
-use crate::mail::MailConfig;
 use crate::notification_processor::NotificationProcessor;
 use crate::ports::{
     BlobStore, Clock, EventPublisher, MailLedger, Mailer, NotificationQueue, ProfileStore,
@@ -20,143 +27,36 @@ use crate::ports::{
 use crate::profile_creator::ProfileCreator;
 use crate::user_processor::UserProcessor;
 use crate::welcome_email::WelcomeEmail;
-use crate::{
-    notification_processor, profile_creator, user_processor, welcome_email, IdempotencyConfig,
-    Settings,
-};
+use crate::{notification_processor, profile_creator, user_processor, welcome_email, Settings};
 use eventline_powertools::batch::{BatchProcessor, DeadLetterSink};
-use eventline_powertools::idempotency::{Idempotency, IdempotencyStore};
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 
-/// Makes the UsersTable port.
-pub trait UserStores {
-    /// The port.
-    type Users: UserStore;
-    /// The users in `table`.
-    fn user_store(&self, table: &str) -> Self::Users;
+/// What one function needs from an adapter set: the ports its use case
+/// drives, and where its records (or events) that can never succeed go.
+pub struct Wiring<P> {
+    /// The use case's ports (its module's `Ports`).
+    pub ports: P,
+    /// The function's dead-letter queue (or failure queue).
+    pub dead_letters: Arc<dyn DeadLetterSink>,
 }
-
-/// Makes the ProfilesTable port.
-pub trait ProfileStores {
-    /// The port.
-    type Profiles: ProfileStore;
-    /// The profiles in `table`.
-    fn profile_store(&self, table: &str) -> Self::Profiles;
-}
-
-/// Makes the NotificationQueue port.
-pub trait NotificationQueues {
-    /// The port.
-    type Notifications: NotificationQueue;
-    /// The queue at `queue_url`.
-    fn notification_queue(&self, queue_url: &str) -> Self::Notifications;
-}
-
-/// Makes the event bus port.
-pub trait EventPublishers {
-    /// The port.
-    type Events: EventPublisher;
-    /// Publishes to the bus named `bus_name`.
-    fn event_publisher(&self, bus_name: &str) -> Self::Events;
-}
-
-/// Makes the bucket port.
-pub trait BlobStores {
-    /// The port.
-    type Blobs: BlobStore;
-    /// The objects of `bucket`.
-    fn blob_store(&self, bucket: &str) -> Self::Blobs;
-}
-
-/// Makes the mail transport the settings choose.
-pub trait Mailers {
-    /// The port.
-    type Mailer: Mailer;
-    /// The transport `config` names, sending from its address.
-    fn mailer(&self, config: &MailConfig) -> Self::Mailer;
-}
-
-/// Makes the mail ledger port.
-pub trait MailLedgers {
-    /// The port.
-    type Ledger: MailLedger;
-    /// Sent markers and quotas in `table` (the idempotency table).
-    fn mail_ledger(&self, table: &str) -> Self::Ledger;
-}
-
-/// Makes idempotency guards (`eventline_powertools::idempotency`). No
-/// function's composition asks for one any more: each keeps its lock on the
-/// item its effect concerns.
-pub trait Guards {
-    /// Where the guard keeps its records.
-    type Records: IdempotencyStore;
-    /// The guard for keys of `scope`, with records in `config`'s table.
-    fn guard(&self, config: &IdempotencyConfig, scope: &str) -> Idempotency<Self::Records>;
-}
-
-/// Makes dead-letter sinks.
-pub trait DeadLetters {
-    /// Where records of `function` that can never succeed go: the queue at
-    /// `queue_url`.
-    fn dead_letters(&self, queue_url: &str, function: &str) -> Arc<dyn DeadLetterSink>;
-}
-
-/// Makes the clock.
-pub trait Clocks {
-    /// The port.
-    type Clock: Clock;
-    /// The clock.
-    fn clock(&self) -> Self::Clock;
-}
-
-/// What [`user_processor()`] builds from adapters `A`.
-pub type UserProcessorOf<A> = UserProcessor<
-    <A as UserStores>::Users,
-    <A as NotificationQueues>::Notifications,
-    <A as EventPublishers>::Events,
-    <A as Clocks>::Clock,
->;
-
-/// What [`notification_processor()`] builds from adapters `A`.
-pub type NotificationProcessorOf<A> = NotificationProcessor<
-    <A as UserStores>::Users,
-    <A as Mailers>::Mailer,
-    <A as MailLedgers>::Ledger,
-    <A as Clocks>::Clock,
->;
-
-/// What [`welcome_email()`] builds from adapters `A`.
-pub type WelcomeEmailOf<A> =
-    WelcomeEmail<<A as Mailers>::Mailer, <A as MailLedgers>::Ledger, <A as Clocks>::Clock>;
-
-/// What [`profile_creator()`] builds from adapters `A`.
-pub type ProfileCreatorOf<A> =
-    ProfileCreator<<A as ProfileStores>::Profiles, <A as BlobStores>::Blobs, <A as Clocks>::Clock>;
 
 /// user-processor: users (with their locks), notifications, events;
 /// rejected signups to the signup DLQ.
-pub fn user_processor<A>(
-    adapters: &A,
+pub fn user_processor<U, Q, P, C>(
+    wiring: Wiring<user_processor::Ports<U, Q, P, C>>,
     settings: &Settings<user_processor::Config>,
-) -> UserProcessorOf<A>
+) -> UserProcessor<U, Q, P, C>
 where
-    A: UserStores + NotificationQueues + EventPublishers + Clocks + DeadLetters,
+    U: UserStore,
+    Q: NotificationQueue,
+    P: EventPublisher,
+    C: Clock,
 {
-    let (config, scope) = (&settings.config, user_processor::FUNCTION);
+    let config = &settings.config;
     UserProcessor::new(
-        user_processor::Ports {
-            users: adapters.user_store(&config.users_table),
-            notifications: adapters.notification_queue(&config.notification_queue_url),
-            events: adapters.event_publisher(&config.event_bus_name),
-            clock: adapters.clock(),
-        },
-        batch(
-            adapters,
-            config.concurrency,
-            &config.dead_letter_queue_url,
-            scope,
-        ),
+        wiring.ports,
+        batch(config.concurrency, wiring.dead_letters),
         settings.idempotency.function_timeout,
     )
     .with_regions(config.regions.clone())
@@ -164,27 +64,20 @@ where
 
 /// notification-processor: users read, mail sent once within the cap;
 /// rejected notifications to the notification DLQ.
-pub fn notification_processor<A>(
-    adapters: &A,
+pub fn notification_processor<U, M, L, C>(
+    wiring: Wiring<notification_processor::Ports<U, M, L, C>>,
     settings: &Settings<notification_processor::Config>,
-) -> NotificationProcessorOf<A>
+) -> NotificationProcessor<U, M, L, C>
 where
-    A: UserStores + Mailers + MailLedgers + Clocks + DeadLetters,
+    U: UserStore,
+    M: Mailer,
+    L: MailLedger,
+    C: Clock,
 {
-    let (config, scope) = (&settings.config, notification_processor::FUNCTION);
+    let config = &settings.config;
     NotificationProcessor::new(
-        notification_processor::Ports {
-            users: adapters.user_store(&config.users_table),
-            mailer: adapters.mailer(&config.mail),
-            ledger: adapters.mail_ledger(&settings.idempotency.table),
-            clock: adapters.clock(),
-        },
-        batch(
-            adapters,
-            config.concurrency,
-            &config.dead_letter_queue_url,
-            scope,
-        ),
+        wiring.ports,
+        batch(config.concurrency, wiring.dead_letters),
         config.mail.daily_cap,
         settings.idempotency.function_timeout,
     )
@@ -192,56 +85,45 @@ where
 
 /// welcome-email: the welcome mail sent once within the cap; rejected
 /// events to its failure queue.
-pub fn welcome_email<A>(
-    adapters: &A,
+pub fn welcome_email<M, L, C>(
+    wiring: Wiring<welcome_email::Ports<M, L, C>>,
     settings: &Settings<welcome_email::Config>,
-) -> WelcomeEmailOf<A>
+) -> WelcomeEmail<M, L, C>
 where
-    A: Mailers + MailLedgers + Clocks + DeadLetters,
+    M: Mailer,
+    L: MailLedger,
+    C: Clock,
 {
-    let (config, scope) = (&settings.config, welcome_email::FUNCTION);
     WelcomeEmail::new(
-        welcome_email::Ports {
-            mailer: adapters.mailer(&config.mail),
-            ledger: adapters.mail_ledger(&settings.idempotency.table),
-            clock: adapters.clock(),
-            dead_letters: Some(adapters.dead_letters(&config.dead_letter_queue_url, scope)),
-        },
-        config.mail.daily_cap,
+        wiring.ports,
+        Some(wiring.dead_letters),
+        settings.config.mail.daily_cap,
         settings.idempotency.function_timeout,
     )
 }
 
 /// profile-creator: the profile row and document; rejected events to its
 /// failure queue.
-pub fn profile_creator<A>(
-    adapters: &A,
+pub fn profile_creator<P, B, C>(
+    wiring: Wiring<profile_creator::Ports<P, B, C>>,
     settings: &Settings<profile_creator::Config>,
-) -> ProfileCreatorOf<A>
+) -> ProfileCreator<P, B, C>
 where
-    A: ProfileStores + BlobStores + Clocks + DeadLetters,
+    P: ProfileStore,
+    B: BlobStore,
+    C: Clock,
 {
-    let (config, scope) = (&settings.config, profile_creator::FUNCTION);
     ProfileCreator::new(
-        profile_creator::Ports {
-            profiles: adapters.profile_store(&config.profiles_table),
-            documents: adapters.blob_store(&config.bucket),
-            clock: adapters.clock(),
-            dead_letters: Some(adapters.dead_letters(&config.dead_letter_queue_url, scope)),
-        },
+        wiring.ports,
+        Some(wiring.dead_letters),
         settings.idempotency.function_timeout,
     )
 }
 
 /// The batch processor of an SQS function: `concurrency` records at once,
-/// rejected records of `function` to the queue at `dead_letter_queue_url`.
-fn batch(
-    adapters: &impl DeadLetters,
-    concurrency: NonZeroUsize,
-    dead_letter_queue_url: &str,
-    function: &str,
-) -> BatchProcessor {
+/// rejected records to `dead_letters`.
+fn batch(concurrency: NonZeroUsize, dead_letters: Arc<dyn DeadLetterSink>) -> BatchProcessor {
     BatchProcessor::new()
         .with_concurrency(concurrency)
-        .with_dead_letters(adapters.dead_letters(dead_letter_queue_url, function))
+        .with_dead_letters(dead_letters)
 }

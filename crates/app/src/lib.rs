@@ -18,13 +18,13 @@
 //! `eventline-powertools` map Lambda's events and answers, so this crate
 //! depends on no Lambda type. Each use case takes its ports as generic
 //! parameters, so the same code runs against AWS in production and against
-//! [`memory`] in tests. Nothing here knows which AWS service sits behind a
-//! port.
+//! `memory` (feature `test-util`) in tests. Nothing here knows which AWS
+//! service sits behind a port.
 //!
-//! [`compose`] wires each use case from its [`Settings`] and a set of
-//! adapters (the AWS ones in `eventline-aws`, [`memory::MemoryAdapters`]):
-//! the functions' `main`s, the tests and the benchmark all build their use
-//! cases through it.
+//! [`compose`] builds each use case from its [`Settings`] and the ports
+//! an adapter set wires for it (the AWS ones in `eventline-aws`,
+//! `memory::MemoryAdapters`): the functions' `main`s, the tests and the
+//! benchmark all build their use cases through it.
 #![warn(missing_docs)]
 
 pub mod compose;
@@ -32,6 +32,7 @@ pub mod error;
 #[cfg(test)]
 mod log_privacy;
 pub mod mail;
+#[cfg(any(test, feature = "test-util"))]
 pub mod memory;
 pub mod notification_processor;
 pub mod ports;

@@ -17,7 +17,6 @@ use eventline_powertools::batch::{BatchReport, Message};
 use eventline_powertools::env::Env;
 use eventline_powertools::logging::{self, Capture, LogConfig};
 use serde_json::{json, Value};
-use std::sync::Arc;
 
 /// Every email address and name the inputs below carry.
 const PERSONAL: [&str; 10] = [
@@ -44,15 +43,6 @@ fn sqs(records: &[(&str, String)]) -> Vec<Message> {
 fn settings<C>(extra: &[(&'static str, &'static str)], read: fn(&mut Env) -> C) -> Settings<C> {
     let vars = SETTINGS.iter().chain(extra).copied();
     Settings::from_env(Env::from_map(vars), read).expect("complete settings")
-}
-
-/// `world`'s stores with a fresh idempotency store: each use case below
-/// starts with no records, as if every earlier one had expired.
-fn fresh(world: &MemoryAdapters) -> MemoryAdapters {
-    MemoryAdapters {
-        idempotency: Arc::default(),
-        ..world.clone()
-    }
 }
 
 fn signup(id: &str, email: &str, name: &str) -> String {
@@ -127,7 +117,7 @@ async fn no_use_case_logs_emails_or_names() {
     world.events.faults.fail("u-5", 1);
     world.users.faults.fail("u-7", 1);
     let up_settings = settings(&[], user_processor::Config::from_env);
-    let signups = compose::user_processor(&fresh(&world), &up_settings);
+    let signups = compose::user_processor(world.user_processor_wiring(&up_settings), &up_settings);
     let ada = signup("u-1", "ada.lovelace@example.com", "Ada Lovelace");
     let mut no_body = Message::new("m9", "");
     no_body.body = None;
@@ -183,7 +173,10 @@ async fn no_use_case_logs_emails_or_names() {
         .faults
         .fail("outbox/signup_confirmation.u-6.json", 1);
     let np_settings = settings(&[], notification_processor::Config::from_env);
-    let notifications = compose::notification_processor(&fresh(&world), &np_settings);
+    let notifications = compose::notification_processor(
+        world.notification_processor_wiring(&np_settings),
+        &np_settings,
+    );
     let n = |id: &str| {
         Notification::new(
             UserId::parse(id).unwrap(),
@@ -222,7 +215,10 @@ async fn no_use_case_logs_emails_or_names() {
     // welcome-email: sent, replayed, invalid, and a failing transport.
     world.bucket.faults.fail("outbox/welcome.u-6.json", 1);
     let welcome_settings = settings(&[], welcome_email::Config::from_env);
-    let welcome = compose::welcome_email(&fresh(&world), &welcome_settings);
+    let welcome = compose::welcome_email(
+        world.welcome_email_wiring(&welcome_settings),
+        &welcome_settings,
+    );
     let ada_created = user_created("u-1", "ada.lovelace@example.com", "Ada Lovelace");
     welcome.handle(ada_created.clone(), 3_000).await.unwrap();
     welcome.handle(ada_created.clone(), 3_000).await.unwrap();
@@ -245,13 +241,14 @@ async fn no_use_case_logs_emails_or_names() {
     world.profiles.faults.fail("u-5", 1);
     world.bucket.faults.fail("profiles/u-6.json", 1);
     let pc_settings = settings(&[], profile_creator::Config::from_env);
-    let creator = compose::profile_creator(&fresh(&world), &pc_settings);
+    let creator =
+        compose::profile_creator(world.profile_creator_wiring(&pc_settings), &pc_settings);
     creator.handle(ada_created.clone(), 3_000).await.unwrap();
     creator.handle(ada_created.clone(), 3_000).await.unwrap();
     // The user edits the profile; a late copy of the event, past its
     // idempotency record, must leave it alone.
     edit_profile(&world, "u-1", |p| p.bio = "edited".to_owned());
-    compose::profile_creator(&fresh(&world), &pc_settings)
+    compose::profile_creator(world.profile_creator_wiring(&pc_settings), &pc_settings)
         .handle(ada_created, 3_000)
         .await
         .unwrap();
@@ -269,7 +266,7 @@ async fn no_use_case_logs_emails_or_names() {
     // never succeed (invalid, conflicting, over the mail cap) is
     // dead-lettered with its reason instead of failing, and that path logs
     // too.
-    compose::user_processor(&fresh(&world), &up_settings)
+    compose::user_processor(world.user_processor_wiring(&up_settings), &up_settings)
         .handle(
             sqs(&[
                 ("d1", signup("u-3", "not-an-email", "Bad Input Name")),
@@ -283,22 +280,28 @@ async fn no_use_case_logs_emails_or_names() {
         )
         .await
         .unwrap();
-    compose::notification_processor(&fresh(&world), &np_settings)
-        .handle(
-            sqs(&[(
-                "d4",
-                r#"{"user_id":"ada.lovelace@example.com","kind":"Ada Lovelace"}"#.to_owned(),
-            )]),
-            3_000,
-        )
-        .await
-        .unwrap();
+    compose::notification_processor(
+        world.notification_processor_wiring(&np_settings),
+        &np_settings,
+    )
+    .handle(
+        sqs(&[(
+            "d4",
+            r#"{"user_id":"ada.lovelace@example.com","kind":"Ada Lovelace"}"#.to_owned(),
+        )]),
+        3_000,
+    )
+    .await
+    .unwrap();
     // A cap of one mail per recipient: the second address owner is refused.
     let capped_settings = settings(
         &[("MAIL_DAILY_CAP_PER_RECIPIENT", "1")],
         welcome_email::Config::from_env,
     );
-    let capped = compose::welcome_email(&fresh(&world), &capped_settings);
+    let capped = compose::welcome_email(
+        world.welcome_email_wiring(&capped_settings),
+        &capped_settings,
+    );
     for event in [
         user_created("u-1", "ada.lovelace@example.com", "Ada Lovelace"),
         user_created("u-9", "ada.lovelace@example.com", "Ada Lovelace"),
@@ -309,7 +312,7 @@ async fn no_use_case_logs_emails_or_names() {
         }
     }
     // A profile the user edited before the event arrived is left alone.
-    compose::profile_creator(&fresh(&world), &pc_settings)
+    compose::profile_creator(world.profile_creator_wiring(&pc_settings), &pc_settings)
         .handle(
             user_created("u-8", "alan.turing@example.com", "Alan Turing"),
             3_000,
@@ -320,7 +323,7 @@ async fn no_use_case_logs_emails_or_names() {
         p.bio = "edited before the event".to_owned();
         p.document_written = false;
     });
-    let late = compose::profile_creator(&fresh(&world), &pc_settings);
+    let late = compose::profile_creator(world.profile_creator_wiring(&pc_settings), &pc_settings);
     for event in [
         user_created("u-8", "alan.turing@example.com", "Alan Turing"),
         user_created("u-3", "not-an-email", "Bad Input Name"),

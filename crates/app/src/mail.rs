@@ -86,6 +86,23 @@ impl MailConfig {
     }
 }
 
+impl MailConfig {
+    /// The transport these settings name: the outbox over the bucket
+    /// `outbox` makes from its name, or the SES transport `ses` makes.
+    pub fn mailer<B: BlobStore, S>(
+        &self,
+        outbox: impl FnOnce(&str) -> B,
+        ses: impl FnOnce() -> S,
+    ) -> EitherMailer<OutboxMailer<B>, S> {
+        match &self.transport {
+            MailTransport::Outbox { bucket } => {
+                EitherMailer::Left(OutboxMailer::new(outbox(bucket), self.from.clone()))
+            }
+            MailTransport::Ses => EitherMailer::Right(ses()),
+        }
+    }
+}
+
 /// The outbox transport over any [`BlobStore`].
 #[derive(Debug, Clone)]
 pub struct OutboxMailer<B> {
@@ -111,7 +128,7 @@ impl<B: BlobStore> OutboxMailer<B> {
     }
 
     /// Key of the outbox object for `message_id`.
-    pub fn key(message_id: &str) -> String {
+    fn key(message_id: &str) -> String {
         format!("outbox/{message_id}.json")
     }
 }

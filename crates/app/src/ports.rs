@@ -1,8 +1,8 @@
 //! Ports: what the use cases need from the outside world, one small trait each.
 //!
 //! Every port has an AWS adapter (`eventline-aws`) and an in-memory one
-//! ([`crate::memory`]). Methods return `Send` futures so handlers can run
-//! records concurrently on a multi-threaded runtime.
+//! (`crate::memory`, feature `test-util`). Methods return `Send` futures
+//! so handlers can run records concurrently on a multi-threaded runtime.
 
 use eventline_domain::{
     MailboxKey, Notification, OutgoingEmail, Profile, Timestamp, User, UserCreated, UserId,

@@ -59,32 +59,38 @@ pub struct Ports<P, B, C> {
     pub documents: B,
     /// The time.
     pub clock: C,
-    /// Where events that can never succeed go (none: they are errors).
-    pub dead_letters: Option<Arc<dyn DeadLetterSink>>,
 }
 
 /// The profile-creator use case.
 pub struct ProfileCreator<P, B, C> {
     ports: Ports<P, B, C>,
+    /// Where events that can never succeed go (none: they are errors).
+    dead_letters: Option<Arc<dyn DeadLetterSink>>,
     timeout: Duration,
 }
 
 impl<P: ProfileStore, B: BlobStore, C: Clock> ProfileCreator<P, B, C> {
-    /// Wires the use case to its ports; `timeout` is the function's (used
-    /// when the deadline is unknown).
-    pub fn new(ports: Ports<P, B, C>, timeout: Duration) -> Self {
-        Self { ports, timeout }
+    /// Wires the use case to its ports and its failure queue (none: events
+    /// that can never succeed are errors); `timeout` is the function's
+    /// (used when the deadline is unknown).
+    pub fn new(
+        ports: Ports<P, B, C>,
+        dead_letters: Option<Arc<dyn DeadLetterSink>>,
+        timeout: Duration,
+    ) -> Self {
+        Self {
+            ports,
+            dead_letters,
+            timeout,
+        }
     }
 
     /// Handles one EventBridge event (raw payload), at most once per user.
     pub async fn handle(&self, payload: Value, deadline_ms: u64) -> Result<(), Error> {
         let invocation = Invocation::start(&self.ports.clock, deadline_ms, self.timeout);
-        on_user_created(
-            payload,
-            invocation,
-            self.ports.dead_letters.as_deref(),
-            |event| self.create(event, invocation),
-        )
+        on_user_created(payload, invocation, self.dead_letters.as_deref(), |event| {
+            self.create(event, invocation)
+        })
         .await
     }
 
@@ -244,8 +250,8 @@ mod tests {
                     profiles: self.trace.wrap(self.profiles.clone()),
                     documents: self.trace.wrap(self.blobs.clone()),
                     clock: FixedClock(Timestamp::from_unix_millis(now)),
-                    dead_letters: Some(self.dead_letters.clone()),
                 },
+                Some(self.dead_letters.clone()),
                 Duration::from_secs(3),
             )
         }

@@ -54,23 +54,31 @@ pub struct Ports<M, L, C> {
     pub ledger: L,
     /// The time.
     pub clock: C,
-    /// Where events that can never succeed go (none: they are errors).
-    pub dead_letters: Option<Arc<dyn DeadLetterSink>>,
 }
 
 /// The welcome-email use case.
 pub struct WelcomeEmail<M, L, C> {
     ports: Ports<M, L, C>,
+    /// Where events that can never succeed go (none: they are errors).
+    dead_letters: Option<Arc<dyn DeadLetterSink>>,
     daily_cap: u32,
     timeout: Duration,
 }
 
 impl<M: Mailer, L: MailLedger, C: Clock> WelcomeEmail<M, L, C> {
-    /// Wires the use case to its ports; `daily_cap` emails per mailbox per
-    /// day; `timeout` is the function's (used when the deadline is unknown).
-    pub fn new(ports: Ports<M, L, C>, daily_cap: u32, timeout: Duration) -> Self {
+    /// Wires the use case to its ports and its failure queue (none: events
+    /// that can never succeed are errors); `daily_cap` emails per mailbox
+    /// per day; `timeout` is the function's (used when the deadline is
+    /// unknown).
+    pub fn new(
+        ports: Ports<M, L, C>,
+        dead_letters: Option<Arc<dyn DeadLetterSink>>,
+        daily_cap: u32,
+        timeout: Duration,
+    ) -> Self {
         Self {
             ports,
+            dead_letters,
             daily_cap,
             timeout,
         }
@@ -79,12 +87,9 @@ impl<M: Mailer, L: MailLedger, C: Clock> WelcomeEmail<M, L, C> {
     /// Handles one EventBridge event (raw payload).
     pub async fn handle(&self, payload: Value, deadline_ms: u64) -> Result<(), Error> {
         let invocation = Invocation::start(&self.ports.clock, deadline_ms, self.timeout);
-        on_user_created(
-            payload,
-            invocation,
-            self.ports.dead_letters.as_deref(),
-            |event| self.send_welcome(event, invocation),
-        )
+        on_user_created(payload, invocation, self.dead_letters.as_deref(), |event| {
+            self.send_welcome(event, invocation)
+        })
         .await
     }
 
@@ -148,8 +153,8 @@ mod tests {
                     mailer: self.trace.wrap(self.mailer.clone()),
                     ledger: self.trace.wrap(self.ledger.clone()),
                     clock: FixedClock(Timestamp::from_unix_millis(now)),
-                    dead_letters: None,
                 },
+                None,
                 2,
                 Duration::from_secs(3),
             )
@@ -157,7 +162,7 @@ mod tests {
 
         fn handler_with_dead_letters(&self, now: u64) -> Handler {
             let mut handler = self.handler(now);
-            handler.ports.dead_letters = Some(self.dead_letters.clone());
+            handler.dead_letters = Some(self.dead_letters.clone());
             handler
         }
     }

@@ -13,9 +13,9 @@
 //!   sent at once: one round trip, and each record's result stands alone
 //!   (in a `TransactWriteItems` one lost lock would cancel every other
 //!   completion, and moto copies every table for each transaction, which
-//!   makes local runs quadratic in the data). user-processor writes its
-//!   locks and completions in transactions of its own, with its users
-//!   ([`crate::signup_writes`]), from the item layout and conditions here.
+//!   makes local runs quadratic in the data). No function keeps its
+//!   records here any more (each locks the item its effect concerns); the
+//!   store stays for `eventline_powertools::idempotency` users.
 
 use crate::dynamodb::{from_item, to_item, Item};
 use crate::{sdk_error, Detail};
@@ -264,26 +264,6 @@ impl IdempotencyStore for DynamoIdempotencyStore {
             )),
         }
     }
-}
-
-/// The idempotency guard a function builds at start-up: records in the
-/// table of `config`, keys scoped by `scope`, replays and lost completions
-/// counted in `metrics` (the guard reports events; the layer's observer
-/// names the metrics).
-pub fn guard(
-    client: Client,
-    config: eventline_app::IdempotencyConfig,
-    scope: &str,
-    metrics: &std::sync::Arc<eventline_powertools::metrics::Metrics>,
-) -> eventline_powertools::idempotency::Idempotency<DynamoIdempotencyStore> {
-    eventline_powertools::idempotency::Idempotency::new(
-        DynamoIdempotencyStore::new(client, config.table),
-        scope,
-        config.expires_after,
-    )
-    .observed_by(eventline_powertools::invocation_layer::idempotency_metrics(
-        metrics.clone(),
-    ))
 }
 
 #[cfg(test)]

@@ -11,7 +11,8 @@
 //! | `MailLedger` | [`mail_ledger::DynamoMailLedger`] | `dynamodb` |
 //! | `DeadLetterSink` (batch) | [`dead_letter::SqsDeadLetters`] | `sqs` |
 //!
-//! [`AwsAdapters`] makes each of them for `eventline_app::compose`.
+//! [`AwsAdapters`] builds each function's ports from them for
+//! `eventline_app::compose`.
 //! Each service is a cargo feature so a function links only the clients it
 //! uses (smaller binary, faster cold start). Clients are built once per cold
 //! start from one [`aws_config::SdkConfig`] ([`load_sdk_config`]); the SDK
@@ -107,10 +108,10 @@ impl<C> Startup<C> {
         eventline_powertools::invocation_layer::MetricsLayer::new(self.metrics.clone())
     }
 
-    /// The function's adapters for `eventline_app::compose`: its SDK
-    /// clients, the idempotency guards counting in its metrics.
+    /// The function's adapters: its SDK clients, from which
+    /// `AwsAdapters::<function>_wiring` builds its ports.
     pub fn adapters(&self) -> AwsAdapters {
-        AwsAdapters::new(&self.sdk, self.metrics.clone())
+        AwsAdapters::new(&self.sdk)
     }
 }
 

@@ -22,7 +22,7 @@ pub mod profile;
 mod proptests;
 pub mod region;
 pub mod signup;
-pub mod time;
+pub mod timestamp;
 pub mod user;
 
 pub use correlation::CorrelationId;
@@ -33,7 +33,7 @@ pub use notification::{Notification, NotificationKind};
 pub use profile::Profile;
 pub use region::{Region, RegionError, RegionSet};
 pub use signup::{DisplayName, EmailAddress, Signup, UserId};
-pub use time::Timestamp;
+pub use timestamp::Timestamp;
 pub use user::{User, UserConflict};
 
 /// Largest message body (bytes) the pipeline accepts, checked before any

@@ -8,7 +8,10 @@ use lambda_runtime::{tower::Layer, Error};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let startup = eventline_aws::startup(Config::from_env).await?;
-    let handler = compose::notification_processor(&startup.adapters(), &startup.settings);
+    let wiring = startup
+        .adapters()
+        .notification_processor_wiring(&startup.settings);
+    let handler = compose::notification_processor(wiring, &startup.settings);
     let service = sqs::service(|messages, deadline_ms| handler.handle(messages, deadline_ms));
     lambda_runtime::run(startup.layer().layer(service)).await
 }

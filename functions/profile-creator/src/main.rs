@@ -1,8 +1,10 @@
 //! profile-creator: EventBridge `User Created` → ProfilesTable + profile document.
 //! Wiring only; the behaviour is `eventline_app::profile_creator`.
 
-// The handler future nests the event span, the profile's item lock and SDK
-// calls; rustc needs more than the default depth to compute its layout.
+// The handler's future (the EventBridge entrypoint around the use case, its
+// item lock and the SDK calls) is deeper than rustc's default query depth of
+// 128 allows for computing its layout (130 measured); not needed in the SQS
+// functions.
 #![recursion_limit = "256"]
 
 use eventline_app::{compose, profile_creator::Config};
@@ -12,7 +14,8 @@ use lambda_runtime::{tower::Layer, Error};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let startup = eventline_aws::startup(Config::from_env).await?;
-    let handler = compose::profile_creator(&startup.adapters(), &startup.settings);
+    let wiring = startup.adapters().profile_creator_wiring(&startup.settings);
+    let handler = compose::profile_creator(wiring, &startup.settings);
     let service = eventbridge::service(|payload, deadline_ms| handler.handle(payload, deadline_ms));
     lambda_runtime::run(startup.layer().layer(service)).await
 }

@@ -1,8 +1,10 @@
 //! welcome-email: EventBridge `User Created` → welcome email.
 //! Wiring only; the behaviour is `eventline_app::welcome_email`.
 
-// The handler's future nests the mail marker's lock, the mailer choice and the
-// SDK calls; rustc needs more than the default depth to compute its layout.
+// The handler's future (the EventBridge entrypoint around the use case, its
+// item lock and the SDK calls) is deeper than rustc's default query depth of
+// 128 allows for computing its layout (130 measured); not needed in the SQS
+// functions.
 #![recursion_limit = "256"]
 
 use eventline_app::{compose, welcome_email::Config};
@@ -12,7 +14,8 @@ use lambda_runtime::{tower::Layer, Error};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let startup = eventline_aws::startup(Config::from_env).await?;
-    let handler = compose::welcome_email(&startup.adapters(), &startup.settings);
+    let wiring = startup.adapters().welcome_email_wiring(&startup.settings);
+    let handler = compose::welcome_email(wiring, &startup.settings);
     let service = eventbridge::service(|payload, deadline_ms| handler.handle(payload, deadline_ms));
     lambda_runtime::run(startup.layer().layer(service)).await
 }

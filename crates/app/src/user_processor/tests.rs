@@ -3,7 +3,11 @@
 
 use super::*;
 use crate::memory::{FixedClock, MemoryDeadLetters, MemoryEventBus, MemoryQueue, MemoryUserStore};
+use crate::PortError;
 use eventline_domain::Timestamp;
+use eventline_domain::{Region, Signup};
+use eventline_powertools::env::Env;
+use eventline_powertools::item_lock::{Claim, Finish};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

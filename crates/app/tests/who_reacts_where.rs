@@ -111,10 +111,9 @@ impl Stack {
 
     /// user-processor's answer to one signup message.
     async fn sign_up(&self, message_id: &str, body: &str) {
-        let processor = compose::user_processor(
-            &self.world,
-            &self.settings(user_processor::Config::from_env),
-        );
+        let settings = self.settings(user_processor::Config::from_env);
+        let processor =
+            compose::user_processor(self.world.user_processor_wiring(&settings), &settings);
         let report = processor
             .handle(vec![Message::new(message_id, body)], DEADLINE_MS)
             .await
@@ -132,16 +131,15 @@ impl Stack {
             "detail": serde_json::from_str::<Value>(&event.to_detail_json()).expect("JSON"),
         });
         if rules.profile_creator.matches(&payload, self.region) {
-            compose::profile_creator(
-                &self.world,
-                &self.settings(profile_creator::Config::from_env),
-            )
-            .handle(payload.clone(), DEADLINE_MS)
-            .await
-            .expect("profile-creator succeeds");
+            let settings = self.settings(profile_creator::Config::from_env);
+            compose::profile_creator(self.world.profile_creator_wiring(&settings), &settings)
+                .handle(payload.clone(), DEADLINE_MS)
+                .await
+                .expect("profile-creator succeeds");
         }
         if rules.welcome_email.matches(&payload, self.region) {
-            compose::welcome_email(&self.world, &self.settings(welcome_email::Config::from_env))
+            let settings = self.settings(welcome_email::Config::from_env);
+            compose::welcome_email(self.world.welcome_email_wiring(&settings), &settings)
                 .handle(payload, DEADLINE_MS)
                 .await
                 .expect("welcome-email succeeds");

@@ -17,10 +17,6 @@
 //! key, not an invisible overwrite. Every count is exact; the run waits for
 //! idle by polling.
 
-// The invocation future nests a use case's whole pipeline inside its entrypoint;
-// rustc needs more than the default depth to check that it is `Send`.
-#![recursion_limit = "256"]
-
 use aws_sdk_dynamodb::types::AttributeValue;
 use eventline_aws::AwsAdapters;
 use eventline_devstack::manifest::Manifest;
@@ -28,7 +24,6 @@ use eventline_devstack::regions::{render, LocalRegion, Regions};
 use eventline_devstack::runner::Runner;
 use eventline_domain::region::{Region as RegionName, RegionSet};
 use eventline_domain::UserId;
-use eventline_powertools::metrics::Metrics;
 use eventline_tests::local::provision_regions;
 use eventline_tests::player::{Functions, Lambda};
 use serde_json::Value;
@@ -120,13 +115,10 @@ async fn three_regions_forward_once_stay_isolated_and_converge() {
         let manifest = Manifest::load(path).unwrap();
         let region = manifest.region.clone();
         let sdk = eventline_devstack::sdk_config(&stack.endpoint, &region).await;
-        let adapters = AwsAdapters::new(
-            &sdk,
-            Arc::new(Metrics::new("eventline", "multi-region", &region)),
-        );
+        let adapters = AwsAdapters::new(&sdk);
         let seen = Arc::clone(&deliveries);
         let observed = region.clone();
-        let functions = Functions::compose(&adapters, &manifest).observed_by(Arc::new(
+        let functions = Functions::over_aws(&adapters, &manifest).observed_by(Arc::new(
             move |function: &str, payload: &Value| {
                 if payload.get("detail").is_some() {
                     let key = (
