@@ -15,12 +15,11 @@ use eventline_domain::{Timestamp, UserCreated};
 use eventline_powertools::batch::{
     dead_letter, DeadLetter, DeadLetterSink, Disposition, RecordError,
 };
+use eventline_powertools::deadline::{DeadlineExceeded, Ran};
 use eventline_powertools::eventbridge::unwrap_event;
 use eventline_powertools::idempotency::payload_hash;
-use futures::FutureExt;
 use serde_json::Value;
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use tracing::Instrument;
 
 /// Runs `work` on the `User Created` event in `payload`, within the
@@ -60,15 +59,10 @@ where
         }
         // The work stops at the deadline itself (its last call, the
         // idempotency completion, included); the backstop keeps its answer.
-        match invocation
-            .deadline
-            .backstop()
-            .bound(AssertUnwindSafe(work(event)).catch_unwind())
-            .await
-        {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(Error::Panicked),
-            Err(e) => Err(Error::Deadline(e)),
+        match invocation.deadline.backstop().run(work(event)).await {
+            Ran::Done(result) => result,
+            Ran::Panicked(_) => Err(Error::Panicked),
+            Ran::OutOfTime => Err(Error::Deadline(DeadlineExceeded)),
         }
     }
     .instrument(span.clone())

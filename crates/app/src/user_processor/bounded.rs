@@ -5,13 +5,11 @@
 use super::{Held, Outcomes};
 use crate::{Error, PortError};
 use eventline_domain::UserId;
-use eventline_powertools::deadline::Deadline;
+use eventline_powertools::deadline::{Deadline, DeadlineExceeded, Ran};
 use eventline_powertools::idempotency::IdempotencyError;
 use eventline_powertools::item_lock::ItemLock;
 use futures::future::join_all;
-use futures::FutureExt;
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 
 /// The outcome of a copy that must wait for another attempt (or record)
 /// holding the same signup: an expected retry, not an alarm.
@@ -23,15 +21,16 @@ pub(super) fn in_progress(key: impl std::fmt::Display) -> Error {
 
 /// Runs `work` until `cut_off`, with a panic turned into an error.
 pub(super) async fn stage<F: Future>(cut_off: Deadline, work: F) -> Result<F::Output, Error> {
-    match cut_off.bound(AssertUnwindSafe(work).catch_unwind()).await {
-        Ok(Ok(output)) => Ok(output),
-        Ok(Err(_)) => {
+    match cut_off.run(work).await {
+        Ran::Done(output) => Ok(output),
+        // The message may quote input: the panic hook logged it already.
+        Ran::Panicked(_) => {
             tracing::error!("work panicked");
             Err(Error::Panicked)
         }
-        Err(e) => {
+        Ran::OutOfTime => {
             tracing::warn!("work was still running at its cut-off");
-            Err(Error::Deadline(e))
+            Err(Error::Deadline(DeadlineExceeded))
         }
     }
 }
