@@ -217,51 +217,61 @@ async fn a_call_that_never_answers_fails_only_its_record_and_the_invocation_answ
 async fn short_and_malformed_batch_answers_retry_the_records_they_leave_out() {
     const USERS: usize = 10;
     let mut h = Harness::deploy("batch APIs answer short or malformed", &[]).await;
-    // The fault proxy's three rewrites (`Rewrite::SqsEntryMissing`,
-    // `SqsUnknownId`, `PutEventsShort`: each drops or renames the answer's
-    // last entry), each also noting whose signup its answer left out: the
-    // request's last entry.
+    // Three rewrites of the batch APIs' answers, each noting whose signup
+    // its answer left out. The SQS ones leave out the request's FIRST
+    // entry and the PutEvents one its LAST: a signup's notification and
+    // event travel in the same batch, so rewrites that left out the same
+    // entry would each hide the other (an adapter that took a missing
+    // entry for a success would still see its record retried).
     let left_out = Arc::new(Mutex::new(BTreeSet::<String>::new()));
-    let noting = |rewrite: fn(&mut Value) -> Option<()>, body: &'static str| {
+    let noting = |rewrite: fn(&Value, &mut Value) -> Option<usize>, body: &'static str| {
         let left_out = Arc::clone(&left_out);
         Rewrite::Custom(Arc::new(move |request: &Value, answer: &Value| {
             let mut rewritten = answer.clone();
-            rewrite(&mut rewritten)?;
-            let last = request.get("Entries")?.as_array()?.last()?;
-            let inner: Value = serde_json::from_str(last.get(body)?.as_str()?).ok()?;
+            let position = rewrite(request, &mut rewritten)?;
+            let entry = request.get("Entries")?.as_array()?.get(position)?;
+            let inner: Value = serde_json::from_str(entry.get(body)?.as_str()?).ok()?;
             let user = inner.get("user_id")?.as_str()?.to_owned();
             left_out.lock().unwrap().insert(user);
             Some(rewritten)
         }))
     };
-    fn entry_missing(answer: &mut Value) -> Option<()> {
-        answer
-            .get_mut("Successful")?
-            .as_array_mut()?
-            .pop()
-            .map(drop)
+    /// Where the request's entry with the answer entry `answer`'s `Id` is.
+    fn position_of(request: &Value, answer: &Value) -> Option<usize> {
+        let id = answer.get("Id")?;
+        let entries = request.get("Entries")?.as_array()?;
+        entries.iter().position(|e| e.get("Id") == Some(id))
     }
-    fn unknown_id(answer: &mut Value) -> Option<()> {
-        let entry = answer.get_mut("Successful")?.as_array_mut()?.last_mut()?;
+    fn first_entry_missing(request: &Value, answer: &mut Value) -> Option<usize> {
+        let successful = answer.get_mut("Successful")?.as_array_mut()?;
+        let first = successful.first()?.clone();
+        successful.remove(0);
+        position_of(request, &first)
+    }
+    fn first_entry_unknown_id(request: &Value, answer: &mut Value) -> Option<usize> {
+        let entry = answer.get_mut("Successful")?.as_array_mut()?.first_mut()?;
+        let position = position_of(request, entry)?;
         let id = entry.get("Id")?.as_str()?.to_owned();
         entry["Id"] = Value::String(format!("not-in-the-request-{id}"));
-        Some(())
+        Some(position)
     }
-    fn short(answer: &mut Value) -> Option<()> {
-        answer.get_mut("Entries")?.as_array_mut()?.pop().map(drop)
+    fn last_entry_short(_: &Value, answer: &mut Value) -> Option<usize> {
+        let entries = answer.get_mut("Entries")?.as_array_mut()?;
+        entries.pop()?;
+        Some(entries.len())
     }
     let rules = [
         Rule::on(
             "AmazonSQS.SendMessageBatch",
-            Fault::Rewrite(noting(entry_missing, "MessageBody")),
+            Fault::Rewrite(noting(first_entry_missing, "MessageBody")),
         ),
         Rule::on(
             "AmazonSQS.SendMessageBatch",
-            Fault::Rewrite(noting(unknown_id, "MessageBody")),
+            Fault::Rewrite(noting(first_entry_unknown_id, "MessageBody")),
         ),
         Rule::on(
             "AWSEvents.PutEvents",
-            Fault::Rewrite(noting(short, "Detail")),
+            Fault::Rewrite(noting(last_entry_short, "Detail")),
         ),
         // (No DynamoDB batch call is on this path: each user is created and
         // announced with a conditional write of its own.)
@@ -280,7 +290,10 @@ async fn short_and_malformed_batch_answers_retry_the_records_they_leave_out() {
     // What the answers left out was retried, not deleted as done, and
     // nothing else was.
     let left_out: BTreeSet<String> = left_out.lock().unwrap().iter().map(|u| signup(u)).collect();
-    assert!(!left_out.is_empty(), "the rewrites left records out");
+    assert!(
+        left_out.len() >= 2,
+        "the SQS and PutEvents rewrites left different signups out: {left_out:?}"
+    );
     assert_eq!(
         h.receipts.retried("user-processor"),
         left_out,
