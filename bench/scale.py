@@ -13,7 +13,7 @@ Every AWS call goes to bench/backend's fixed-latency-aws (`cargo build --release
 eventline-bench-backend`), which answers after --latency-ms (default 10), all calls concurrently,
 keeps DynamoDB items and S3 objects, and keeps what is sent to each SQS queue and EventBridge bus
 until it is drained. It delivers nothing itself, so this script plays Lambda and its pollers, the
-way harness.py's fake Runtime API does for one process:
+way the harness's fake Runtime API (bench/harness/runtime_api.py) does for one process:
 
 - signups: N fresh valid signups, cut into SQS events of --batch-size records, are handed to up to
   --concurrency concurrent user-processor instances (the SQS mapping's MaximumConcurrency);

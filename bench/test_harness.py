@@ -1,4 +1,4 @@
-"""harness.py's moto start takes only its own server's answer: the port moto bound and reported, and
+"""The harness's moto start takes only its own server's answer: the port moto bound and reported, and
 only once that port answers as moto while the process is alive (no free-port guess that another
 process can take, no "something answers there").
 

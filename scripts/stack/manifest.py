@@ -1,6 +1,6 @@
 """What provision writes for its readers, read back from moto after the deploy:
 
-- the manifest (`.local/stack.json`): tools/devstack (runner, state), tests/support, bench/harness.py,
+- the manifest (`.local/stack.json`): tools/devstack (runner, state), tests/support, bench/harness/,
   `provision.py --check` and scripts/iam_check.py read it. Only fields one of them reads are written,
   plus `not_emulated` and `local_rewrites`, the record of how the local stack differs from AWS;
 - the env file (`.local/functions.env`) for `cargo lambda watch --env-file`.
