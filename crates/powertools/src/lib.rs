@@ -21,6 +21,8 @@
 //! - [`item_lock`]: the same lock carried by the item the work concerns, so
 //!   the item holds its lock and the fact that its effects happened.
 //! - [`metrics`]: CloudWatch metrics in the Embedded Metric Format.
+//! - [`otel`]: AWS calls and invocations as OpenTelemetry spans when an
+//!   OTLP endpoint is configured (cargo feature `otel`), nothing otherwise.
 //! - [`layer`]: one tower layer around each handler that records the cold
 //!   start and the invocation's outcome as metrics and flushes them.
 //!
@@ -41,4 +43,6 @@ pub mod item_lock;
 pub mod layer;
 pub mod logging;
 pub mod metrics;
+pub mod otel;
+pub mod settled;
 pub mod sqs;

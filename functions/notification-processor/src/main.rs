@@ -10,5 +10,5 @@ async fn main() -> Result<(), Error> {
     let startup = eventline_aws::startup(Config::from_env).await?;
     let handler = compose::notification_processor(&startup.adapters(), &startup.settings);
     let service = sqs::service(|messages, deadline_ms| handler.handle(messages, deadline_ms));
-    lambda_runtime::run(startup.layer().layer(service)).await
+    eventline_powertools::otel::run(startup.layer().layer(service)).await
 }

@@ -14,5 +14,5 @@ async fn main() -> Result<(), Error> {
     let startup = eventline_aws::startup(Config::from_env).await?;
     let handler = compose::welcome_email(&startup.adapters(), &startup.settings);
     let service = eventbridge::service(|payload, deadline_ms| handler.handle(payload, deadline_ms));
-    lambda_runtime::run(startup.layer().layer(service)).await
+    eventline_powertools::otel::run(startup.layer().layer(service)).await
 }
