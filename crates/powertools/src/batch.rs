@@ -404,6 +404,7 @@ impl BatchProcessor {
         // the dead letters of rejected records.
         let sources = messages.clone();
         let span = tracing::info_span!("batch", records = sources.len());
+        let started = std::time::Instant::now();
         // The handler stops at the deadline itself; the backstop only cuts
         // one that does not, so its answer at the deadline is kept.
         let results = deadline
@@ -441,6 +442,7 @@ impl BatchProcessor {
                 let id = message.id.clone();
                 let outcome = self
                     .settle(message, result, deadline.backstop())
+                    .inspect(|outcome| crate::settled::log(outcome.label(), started))
                     .instrument(span)
                     .await;
                 (id, outcome)
@@ -570,6 +572,7 @@ impl BatchProcessor {
         E: RecordError,
     {
         let span = record_span(&message);
+        let started = std::time::Instant::now();
         // The handler consumes the message; its copy is what a dead letter needs.
         let source = message.clone();
         // A panic must cost one record, not the batch. The handler's state is not
@@ -585,6 +588,7 @@ impl BatchProcessor {
             Err(_) => Err(Reason::retry("not finished by the invocation's deadline")),
         };
         self.settle(source, result, deadline.backstop())
+            .inspect(|outcome| crate::settled::log(outcome.label(), started))
             .instrument(span)
             .await
     }
@@ -794,8 +798,10 @@ mod tests {
             lines,
             [
                 line("m-1", "m-1", "working"),
+                line("m-1", "m-1", "record settled"),
                 line("m-2", "m-1", "working"),
                 line("m-2", "m-1", "record failed"),
+                line("m-2", "m-1", "record settled"),
             ]
         );
     }
