@@ -150,7 +150,8 @@ def main(argv=None):
     lines = [line for path in paths for line in read_lines(path, region_of(path))]
     ids = correlation_ids(lines, args.id)
     if not ids:
-        print(f"journey: no signup {args.id or ''} in {', '.join(map(str, paths))}", file=sys.stderr)
+        print(f"journey: no signup {args.id or ''} in {', '.join(map(str, paths))} (a signup refused as invalid "
+              "logs no user id: give its correlation_id, from its WARN line)", file=sys.stderr)
         return 1
     rows = journey(lines, ids)
     users = sorted({l["user_id"] for l in lines if l.get("correlation_id") in ids and l.get("user_id")})
