@@ -16,8 +16,6 @@ mod effects;
 mod idempotency;
 #[path = "adapters/mail_ledger.rs"]
 mod mail_ledger;
-#[path = "adapters/otel_spans.rs"]
-mod otel_spans;
 #[path = "adapters/timeouts.rs"]
 mod timeouts;
 #[path = "adapters/trace_header.rs"]

@@ -2,15 +2,27 @@
 //! on when `OTEL_EXPORTER_OTLP_ENDPOINT` is set), an AWS call through an
 //! adapter is exported as a span naming the service and operation, with one
 //! child span per attempt, and no item contents.
+//!
+//! A test binary of its own: whether a callsite is enabled is cached across
+//! threads, and other tests installing and dropping their own subscribers
+//! meanwhile can leave the SDK's spans cached as disabled for this one.
 
-use super::user;
 use eventline_app::ports::UserStore;
 use eventline_aws::dynamodb::DynamoUserStore;
+use eventline_domain::{Signup, Timestamp, User};
 use eventline_tests::*;
 use opentelemetry::Value;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::Registry;
+
+fn user(id: &str, email: &str, name: &str) -> User {
+    let body = serde_json::json!({"user_id": id, "email": email, "name": name}).to_string();
+    User::from_signup(
+        Signup::parse(&body).unwrap(),
+        Timestamp::from_unix_millis(1_795_771_466_123),
+    )
+}
 
 fn attribute<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
     span.attributes
