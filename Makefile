@@ -10,7 +10,7 @@ SOAK_SIGNUPS ?= 10000
 N ?= 10
 ENDPOINT := http://127.0.0.1:$(MOTO_PORT)
 
-.PHONY: demo drill dev send chaos soak flaky prove-tests redrive checkov help setup test unit lint fmt clippy sam-validate moto moto-stop provision watch invoke-all sam-build deploy ci clean-local
+.PHONY: demo drill dev send journey chaos soak flaky prove-tests redrive checkov help setup test unit lint fmt clippy sam-validate moto moto-stop provision watch invoke-all sam-build deploy ci clean-local
 
 demo: ## Run the whole pipeline locally on sample signups, print a summary, clean up (REGIONS=3: in three regions)
 	@scripts/demo.sh
@@ -20,6 +20,9 @@ drill: ## Region failure drill: three regions, one region's functions stopped 30
 
 dev: ## Like demo, but stays up (send with `make send FILE=...`; Ctrl-C stops)
 	@scripts/demo.sh --dev
+
+journey: ## After `make demo`: one signup's hops (function, region, attempt, outcome, duration) from the logs; ID= a user or correlation id
+	@python3 scripts/journey.py $(if $(ID),--id $(ID))
 
 send: ## Send signups to the running local stack: make send FILE=events/signups.json
 	cargo run --quiet -p eventline-devstack -- send $(or $(FILE),events/signups.json)

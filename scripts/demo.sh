@@ -68,6 +68,8 @@ build() {
 }
 
 devstack=target/debug/devstack
+# JSON lines, as deployed (template Globals): scripts/journey.py reads their keys.
+log_format=AWS_LAMBDA_LOG_FORMAT=JSON
 if [ ${#regions[@]} -gt 0 ]; then
   list=$(IFS=,; echo "${regions[*]}")
   echo "==> local AWS: moto server on port $MOTO_PORT, regions $list"
@@ -81,7 +83,8 @@ if [ ${#regions[@]} -gt 0 ]; then
   for i in "${!regions[@]}"; do
     region=${regions[$i]} port=$((INVOKE_PORT + i))
     echo "==> serving $region's functions with cargo lambda watch on port $port (log: .local/$region/watch.log)"
-    cargo lambda watch --ignore-changes --invoke-port "$port" --env-file ".local/$region/functions.env" >".local/$region/watch.log" 2>&1 &
+    cargo lambda watch --ignore-changes --invoke-port "$port" --env-file ".local/$region/functions.env" \
+      --env-var "$log_format" >".local/$region/watch.log" 2>&1 &
     watch_pids+=($!)
     manifests+=(--manifest ".local/$region/stack.json")
     invoke_urls+=(--invoke-url "http://127.0.0.1:$port")
@@ -122,6 +125,8 @@ PY
   echo "==> running every region until the pipeline is idle (replication lag $REPLICATION_LAG_MS ms)"
   "$devstack" run "${manifests[@]}" "${invoke_urls[@]}" --replication-lag-ms "$REPLICATION_LAG_MS" \
     --until-idle 4 --limit 300
+  echo "==> one signup's journey (make journey ID=<user or correlation id> for another)"
+  python3 scripts/journey.py --logs $(printf '.local/%s/watch.log ' "${regions[@]}")
   exit 0
 fi
 
@@ -134,7 +139,8 @@ build
 
 echo "==> serving the functions with cargo lambda watch on port $INVOKE_PORT (log: .local/watch.log)"
 set -m  # own process group, so cleanup stops watch and the functions it spawned
-cargo lambda watch --invoke-port "$INVOKE_PORT" --env-file .local/functions.env >.local/watch.log 2>&1 &
+cargo lambda watch --invoke-port "$INVOKE_PORT" --env-file .local/functions.env --env-var "$log_format" \
+  >.local/watch.log 2>&1 &
 watch_pids+=($!)
 set +m
 wait_for_port "$INVOKE_PORT"
@@ -147,4 +153,6 @@ else
   "$devstack" send "$SIGNUPS"
   echo "==> running until the pipeline is idle"
   "$devstack" run --invoke-url "http://127.0.0.1:$INVOKE_PORT" --until-idle 4 --limit 300
+  echo "==> one signup's journey (make journey ID=<user or correlation id> for another)"
+  python3 scripts/journey.py --logs .local/watch.log
 fi

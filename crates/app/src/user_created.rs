@@ -50,6 +50,7 @@ where
         event_id = %event_id,
         correlation_id = tracing::field::Empty
     );
+    let started = std::time::Instant::now();
     let result = async {
         let envelope = envelope?;
         let time = envelope.time_ms.map(Timestamp::from_unix_millis);
@@ -67,6 +68,13 @@ where
     }
     .instrument(span.clone())
     .await;
+    let outcome = match result.as_ref().map_err(|e| e.disposition()) {
+        Ok(()) => "succeeded",
+        Err(Disposition::Expected) => "deferred",
+        Err(Disposition::Reject(_)) if dead_letters.is_some() => "dead_lettered",
+        Err(_) => "failed",
+    };
+    span.in_scope(|| eventline_powertools::settled::log(outcome, started));
     let error = match result {
         Ok(()) => return Ok(()),
         Err(e) => e,

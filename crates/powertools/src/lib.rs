@@ -13,6 +13,8 @@
 //! - [`logging`]: `tracing` set up for Lambda's logging controls, in
 //!   Powertools' JSON shape;
 //! - [`metrics`]: CloudWatch metrics in the Embedded Metric Format;
+//! - [`otel`]: AWS calls and invocations as OpenTelemetry spans when an
+//!   OTLP endpoint is configured (cargo feature `otel`), nothing otherwise.
 //! - [`invocation_layer`]: the tower layer that records each invocation's
 //!   cold start and outcome as metrics and flushes them.
 //!
@@ -30,4 +32,6 @@ pub mod invocation_layer;
 pub mod item_lock;
 pub mod logging;
 pub mod metrics;
+pub mod otel;
+pub mod settled;
 pub mod sqs;

@@ -13,5 +13,5 @@ async fn main() -> Result<(), Error> {
         .notification_processor_wiring(&startup.settings);
     let handler = compose::notification_processor(wiring, &startup.settings);
     let service = sqs::service(|messages, deadline_ms| handler.handle(messages, deadline_ms));
-    lambda_runtime::run(startup.layer().layer(service)).await
+    eventline_powertools::otel::run(startup.layer().layer(service)).await
 }

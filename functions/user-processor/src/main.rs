@@ -11,5 +11,5 @@ async fn main() -> Result<(), Error> {
     let wiring = startup.adapters().user_processor_wiring(&startup.settings);
     let handler = compose::user_processor(wiring, &startup.settings);
     let service = sqs::service(|messages, deadline_ms| handler.handle(messages, deadline_ms));
-    lambda_runtime::run(startup.layer().layer(service)).await
+    eventline_powertools::otel::run(startup.layer().layer(service)).await
 }

@@ -17,5 +17,5 @@ async fn main() -> Result<(), Error> {
     let wiring = startup.adapters().welcome_email_wiring(&startup.settings);
     let handler = compose::welcome_email(wiring, &startup.settings);
     let service = eventbridge::service(|payload, deadline_ms| handler.handle(payload, deadline_ms));
-    lambda_runtime::run(startup.layer().layer(service)).await
+    eventline_powertools::otel::run(startup.layer().layer(service)).await
 }

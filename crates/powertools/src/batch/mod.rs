@@ -35,7 +35,7 @@ pub use report::{BatchError, BatchReport, RecordOutcome};
 
 use crate::deadline::Ran;
 use fifo::is_fifo;
-use futures::{stream, StreamExt};
+use futures::{stream, FutureExt, StreamExt};
 use std::fmt::Display;
 use std::future::Future;
 use std::num::NonZeroUsize;
@@ -167,6 +167,7 @@ impl BatchProcessor {
         // the dead letters of rejected records.
         let sources = messages.clone();
         let span = tracing::info_span!("batch", records = sources.len());
+        let started = std::time::Instant::now();
         // The handler stops at the deadline itself; the backstop only cuts
         // one that does not, so its answer at the deadline is kept.
         let results = deadline
@@ -204,6 +205,7 @@ impl BatchProcessor {
                 let id = message.id.clone();
                 let outcome = self
                     .settle(message, result, deadline.backstop())
+                    .inspect(|outcome| crate::settled::log(outcome.label(), started))
                     .instrument(span)
                     .await;
                 (id, outcome)
@@ -291,6 +293,7 @@ impl BatchProcessor {
         E: RecordError,
     {
         let span = record_span(&message);
+        let started = std::time::Instant::now();
         // The handler consumes the message; its copy is what a dead letter needs.
         let source = message.clone();
         // A panic must cost one record, not the batch.
@@ -305,6 +308,7 @@ impl BatchProcessor {
             Ran::OutOfTime => Err(Reason::retry("not finished by the invocation's deadline")),
         };
         self.settle(source, result, deadline.backstop())
+            .inspect(|outcome| crate::settled::log(outcome.label(), started))
             .instrument(span)
             .await
     }

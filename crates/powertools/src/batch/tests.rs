@@ -64,8 +64,10 @@ async fn every_line_of_a_record_names_its_message_and_its_correlation_id() {
         lines,
         [
             line("m-1", "m-1", "working"),
+            line("m-1", "m-1", "record settled"),
             line("m-2", "m-1", "working"),
             line("m-2", "m-1", "record failed"),
+            line("m-2", "m-1", "record settled"),
         ]
     );
 }

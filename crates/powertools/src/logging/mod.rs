@@ -40,6 +40,7 @@ use tracing::{Level, Metadata, Subscriber};
 use tracing_subscriber::filter::{filter_fn, DynFilterFn, EnvFilter, FilterExt, LevelFilter};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::{Layer, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Registry;
 
 use crate::batch::RECORD_SPAN;
@@ -65,7 +66,7 @@ pub fn init() {
     let config = LogConfig::from_env();
     let subscriber = subscriber(&config, io::stdout);
     // Only fails if a subscriber is already installed, which is then kept.
-    let _ = tracing::subscriber::set_global_default(subscriber);
+    let _ = crate::otel::set_global_default(subscriber);
     for warning in &config.warnings {
         tracing::warn!(problem = %warning, "logging configuration");
     }
@@ -99,7 +100,10 @@ fn literal_panic_message(payload: &(dyn std::any::Any + Send)) -> &'static str {
 /// Builds the subscriber [`init`] installs, writing to `writer` instead of
 /// stdout. Use it with `tracing::subscriber::with_default` or `set_default`,
 /// and a `Capture` (feature `test-util`) to read what was logged.
-pub fn subscriber<W>(config: &LogConfig, writer: W) -> impl Subscriber + Send + Sync + 'static
+pub fn subscriber<W>(
+    config: &LogConfig,
+    writer: W,
+) -> impl Subscriber + for<'a> LookupSpan<'a> + Send + Sync + 'static
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
