@@ -168,7 +168,11 @@ class ChecksRecordedCallsAgainstTheTranslatedTemplate(unittest.TestCase):
         env = cls.stack.env
         up = "user-processor"
         cls.stack.client("dynamodb", up).put_item(TableName=env["USERS_TABLE"], Item={"user_id": {"S": "u-1"}})
-        cls.stack.client("dynamodb", up).put_item(TableName=env["IDEMPOTENCY_TABLE"], Item={"id": {"S": "k"}})
+        # The user item holds its lock and its announcement (no idempotency record any more).
+        cls.stack.client("dynamodb", up).update_item(
+            TableName=env["USERS_TABLE"], Key={"user_id": {"S": "u-1"}},
+            UpdateExpression="SET announced_at = :t", ExpressionAttributeValues={":t": {"S": "2026-12-08T00:00:00Z"}},
+        )
         cls.stack.client("sqs", up).send_message_batch(
             QueueUrl=env["NOTIFICATION_QUEUE_URL"], Entries=[{"Id": "1", "MessageBody": "{}"}]
         )
